@@ -1,0 +1,1 @@
+"""The `resilience` command line: one entry point over clusters, scenarios, recovery and validation."""

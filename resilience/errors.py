@@ -1,0 +1,21 @@
+"""The project's error hierarchy: every failure a user can cause or fix is a UserError with one line to print."""
+
+from __future__ import annotations
+
+
+class ResilienceError(Exception):
+    """Base of every error the project raises on purpose."""
+
+    exit_code = 1
+
+
+class UserError(ResilienceError):
+    """Bad input or environment (flags, files, toolchain, ports): the message names the culprit and the fix."""
+
+    exit_code = 2
+
+
+class HarnessError(ResilienceError):
+    """The harness itself failed (a process died, a timeout passed): not the product's fault."""
+
+    exit_code = 3
