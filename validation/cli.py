@@ -1,0 +1,78 @@
+"""`resilience validate`: the pre-commit gate against changes that lock up GitOps.
+
+Exit codes: 0 clean (warnings allowed), 1 at least one error finding, 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from validation.findings import has_errors, render_json, render_text
+from validation.run import Options, validate
+
+
+class _Subparsers(Protocol):
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
+
+
+def register(subparsers: _Subparsers) -> None:
+    """Add the `validate` command."""
+    p = subparsers.add_parser(
+        "validate",
+        help="check a GitOps tree before commit: builds, immutable-field changes, Flux dependsOn graph",
+        description=__doc__,
+    )
+    p.add_argument(
+        "path", nargs="?", default=".", type=Path, help="directory of the GitOps tree (default: .)"
+    )
+    p.add_argument(
+        "--base",
+        metavar="REV",
+        help="revision to compare with (default: HEAD with --staged, else the merge base with the upstream "
+        "branch, else HEAD~1)",
+    )
+    p.add_argument(
+        "--staged", action="store_true", help="validate the staged index instead of the working tree"
+    )
+    p.add_argument(
+        "--no-diff", action="store_true", help="skip the comparison with a base revision (no git needed)"
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--kubectl", default="kubectl", metavar="BIN", help="kubectl to run kustomize with")
+    p.add_argument(
+        "--jobs", type=int, default=None, metavar="N", help="parallel kustomize processes (default: cores)"
+    )
+    p.add_argument(
+        "--server-dry-run",
+        action="store_true",
+        help="also apply every rendered object with dryRun=All against the cluster of --kubeconfig",
+    )
+    p.add_argument(
+        "--kubeconfig", type=Path, default=None, metavar="K", help="kubeconfig for --server-dry-run"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate and print; the exit code says whether the change may go in."""
+    report = validate(
+        Options(
+            path=args.path,
+            base=args.base,
+            staged=args.staged,
+            no_diff=args.no_diff,
+            kubectl=args.kubectl,
+            jobs=args.jobs,
+            server_dry_run=args.server_dry_run,
+            kubeconfig=args.kubeconfig,
+        )
+    )
+    if args.format == "json":
+        print(render_json(report.findings))
+    else:
+        print(render_text(report.findings, report.summary()))
+    sys.stdout.flush()
+    return 1 if has_errors(report.findings) else 0
