@@ -1,0 +1,117 @@
+"""`resilience build` and `resilience cluster up|down|list|status`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from clusters.providers import PROVIDERS, get_provider
+from resilience.errors import UserError
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from clusters.build import build
+
+    results = build(args.component or None, include_optional=args.all)
+    if args.json:
+        _print_json({b.component.name: {"version": b.component.version, "dir": str(b.directory)} for b in results})
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    provider = get_provider(args.provider)
+    options: dict[str, Any] = {}
+    if args.provider == "local":
+        options = {"api_port": args.api_port, "nodes": args.nodes, "timeout": args.timeout}
+    elif args.api_port or args.nodes != 2:
+        raise UserError(f"--api-port and --nodes apply to the local provider only, not {args.provider!r}")
+    if args.provider == "existing":
+        options = {"kubeconfig": args.kubeconfig, "context": args.context, "allow_context": args.allow_context}
+    cluster = provider.up(args.name, **options)
+    if args.json:
+        _print_json(cluster.to_json())
+    else:
+        total = cluster.phases.get("total")
+        print(f"cluster {cluster.name} ({cluster.provider}) is Ready" + (f" in {total:.1f}s" if total else ""))
+        print(f"export KUBECONFIG={cluster.kubeconfig}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    provider = get_provider(args.provider)
+    if args.all:
+        names = provider.down_all()
+        print(f"stopped {len(names)} cluster(s){': ' + ', '.join(names) if names else ''}", file=sys.stderr)
+        return 0
+    if not args.name:
+        raise UserError("cluster down needs --name NAME or --all")
+    provider.down(args.name)
+    print(f"cluster {args.name} stopped and removed", file=sys.stderr)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = get_provider(args.provider).list()
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no clusters")
+        return 0
+    print(f"{'NAME':20} {'PHASE':10} {'AGE':>7}  API")
+    for row in rows:
+        print(f"{row['name']:20} {row['phase']:10} {row['age_seconds']:>6}s  {row['api']}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    _print_json(get_provider(args.provider).status(args.name))
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("build", help="build the pinned upstream binaries into the cache (no-op when cached)")
+    p.add_argument("--component", action="append", help="build only this component (repeatable)")
+    p.add_argument("--all", action="store_true", help="also build optional components (promtool)")
+    p.add_argument("--json", action="store_true", help="print where each component is")
+    p.set_defaults(func=cmd_build)
+
+    cluster = sub.add_parser("cluster", help="start, stop and inspect clusters")
+    csub = cluster.add_subparsers(dest="cluster_command", required=True, metavar="ACTION")
+    provider_help = f"one of {', '.join(PROVIDERS)} (default: local)"
+
+    up = csub.add_parser("up", help="start a cluster with Flux and wait until it is Ready")
+    up.add_argument("--provider", default="local", help=provider_help)
+    up.add_argument("--name", default="resilience")
+    up.add_argument("--json", action="store_true", help="print kubeconfig, versions, ports, logs, phase times")
+    up.add_argument("--api-port", type=int, default=None, help="local: kube-apiserver port (default: a free one)")
+    up.add_argument("--nodes", type=int, default=2, help="local: number of kwok nodes")
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Ready")
+    up.add_argument("--kubeconfig", default=None, help="existing: kubeconfig file")
+    up.add_argument("--context", default=None, help="existing: kubeconfig context")
+    up.add_argument(
+        "--allow-context", action="append", default=[], help="existing: a context chaos may touch (repeatable)"
+    )
+    up.set_defaults(func=cmd_up)
+
+    down = csub.add_parser("down", help="stop a cluster and remove its files")
+    down.add_argument("--provider", default="local", help=provider_help)
+    down.add_argument("--name")
+    down.add_argument("--all", action="store_true", help="every cluster of the provider")
+    down.set_defaults(func=cmd_down)
+
+    lst = csub.add_parser("list", help="clusters and their phase")
+    lst.add_argument("--provider", default="local", help=provider_help)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=cmd_list)
+
+    st = csub.add_parser("status", help="phase, processes and restarts of one cluster (JSON)")
+    st.add_argument("--provider", default="local", help=provider_help)
+    st.add_argument("--name", default="resilience")
+    st.set_defaults(func=cmd_status)

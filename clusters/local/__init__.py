@@ -1,0 +1,1 @@
+"""The local provider: a real Kubernetes control plane, kwok and Flux as supervised processes."""

@@ -1,0 +1,208 @@
+"""The processes of a local cluster: command line, environment and readiness probe of each, in one table.
+
+The supervisor knows nothing about Kubernetes flags; it starts what this module describes. Ports come from
+clusters.local.ports, binaries from the build cache.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clusters.local.layout import ClusterLayout
+
+# Flux controllers are what the chaos faults crash; they are also the ones a kubelet would restart.
+FLUX_CONTROLLERS: tuple[str, ...] = ("source-controller", "kustomize-controller", "helm-controller")
+SERVICE_CIDR = "10.96.0.0/16"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How the supervisor knows a component is serving: an HTTP(S) URL answering 200, or a TCP port."""
+
+    url: str | None = None
+    tcp_port: int | None = None
+    # Client certificate (cert, key) and CA for probing the API server's /readyz.
+    client_cert: tuple[Path, Path] | None = None
+    ca: Path | None = None
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    argv: list[str]
+    probe: Probe
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+
+
+def _flux_common(name: str, ports: dict[str, int], log_level: str) -> list[str]:
+    return [
+        f"--metrics-addr=127.0.0.1:{ports[name + '-metrics']}",
+        f"--health-addr=127.0.0.1:{ports[name + '-health']}",
+        f"--log-level={log_level}",
+        "--log-encoding=json",
+        "--watch-all-namespaces=true",
+    ]
+
+
+def component_specs(
+    layout: ClusterLayout, ports: dict[str, int], binaries: dict[str, Path], log_level: str = "info"
+) -> dict[str, ComponentSpec]:
+    """Every process of the cluster by name; the supervisor decides the order."""
+    pki = layout.pki_dir
+    api = f"https://127.0.0.1:{ports['kube-apiserver']}"
+
+    def kubeconfig(component: str) -> str:
+        return str(layout.component_kubeconfig(component))
+
+    def health(port_name: str, path: str = "/healthz", scheme: str = "http") -> Probe:
+        return Probe(url=f"{scheme}://127.0.0.1:{ports[port_name]}{path}")
+
+    specs = [
+        ComponentSpec(
+            "etcd",
+            [
+                str(binaries["etcd"]),
+                "--name=default",
+                f"--data-dir={layout.etcd_dir}",
+                f"--listen-client-urls=http://127.0.0.1:{ports['etcd-client']}",
+                f"--advertise-client-urls=http://127.0.0.1:{ports['etcd-client']}",
+                f"--listen-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+                f"--initial-cluster=default=http://127.0.0.1:{ports['etcd-peer']}",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes=2147483648",
+                "--log-level=warn",
+            ],
+            health("etcd-client", "/health"),
+        ),
+        ComponentSpec(
+            "kube-apiserver",
+            [
+                str(binaries["kube-apiserver"]),
+                f"--etcd-servers=http://127.0.0.1:{ports['etcd-client']}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={ports['kube-apiserver']}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+                "--v=1",
+            ],
+            Probe(
+                url=f"{api}/readyz",
+                client_cert=(pki / "admin.crt", pki / "admin.key"),
+                ca=pki / "ca.crt",
+            ),
+        ),
+        ComponentSpec(
+            "kube-controller-manager",
+            [
+                str(binaries["kube-controller-manager"]),
+                f"--kubeconfig={kubeconfig('kube-controller-manager')}",
+                f"--authentication-kubeconfig={kubeconfig('kube-controller-manager')}",
+                f"--authorization-kubeconfig={kubeconfig('kube-controller-manager')}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['kube-controller-manager']}",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--use-service-account-credentials=true",
+                "--concurrent-deployment-syncs=10",
+                "--profiling=false",
+                "--v=1",
+            ],
+            health("kube-controller-manager", scheme="https"),
+        ),
+        ComponentSpec(
+            "kube-scheduler",
+            [
+                str(binaries["kube-scheduler"]),
+                f"--kubeconfig={kubeconfig('kube-scheduler')}",
+                f"--authentication-kubeconfig={kubeconfig('kube-scheduler')}",
+                f"--authorization-kubeconfig={kubeconfig('kube-scheduler')}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports['kube-scheduler']}",
+                "--leader-elect=false",
+                "--profiling=false",
+                "--v=1",
+            ],
+            health("kube-scheduler", scheme="https"),
+        ),
+        ComponentSpec(
+            "kwok",
+            [
+                str(binaries["kwok"]),
+                f"--kubeconfig={kubeconfig('kwok')}",
+                f"--config={layout.config_dir / 'kwok.yaml'}",
+                f"--server-address=127.0.0.1:{ports['kwok']}",
+                "--node-ip=10.0.0.1",
+            ],
+            health("kwok"),
+        ),
+        ComponentSpec(
+            "source-controller",
+            [
+                str(binaries["source-controller"]),
+                *_flux_common("source-controller", ports, log_level),
+                f"--storage-path={layout.storage_dir}",
+                f"--storage-addr=127.0.0.1:{ports['source-controller-storage']}",
+                f"--storage-adv-addr=127.0.0.1:{ports['source-controller-storage']}",
+            ],
+            health("source-controller-health", "/readyz"),
+            env={"KUBECONFIG": kubeconfig("flux")},
+            cwd=layout.root,
+        ),
+        ComponentSpec(
+            "kustomize-controller",
+            [
+                str(binaries["kustomize-controller"]),
+                *_flux_common("kustomize-controller", ports, log_level),
+                "--no-remote-bases=true",
+            ],
+            health("kustomize-controller-health", "/readyz"),
+            env={"KUBECONFIG": kubeconfig("flux")},
+            cwd=layout.root,
+        ),
+        ComponentSpec(
+            "helm-controller",
+            [str(binaries["helm-controller"]), *_flux_common("helm-controller", ports, log_level)],
+            health("helm-controller-health", "/readyz"),
+            env={"KUBECONFIG": kubeconfig("flux"), "HOME": str(layout.root)},
+            cwd=layout.root,
+        ),
+        ComponentSpec(
+            "gitserver",
+            [
+                sys.executable,
+                "-m",
+                "clusters.local.gitserver",
+                f"--root={layout.git_dir}",
+                f"--port={ports['gitserver']}",
+            ],
+            Probe(tcp_port=ports["gitserver"]),
+        ),
+        ComponentSpec(
+            "chartserver",
+            [
+                sys.executable,
+                "-m",
+                "clusters.local.chartserver",
+                f"--dir={layout.charts_dir}",
+                f"--port={ports['chartserver']}",
+            ],
+            health("chartserver", "/index.yaml"),
+        ),
+    ]
+    return {spec.name: spec for spec in specs}

@@ -1,0 +1,299 @@
+"""Run a cluster's processes the way a kubelet runs static pods: start, probe, restart with backoff, reap.
+
+Each child gets its own process group (so a whole tree can be signalled), a pid file (so a sweeper can find
+it after any crash) and, through `setpriv --pdeathsig`, a SIGKILL from the kernel if the supervisor itself
+dies. A crash is recorded in restarts.jsonl before the restart, which the controller-crash fault checks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from clusters.local.components import ComponentSpec, Probe
+from clusters.local.layout import ClusterLayout
+from clusters.local.procs import ProcessRecord, kill_group, process_start_time
+from resilience.errors import HarnessError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Kubelet-style restart delays: immediate first restart, then doubling to a cap; reset after a good run.
+
+    The kubelet resets after 10 minutes up; 60 s keeps consecutive chaos scenarios independent.
+    """
+
+    first: float = 0.0
+    base: float = 10.0
+    cap: float = 300.0
+    reset_after: float = 60.0
+
+    def delay(self, consecutive: int) -> float:
+        if consecutive <= 1:
+            return self.first
+        return float(min(self.cap, self.base * 2 ** (consecutive - 2)))
+
+
+@dataclass
+class _Child:
+    spec: ComponentSpec
+    popen: subprocess.Popen[bytes] | None = None
+    log_fh: IO[bytes] | None = None
+    started: float = 0.0
+    restarts: int = 0
+    consecutive_crashes: int = 0
+    restart_at: float | None = None
+    held_until: float | None = None
+    held: bool = False
+    last_exit: int | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen and self.popen.poll() is None else None
+
+
+class ComponentExited(HarnessError):
+    """A component exited while the cluster was starting: its log tail says why."""
+
+
+class Supervisor:
+    """Owns the child processes of one cluster; thread-safe for the control server."""
+
+    def __init__(self, layout: ClusterLayout, specs: dict[str, ComponentSpec], backoff: Backoff | None = None):
+        self.layout = layout
+        self.specs = specs
+        self.backoff = backoff or Backoff()
+        self.children: dict[str, _Child] = {}
+        self.restartable: set[str] = set()
+        self.lock = threading.RLock()
+        self._setpriv = shutil.which("setpriv")
+        layout.pids_dir.mkdir(parents=True, exist_ok=True)
+        layout.logs_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- starting and stopping -------------------------------------------------------------------------
+    def start(self, name: str) -> None:
+        with self.lock:
+            spec = self.specs[name]
+            child = self.children.setdefault(name, _Child(spec))
+            if child.pid is not None:
+                return
+            if child.log_fh is None:
+                child.log_fh = self.layout.log(name).open("ab")
+            argv = list(spec.argv)
+            if self._setpriv:
+                argv = [self._setpriv, "--pdeathsig", "KILL", "--", *argv]
+            env = {**os.environ, **spec.env}
+            child.log_fh.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}\n".encode())
+            child.log_fh.flush()
+            child.popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=child.log_fh,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=spec.cwd or self.layout.root,
+                start_new_session=True,
+            )
+            child.started = time.monotonic()
+            child.restart_at = None
+            ProcessRecord(
+                child.popen.pid, process_start_time(child.popen.pid), spec.argv[0]
+            ).write(self.layout.pid_file(name))
+
+    def start_all(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.start(name)
+
+    def stop(self, name: str, grace: float = 2.0) -> None:
+        self.stop_many([name], grace)
+
+    def stop_many(self, names: Iterable[str], grace: float = 2.0) -> None:
+        """SIGTERM every named process group at once, SIGKILL what is left after `grace` seconds."""
+        with self.lock:
+            live = [(n, self.children[n]) for n in names if n in self.children and self.children[n].pid]
+            for _, child in live:
+                assert child.popen is not None
+                kill_group(child.popen.pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            for name, child in live:
+                assert child.popen is not None
+                try:
+                    child.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    kill_group(child.popen.pid, signal.SIGKILL)
+                    child.popen.wait(timeout=5)
+                kill_group(child.popen.pid, signal.SIGKILL)  # stragglers in the group
+                self.layout.pid_file(name).unlink(missing_ok=True)
+
+    def stop_all(self) -> None:
+        with self.lock:
+            names = list(self.children)
+            self.stop_many(reversed(names))
+            for child in self.children.values():
+                if child.log_fh:
+                    child.log_fh.close()
+                    child.log_fh = None
+
+    # -- faults and control ------------------------------------------------------------------------------
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Signal a component as a crash would; the supervision loop restarts it. Returns the killed pid."""
+        with self.lock:
+            child = self.children.get(name)
+            if child is None or child.pid is None:
+                raise HarnessError(f"{name} is not running")
+            pid = child.pid
+            kill_group(pid, sig)
+            return pid
+
+    def hold(self, name: str, seconds: float | None) -> None:
+        """Stop a component and keep it down (for `seconds`, or until release): an outage, not a crash."""
+        with self.lock:
+            child = self.children[name]
+            child.held = True
+            child.held_until = time.monotonic() + seconds if seconds else None
+            self.stop(name, grace=0.5)
+
+    def release(self, name: str) -> None:
+        with self.lock:
+            child = self.children[name]
+            child.held = False
+            child.held_until = None
+            self.start(name)
+
+    # -- supervision ----------------------------------------------------------------------------------
+    def poll(self) -> list[str]:
+        """Reap exits and (re)start what is due; returns the components that exited since the last poll."""
+        exited: list[str] = []
+        now = time.monotonic()
+        with self.lock:
+            for name, child in self.children.items():
+                if child.held:
+                    if child.held_until is not None and now >= child.held_until:
+                        child.held = False
+                        child.held_until = None
+                        self.start(name)
+                    continue
+                if child.popen is not None and child.restart_at is None:
+                    code = child.popen.poll()
+                    if code is None:
+                        if now - child.started >= self.backoff.reset_after:
+                            child.consecutive_crashes = 0
+                        continue
+                    exited.append(name)
+                    kill_group(child.popen.pid, signal.SIGKILL)
+                    child.last_exit = code
+                    self.layout.pid_file(name).unlink(missing_ok=True)
+                    if name in self.restartable:
+                        child.consecutive_crashes += 1
+                        delay = self.backoff.delay(child.consecutive_crashes)
+                        child.restart_at = now + delay
+                        self._record_restart(name, child, code, delay)
+                if child.restart_at is not None and now >= child.restart_at:
+                    child.restarts += 1
+                    self.start(name)
+        return exited
+
+    def _record_restart(self, name: str, child: _Child, code: int, delay: float) -> None:
+        event = {
+            "component": name,
+            "time": time.time(),
+            "exit_code": code if code >= 0 else None,
+            "signal": signal.Signals(-code).name if code < 0 else None,
+            "restart_number": child.restarts + 1,
+            "delay_seconds": delay,
+            "pid": child.popen.pid if child.popen else None,
+        }
+        with self.layout.restarts_file.open("a") as fh:
+            fh.write(json.dumps(event) + "\n")
+        log.warning("%s exited (%s); restarting in %.0fs", name, event["signal"] or code, delay)
+
+    def wait_ready(self, names: Iterable[str], timeout: float) -> None:
+        """Block until every named component passes its probe; a component exiting fails at once."""
+        pending = list(names)
+        deadline = time.monotonic() + timeout
+        while pending:
+            for name in self.poll():
+                if name in pending or name not in self.restartable:
+                    raise ComponentExited(f"{name} exited during start-up: {self.log_tail(name)}")
+            pending = [n for n in pending if not probe(self.specs[n].probe)]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"{', '.join(pending)} not ready after {timeout:.0f}s: {self.log_tail(pending[0])}"
+                )
+            time.sleep(0.1)
+
+    def log_tail(self, name: str, lines: int = 3) -> str:
+        try:
+            text = self.layout.log(name).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return " | ".join(line.strip()[:300] for line in text[-lines:]) + f" (log: {self.layout.log(name)})"
+
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                name: {
+                    "pid": child.pid,
+                    "running": child.pid is not None,
+                    "restarts": child.restarts,
+                    "held": child.held,
+                    "last_exit": child.last_exit,
+                    "log": str(self.layout.log(name)),
+                }
+                for name, child in self.children.items()
+            }
+
+
+def probe(p: Probe, timeout: float = 1.0) -> bool:
+    """One readiness check; never raises."""
+    if p.tcp_port is not None:
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", p.tcp_port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+    if p.url is None:
+        return True
+    context: ssl.SSLContext | None = None
+    if p.url.startswith("https"):
+        if p.ca is not None:
+            context = ssl.create_default_context(cafile=str(p.ca))
+        else:
+            context = ssl._create_unverified_context()  # noqa: S323 - component self-signed loopback certs
+        if p.client_cert is not None:
+            context.load_cert_chain(str(p.client_cert[0]), str(p.client_cert[1]))
+    try:
+        with urllib.request.urlopen(p.url, timeout=timeout, context=context) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+    except urllib.error.HTTPError as e:
+        # kube-controller-manager and kube-scheduler answer 401/403 to anonymous probes once they serve.
+        return p.client_cert is None and p.url.startswith("https") and e.code in (401, 403)
+    except (OSError, ValueError):
+        return False
+
+
+def read_restarts(path: Path) -> list[dict[str, Any]]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except OSError:
+        return []

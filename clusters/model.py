@@ -1,0 +1,64 @@
+"""What a provider hands to scenarios: a running cluster with Flux, its GitOps repository and chart repository.
+
+Scenarios only see this interface, so the same test runs on the local provider, kind or an existing cluster.
+`control` is the local provider's process supervisor (crash a controller, hold the git server down); other
+providers have none, and faults that need it say so.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from clusters.charts import ChartRepo
+from clusters.gitops import GitOpsRepo
+from kubeapi import Kube, connect
+
+
+class ComponentControl(Protocol):
+    """Process-level control of cluster components (local provider only)."""
+
+    def kill(self, component: str, signal: int = 9) -> int: ...
+
+    def hold(self, component: str, seconds: float | None = None) -> None: ...
+
+    def release(self, component: str) -> None: ...
+
+    def restarts(self) -> list[dict[str, Any]]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Cluster:
+    name: str
+    provider: str
+    kubeconfig: Path
+    git: GitOpsRepo
+    charts: ChartRepo | None = None
+    context: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+    control: ComponentControl | None = None
+
+    @functools.cached_property
+    def kube(self) -> Kube:
+        return connect(self.kubeconfig, self.context)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "provider": self.provider,
+            "kubeconfig": str(self.kubeconfig),
+            "context": self.context,
+            "versions": self.versions,
+            "ports": self.ports,
+            "logs": {k: str(v) for k, v in self.logs.items()},
+            "phases_seconds": self.phases,
+            "git": {"url": self.git.url, "bare": str(self.git.bare), "revision": self.git.revision()},
+            "charts": {"url": self.charts.url, "directory": str(self.charts.directory)} if self.charts else None,
+        }

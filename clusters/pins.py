@@ -1,0 +1,116 @@
+"""Every upstream version the project builds and runs, in one place.
+
+The local provider runs these exact releases; the build cache is keyed by them, so changing a pin here is
+the whole upgrade. Pins were chosen as the newest releases that build with Go 1.26 from the module proxy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KUBERNETES_VERSION = "v1.36.3"
+
+
+@dataclass(frozen=True)
+class GoComponent:
+    """One upstream Go module built into one or more binaries.
+
+    `packages` maps binary name -> Go package path. `local_replace_version` is the version used for modules
+    the upstream go.mod replaces with a local directory and requires at v0.0.0 (Kubernetes' staging repos);
+    other local replaces are resolved at the version the upstream go.mod requires.
+    """
+
+    name: str
+    module: str
+    version: str
+    packages: dict[str, str]
+    ldflags: tuple[str, ...] = ()
+    local_replace_version: str | None = None
+    crd_dir: str | None = None
+    # Built on demand by the feature that needs it, not by `resilience build` by default.
+    optional: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _k8s_ldflags(version: str) -> tuple[str, ...]:
+    major, minor = version.lstrip("v").split(".")[:2]
+    pkgs = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+    flags: list[str] = []
+    for pkg in pkgs:
+        flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor}"]
+        flags += [f"-X {pkg}.gitTreeState=clean"]
+    return tuple(flags)
+
+
+COMPONENTS: tuple[GoComponent, ...] = (
+    GoComponent(
+        name="kubernetes",
+        module="k8s.io/kubernetes",
+        version=KUBERNETES_VERSION,
+        packages={
+            "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+            "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+        },
+        ldflags=_k8s_ldflags(KUBERNETES_VERSION),
+        local_replace_version="v0." + KUBERNETES_VERSION.split(".", 1)[1],
+    ),
+    GoComponent(
+        name="etcd",
+        module="go.etcd.io/etcd/server/v3",
+        version="v3.6.16",
+        packages={"etcd": "go.etcd.io/etcd/server/v3"},
+    ),
+    GoComponent(
+        name="kwok",
+        module="sigs.k8s.io/kwok",
+        version="v0.8.0",
+        packages={"kwok": "sigs.k8s.io/kwok/cmd/kwok"},
+        ldflags=("-X sigs.k8s.io/kwok/pkg/consts.Version=v0.8.0",),
+    ),
+    GoComponent(
+        name="source-controller",
+        module="github.com/fluxcd/source-controller",
+        version="v1.9.1",
+        packages={"source-controller": "github.com/fluxcd/source-controller"},
+        crd_dir="config/crd/bases",
+    ),
+    GoComponent(
+        name="kustomize-controller",
+        module="github.com/fluxcd/kustomize-controller",
+        version="v1.9.4",
+        packages={"kustomize-controller": "github.com/fluxcd/kustomize-controller"},
+        crd_dir="config/crd/bases",
+    ),
+    GoComponent(
+        name="helm-controller",
+        module="github.com/fluxcd/helm-controller",
+        version="v1.6.4",
+        packages={"helm-controller": "github.com/fluxcd/helm-controller"},
+        crd_dir="config/crd/bases",
+    ),
+    GoComponent(
+        name="helm",
+        module="helm.sh/helm/v3",
+        version="v3.22.0",
+        packages={"helm": "helm.sh/helm/v3/cmd/helm"},
+        ldflags=("-X helm.sh/helm/v3/internal/version.version=v3.22.0",),
+    ),
+    GoComponent(
+        name="prometheus",
+        module="github.com/prometheus/prometheus",
+        version="v0.316.0",
+        packages={"promtool": "github.com/prometheus/prometheus/cmd/promtool"},
+        optional=True,
+    ),
+)
+
+# The Flux distribution these controllers ship in, for reports.
+FLUX_DISTRIBUTION = "v2.9 (source-controller v1.9.1, kustomize-controller v1.9.4, helm-controller v1.6.4)"
+
+
+def component(name: str) -> GoComponent:
+    for c in COMPONENTS:
+        if c.name == name:
+            return c
+    raise KeyError(f"unknown component {name!r}; known: {', '.join(c.name for c in COMPONENTS)}")

@@ -1,0 +1,52 @@
+"""The provider registry: `--provider NAME` resolves here, and an unknown name is a one-line UserError."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from clusters.model import Cluster
+from resilience.errors import UserError
+
+
+class Provider(Protocol):
+    name: str
+
+    def up(self, name: str, **options: Any) -> Cluster: ...
+
+    def down(self, name: str) -> None: ...
+
+    def down_all(self) -> list[str]: ...
+
+    def list(self) -> list[dict[str, Any]]: ...
+
+    def status(self, name: str) -> dict[str, Any]: ...
+
+
+def _local() -> Provider:
+    from clusters.local.provider import LocalProvider
+
+    return LocalProvider()
+
+
+def _kind() -> Provider:
+    from clusters.kind import KindProvider
+
+    return KindProvider()
+
+
+def _existing() -> Provider:
+    from clusters.existing import ExistingProvider
+
+    return ExistingProvider()
+
+
+PROVIDERS: dict[str, Callable[[], Provider]] = {"local": _local, "kind": _kind, "existing": _existing}
+
+
+def get_provider(name: str) -> Provider:
+    try:
+        factory = PROVIDERS[name]
+    except KeyError:
+        raise UserError(f"unknown provider {name!r}: choose one of {', '.join(PROVIDERS)}") from None
+    return factory()

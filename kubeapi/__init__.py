@@ -1,0 +1,10 @@
+"""Access to the Kubernetes API for every layer: one client factory, one error mapping, unstructured objects.
+
+Flux objects are custom resources, so the project reads and writes plain dicts through the dynamic client
+rather than generated models; API errors become the classes in kubeapi.errors, mapped in one place.
+"""
+
+from kubeapi.client import Kube, connect
+from kubeapi.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, TemporaryApiError
+
+__all__ = ["ApiError", "Conflict", "Forbidden", "Invalid", "Kube", "NotFound", "TemporaryApiError", "connect"]

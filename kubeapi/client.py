@@ -1,0 +1,165 @@
+"""A small facade over the dynamic client: get/list/apply/patch/delete/watch plain dicts by apiVersion+kind."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+from kubeapi.errors import ApiError, NotFound, TemporaryApiError, from_exception
+
+FIELD_MANAGER = "gitops-resilience"
+T = TypeVar("T")
+
+
+def connect(kubeconfig: Path | str, context: str | None = None) -> Kube:
+    """A Kube for a kubeconfig file (and context); ConfigException becomes a ValueError naming the file."""
+    try:
+        api = kube_config.new_client_from_config(config_file=str(kubeconfig), context=context)
+    except (kube_config.ConfigException, OSError, TypeError) as e:
+        raise ValueError(f"{kubeconfig}: not a usable kubeconfig{f' (context {context})' if context else ''}: {e}") from e
+    return Kube(api)
+
+
+def _call(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ApiException as e:
+        raise from_exception(e) from e
+    except (urllib3.exceptions.HTTPError, ConnectionError) as e:
+        raise TemporaryApiError(0, "Unreachable", str(e)) from e
+
+
+class Kube:
+    """Unstructured access to any kind the server knows; thread-safe discovery."""
+
+    def __init__(self, api: ApiClient):
+        self.api = api
+        self._dynamic: DynamicClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        with self._lock:
+            if self._dynamic is None:
+                host = str(self.api.configuration.host)
+                cache = Path(tempfile.gettempdir()) / f"gitops-resilience-discovery-{hashlib.sha1(host.encode()).hexdigest()[:12]}-{id(self)}.json"  # noqa: E501, S324
+                self._dynamic = _call(lambda: DynamicClient(self.api, cache_file=str(cache)))
+            return self._dynamic
+
+    def resource(self, api_version: str, kind: str) -> Any:
+        try:
+            return _call(lambda: self.dynamic.resources.get(api_version=api_version, kind=kind))
+        except ResourceNotFoundError:
+            # A CRD may have been installed after discovery: refresh once.
+            self.dynamic.resources.invalidate_cache()
+            try:
+                return _call(lambda: self.dynamic.resources.get(api_version=api_version, kind=kind))
+            except ResourceNotFoundError as e:
+                raise NotFound(404, "NotFound", f"the server has no kind {kind} in {api_version}") from e
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object as a dict, or None when it does not exist."""
+        res = self.resource(api_version, kind)
+        try:
+            obj = _call(lambda: res.get(name=name, namespace=namespace))
+        except NotFound:
+            return None
+        return dict(obj.to_dict())
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        res = self.resource(api_version, kind)
+        items = _call(lambda: res.get(namespace=namespace, label_selector=label_selector))
+        result = []
+        for item in items.to_dict().get("items", []):
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+            result.append(item)
+        return result
+
+    def apply(
+        self, obj: dict[str, Any], field_manager: str = FIELD_MANAGER, force: bool = True, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Server-side apply of one object."""
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        meta = obj.get("metadata") or {}
+        kwargs: dict[str, Any] = {"field_manager": field_manager, "force_conflicts": force}
+        if dry_run:
+            kwargs["dry_run"] = "All"
+        out = _call(
+            lambda: self.dynamic.server_side_apply(
+                res, body=obj, name=meta.get("name"), namespace=meta.get("namespace"), **kwargs
+            )
+        )
+        return dict(out.to_dict())
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        res = self.resource(obj["apiVersion"], obj["kind"])
+        ns = (obj.get("metadata") or {}).get("namespace")
+        return dict(_call(lambda: res.create(body=obj, namespace=ns)).to_dict())
+
+    def merge_patch(
+        self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        res = self.resource(api_version, kind)
+        out = _call(
+            lambda: res.patch(
+                body=patch, name=name, namespace=namespace, content_type="application/merge-patch+json"
+            )
+        )
+        return dict(out.to_dict())
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        propagation: str = "Background",
+    ) -> bool:
+        """Delete one object; False when it was already gone."""
+        res = self.resource(api_version, kind)
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        try:
+            _call(lambda: res.delete(name=name, namespace=namespace, body=body))
+        except NotFound:
+            return False
+        return True
+
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        timeout: int = 60,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event type, object) pairs until `timeout` seconds pass; callers resume from the last version."""
+        res = self.resource(api_version, kind)
+        stream = self.dynamic.watch(res, namespace=namespace, resource_version=resource_version, timeout=timeout)
+        try:
+            for event in stream:
+                obj = event["raw_object"]
+                yield str(event["type"]), obj
+        except ApiException as e:
+            raise from_exception(e) from e
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.api.close()
+
+
+__all__ = ["ApiError", "Kube", "connect"]
