@@ -1,0 +1,49 @@
+"""Annotations Flux honours and the ones this project defines, with the design document's aliases."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+# Flux: reconcile now; and, for HelmReleases, force one release / reset failure counters. forceAt and
+# resetAt only take effect when equal to the requestedAt value set with them.
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+FORCE_AT = "reconcile.fluxcd.io/forceAt"
+RESET_AT = "reconcile.fluxcd.io/resetAt"
+# kustomize-controller: delete and re-create this object on an immutable-field error.
+KUSTOMIZE_FORCE = "kustomize.toolkit.fluxcd.io/force"
+
+# The design document's annotations, and the older names it also uses.
+UPDATE_STRATEGY = "gitops.flux.io/update-strategy"
+IMMUTABLE_FIELDS = "gitops.flux.io/immutable-fields"
+DEPENDENCY_WEIGHT = "gitops.flux.io/dependency-weight"
+RECOVERY_POLICY = "gitops.flux.io/recovery-policy"
+ALIASES = {
+    UPDATE_STRATEGY: ("flux.weave.works/update-strategy",),
+    DEPENDENCY_WEIGHT: ("flux.weave.works/dependency-order",),
+}
+
+
+def now_token() -> str:
+    """A fresh value for requestedAt/forceAt/resetAt (Flux compares them as opaque strings)."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def annotation(obj: dict[str, Any], key: str) -> str | None:
+    """An annotation by its gitops.flux.io name, falling back to its design-document aliases."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    for name in (key, *ALIASES.get(key, ())):
+        if name in annotations:
+            return str(annotations[name])
+    return None
+
+
+def reconcile_request(token: str | None = None, force: bool = False, reset: bool = False) -> dict[str, Any]:
+    """A merge patch asking a Flux controller to reconcile now (optionally forcing/resetting a HelmRelease)."""
+    value = token or now_token()
+    annotations = {REQUESTED_AT: value}
+    if force:
+        annotations[FORCE_AT] = value
+    if reset:
+        annotations[RESET_AT] = value
+    return {"metadata": {"annotations": annotations}}
