@@ -1,12 +1,15 @@
 """What every provider puts in a fresh cluster: the GitOps repository's first commit and the Flux objects.
 
 Ready means Flux itself proved the path end to end: source-controller fetched the repository,
-kustomize-controller applied it at that revision, and the demo Deployment became Available.
+kustomize-controller applied it at that revision, and the demo Deployment became Available. On clusters the
+harness does not own (kind, existing) its objects live in namespaces of their own, so nothing of the user's
+is touched.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -19,7 +22,7 @@ from resilience.errors import HarnessError
 GIT_REPOSITORY_NAME = "gitops"
 HELM_REPOSITORY_NAME = "local-charts"
 DEMO_KUSTOMIZATION = "demo"
-DEMO_NAMESPACE = "demo"
+DEMO_DEPLOYMENT = "demo"
 DEMO_PATH = "apps/demo"
 
 
@@ -27,104 +30,125 @@ def _dump(*docs: dict[str, Any]) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def initial_content() -> dict[str, str]:
-    """Files of the GitOps repository's first commit: one demo app under apps/demo."""
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "demo", "namespace": DEMO_NAMESPACE, "labels": {"app": "demo"}},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "demo"}},
-            "template": {
-                "metadata": {"labels": {"app": "demo"}},
-                "spec": {"containers": [{"name": "app", "image": "registry.local/demo:1.0.0"}]},
+@dataclass(frozen=True)
+class Bootstrap:
+    """Names of the harness's Flux objects and demo app in one cluster, and how to create them."""
+
+    flux_namespace: str = FLUX_NAMESPACE
+    demo_namespace: str = "demo"
+
+    @classmethod
+    def isolated(cls, cluster_name: str) -> Bootstrap:
+        """Namespaces of its own, for clusters that also hold the user's workloads."""
+        return cls(flux_namespace=f"resilience-{cluster_name}", demo_namespace=f"resilience-{cluster_name}-demo")
+
+    def initial_content(self) -> dict[str, str]:
+        """Files of the GitOps repository's first commit: one demo app under apps/demo."""
+        labels = {"app": DEMO_DEPLOYMENT}
+        deployment = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": DEMO_DEPLOYMENT, "namespace": self.demo_namespace, "labels": labels},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "registry.local/demo:1.0.0"}]},
+                },
             },
-        },
-    }
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}}
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": ["namespace.yaml", "deployment.yaml"],
-    }
-    return {
-        f"{DEMO_PATH}/namespace.yaml": _dump(namespace),
-        f"{DEMO_PATH}/deployment.yaml": _dump(deployment),
-        f"{DEMO_PATH}/kustomization.yaml": _dump(kustomization),
-        "README.md": "GitOps repository of a gitops-resilience cluster. The harness commits faults here.\n",
-    }
+        }
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.demo_namespace}}
+        kustomization = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": ["namespace.yaml", "deployment.yaml"],
+        }
+        return {
+            f"{DEMO_PATH}/namespace.yaml": _dump(namespace),
+            f"{DEMO_PATH}/deployment.yaml": _dump(deployment),
+            f"{DEMO_PATH}/kustomization.yaml": _dump(kustomization),
+            "README.md": "GitOps repository of a gitops-resilience cluster. The harness commits faults here.\n",
+        }
 
+    def git_repository(self, url: str, interval: str = "1m") -> dict[str, Any]:
+        return {
+            "apiVersion": GIT_REPOSITORY.api_version,
+            "kind": GIT_REPOSITORY.kind,
+            "metadata": {"name": GIT_REPOSITORY_NAME, "namespace": self.flux_namespace},
+            "spec": {"url": url, "interval": interval, "ref": {"branch": "main"}, "timeout": "20s"},
+        }
 
-def git_repository(url: str, interval: str = "1m") -> dict[str, Any]:
-    return {
-        "apiVersion": GIT_REPOSITORY.api_version,
-        "kind": GIT_REPOSITORY.kind,
-        "metadata": {"name": GIT_REPOSITORY_NAME, "namespace": FLUX_NAMESPACE},
-        "spec": {"url": url, "interval": interval, "ref": {"branch": "main"}, "timeout": "20s"},
-    }
+    def helm_repository(self, url: str, interval: str = "1m") -> dict[str, Any]:
+        return {
+            "apiVersion": HELM_REPOSITORY.api_version,
+            "kind": HELM_REPOSITORY.kind,
+            "metadata": {"name": HELM_REPOSITORY_NAME, "namespace": self.flux_namespace},
+            "spec": {"url": url, "interval": interval, "timeout": "20s"},
+        }
 
+    def kustomization(
+        self, name: str, path: str, *, wait: bool = True, timeout: str = "2m", interval: str = "10m", **spec: Any
+    ) -> dict[str, Any]:
+        """A Flux Kustomization of the GitOps repository; `spec` adds or overrides fields (dependsOn...)."""
+        body: dict[str, Any] = {
+            "interval": interval,
+            "path": f"./{path.lstrip('./')}",
+            "prune": True,
+            "wait": wait,
+            "timeout": timeout,
+            "sourceRef": {"kind": GIT_REPOSITORY.kind, "name": GIT_REPOSITORY_NAME},
+        }
+        body.update(spec)
+        return {
+            "apiVersion": KUSTOMIZATION.api_version,
+            "kind": KUSTOMIZATION.kind,
+            "metadata": {"name": name, "namespace": self.flux_namespace},
+            "spec": body,
+        }
 
-def helm_repository(url: str, interval: str = "1m") -> dict[str, Any]:
-    return {
-        "apiVersion": HELM_REPOSITORY.api_version,
-        "kind": HELM_REPOSITORY.kind,
-        "metadata": {"name": HELM_REPOSITORY_NAME, "namespace": FLUX_NAMESPACE},
-        "spec": {"url": url, "interval": interval, "timeout": "20s"},
-    }
+    def objects(self, git_url: str, chart_url: str | None) -> list[dict[str, Any]]:
+        objs = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.flux_namespace}},
+            self.git_repository(git_url),
+            self.kustomization(DEMO_KUSTOMIZATION, DEMO_PATH),
+        ]
+        if chart_url:
+            objs.append(self.helm_repository(chart_url))
+        return objs
 
-
-def kustomization(
-    name: str, path: str, *, wait: bool = True, timeout: str = "2m", interval: str = "10m", **spec: Any
-) -> dict[str, Any]:
-    """A Flux Kustomization of the GitOps repository; `spec` adds or overrides fields (dependsOn, force...)."""
-    body: dict[str, Any] = {
-        "interval": interval,
-        "path": f"./{path.lstrip('./')}",
-        "prune": True,
-        "wait": wait,
-        "timeout": timeout,
-        "sourceRef": {"kind": GIT_REPOSITORY.kind, "name": GIT_REPOSITORY_NAME},
-    }
-    body.update(spec)
-    return {
-        "apiVersion": KUSTOMIZATION.api_version,
-        "kind": KUSTOMIZATION.kind,
-        "metadata": {"name": name, "namespace": FLUX_NAMESPACE},
-        "spec": body,
-    }
-
-
-def bootstrap_objects(git_url: str, chart_url: str | None) -> list[dict[str, Any]]:
-    objs = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FLUX_NAMESPACE}},
-        git_repository(git_url),
-        kustomization(DEMO_KUSTOMIZATION, DEMO_PATH),
-    ]
-    if chart_url:
-        objs.append(helm_repository(chart_url))
-    return objs
-
-
-def apply_bootstrap(kube: Kube, git_url: str, chart_url: str | None) -> None:
-    for obj in bootstrap_objects(git_url, chart_url):
-        kube.apply(obj)
-
-
-def wait_bootstrapped(kube: Kube, revision: str, timeout: float) -> None:
-    """Wait until the demo Kustomization applied `revision` and the demo Deployment is Available."""
-    deadline = time.monotonic() + timeout
-    last = "nothing observed yet"
-    while time.monotonic() < deadline:
-        try:
-            ks = kube.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, DEMO_KUSTOMIZATION, FLUX_NAMESPACE)
-            dep = kube.get("apps/v1", "Deployment", "demo", DEMO_NAMESPACE)
-        except TemporaryApiError as e:
-            last = str(e)
-        else:
-            if ks and is_ready(ks) and last_applied_revision(ks) == revision and deployment_available(dep):
+    def apply(self, kube: Kube, git_url: str, chart_url: str | None, attempts: int = 20) -> None:
+        """Apply the objects, retrying while the API server is still settling."""
+        for attempt in range(attempts):
+            try:
+                for obj in self.objects(git_url, chart_url):
+                    kube.apply(obj)
                 return
-            ready = condition(ks or {}, "Ready")
-            last = f"Kustomization {DEMO_KUSTOMIZATION}: {ready.reason + ': ' + ready.message if ready else 'no status'}"
-        time.sleep(0.2)
-    raise HarnessError(f"bootstrap not Ready after {timeout:.0f}s: {last}")
+            except TemporaryApiError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.25)
+
+    def wait(self, kube: Kube, revision: str, timeout: float) -> None:
+        """Wait until the demo Kustomization applied `revision` and the demo Deployment is Available."""
+        deadline = time.monotonic() + timeout
+        last = "nothing observed yet"
+        while time.monotonic() < deadline:
+            try:
+                ks = kube.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, DEMO_KUSTOMIZATION, self.flux_namespace)
+                dep = kube.get("apps/v1", "Deployment", DEMO_DEPLOYMENT, self.demo_namespace)
+            except TemporaryApiError as e:
+                last = str(e)
+            else:
+                if ks and is_ready(ks) and last_applied_revision(ks) == revision and deployment_available(dep):
+                    return
+                ready = condition(ks or {}, "Ready")
+                detail = f"{ready.reason}: {ready.message}" if ready else "no status"
+                last = f"Kustomization {self.flux_namespace}/{DEMO_KUSTOMIZATION}: {detail}"
+            time.sleep(0.2)
+        raise HarnessError(f"bootstrap not Ready after {timeout:.0f}s: {last}")
+
+    def teardown(self, kube: Kube) -> None:
+        """Remove only what `apply` created: the demo Kustomization (pruning its objects) and the namespace."""
+        kube.delete(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, DEMO_KUSTOMIZATION, self.flux_namespace)
+        kube.delete("v1", "Namespace", self.flux_namespace)

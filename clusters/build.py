@@ -58,7 +58,7 @@ class BuiltComponent:
 
 
 def recipe_key(component: GoComponent) -> str:
-    """A short hash of everything that changes what gets built (not of the Go version: binaries stay valid)."""
+    """A short hash of what changes the build (not the Go version: built binaries stay valid)."""
     recipe = {
         "module": component.module,
         "version": component.version,
@@ -119,9 +119,7 @@ def _run_go(go: str, args: Sequence[str], cwd: Path, log: Path) -> str:
     with log.open("a") as out:
         out.write(f"$ go {' '.join(args)}\n")
         out.flush()
-        proc = subprocess.run(
-            [go, *args], cwd=cwd, env=_go_env(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        proc = subprocess.run([go, *args], cwd=cwd, env=_go_env(cwd), capture_output=True, text=True)
         out.write(proc.stderr)
         if proc.returncode != 0:
             raise _GoFailed(proc.stderr)
@@ -129,7 +127,9 @@ def _run_go(go: str, args: Sequence[str], cwd: Path, log: Path) -> str:
 
 
 def _download(go: str, module: str, version: str, cwd: Path, log: Path) -> dict[str, Any]:
-    info: dict[str, Any] = json.loads(_run_go(go, ["mod", "download", "-json", f"{module}@{version}"], cwd, log))
+    info: dict[str, Any] = json.loads(
+        _run_go(go, ["mod", "download", "-json", f"{module}@{version}"], cwd, log)
+    )
     if info.get("Error"):
         raise _GoFailed(str(info["Error"]))
     return info
@@ -153,7 +153,9 @@ def wrapper_go_mod(component: GoComponent, upstream: dict[str, Any]) -> str:
         version = required[old]
         if version == "v0.0.0":
             if not component.local_replace_version:
-                raise HarnessError(f"{component.name}: {old} is replaced locally at v0.0.0 and has no pinned version")
+                raise HarnessError(
+                    f"{component.name}: {old} is replaced locally at v0.0.0 and has no pinned version"
+                )
             version = component.local_replace_version
             replaces.append(f"replace {old} => {old} {version}")
         else:

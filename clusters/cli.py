@@ -20,7 +20,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     results = build(args.component or None, include_optional=args.all)
     if args.json:
-        _print_json({b.component.name: {"version": b.component.version, "dir": str(b.directory)} for b in results})
+        _print_json(
+            {b.component.name: {"version": b.component.version, "dir": str(b.directory)} for b in results}
+        )
     return 0
 
 
@@ -32,13 +34,19 @@ def cmd_up(args: argparse.Namespace) -> int:
     elif args.api_port or args.nodes != 2:
         raise UserError(f"--api-port and --nodes apply to the local provider only, not {args.provider!r}")
     if args.provider == "existing":
-        options = {"kubeconfig": args.kubeconfig, "context": args.context, "allow_context": args.allow_context}
+        options = {
+            "kubeconfig": args.kubeconfig,
+            "context": args.context,
+            "allow_context": args.allow_context,
+        }
     cluster = provider.up(args.name, **options)
     if args.json:
         _print_json(cluster.to_json())
     else:
         total = cluster.phases.get("total")
-        print(f"cluster {cluster.name} ({cluster.provider}) is Ready" + (f" in {total:.1f}s" if total else ""))
+        print(
+            f"cluster {cluster.name} ({cluster.provider}) is Ready" + (f" in {total:.1f}s" if total else "")
+        )
         print(f"export KUBECONFIG={cluster.kubeconfig}")
     return 0
 
@@ -89,14 +97,21 @@ def register(sub: Any) -> None:
     up = csub.add_parser("up", help="start a cluster with Flux and wait until it is Ready")
     up.add_argument("--provider", default="local", help=provider_help)
     up.add_argument("--name", default="resilience")
-    up.add_argument("--json", action="store_true", help="print kubeconfig, versions, ports, logs, phase times")
-    up.add_argument("--api-port", type=int, default=None, help="local: kube-apiserver port (default: a free one)")
+    up.add_argument(
+        "--json", action="store_true", help="print kubeconfig, versions, ports, logs, phase times"
+    )
+    up.add_argument(
+        "--api-port", type=int, default=None, help="local: kube-apiserver port (default: a free one)"
+    )
     up.add_argument("--nodes", type=int, default=2, help="local: number of kwok nodes")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Ready")
     up.add_argument("--kubeconfig", default=None, help="existing: kubeconfig file")
     up.add_argument("--context", default=None, help="existing: kubeconfig context")
     up.add_argument(
-        "--allow-context", action="append", default=[], help="existing: a context chaos may touch (repeatable)"
+        "--allow-context",
+        action="append",
+        default=[],
+        help="existing: a context chaos may touch (repeatable)",
     )
     up.set_defaults(func=cmd_up)
 

@@ -1,4 +1,4 @@
-"""What a provider hands to scenarios: a running cluster with Flux, its GitOps repository and chart repository.
+"""What a provider hands to scenarios: a running cluster with Flux, its GitOps and chart repositories.
 
 Scenarios only see this interface, so the same test runs on the local provider, kind or an existing cluster.
 `control` is the local provider's process supervisor (crash a controller, hold the git server down); other
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from clusters.bootstrap import Bootstrap
 from clusters.charts import ChartRepo
 from clusters.gitops import GitOpsRepo
 from kubeapi import Kube, connect
@@ -38,6 +39,7 @@ class Cluster:
     kubeconfig: Path
     git: GitOpsRepo
     charts: ChartRepo | None = None
+    bootstrap: Bootstrap = field(default_factory=Bootstrap)
     context: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
@@ -60,5 +62,8 @@ class Cluster:
             "logs": {k: str(v) for k, v in self.logs.items()},
             "phases_seconds": self.phases,
             "git": {"url": self.git.url, "bare": str(self.git.bare), "revision": self.git.revision()},
-            "charts": {"url": self.charts.url, "directory": str(self.charts.directory)} if self.charts else None,
+            "namespaces": {"flux": self.bootstrap.flux_namespace, "demo": self.bootstrap.demo_namespace},
+            "charts": {"url": self.charts.url, "directory": str(self.charts.directory)}
+            if self.charts
+            else None,
         }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def cache_root() -> Path:
-    """Per-user cache of built upstream binaries: $RESILIENCE_CACHE, else $XDG_CACHE_HOME/gitops-resilience."""
+    """Cache of built upstream binaries: $RESILIENCE_CACHE, else $XDG_CACHE_HOME/gitops-resilience."""
     explicit = os.environ.get("RESILIENCE_CACHE")
     if explicit:
         return Path(explicit).expanduser()

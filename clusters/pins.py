@@ -37,7 +37,11 @@ def _k8s_ldflags(version: str) -> tuple[str, ...]:
     pkgs = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
     flags: list[str] = []
     for pkg in pkgs:
-        flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor={major}", f"-X {pkg}.gitMinor={minor}"]
+        flags += [
+            f"-X {pkg}.gitVersion={version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+        ]
         flags += [f"-X {pkg}.gitTreeState=clean"]
     return tuple(flags)
 

@@ -12,7 +12,8 @@ from resilience.errors import UserError
 class Provider(Protocol):
     name: str
 
-    def up(self, name: str, **options: Any) -> Cluster: ...
+    # Each provider takes its own keyword options (ports, kubeconfig, owner...).
+    up: Callable[..., Cluster]
 
     def down(self, name: str) -> None: ...
 

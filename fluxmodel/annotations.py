@@ -39,7 +39,7 @@ def annotation(obj: dict[str, Any], key: str) -> str | None:
 
 
 def reconcile_request(token: str | None = None, force: bool = False, reset: bool = False) -> dict[str, Any]:
-    """A merge patch asking a Flux controller to reconcile now (optionally forcing/resetting a HelmRelease)."""
+    """A merge patch asking a Flux controller to reconcile now (optionally force/reset a HelmRelease)."""
     value = token or now_token()
     annotations = {REQUESTED_AT: value}
     if force:

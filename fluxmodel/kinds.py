@@ -62,10 +62,14 @@ class ObjectRef:
     @classmethod
     def of(cls, obj: dict[str, Any], default_namespace: str = "default") -> ObjectRef:
         meta = obj.get("metadata") or {}
-        return cls(str(obj.get("kind", "")), str(meta.get("namespace") or default_namespace), str(meta["name"]))
+        return cls(
+            str(obj.get("kind", "")), str(meta.get("namespace") or default_namespace), str(meta["name"])
+        )
 
     @classmethod
-    def parse(cls, text: str, default_kind: str = "Kustomization", default_namespace: str = FLUX_NAMESPACE) -> ObjectRef:
+    def parse(
+        cls, text: str, default_kind: str = "Kustomization", default_namespace: str = FLUX_NAMESPACE
+    ) -> ObjectRef:
         """Parse kind/ns/name, ns/name or name."""
         parts = text.split("/")
         if len(parts) == 3:
@@ -74,4 +78,6 @@ class ObjectRef:
             return cls(default_kind, parts[0], parts[1])
         if len(parts) == 1 and parts[0]:
             return cls(default_kind, default_namespace, parts[0])
-        raise ValueError(f"bad object reference {text!r}: expected kind/namespace/name, namespace/name or name")
+        raise ValueError(
+            f"bad object reference {text!r}: expected kind/namespace/name, namespace/name or name"
+        )

@@ -1,9 +1,8 @@
-"""A small facade over the dynamic client: get/list/apply/patch/delete/watch plain dicts by apiVersion+kind."""
+"""A small facade over the dynamic client: get/list/apply/patch/delete/watch plain dicts by kind."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -28,7 +27,9 @@ def connect(kubeconfig: Path | str, context: str | None = None) -> Kube:
     try:
         api = kube_config.new_client_from_config(config_file=str(kubeconfig), context=context)
     except (kube_config.ConfigException, OSError, TypeError) as e:
-        raise ValueError(f"{kubeconfig}: not a usable kubeconfig{f' (context {context})' if context else ''}: {e}") from e
+        raise ValueError(
+            f"{kubeconfig}: not a usable kubeconfig{f' (context {context})' if context else ''}: {e}"
+        ) from e
     return Kube(api)
 
 
@@ -48,14 +49,16 @@ class Kube:
         self.api = api
         self._dynamic: DynamicClient | None = None
         self._lock = threading.Lock()
+        self._discovery_cache: Path | None = None
 
     @property
     def dynamic(self) -> DynamicClient:
         with self._lock:
             if self._dynamic is None:
-                host = str(self.api.configuration.host)
-                cache = Path(tempfile.gettempdir()) / f"gitops-resilience-discovery-{hashlib.sha1(host.encode()).hexdigest()[:12]}-{id(self)}.json"  # noqa: E501, S324
-                self._dynamic = _call(lambda: DynamicClient(self.api, cache_file=str(cache)))
+                # One discovery cache per client: ports are reused by later clusters with other CRDs.
+                self._discovery_cache = Path(tempfile.mkstemp(prefix="gitops-resilience-discovery-")[1])
+                cache = str(self._discovery_cache)
+                self._dynamic = _call(lambda: DynamicClient(self.api, cache_file=cache))
             return self._dynamic
 
     def resource(self, api_version: str, kind: str) -> Any:
@@ -69,7 +72,9 @@ class Kube:
             except ResourceNotFoundError as e:
                 raise NotFound(404, "NotFound", f"the server has no kind {kind} in {api_version}") from e
 
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         """The object as a dict, or None when it does not exist."""
         res = self.resource(api_version, kind)
         try:
@@ -91,7 +96,11 @@ class Kube:
         return result
 
     def apply(
-        self, obj: dict[str, Any], field_manager: str = FIELD_MANAGER, force: bool = True, dry_run: bool = False
+        self,
+        obj: dict[str, Any],
+        field_manager: str = FIELD_MANAGER,
+        force: bool = True,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """Server-side apply of one object."""
         res = self.resource(obj["apiVersion"], obj["kind"])
@@ -149,7 +158,9 @@ class Kube:
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(event type, object) pairs until `timeout` seconds pass; callers resume from the last version."""
         res = self.resource(api_version, kind)
-        stream = self.dynamic.watch(res, namespace=namespace, resource_version=resource_version, timeout=timeout)
+        stream = self.dynamic.watch(
+            res, namespace=namespace, resource_version=resource_version, timeout=timeout
+        )
         try:
             for event in stream:
                 obj = event["raw_object"]
@@ -160,6 +171,8 @@ class Kube:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.api.close()
+        if self._discovery_cache is not None:
+            self._discovery_cache.unlink(missing_ok=True)
 
 
 __all__ = ["ApiError", "Kube", "connect"]

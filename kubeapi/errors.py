@@ -45,7 +45,13 @@ class TemporaryApiError(ApiError):
     retryable = True
 
 
-_BY_STATUS: dict[int, type[ApiError]] = {401: Forbidden, 403: Forbidden, 404: NotFound, 409: Conflict, 422: Invalid}
+_BY_STATUS: dict[int, type[ApiError]] = {
+    401: Forbidden,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: Invalid,
+}
 
 
 def from_exception(e: ApiException) -> ApiError:
@@ -66,5 +72,5 @@ def from_exception(e: ApiException) -> ApiError:
         message = message[:_BODY_LIMIT] + "...(truncated)"
     cls = _BY_STATUS.get(status)
     if cls is None:
-        cls = TemporaryApiError if status == 0 or status == 429 or status >= 500 else ApiError
+        cls = TemporaryApiError if status in {0, 429} or status >= 500 else ApiError
     return cls(status, reason, message, details)

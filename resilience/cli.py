@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any
 
 from resilience.errors import ResilienceError
 
@@ -19,10 +19,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "clusters.cli",
     "validation.cli",
 )
-
-
-class _Subparsers(Protocol):
-    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
             if e.name == name:
                 continue
             raise
-        register: Callable[[_Subparsers], None] = module.register
+        register: Callable[[Any], None] = module.register
         register(sub)
     return parser
 

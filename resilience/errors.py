@@ -1,4 +1,4 @@
-"""The project's error hierarchy: every failure a user can cause or fix is a UserError with one line to print."""
+"""The project's error hierarchy: a failure the user can fix is a UserError with one line to print."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ class ResilienceError(Exception):
 
 
 class UserError(ResilienceError):
-    """Bad input or environment (flags, files, toolchain, ports): the message names the culprit and the fix."""
+    """Bad input or environment (flags, files, toolchain, ports): the message names culprit and fix."""
 
     exit_code = 2
 

@@ -22,7 +22,7 @@ class Probe:
     """How the supervisor knows a component is serving: an HTTP(S) URL answering 200, or a TCP port."""
 
     url: str | None = None
-    tcp_port: int | None = None
+    tcp: tuple[str, int] | None = None
     # Client certificate (cert, key) and CA for probing the API server's /readyz.
     client_cert: tuple[Path, Path] | None = None
     ca: Path | None = None
@@ -47,10 +47,47 @@ def _flux_common(name: str, ports: dict[str, int], log_level: str) -> list[str]:
     ]
 
 
+def file_servers(layout: ClusterLayout, ports: dict[str, int], host: str = "127.0.0.1") -> list[ComponentSpec]:
+    """The git and chart servers; `host` is the address the cluster's Flux reaches them on."""
+    return [
+        ComponentSpec(
+            "gitserver",
+            [
+                sys.executable,
+                "-m",
+                "clusters.local.gitserver",
+                f"--root={layout.git_dir}",
+                f"--host={host}",
+                f"--port={ports['gitserver']}",
+            ],
+            Probe(tcp=(host, ports["gitserver"])),
+        ),
+        ComponentSpec(
+            "chartserver",
+            [
+                sys.executable,
+                "-m",
+                "clusters.local.chartserver",
+                f"--dir={layout.charts_dir}",
+                f"--host={host}",
+                f"--port={ports['chartserver']}",
+            ],
+            Probe(url=f"http://{host}:{ports['chartserver']}/index.yaml"),
+        ),
+    ]
+
+
 def component_specs(
-    layout: ClusterLayout, ports: dict[str, int], binaries: dict[str, Path], log_level: str = "info"
+    layout: ClusterLayout,
+    ports: dict[str, int],
+    binaries: dict[str, Path],
+    log_level: str = "info",
+    serve_host: str = "127.0.0.1",
 ) -> dict[str, ComponentSpec]:
-    """Every process of the cluster by name; the supervisor decides the order."""
+    """Every process by name (only the file servers when there are no binaries); the supervisor orders them."""
+    servers = file_servers(layout, ports, serve_host)
+    if not binaries:
+        return {spec.name: spec for spec in servers}
     pki = layout.pki_dir
     api = f"https://127.0.0.1:{ports['kube-apiserver']}"
 
@@ -182,27 +219,6 @@ def component_specs(
             env={"KUBECONFIG": kubeconfig("flux"), "HOME": str(layout.root)},
             cwd=layout.root,
         ),
-        ComponentSpec(
-            "gitserver",
-            [
-                sys.executable,
-                "-m",
-                "clusters.local.gitserver",
-                f"--root={layout.git_dir}",
-                f"--port={ports['gitserver']}",
-            ],
-            Probe(tcp_port=ports["gitserver"]),
-        ),
-        ComponentSpec(
-            "chartserver",
-            [
-                sys.executable,
-                "-m",
-                "clusters.local.chartserver",
-                f"--dir={layout.charts_dir}",
-                f"--port={ports['chartserver']}",
-            ],
-            health("chartserver", "/index.yaml"),
-        ),
+        *servers,
     ]
     return {spec.name: spec for spec in specs}

@@ -6,6 +6,7 @@ live process state. The socket lives in the abstract namespace, so nothing on di
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -34,10 +35,8 @@ class ControlServer:
         self._thread.start()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
     def _serve(self) -> None:
         while True:
@@ -49,12 +48,10 @@ class ControlServer:
                 try:
                     request = json.loads(conn.recv(_MAX_REQUEST).decode())
                     answer = {"ok": True, "result": self.handle(request)}
-                except Exception as e:  # noqa: BLE001 - every failure becomes an answer
+                except Exception as e:
                     answer = {"ok": False, "error": str(e)}
-                try:
+                with contextlib.suppress(OSError):
                     conn.sendall(json.dumps(answer).encode())
-                except OSError:
-                    pass
 
     def handle(self, request: dict[str, Any]) -> Any:
         op = request.get("op")

@@ -22,7 +22,7 @@ from clusters.local.components import component_specs
 from clusters.local.control import ControlServer
 from clusters.local.layout import ClusterLayout
 from clusters.local.procs import ProcessRecord, alive, process_start_time
-from clusters.local.startup import Phases, start_cluster
+from clusters.local.startup import Phases, start_cluster, start_servers
 from clusters.local.supervisor import Backoff, Supervisor
 
 log = logging.getLogger("supervisor")
@@ -37,13 +37,16 @@ def _owner_alive(spec: dict[str, Any]) -> bool:
 
 def run(layout: ClusterLayout) -> int:
     spec = layout.read_spec()
-    ProcessRecord(os.getpid(), process_start_time(os.getpid()), sys.executable).write(layout.supervisor_pid_file)
+    ProcessRecord(os.getpid(), process_start_time(os.getpid()), sys.executable).write(
+        layout.supervisor_pid_file
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
 
-    binaries = {name: Path(path) for name, path in spec["binaries"].items()}
-    sup = Supervisor(layout, component_specs(layout, spec["ports"], binaries), Backoff(**spec.get("backoff", {})))
+    binaries = {name: Path(path) for name, path in spec.get("binaries", {}).items()}
+    specs = component_specs(layout, spec["ports"], binaries, serve_host=spec.get("serve_host", "127.0.0.1"))
+    sup = Supervisor(layout, specs, Backoff(**spec.get("backoff", {})))
     status: dict[str, Any] = {"phase": "starting", "phases": {}, "started": time.time()}
 
     def publish(**changes: Any) -> None:
@@ -57,7 +60,10 @@ def run(layout: ClusterLayout) -> int:
     try:
         phases = Phases(lambda seconds: publish(phases=seconds))
         started = time.monotonic()
-        start_cluster(sup, spec, phases, layout.kubeconfig, [Path(p) for p in spec["crds"]])
+        if spec.get("mode") == "servers":
+            start_servers(sup, phases)
+        else:
+            start_cluster(sup, spec, phases, layout.kubeconfig, [Path(p) for p in spec["crds"]])
         sup.restartable = set(sup.specs)
         publish(phase="ready", ready_seconds=round(time.monotonic() - started, 3))
         log.info("cluster %s ready in %.1fs", layout.name, time.monotonic() - started)

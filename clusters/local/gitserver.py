@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 
 
 def _backend() -> str:
-    exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()
+    exec_path = subprocess.run(
+        ["git", "--exec-path"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     return str(Path(exec_path) / "git-http-backend")
 
 
@@ -27,10 +29,10 @@ class GitHandler(BaseHTTPRequestHandler):
     backend: str
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._cgi()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._cgi()
 
     def _cgi(self) -> None:
@@ -70,7 +72,7 @@ class GitHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
+    def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write(f"{self.log_date_time_string()} {format % args}\n")
 
 
@@ -83,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     handler = type("Handler", (GitHandler,), {"root": args.root.resolve(), "backend": _backend()})
     server = ThreadingHTTPServer((args.host, args.port), handler)
     server.daemon_threads = True
-    print(f"serving git repositories under {args.root} at http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    print(
+        f"serving git repositories under {args.root} at http://{args.host}:{args.port}/",
+        file=sys.stderr,
+        flush=True,
+    )
     server.serve_forever()
     return 0
 

@@ -15,7 +15,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = datetime.timedelta(days=30)
 
@@ -129,9 +129,9 @@ def write_pki(directory: Path, identities: list[Identity]) -> ClusterPki:
                 x509.IPAddress(ipaddress.ip_address("10.96.0.1")),
             ]
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            usage = [x509.ExtendedKeyUsageOID.SERVER_AUTH]
+            usage = [ExtendedKeyUsageOID.SERVER_AUTH]
         else:
-            usage = [x509.ExtendedKeyUsageOID.CLIENT_AUTH]
+            usage = [ExtendedKeyUsageOID.CLIENT_AUTH]
         builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
         return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)

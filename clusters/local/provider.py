@@ -8,32 +8,28 @@ under failed-logs/ for the post-mortem).
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from clusters import build
-from clusters.bootstrap import initial_content
+from clusters.bootstrap import Bootstrap
 from clusters.charts import BASE_CHARTS, ChartRepo
 from clusters.gitops import GitOpsRepo
-from clusters.local import control
+from clusters.local import lifecycle
 from clusters.local.components import component_specs
 from clusters.local.layout import ClusterLayout, all_layouts
 from clusters.local.pki import Identity, write_kubeconfig, write_pki
 from clusters.local.ports import allocate, allocation_lock
-from clusters.local.procs import ProcessRecord, process_start_time, terminate
+from clusters.local.procs import process_start_time
 from clusters.local.supervisor import read_restarts
 from clusters.model import Cluster
-from clusters.paths import state_root
 from clusters.pins import COMPONENTS
 from resilience.errors import HarnessError, UserError
 
+# Binary -> the build component it comes from.
 BINARIES = {
     "etcd": "etcd",
     "kube-apiserver": "kubernetes",
@@ -62,75 +58,9 @@ COMPONENT_USERS = {
 }
 
 
-@dataclass(frozen=True)
-class LocalControl:
-    """ComponentControl through the supervisor's control socket."""
-
-    layout: ClusterLayout
-
-    def kill(self, component: str, signal: int = 9) -> int:
-        return int(control.request(self.layout.control_socket, "kill", component=component, signal=signal)["pid"])
-
-    def hold(self, component: str, seconds: float | None = None) -> None:
-        control.request(self.layout.control_socket, "hold", component=component, seconds=seconds)
-
-    def release(self, component: str) -> None:
-        control.request(self.layout.control_socket, "release", component=component)
-
-    def restarts(self) -> list[dict[str, Any]]:
-        return read_restarts(self.layout.restarts_file)
-
-    def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = control.request(self.layout.control_socket, "status")
-        return result
-
-
 def versions() -> dict[str, str]:
-    names = {c.name: c.version for c in COMPONENTS}
-    return {binary: names[component] for binary, component in BINARIES.items()}
-
-
-def _supervisor(layout: ClusterLayout) -> ProcessRecord | None:
-    record = ProcessRecord.read(layout.supervisor_pid_file)
-    return record if record is not None and record.alive() else None
-
-
-def _reap(layout: ClusterLayout) -> None:
-    """Stop every process the cluster's pid files name, then delete the cluster directory."""
-    supervisor = ProcessRecord.read(layout.supervisor_pid_file)
-    if supervisor is not None:
-        terminate(supervisor, grace=4.0)
-    if layout.pids_dir.is_dir():
-        for pid_file in layout.pids_dir.glob("*.pid"):
-            record = ProcessRecord.read(pid_file)
-            if record is not None:
-                terminate(record, grace=1.0)
-    shutil.rmtree(layout.root, ignore_errors=True)
-
-
-def sweep_stale() -> list[str]:
-    """Remove clusters whose supervisor is gone (a crashed run, a reboot); returns their names."""
-    swept = []
-    for layout in all_layouts():
-        if _supervisor(layout) is None and _age(layout) > 5.0:
-            _reap(layout)
-            swept.append(layout.name)
-    return swept
-
-
-def _age(layout: ClusterLayout) -> float:
-    try:
-        return time.time() - layout.root.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _keep_failed_logs(layout: ClusterLayout) -> Path:
-    target = state_root() / "failed-logs" / layout.name
-    shutil.rmtree(target, ignore_errors=True)
-    if layout.logs_dir.is_dir():
-        shutil.copytree(layout.logs_dir, target)
-    return target
+    by_component = {c.name: c.version for c in COMPONENTS}
+    return {binary: by_component[component] for binary, component in BINARIES.items()}
 
 
 class LocalProvider:
@@ -146,14 +76,14 @@ class LocalProvider:
         timeout: float = 180.0,
     ) -> Cluster:
         layout = ClusterLayout.named(name)
-        sweep_stale()
+        lifecycle.sweep_stale(all_layouts())
         if layout.root.exists():
-            if _supervisor(layout) is not None:
+            if lifecycle.supervisor(layout) is not None:
                 raise UserError(
                     f"a local cluster named {name!r} is already running: reuse it, or run "
                     f"`resilience cluster down --name {name}` first"
                 )
-            _reap(layout)
+            lifecycle.reap(layout)
         if nodes < 1:
             raise UserError(f"--nodes {nodes}: a cluster needs at least 1 node")
         binaries = {binary: build.require(comp).binary(binary) for binary, comp in BINARIES.items()}
@@ -164,11 +94,11 @@ class LocalProvider:
             reserved = [p for other in all_layouts() for p in (other.read_spec().get("ports") or {}).values()]
             ports = allocate({"kube-apiserver": api_port} if api_port else {}, reserved)
             layout.root.mkdir(parents=True)
-            layout.write_spec({"name": name, "ports": ports, "phase": "preparing"})
+            layout.write_spec({"name": name, "ports": ports})
         try:
             return self._start(layout, ports, binaries, crds, owner_pid, nodes, timeout)
         except BaseException:
-            _reap(layout)
+            lifecycle.reap(layout)
             raise
 
     def _start(
@@ -184,18 +114,18 @@ class LocalProvider:
         started = time.monotonic()
         pki = write_pki(layout.pki_dir, IDENTITIES)
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
-        write_kubeconfig(layout.kubeconfig, pki, server, "admin", f"resilience-{layout.name}")
+        context = f"resilience-{layout.name}"
+        write_kubeconfig(layout.kubeconfig, pki, server, "admin", context)
         for component, user in COMPONENT_USERS.items():
             path = layout.component_kubeconfig(component)
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_kubeconfig(path, pki, server, user, f"resilience-{layout.name}")
+            write_kubeconfig(path, pki, server, user, context)
         layout.config_dir.mkdir()
         layout.storage_dir.mkdir()
-        kwok_config = resources.files("clusters.local") / "kwok.yaml"
-        (layout.config_dir / "kwok.yaml").write_text(kwok_config.read_text())
+        (layout.config_dir / "kwok.yaml").write_text((resources.files("clusters.local") / "kwok.yaml").read_text())
         git_url = f"http://127.0.0.1:{ports['gitserver']}/gitops.git"
         chart_url = f"http://127.0.0.1:{ports['chartserver']}"
-        repo = GitOpsRepo.create(layout.git_dir, git_url, initial_content())
+        repo = GitOpsRepo.create(layout.git_dir, git_url, Bootstrap().initial_content())
         charts = ChartRepo(layout.charts_dir, chart_url, binaries["helm"])
         for chart in BASE_CHARTS:
             charts.publish(chart, "1.0.0")
@@ -215,41 +145,10 @@ class LocalProvider:
             spec["owner"] = {"pid": owner_pid, "start_time": process_start_time(owner_pid)}
         layout.write_spec(spec)
         prepare_seconds = round(time.monotonic() - started, 3)
-
-        layout.logs_dir.mkdir(exist_ok=True)
-        with layout.log("supervisor").open("ab") as log:
-            daemon = subprocess.Popen(
-                [sys.executable, "-m", "clusters.local.daemon", str(layout.root)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=layout.root,
-                env={**os.environ, "PYTHONPATH": _project_root()},
-            )
-        status = self._wait(layout, daemon, timeout)
+        status = lifecycle.wait_ready(layout, lifecycle.spawn(layout), timeout)
         phases = {"prepare": prepare_seconds, **status.get("phases", {})}
         phases["total"] = round(time.monotonic() - started, 3)
         return self._handle(layout, spec, repo, charts, phases)
-
-    def _wait(self, layout: ClusterLayout, daemon: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            status = layout.read_status()
-            if status.get("phase") == "ready":
-                return status
-            if status.get("phase") == "failed" or daemon.poll() is not None:
-                daemon.wait(timeout=15)
-                logs = _keep_failed_logs(layout)
-                error = status.get("error") or f"supervisor exited with {daemon.returncode}"
-                raise HarnessError(f"cluster {layout.name} failed to start: {error} (logs kept in {logs})")
-            if time.monotonic() > deadline:
-                logs = _keep_failed_logs(layout)
-                raise HarnessError(
-                    f"cluster {layout.name} not Ready after {timeout:.0f}s "
-                    f"(phases so far: {status.get('phases')}; logs kept in {logs})"
-                )
-            time.sleep(0.05)
 
     def _handle(
         self,
@@ -266,17 +165,18 @@ class LocalProvider:
             kubeconfig=layout.kubeconfig,
             git=repo,
             charts=charts,
+            bootstrap=Bootstrap(),
             versions=spec["versions"],
             ports=spec["ports"],
             logs={n: layout.log(n) for n in ["supervisor", *names]},
             phases=phases,
-            control=LocalControl(layout),
+            control=lifecycle.LocalControl(layout),
         )
 
     def attach(self, name: str) -> Cluster:
-        """A handle on a running local cluster (for `status`, and for tests reusing a cluster)."""
+        """A handle on a running local cluster (for tests reusing a cluster)."""
         layout = ClusterLayout.named(name)
-        if _supervisor(layout) is None or layout.read_status().get("phase") != "ready":
+        if lifecycle.supervisor(layout) is None or layout.read_status().get("phase") != "ready":
             raise UserError(f"no running local cluster named {name!r}: `resilience cluster list` shows what runs")
         spec = layout.read_spec()
         repo = GitOpsRepo(layout.git_dir / "gitops.git", layout.git_dir / "work", spec["git_url"])
@@ -287,25 +187,26 @@ class LocalProvider:
         layout = ClusterLayout.named(name)
         if not layout.root.exists():
             raise UserError(f"no local cluster named {name!r}: `resilience cluster list` shows what exists")
-        _reap(layout)
+        lifecycle.reap(layout)
 
     def down_all(self) -> list[str]:
-        names = [layout.name for layout in all_layouts()]
-        for layout in all_layouts():
-            _reap(layout)
-        return names
+        layouts = all_layouts()
+        for layout in layouts:
+            lifecycle.reap(layout)
+        return [layout.name for layout in layouts]
 
     def list(self) -> list[dict[str, Any]]:
         rows = []
         for layout in all_layouts():
             spec, status = layout.read_spec(), layout.read_status()
-            running = _supervisor(layout) is not None
+            running = lifecycle.supervisor(layout) is not None
+            ports = spec.get("ports") or {}
             rows.append(
                 {
                     "name": layout.name,
                     "provider": self.name,
                     "phase": status.get("phase", "preparing") if running else "dead",
-                    "api": f"https://127.0.0.1:{spec['ports']['kube-apiserver']}" if spec.get("ports") else None,
+                    "api": f"https://127.0.0.1:{ports['kube-apiserver']}" if ports else None,
                     "kubeconfig": str(layout.kubeconfig),
                     "owner_pid": (spec.get("owner") or {}).get("pid"),
                     "age_seconds": round(time.time() - float(spec.get("created", time.time()))),
@@ -318,27 +219,19 @@ class LocalProvider:
         if not layout.root.exists():
             raise UserError(f"no local cluster named {name!r}: `resilience cluster list` shows what exists")
         status = layout.read_status()
+        running = lifecycle.supervisor(layout) is not None
         live: dict[str, Any] = {}
-        if _supervisor(layout) is not None:
+        if running:
             try:
-                live = LocalControl(layout).status()
+                live = lifecycle.LocalControl(layout).status()
             except HarnessError:
                 live = {}
         return {
             "name": name,
-            "phase": status.get("phase") if _supervisor(layout) else "dead",
+            "phase": status.get("phase") if running else "dead",
             "phases_seconds": status.get("phases", {}),
             "error": status.get("error"),
             "components": live,
             "restarts": read_restarts(layout.restarts_file),
             "kubeconfig": str(layout.kubeconfig),
         }
-
-
-def _project_root() -> str:
-    """Where the project's packages are importable from, for the daemon's interpreter."""
-    import clusters
-
-    here = Path(clusters.__file__).resolve().parent.parent
-    existing = os.environ.get("PYTHONPATH")
-    return f"{here}{os.pathsep}{existing}" if existing else str(here)

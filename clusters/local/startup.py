@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
-from clusters.bootstrap import apply_bootstrap, wait_bootstrapped
+from clusters.bootstrap import Bootstrap
 from clusters.local.components import FLUX_CONTROLLERS
 from clusters.local.supervisor import Supervisor
 from fluxmodel.conditions import condition
-from kubeapi import Kube, TemporaryApiError, connect
+from kubeapi import Kube, connect
 from resilience.errors import HarnessError
 
 KWOK_NODE_LABEL = {"type": "kwok"}
@@ -72,7 +72,9 @@ def install_crds(kube: Kube, crd_files: list[Path], timeout: float) -> None:
     pending = list(names)
     while pending:
         pending = [
-            n for n in pending if not _established(kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", n))
+            n
+            for n in pending
+            if not _established(kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", n))
         ]
         if not pending:
             return
@@ -92,7 +94,9 @@ def wait_nodes_ready(kube: Kube, names: list[str], timeout: float) -> None:
         if len(ready) == len(names):
             return
         if time.monotonic() > deadline:
-            raise HarnessError(f"kwok nodes not Ready after {timeout:.0f}s: {sorted(set(names) - set(ready))}")
+            raise HarnessError(
+                f"kwok nodes not Ready after {timeout:.0f}s: {sorted(set(names) - set(ready))}"
+            )
         time.sleep(0.1)
 
 
@@ -115,7 +119,7 @@ def start_cluster(
                 try:
                     for name in nodes:
                         kube.apply(node(name))
-                except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+                except BaseException as e:
                     errors.append(e)
 
             worker = threading.Thread(target=create_nodes, daemon=True)
@@ -129,18 +133,15 @@ def start_cluster(
             sup.wait_ready([*KUBE_COMPONENTS, *FILE_SERVERS, *FLUX_CONTROLLERS], timeout=60)
             wait_nodes_ready(kube, nodes, timeout=30)
         with phases.phase("bootstrap"):
-            _retry_temporary(lambda: apply_bootstrap(kube, spec["git_url"], spec.get("chart_url")))
-            wait_bootstrapped(kube, spec["git_revision"], timeout=float(spec.get("bootstrap_timeout", 120)))
+            bootstrap = Bootstrap()
+            bootstrap.apply(kube, spec["git_url"], spec.get("chart_url"))
+            bootstrap.wait(kube, spec["git_revision"], timeout=float(spec.get("bootstrap_timeout", 120)))
     finally:
         kube.close()
 
 
-def _retry_temporary(fn: Callable[[], None], attempts: int = 20) -> None:
-    for attempt in range(attempts):
-        try:
-            fn()
-            return
-        except TemporaryApiError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.25)
+def start_servers(sup: Supervisor, phases: Phases) -> None:
+    """Servers-only mode, for clusters the harness does not run (kind, existing): git and chart servers."""
+    with phases.phase("servers"):
+        sup.start_all(FILE_SERVERS)
+        sup.wait_ready(FILE_SERVERS, timeout=30)

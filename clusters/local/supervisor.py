@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -75,7 +76,9 @@ class ComponentExited(HarnessError):
 class Supervisor:
     """Owns the child processes of one cluster; thread-safe for the control server."""
 
-    def __init__(self, layout: ClusterLayout, specs: dict[str, ComponentSpec], backoff: Backoff | None = None):
+    def __init__(
+        self, layout: ClusterLayout, specs: dict[str, ComponentSpec], backoff: Backoff | None = None
+    ):
         self.layout = layout
         self.specs = specs
         self.backoff = backoff or Backoff()
@@ -112,9 +115,9 @@ class Supervisor:
             )
             child.started = time.monotonic()
             child.restart_at = None
-            ProcessRecord(
-                child.popen.pid, process_start_time(child.popen.pid), spec.argv[0]
-            ).write(self.layout.pid_file(name))
+            ProcessRecord(child.popen.pid, process_start_time(child.popen.pid), spec.argv[0]).write(
+                self.layout.pid_file(name)
+            )
 
     def start_all(self, names: Iterable[str]) -> None:
         for name in names:
@@ -264,11 +267,9 @@ class Supervisor:
 
 def probe(p: Probe, timeout: float = 1.0) -> bool:
     """One readiness check; never raises."""
-    if p.tcp_port is not None:
-        import socket
-
+    if p.tcp is not None:
         try:
-            with socket.create_connection(("127.0.0.1", p.tcp_port), timeout=timeout):
+            with socket.create_connection(p.tcp, timeout=timeout):
                 return True
         except OSError:
             return False

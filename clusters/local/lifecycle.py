@@ -1,0 +1,133 @@
+"""Starting, finding and removing supervisor daemons and their cluster directories.
+
+Shared by every provider that runs processes on this host: the local provider (the whole cluster) and the
+kind/existing providers (the git and chart servers their Flux pulls from).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import clusters
+from clusters.local import control
+from clusters.local.layout import ClusterLayout
+from clusters.local.procs import ProcessRecord, terminate
+from clusters.local.supervisor import read_restarts
+from clusters.paths import state_root
+from resilience.errors import HarnessError
+
+
+@dataclass(frozen=True)
+class LocalControl:
+    """ComponentControl through the supervisor's control socket."""
+
+    layout: ClusterLayout
+
+    def kill(self, component: str, signal: int = 9) -> int:
+        return int(control.request(self.layout.control_socket, "kill", component=component, signal=signal)["pid"])
+
+    def hold(self, component: str, seconds: float | None = None) -> None:
+        control.request(self.layout.control_socket, "hold", component=component, seconds=seconds)
+
+    def release(self, component: str) -> None:
+        control.request(self.layout.control_socket, "release", component=component)
+
+    def restarts(self) -> list[dict[str, Any]]:
+        return read_restarts(self.layout.restarts_file)
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = control.request(self.layout.control_socket, "status")
+        return result
+
+
+def supervisor(layout: ClusterLayout) -> ProcessRecord | None:
+    """The cluster's live supervisor process, or None."""
+    record = ProcessRecord.read(layout.supervisor_pid_file)
+    return record if record is not None and record.alive() else None
+
+
+def reap(layout: ClusterLayout) -> None:
+    """Stop the supervisor and every process the cluster's pid files name, then delete the directory."""
+    record = ProcessRecord.read(layout.supervisor_pid_file)
+    if record is not None:
+        terminate(record, grace=4.0)
+    if layout.pids_dir.is_dir():
+        for pid_file in layout.pids_dir.glob("*.pid"):
+            child = ProcessRecord.read(pid_file)
+            if child is not None:
+                terminate(child, grace=1.0)
+    shutil.rmtree(layout.root, ignore_errors=True)
+
+
+def sweep_stale(layouts: list[ClusterLayout], min_age: float = 5.0) -> list[str]:
+    """Remove clusters whose supervisor is gone (a crashed run, a reboot); returns their names.
+
+    A directory younger than `min_age` may belong to an `up` that has not started its supervisor yet.
+    """
+    swept = []
+    for layout in layouts:
+        if supervisor(layout) is None and _age(layout) > min_age:
+            reap(layout)
+            swept.append(layout.name)
+    return swept
+
+
+def _age(layout: ClusterLayout) -> float:
+    try:
+        return time.time() - layout.root.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def keep_failed_logs(layout: ClusterLayout) -> Path:
+    """Copy a failed cluster's logs out of its directory (which is about to be removed)."""
+    target = state_root() / "failed-logs" / layout.name
+    shutil.rmtree(target, ignore_errors=True)
+    if layout.logs_dir.is_dir():
+        shutil.copytree(layout.logs_dir, target)
+    return target
+
+
+def spawn(layout: ClusterLayout) -> subprocess.Popen[bytes]:
+    """Start the supervisor daemon for a prepared cluster directory, detached from this process."""
+    layout.logs_dir.mkdir(exist_ok=True)
+    here = str(Path(clusters.__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    with layout.log("supervisor").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "clusters.local.daemon", str(layout.root)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=layout.root,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+
+
+def wait_ready(layout: ClusterLayout, daemon: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+    """Wait for the daemon to report `ready`; HarnessError (with kept logs) when it fails or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = layout.read_status()
+        if status.get("phase") == "ready":
+            return status
+        if status.get("phase") == "failed" or daemon.poll() is not None:
+            daemon.wait(timeout=15)
+            logs = keep_failed_logs(layout)
+            error = status.get("error") or f"supervisor exited with {daemon.returncode}"
+            raise HarnessError(f"cluster {layout.name} failed to start: {error} (logs kept in {logs})")
+        if time.monotonic() > deadline:
+            logs = keep_failed_logs(layout)
+            raise HarnessError(
+                f"cluster {layout.name} not Ready after {timeout:.0f}s "
+                f"(phases so far: {status.get('phases')}; logs kept in {logs})"
+            )
+        time.sleep(0.05)
