@@ -1,0 +1,222 @@
+"""`resilience validate` as a command: exit codes, bad input, JSON shape, base selection, staged mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from test_validate_support import Repo, app_root, configmap, needs_git, needs_kubectl, workload
+
+pytestmark = [needs_kubectl, needs_git]
+
+JSON_KEYS = ["rule", "severity", "file", "apiVersion", "kind", "namespace", "name", "field", "message"]
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
+    """A repository with one committed root; temp files go to a private dir so leaks can be seen."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    r = Repo(tmp_path / "repo")
+    app_root(r, workload())
+    r.commit("base")
+    return r
+
+
+def _scratch_is_empty() -> bool:
+    return not any(Path(tempfile.gettempdir()).iterdir())
+
+
+def _break_selector(repo: Repo) -> None:
+    app_root(repo, workload(labels={"app": "other"}))
+
+
+def test_clean_tree_exits_0(repo: Repo) -> None:
+    result = repo.validate("--base", "HEAD", fmt="text")
+    assert result.code == 0
+    assert "validate passed: 0 error(s)" in result.out
+
+
+def test_findings_exit_1_with_text_and_json(repo: Repo) -> None:
+    _break_selector(repo)
+
+    text = repo.validate("--base", "HEAD", fmt="text")
+    as_json = repo.validate("--base", "HEAD")
+
+    assert text.code == as_json.code == 1
+    assert text.out.splitlines()[0].startswith(
+        "apps/web/deployment-0.yaml: error [workload-selector] Deployment web"
+    )
+    assert "validate FAILED: 1 error(s)" in text.out
+    [finding] = as_json.findings
+    assert list(finding) == JSON_KEYS
+    assert all(isinstance(v, str) for v in finding.values())
+
+
+def test_json_is_an_empty_list_when_clean(repo: Repo) -> None:
+    result = repo.validate("--base", "HEAD")
+    assert (result.code, json.loads(result.out)) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "culprit"),
+    [
+        (
+            lambda r: r.write("apps/web/kustomization.yaml", "resources: [\n"),
+            [],
+            "apps/web/kustomization.yaml",
+        ),
+        (lambda r: r.write("apps/web/deployment-0.yaml", "kind: [\n"), [], "apps/web/deployment-0.yaml"),
+        (
+            lambda r: r.write("clusters/prod/apps.yaml", "apiVersion: v1\nkind: {\n"),
+            [],
+            "clusters/prod/apps.yaml",
+        ),
+        (lambda r: None, ["--base", "no-such-branch"], "--base no-such-branch"),
+        (lambda r: None, ["--kubectl", "/nonexistent/kubectl"], "/nonexistent/kubectl"),
+    ],
+    ids=["kustomization", "resource", "plain-manifest", "unknown-base", "missing-kubectl"],
+)
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(repo: Repo, setup, args, culprit) -> None:
+    setup(repo)
+    before = repo.status()
+
+    result = repo.validate(*args)
+
+    assert result.code == 2
+    assert result.out == ""
+    [line] = result.err.splitlines()
+    assert line.startswith(f"resilience: error: {culprit}")
+    assert repo.status() == before
+    assert _scratch_is_empty()
+
+
+def test_not_a_git_repository_exits_2_unless_no_diff(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "app").mkdir(parents=True)
+    (tree / "app/kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    (tree / "app/cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    cmd = [sys.executable, "-m", "resilience.cli", "validate", str(tree)]
+
+    plain = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    no_diff = subprocess.run([*cmd, "--no-diff"], capture_output=True, text=True, timeout=120, check=False)
+
+    assert plain.returncode == 2
+    assert "not inside a git repository" in plain.stderr
+    assert "--no-diff" in plain.stderr
+    assert no_diff.returncode == 0, no_diff.stdout + no_diff.stderr
+
+
+def test_missing_path_exits_2(repo: Repo) -> None:
+    result = repo.validate(path=str(repo.path / "nope"))
+    assert result.code == 2
+    assert "nope: no such directory" in result.err
+
+
+def test_temp_trees_removed_after_a_findings_run(repo: Repo) -> None:
+    _break_selector(repo)
+    assert repo.validate("--base", "HEAD").code == 1
+    assert _scratch_is_empty()
+
+
+def test_remote_base_is_refused_quickly_and_never_fetched(repo: Repo) -> None:
+    repo.kustomization(
+        "apps/remote",
+        resources=[
+            "https://github.com/example/never-fetched//deploy?ref=v1.0.0",
+            "github.com/example/other/base",
+        ],
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "resilience.cli",
+        "validate",
+        str(repo.path),
+        "--base",
+        "HEAD",
+        "--format",
+        "json",
+    ]
+
+    # A hang would be a TimeoutExpired failure here.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False, cwd=repo.path)
+
+    findings = json.loads(proc.stdout)
+    assert proc.returncode == 1
+    assert [(f["rule"], f["file"]) for f in findings] == [
+        ("remote-base", "apps/remote/kustomization.yaml")
+    ] * 2
+    assert "github.com/example/never-fetched" in findings[0]["message"] + findings[1]["message"]
+    assert "vendor the base" in findings[0]["message"]
+
+
+def test_default_base_is_previous_commit(repo: Repo) -> None:
+    _break_selector(repo)
+    repo.commit("bad")
+    app_root(repo, configmap({"a": "b"}), rel="apps/other")
+    assert repo.validate().rules() == ["workload-selector"]
+    repo.commit("unrelated")
+    assert repo.validate().rules() == []
+
+
+def test_default_base_is_merge_base_with_upstream(repo: Repo) -> None:
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.git("branch", "-q", "--set-upstream-to=main")
+    _break_selector(repo)
+    repo.commit("bad")
+    app_root(repo, configmap({"a": "b"}), rel="apps/other")
+    repo.commit("unrelated")
+
+    result = repo.validate(fmt="text")
+
+    assert result.code == 1
+    assert "compared with merge base with main" in result.out
+
+
+def test_staged_mode_checks_the_index_not_the_working_tree(repo: Repo) -> None:
+    _break_selector(repo)
+    repo.git("add", "-A")
+    app_root(repo, workload())  # working tree back to the committed state, index still bad
+
+    assert repo.validate("--staged").rules() == ["workload-selector"]
+    assert repo.validate("--base", "HEAD").rules() == []
+    repo.git("add", "-A")
+    assert repo.validate("--staged").rules() == []
+
+
+def test_staged_mode_without_commits_builds_only(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "fresh")
+    app_root(repo, workload())
+    repo.git("add", "-A")
+
+    result = repo.validate("--staged", fmt="text")
+
+    assert result.code == 0
+    assert "no base revision compared" in result.out
+
+
+def test_untracked_files_count_as_changes(repo: Repo) -> None:
+    repo.write_yaml(
+        "apps/web/selector-patch.yaml",
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+         "spec": {"selector": {"matchLabels": {"app": "web", "x": "y"}},
+                  "template": {"metadata": {"labels": {"x": "y"}}}}},
+    )  # fmt: skip
+    repo.kustomization("apps/web", resources=["deployment-0.yaml"], patches=[{"path": "selector-patch.yaml"}])
+
+    assert repo.validate().rules() == ["workload-selector"]
+
+
+def test_path_limits_the_check_to_a_subtree(repo: Repo) -> None:
+    app_root(repo, workload(), rel="other/app")
+    repo.commit("second root")
+    app_root(repo, workload(labels={"app": "x"}), rel="other/app")
+
+    assert repo.validate("--base", "HEAD", path=str(repo.path / "apps")).rules() == []
+    assert repo.validate("--base", "HEAD", path=str(repo.path / "other")).rules() == ["workload-selector"]
