@@ -40,7 +40,9 @@ class Bootstrap:
     @classmethod
     def isolated(cls, cluster_name: str) -> Bootstrap:
         """Namespaces of its own, for clusters that also hold the user's workloads."""
-        return cls(flux_namespace=f"resilience-{cluster_name}", demo_namespace=f"resilience-{cluster_name}-demo")
+        return cls(
+            flux_namespace=f"resilience-{cluster_name}", demo_namespace=f"resilience-{cluster_name}-demo"
+        )
 
     def initial_content(self) -> dict[str, str]:
         """Files of the GitOps repository's first commit: one demo app under apps/demo."""
@@ -68,7 +70,7 @@ class Bootstrap:
             f"{DEMO_PATH}/namespace.yaml": _dump(namespace),
             f"{DEMO_PATH}/deployment.yaml": _dump(deployment),
             f"{DEMO_PATH}/kustomization.yaml": _dump(kustomization),
-            "README.md": "GitOps repository of a gitops-resilience cluster. The harness commits faults here.\n",
+            "README.md": "GitOps repository of a resilience test cluster; faults are commits.\n",
         }
 
     def git_repository(self, url: str, interval: str = "1m") -> dict[str, Any]:
@@ -88,7 +90,14 @@ class Bootstrap:
         }
 
     def kustomization(
-        self, name: str, path: str, *, wait: bool = True, timeout: str = "2m", interval: str = "10m", **spec: Any
+        self,
+        name: str,
+        path: str,
+        *,
+        wait: bool = True,
+        timeout: str = "2m",
+        interval: str = "10m",
+        **spec: Any,
     ) -> dict[str, Any]:
         """A Flux Kustomization of the GitOps repository; `spec` adds or overrides fields (dependsOn...)."""
         body: dict[str, Any] = {
@@ -135,12 +144,19 @@ class Bootstrap:
         last = "nothing observed yet"
         while time.monotonic() < deadline:
             try:
-                ks = kube.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, DEMO_KUSTOMIZATION, self.flux_namespace)
+                ks = kube.get(
+                    KUSTOMIZATION.api_version, KUSTOMIZATION.kind, DEMO_KUSTOMIZATION, self.flux_namespace
+                )
                 dep = kube.get("apps/v1", "Deployment", DEMO_DEPLOYMENT, self.demo_namespace)
             except TemporaryApiError as e:
                 last = str(e)
             else:
-                if ks and is_ready(ks) and last_applied_revision(ks) == revision and deployment_available(dep):
+                if (
+                    ks
+                    and is_ready(ks)
+                    and last_applied_revision(ks) == revision
+                    and deployment_available(dep)
+                ):
                     return
                 ready = condition(ks or {}, "Ready")
                 detail = f"{ready.reason}: {ready.message}" if ready else "no status"
@@ -149,6 +165,6 @@ class Bootstrap:
         raise HarnessError(f"bootstrap not Ready after {timeout:.0f}s: {last}")
 
     def teardown(self, kube: Kube) -> None:
-        """Remove only what `apply` created: the demo Kustomization (pruning its objects) and the namespace."""
+        """Remove only what `apply` created: the demo Kustomization (pruning its objects), the namespace."""
         kube.delete(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, DEMO_KUSTOMIZATION, self.flux_namespace)
         kube.delete("v1", "Namespace", self.flux_namespace)

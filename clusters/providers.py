@@ -12,8 +12,10 @@ from resilience.errors import UserError
 class Provider(Protocol):
     name: str
 
-    # Each provider takes its own keyword options (ports, kubeconfig, owner...).
-    up: Callable[..., Cluster]
+    @property
+    def up(self) -> Callable[..., Cluster]:
+        """Start a cluster; each provider takes its own keyword options (ports, kubeconfig, owner...)."""
+        ...
 
     def down(self, name: str) -> None: ...
 

@@ -47,7 +47,9 @@ def _flux_common(name: str, ports: dict[str, int], log_level: str) -> list[str]:
     ]
 
 
-def file_servers(layout: ClusterLayout, ports: dict[str, int], host: str = "127.0.0.1") -> list[ComponentSpec]:
+def file_servers(
+    layout: ClusterLayout, ports: dict[str, int], host: str = "127.0.0.1"
+) -> list[ComponentSpec]:
     """The git and chart servers; `host` is the address the cluster's Flux reaches them on."""
     return [
         ComponentSpec(
@@ -84,7 +86,7 @@ def component_specs(
     log_level: str = "info",
     serve_host: str = "127.0.0.1",
 ) -> dict[str, ComponentSpec]:
-    """Every process by name (only the file servers when there are no binaries); the supervisor orders them."""
+    """Every process by name (only the file servers without binaries); the supervisor orders them."""
     servers = file_servers(layout, ports, serve_host)
     if not binaries:
         return {spec.name: spec for spec in servers}
