@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,9 @@ STUB = textwrap.dedent(
       "docker info"*) echo 28.2.2 ;;
       "docker network inspect") echo "127.0.0.1 fc00:f853:ccd:e793::1" ;;
       "kind create cluster")
-        for arg in "$@"; do case "$arg" in --kubeconfig=*) cp "$STUB_KUBECONFIG" "${arg#--kubeconfig=}" ;; esac; done ;;
+        for arg in "$@"; do
+          case "$arg" in --kubeconfig=*) cp "$STUB_KUBECONFIG" "${arg#--kubeconfig=}" ;; esac
+        done ;;
     esac
     exit 0
     """
@@ -88,8 +91,6 @@ def test_kind_provider_runs_the_expected_commands_and_bootstraps(stubs: Path) ->
 
 
 def _gone(handle: Cluster, kind: str, name: str) -> bool:
-    import time
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         obj = handle.kube.get("v1", kind, name)
