@@ -122,8 +122,17 @@ def _run_go(go: str, args: Sequence[str], cwd: Path, log: Path) -> str:
         proc = subprocess.run([go, *args], cwd=cwd, env=_go_env(cwd), capture_output=True, text=True)
         out.write(proc.stderr)
         if proc.returncode != 0:
-            raise _GoFailed(proc.stderr)
+            # `go mod download -json` reports its error in the JSON on stdout.
+            out.write(proc.stdout)
+            raise _GoFailed(proc.stderr + _json_error(proc.stdout))
         return proc.stdout
+
+
+def _json_error(stdout: str) -> str:
+    try:
+        return str(json.loads(stdout).get("Error") or "")
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _download(go: str, module: str, version: str, cwd: Path, log: Path) -> dict[str, Any]:
