@@ -40,9 +40,7 @@ class Bootstrap:
     @classmethod
     def isolated(cls, cluster_name: str) -> Bootstrap:
         """Namespaces of its own, for clusters that also hold the user's workloads."""
-        return cls(
-            flux_namespace=f"resilience-{cluster_name}", demo_namespace=f"resilience-{cluster_name}-demo"
-        )
+        return cls(flux_namespace=f"resilience-{cluster_name}", demo_namespace=f"resilience-{cluster_name}-demo")
 
     def initial_content(self) -> dict[str, str]:
         """Files of the GitOps repository's first commit: one demo app under apps/demo."""
@@ -144,19 +142,12 @@ class Bootstrap:
         last = "nothing observed yet"
         while time.monotonic() < deadline:
             try:
-                ks = kube.get(
-                    KUSTOMIZATION.api_version, KUSTOMIZATION.kind, DEMO_KUSTOMIZATION, self.flux_namespace
-                )
+                ks = kube.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, DEMO_KUSTOMIZATION, self.flux_namespace)
                 dep = kube.get("apps/v1", "Deployment", DEMO_DEPLOYMENT, self.demo_namespace)
             except TemporaryApiError as e:
                 last = str(e)
             else:
-                if (
-                    ks
-                    and is_ready(ks)
-                    and last_applied_revision(ks) == revision
-                    and deployment_available(dep)
-                ):
+                if ks and is_ready(ks) and last_applied_revision(ks) == revision and deployment_available(dep):
                     return
                 ready = condition(ks or {}, "Ready")
                 detail = f"{ready.reason}: {ready.message}" if ready else "no status"

@@ -136,9 +136,7 @@ def _json_error(stdout: str) -> str:
 
 
 def _download(go: str, module: str, version: str, cwd: Path, log: Path) -> dict[str, Any]:
-    info: dict[str, Any] = json.loads(
-        _run_go(go, ["mod", "download", "-json", f"{module}@{version}"], cwd, log)
-    )
+    info: dict[str, Any] = json.loads(_run_go(go, ["mod", "download", "-json", f"{module}@{version}"], cwd, log))
     if info.get("Error"):
         raise _GoFailed(str(info["Error"]))
     return info
@@ -162,9 +160,7 @@ def wrapper_go_mod(component: GoComponent, upstream: dict[str, Any]) -> str:
         version = required[old]
         if version == "v0.0.0":
             if not component.local_replace_version:
-                raise HarnessError(
-                    f"{component.name}: {old} is replaced locally at v0.0.0 and has no pinned version"
-                )
+                raise HarnessError(f"{component.name}: {old} is replaced locally at v0.0.0 and has no pinned version")
             version = component.local_replace_version
             replaces.append(f"replace {old} => {old} {version}")
         else:

@@ -20,9 +20,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     results = build(args.component or None, include_optional=args.all)
     if args.json:
-        _print_json(
-            {b.component.name: {"version": b.component.version, "dir": str(b.directory)} for b in results}
-        )
+        _print_json({b.component.name: {"version": b.component.version, "dir": str(b.directory)} for b in results})
     return 0
 
 
@@ -44,9 +42,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         _print_json(cluster.to_json())
     else:
         total = cluster.phases.get("total")
-        print(
-            f"cluster {cluster.name} ({cluster.provider}) is Ready" + (f" in {total:.1f}s" if total else "")
-        )
+        print(f"cluster {cluster.name} ({cluster.provider}) is Ready" + (f" in {total:.1f}s" if total else ""))
         print(f"export KUBECONFIG={cluster.kubeconfig}")
     return 0
 
@@ -97,12 +93,8 @@ def register(sub: Any) -> None:
     up = csub.add_parser("up", help="start a cluster with Flux and wait until it is Ready")
     up.add_argument("--provider", default="local", help=provider_help)
     up.add_argument("--name", default="resilience")
-    up.add_argument(
-        "--json", action="store_true", help="print kubeconfig, versions, ports, logs, phase times"
-    )
-    up.add_argument(
-        "--api-port", type=int, default=None, help="local: kube-apiserver port (default: a free one)"
-    )
+    up.add_argument("--json", action="store_true", help="print kubeconfig, versions, ports, logs, phase times")
+    up.add_argument("--api-port", type=int, default=None, help="local: kube-apiserver port (default: a free one)")
     up.add_argument("--nodes", type=int, default=2, help="local: number of kwok nodes")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Ready")
     up.add_argument("--kubeconfig", default=None, help="existing: kubeconfig file")

@@ -43,9 +43,7 @@ def resolve_context(kubeconfig: Path, context: str | None) -> str:
     if not chosen:
         raise UserError(f"kubeconfig {kubeconfig} has no current-context: pass --context (one of: {names})")
     if chosen not in names:
-        raise UserError(
-            f"context {chosen!r} is not in {kubeconfig}: choose one of {', '.join(names) or 'none'}"
-        )
+        raise UserError(f"context {chosen!r} is not in {kubeconfig}: choose one of {', '.join(names) or 'none'}")
     return str(chosen)
 
 

@@ -46,9 +46,7 @@ def require_flux(kube: Kube, where: str) -> None:
     """UserError unless the cluster answers and has the Flux CRDs this harness drives."""
     try:
         missing = [
-            crd
-            for crd in FLUX_CRDS
-            if kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd) is None
+            crd for crd in FLUX_CRDS if kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd) is None
         ]
     except (TemporaryApiError, ApiError) as e:
         raise UserError(f"cannot reach the API server of {where}: {e}") from e
@@ -73,9 +71,7 @@ def prepare(provider: str, name: str) -> tuple[ClusterLayout, dict[str, int]]:
     build.require("helm")
     with allocation_lock():
         reserved = [p for other in all_layouts() for p in (other.read_spec().get("ports") or {}).values()]
-        reserved += [
-            p for other in layouts(provider) for p in (other.read_spec().get("ports") or {}).values()
-        ]
+        reserved += [p for other in layouts(provider) for p in (other.read_spec().get("ports") or {}).values()]
         ports = {k: v for k, v in allocate({}, reserved).items() if k in ("gitserver", "chartserver")}
         layout.root.mkdir(parents=True)
         layout.write_spec({"name": name, "ports": ports})
@@ -150,9 +146,7 @@ def stop(provider: str, name: str) -> ClusterLayout:
     """Delete the harness's objects from the cluster, stop the servers, remove the directory."""
     layout = layout_for(provider, name)
     if not layout.root.exists():
-        raise UserError(
-            f"no {provider} cluster named {name!r}: `resilience cluster list --provider {provider}`"
-        )
+        raise UserError(f"no {provider} cluster named {name!r}: `resilience cluster list --provider {provider}`")
     spec = layout.read_spec()
     if spec.get("kubeconfig"):
         try:
@@ -187,16 +181,12 @@ def rows(provider: str) -> list[dict[str, Any]]:
 def status(provider: str, name: str) -> dict[str, Any]:
     layout = layout_for(provider, name)
     if not layout.root.exists():
-        raise UserError(
-            f"no {provider} cluster named {name!r}: `resilience cluster list --provider {provider}`"
-        )
+        raise UserError(f"no {provider} cluster named {name!r}: `resilience cluster list --provider {provider}`")
     spec = layout.read_spec()
     result: dict[str, Any] = {"name": name, "provider": provider, "context": spec.get("context")}
     try:
         kube = connect(spec["kubeconfig"], spec.get("context"))
-        ks = kube.get(
-            KUSTOMIZATION.api_version, KUSTOMIZATION.kind, "demo", Bootstrap.isolated(name).flux_namespace
-        )
+        ks = kube.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, "demo", Bootstrap.isolated(name).flux_namespace)
         result["bootstrap_ready"] = bool(ks)
     except (ApiError, NotFound, ValueError, KeyError) as e:
         result["error"] = str(e)

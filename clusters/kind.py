@@ -47,14 +47,10 @@ def _run(argv: list[str], what: str, timeout: float = 600) -> str:
 def check_tools() -> dict[str, str]:
     """Every tool the provider runs, and a reachable Docker engine; UserError naming what is missing."""
     tools = {name: _tool(name) for name in TOOLS}
-    proc = subprocess.run(
-        [tools["docker"], "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True
-    )
+    proc = subprocess.run([tools["docker"], "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise UserError(
-            f"Docker engine not reachable (`docker info`: {detail}): start Docker or use --provider local"
-        )
+        raise UserError(f"Docker engine not reachable (`docker info`: {detail}): start Docker or use --provider local")
     return tools
 
 
@@ -76,9 +72,7 @@ def network_gateway(docker: str) -> str:
 def _kind_cluster(name: str, kubeconfig: Path, tools: dict[str, str]) -> Any:
     from pytest_kind import KindCluster
 
-    return KindCluster(
-        name, kubeconfig=kubeconfig, kind_path=Path(tools["kind"]), kubectl_path=Path(tools["kubectl"])
-    )
+    return KindCluster(name, kubeconfig=kubeconfig, kind_path=Path(tools["kind"]), kubectl_path=Path(tools["kubectl"]))
 
 
 class KindProvider:

@@ -63,7 +63,5 @@ class Cluster:
             "phases_seconds": self.phases,
             "git": {"url": self.git.url, "bare": str(self.git.bare), "revision": self.git.revision()},
             "namespaces": {"flux": self.bootstrap.flux_namespace, "demo": self.bootstrap.demo_namespace},
-            "charts": {"url": self.charts.url, "directory": str(self.charts.directory)}
-            if self.charts
-            else None,
+            "charts": {"url": self.charts.url, "directory": str(self.charts.directory)} if self.charts else None,
         }

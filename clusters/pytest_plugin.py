@@ -21,12 +21,8 @@ from resilience.errors import UserError
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("resilience", "GitOps resilience clusters")
-    group.addoption(
-        "--provider", default=None, help=f"cluster provider: {', '.join(PROVIDERS)} (default local)"
-    )
-    group.addoption(
-        "--reuse-cluster", default=None, help="reuse this running local cluster instead of starting one"
-    )
+    group.addoption("--provider", default=None, help=f"cluster provider: {', '.join(PROVIDERS)} (default local)")
+    group.addoption("--reuse-cluster", default=None, help="reuse this running local cluster instead of starting one")
     # --kubeconfig (the existing provider's kubeconfig file) is pytest-kind's option, shared.
     group.addoption("--context", default=None, help="existing provider: context")
     group.addoption("--allow-context", action="append", default=[], help="existing provider: allowed context")
@@ -40,9 +36,7 @@ def provider_name(config: pytest.Config) -> str:
     if value is None:
         return "local"
     if value not in PROVIDERS:
-        raise pytest.UsageError(
-            f"Invalid provider {value!r} from {source}: choose one of {', '.join(PROVIDERS)}"
-        )
+        raise pytest.UsageError(f"Invalid provider {value!r} from {source}: choose one of {', '.join(PROVIDERS)}")
     return str(value)
 
 

@@ -62,9 +62,7 @@ class ObjectRef:
     @classmethod
     def of(cls, obj: dict[str, Any], default_namespace: str = "default") -> ObjectRef:
         meta = obj.get("metadata") or {}
-        return cls(
-            str(obj.get("kind", "")), str(meta.get("namespace") or default_namespace), str(meta["name"])
-        )
+        return cls(str(obj.get("kind", "")), str(meta.get("namespace") or default_namespace), str(meta["name"]))
 
     @classmethod
     def parse(
@@ -78,6 +76,4 @@ class ObjectRef:
             return cls(default_kind, parts[0], parts[1])
         if len(parts) == 1 and parts[0]:
             return cls(default_kind, default_namespace, parts[0])
-        raise ValueError(
-            f"bad object reference {text!r}: expected kind/namespace/name, namespace/name or name"
-        )
+        raise ValueError(f"bad object reference {text!r}: expected kind/namespace/name, namespace/name or name")

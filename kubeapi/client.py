@@ -72,9 +72,7 @@ class Kube:
             except ResourceNotFoundError as e:
                 raise NotFound(404, "NotFound", f"the server has no kind {kind} in {api_version}") from e
 
-    def get(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any] | None:
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object as a dict, or None when it does not exist."""
         res = self.resource(api_version, kind)
         try:
@@ -125,9 +123,7 @@ class Kube:
     ) -> dict[str, Any]:
         res = self.resource(api_version, kind)
         out = _call(
-            lambda: res.patch(
-                body=patch, name=name, namespace=namespace, content_type="application/merge-patch+json"
-            )
+            lambda: res.patch(body=patch, name=name, namespace=namespace, content_type="application/merge-patch+json")
         )
         return dict(out.to_dict())
 
@@ -158,9 +154,7 @@ class Kube:
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(event type, object) pairs until `timeout` seconds pass; callers resume from the last version."""
         res = self.resource(api_version, kind)
-        stream = self.dynamic.watch(
-            res, namespace=namespace, resource_version=resource_version, timeout=timeout
-        )
+        stream = self.dynamic.watch(res, namespace=namespace, resource_version=resource_version, timeout=timeout)
         try:
             for event in stream:
                 obj = event["raw_object"]

@@ -47,9 +47,7 @@ def _flux_common(name: str, ports: dict[str, int], log_level: str) -> list[str]:
     ]
 
 
-def file_servers(
-    layout: ClusterLayout, ports: dict[str, int], host: str = "127.0.0.1"
-) -> list[ComponentSpec]:
+def file_servers(layout: ClusterLayout, ports: dict[str, int], host: str = "127.0.0.1") -> list[ComponentSpec]:
     """The git and chart servers; `host` is the address the cluster's Flux reaches them on."""
     return [
         ComponentSpec(

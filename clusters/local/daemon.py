@@ -37,9 +37,7 @@ def _owner_alive(spec: dict[str, Any]) -> bool:
 
 def run(layout: ClusterLayout) -> int:
     spec = layout.read_spec()
-    ProcessRecord(os.getpid(), process_start_time(os.getpid()), sys.executable).write(
-        layout.supervisor_pid_file
-    )
+    ProcessRecord(os.getpid(), process_start_time(os.getpid()), sys.executable).write(layout.supervisor_pid_file)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())

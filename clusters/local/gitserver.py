@@ -18,9 +18,7 @@ from urllib.parse import urlsplit
 
 
 def _backend() -> str:
-    exec_path = subprocess.run(
-        ["git", "--exec-path"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True, check=True).stdout.strip()
     return str(Path(exec_path) / "git-http-backend")
 
 

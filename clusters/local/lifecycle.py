@@ -31,9 +31,7 @@ class LocalControl:
     layout: ClusterLayout
 
     def kill(self, component: str, signal: int = 9) -> int:
-        return int(
-            control.request(self.layout.control_socket, "kill", component=component, signal=signal)["pid"]
-        )
+        return int(control.request(self.layout.control_socket, "kill", component=component, signal=signal)["pid"])
 
     def hold(self, component: str, seconds: float | None = None) -> None:
         control.request(self.layout.control_socket, "hold", component=component, seconds=seconds)

@@ -99,9 +99,7 @@ def write_pki(directory: Path, identities: list[Identity]) -> ClusterPki:
         .not_valid_before(now)
         .not_valid_after(now + _VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     _write(pki.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM))
@@ -148,9 +146,7 @@ def write_pki(directory: Path, identities: list[Identity]) -> ClusterPki:
     _write(pki.sa_key, _pem_key(sa_key))
     _write(
         pki.sa_pub,
-        sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ),
+        sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
     )
     return pki
 
@@ -160,9 +156,7 @@ def write_kubeconfig(path: Path, pki: ClusterPki, server: str, user: str, cluste
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": cluster_name, "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}
-        ],
+        "clusters": [{"name": cluster_name, "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)}}],
         "users": [
             {
                 "name": user,

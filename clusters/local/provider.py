@@ -122,9 +122,7 @@ class LocalProvider:
             write_kubeconfig(path, pki, server, user, context)
         layout.config_dir.mkdir()
         layout.storage_dir.mkdir()
-        (layout.config_dir / "kwok.yaml").write_text(
-            (resources.files("clusters.local") / "kwok.yaml").read_text()
-        )
+        (layout.config_dir / "kwok.yaml").write_text((resources.files("clusters.local") / "kwok.yaml").read_text())
         git_url = f"http://127.0.0.1:{ports['gitserver']}/gitops.git"
         chart_url = f"http://127.0.0.1:{ports['chartserver']}"
         repo = GitOpsRepo.create(layout.git_dir, git_url, Bootstrap().initial_content())
@@ -160,9 +158,7 @@ class LocalProvider:
         charts: ChartRepo,
         phases: dict[str, float],
     ) -> Cluster:
-        names = list(
-            component_specs(layout, spec["ports"], {k: Path(v) for k, v in spec["binaries"].items()})
-        )
+        names = list(component_specs(layout, spec["ports"], {k: Path(v) for k, v in spec["binaries"].items()}))
         return Cluster(
             name=layout.name,
             provider=self.name,
@@ -181,9 +177,7 @@ class LocalProvider:
         """A handle on a running local cluster (for tests reusing a cluster)."""
         layout = ClusterLayout.named(name)
         if lifecycle.supervisor(layout) is None or layout.read_status().get("phase") != "ready":
-            raise UserError(
-                f"no running local cluster named {name!r}: `resilience cluster list` shows what runs"
-            )
+            raise UserError(f"no running local cluster named {name!r}: `resilience cluster list` shows what runs")
         spec = layout.read_spec()
         repo = GitOpsRepo(layout.git_dir / "gitops.git", layout.git_dir / "work", spec["git_url"])
         charts = ChartRepo(layout.charts_dir, spec["chart_url"], Path(spec["binaries"]["helm"]))

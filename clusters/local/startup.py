@@ -72,9 +72,7 @@ def install_crds(kube: Kube, crd_files: list[Path], timeout: float) -> None:
     pending = list(names)
     while pending:
         pending = [
-            n
-            for n in pending
-            if not _established(kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", n))
+            n for n in pending if not _established(kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", n))
         ]
         if not pending:
             return
@@ -94,9 +92,7 @@ def wait_nodes_ready(kube: Kube, names: list[str], timeout: float) -> None:
         if len(ready) == len(names):
             return
         if time.monotonic() > deadline:
-            raise HarnessError(
-                f"kwok nodes not Ready after {timeout:.0f}s: {sorted(set(names) - set(ready))}"
-            )
+            raise HarnessError(f"kwok nodes not Ready after {timeout:.0f}s: {sorted(set(names) - set(ready))}")
         time.sleep(0.1)
 
 

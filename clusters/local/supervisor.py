@@ -76,9 +76,7 @@ class ComponentExited(HarnessError):
 class Supervisor:
     """Owns the child processes of one cluster; thread-safe for the control server."""
 
-    def __init__(
-        self, layout: ClusterLayout, specs: dict[str, ComponentSpec], backoff: Backoff | None = None
-    ):
+    def __init__(self, layout: ClusterLayout, specs: dict[str, ComponentSpec], backoff: Backoff | None = None):
         self.layout = layout
         self.specs = specs
         self.backoff = backoff or Backoff()
@@ -238,9 +236,7 @@ class Supervisor:
             if not pending:
                 return
             if time.monotonic() > deadline:
-                raise HarnessError(
-                    f"{', '.join(pending)} not ready after {timeout:.0f}s: {self.log_tail(pending[0])}"
-                )
+                raise HarnessError(f"{', '.join(pending)} not ready after {timeout:.0f}s: {self.log_tail(pending[0])}")
             time.sleep(0.1)
 
     def log_tail(self, name: str, lines: int = 3) -> str:
@@ -277,10 +273,8 @@ def probe(p: Probe, timeout: float = 1.0) -> bool:
         return True
     context: ssl.SSLContext | None = None
     if p.url.startswith("https"):
-        if p.ca is not None:
-            context = ssl.create_default_context(cafile=str(p.ca))
-        else:
-            context = ssl._create_unverified_context()  # noqa: S323 - component self-signed loopback certs
+        # kube-controller-manager and kube-scheduler serve self-signed loopback certificates.
+        context = ssl.create_default_context(cafile=str(p.ca)) if p.ca else ssl._create_unverified_context()  # noqa: S323
         if p.client_cert is not None:
             context.load_cert_chain(str(p.client_cert[0]), str(p.client_cert[1]))
     try:

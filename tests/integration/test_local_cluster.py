@@ -94,9 +94,7 @@ def test_pushed_commit_is_applied_by_kustomize_controller(cluster: Cluster) -> N
             f"{DEMO_PATH}/kustomization.yaml": yaml.safe_dump(updated),
         },
     )
-    kube.merge_patch(
-        GIT_REPOSITORY.api_version, "GitRepository", "gitops", FLUX_NAMESPACE, reconcile_request()
-    )
+    kube.merge_patch(GIT_REPOSITORY.api_version, "GitRepository", "gitops", FLUX_NAMESPACE, reconcile_request())
     kube.merge_patch(
         KUSTOMIZATION.api_version, "Kustomization", DEMO_KUSTOMIZATION, FLUX_NAMESPACE, reconcile_request()
     )
@@ -135,16 +133,12 @@ def test_helmrelease_from_local_chart_repo_installs(cluster: Cluster) -> None:
     }
     kube.apply(release)
     hr = wait_for(
-        lambda: (
-            (obj := kube.get(HELM_RELEASE.api_version, "HelmRelease", "web", ns)) and is_ready(obj) and obj
-        ),
+        lambda: (obj := kube.get(HELM_RELEASE.api_version, "HelmRelease", "web", ns)) and is_ready(obj) and obj,
         120,
         "HelmRelease web Ready",
     )
     assert last_applied_revision(hr) == "1.0.0"
-    assert wait_for(
-        lambda: deployment_available(kube.get("apps/v1", "Deployment", "web", ns)), 60, "web Available"
-    )
+    assert wait_for(lambda: deployment_available(kube.get("apps/v1", "Deployment", "web", ns)), 60, "web Available")
     kube.delete(HELM_RELEASE.api_version, "HelmRelease", "web", ns)
 
 

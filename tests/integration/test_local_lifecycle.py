@@ -94,9 +94,7 @@ def test_second_cluster_side_by_side_and_owner_death_removes_it(cluster: Cluster
 def test_ctrl_c_during_up_leaves_nothing(state: Path) -> None:
     proc = cli("cluster", "up", "--name", "interrupted")
     status = state / "clusters" / "interrupted" / "status.json"
-    wait_until(
-        lambda: status.exists() and "control-plane" in status.read_text(), 60, "start-up to be under way"
-    )
+    wait_until(lambda: status.exists() and "control-plane" in status.read_text(), 60, "start-up to be under way")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

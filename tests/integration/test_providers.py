@@ -79,8 +79,7 @@ def test_kind_provider_runs_the_expected_commands_and_bootstraps(stubs: Path) ->
         "docker info --format {{.ServerVersion}}",
         "kind get clusters",
         f"kind create cluster --name=resilience-stubbed --kubeconfig={kubeconfig}",
-        "flux install --components=source-controller,kustomize-controller,helm-controller "
-        f"--kubeconfig={kubeconfig}",
+        f"flux install --components=source-controller,kustomize-controller,helm-controller --kubeconfig={kubeconfig}",
         "docker network inspect kind --format {{range .IPAM.Config}}{{.Gateway}} {{end}}",
         f"kind delete cluster --name=resilience-stubbed --kubeconfig={kubeconfig}",
     ]
@@ -103,16 +102,12 @@ def _gone(handle: Cluster, kind: str, name: str) -> bool:
 def test_existing_provider_uses_an_allowed_context_in_its_own_namespaces(cluster: Cluster) -> None:
     context = f"resilience-{cluster.name}"
     provider = ExistingProvider()
-    handle = provider.up(
-        "reuse", kubeconfig=str(cluster.kubeconfig), context=context, allow_context=[context]
-    )
+    handle = provider.up("reuse", kubeconfig=str(cluster.kubeconfig), context=context, allow_context=[context])
     try:
         assert handle.context == context
         assert _bootstrap_ready(handle)
         # The local cluster's own bootstrap is untouched.
-        ks = cluster.kube.get(
-            KUSTOMIZATION.api_version, "Kustomization", "demo", cluster.bootstrap.flux_namespace
-        )
+        ks = cluster.kube.get(KUSTOMIZATION.api_version, "Kustomization", "demo", cluster.bootstrap.flux_namespace)
         assert ks is not None and is_ready(ks)
     finally:
         provider.down("reuse")

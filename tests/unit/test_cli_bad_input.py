@@ -88,9 +88,7 @@ def test_missing_go(env: dict[str, str], tmp_path: Path) -> None:
     )
 
 
-def test_unreachable_proxy_names_the_component_and_leaves_no_partial_build(
-    env: dict[str, str], tmp_path: Path
-) -> None:
+def test_unreachable_proxy_names_the_component_and_leaves_no_partial_build(env: dict[str, str], tmp_path: Path) -> None:
     env = {
         **env,
         "GOPROXY": "http://127.0.0.1:9",
