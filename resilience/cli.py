@@ -18,6 +18,9 @@ from resilience.errors import ResilienceError
 COMMAND_MODULES: tuple[str, ...] = (
     "clusters.cli",
     "validation.cli",
+    "recovery.cli",
+    "scenarios.cli",
+    "reports.cli",
 )
 
 
