@@ -1,0 +1,1 @@
+"""Assertions: steady state, proof of fault, timelines, SLO budgets and verdicts."""

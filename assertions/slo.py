@@ -1,0 +1,203 @@
+"""Recovery SLOs: a YAML file of budgets per fault (and per recovery), defaults, and run profiles.
+
+The file is validated completely before any cluster is touched; a bad file is one UserError naming the file,
+the key path and the problem. Budget lookup: scenarios.FAULT.recoveries.RECOVERY > scenarios.FAULT > defaults.
+
+    defaults:
+      ttr: {max: 180, p95: 120}      # seconds from injection to steady state (any run / 95th percentile)
+      detect: {max: 30}              # seconds from injection until the fault was detected
+      wait: 360                      # give up (verdict not-recovered) after this many seconds
+    profiles:
+      quick: {repeat: 1, recoveries: [operator], faults: all}
+    scenarios:
+      selector-change:
+        ttr: {max: 60}
+        recoveries:
+          none: {ttr: {max: 600}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from resilience.errors import UserError
+
+RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A budget in seconds: `max` for any single run, `p95` over repeated runs (optional)."""
+
+    max: float | None = None
+    p95: float | None = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    ttr: Limit = Limit(max=180.0)
+    detect: Limit = Limit(max=30.0)
+    wait: float | None = None
+
+    @property
+    def give_up_after(self) -> float:
+        """How long a scenario waits for recovery before the verdict is not-recovered."""
+        if self.wait is not None:
+            return self.wait
+        return 2 * (self.ttr.max or 180.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ttr": {"max": self.ttr.max, "p95": self.ttr.p95},
+            "detect": {"max": self.detect.max, "p95": self.detect.p95},
+            "wait": self.give_up_after,
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    repeat: int = 1
+    recoveries: tuple[str, ...] = ("operator",)
+    faults: tuple[str, ...] | None = None  # None: every fault in the catalog
+
+
+@dataclass(frozen=True)
+class SloFile:
+    path: str
+    defaults: Budget = Budget()
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def budget(self, fault: str, recovery: str) -> Budget:
+        """The budget for one fault under one recovery mode."""
+        budget = self.defaults
+        scenario = self.scenarios.get(fault) or {}
+        budget = _overlay(budget, scenario)
+        return _overlay(budget, (scenario.get("recoveries") or {}).get(recovery) or {})
+
+    def profile(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles)) or "none defined"
+            raise UserError(f"{self.path}: unknown profile {name!r} (profiles: {known})") from None
+
+
+def _overlay(budget: Budget, raw: Mapping[str, Any]) -> Budget:
+    ttr, detect = raw.get("ttr") or {}, raw.get("detect") or {}
+    return replace(
+        budget,
+        ttr=Limit(ttr.get("max", budget.ttr.max), ttr.get("p95", budget.ttr.p95)),
+        detect=Limit(detect.get("max", budget.detect.max), detect.get("p95", budget.detect.p95)),
+        wait=raw.get("wait", budget.wait),
+    )
+
+
+class _Checker:
+    """Walks the raw YAML and raises one UserError naming the file and key path of the first problem."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def fail(self, where: str, problem: str) -> UserError:
+        return UserError(f"{self.path}: {where}: {problem}")
+
+    def mapping(self, value: Any, where: str, allowed: Iterable[str] | None = None) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
+        if allowed is not None:
+            allowed = tuple(allowed)
+            for key in value:
+                if key not in allowed:
+                    raise self.fail(
+                        f"{where}.{key}" if where else str(key), f"unknown key (expected {', '.join(allowed)})"
+                    )
+        return value
+
+    def seconds(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self.fail(where, f"expected a positive number of seconds, got {value!r}")
+        return float(value)
+
+    def limit(self, value: Any, where: str) -> None:
+        raw = self.mapping(value, where, ("max", "p95"))
+        for key, number in raw.items():
+            self.seconds(number, f"{where}.{key}")
+        if "max" in raw and "p95" in raw and raw["p95"] > raw["max"]:
+            raise self.fail(where, f"p95 ({raw['p95']}) is larger than max ({raw['max']})")
+
+    def budget(self, value: Any, where: str, extra: tuple[str, ...] = ()) -> None:
+        raw = self.mapping(value, where, ("ttr", "detect", "wait", *extra))
+        for key in ("ttr", "detect"):
+            if key in raw:
+                self.limit(raw[key], f"{where}.{key}")
+        if "wait" in raw:
+            self.seconds(raw["wait"], f"{where}.wait")
+
+    def names(self, value: Any, where: str, known: Iterable[str], what: str) -> tuple[str, ...]:
+        known = tuple(known)
+        if value == "all":
+            return tuple(known)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(where, f"expected a list of {what} or 'all', got {value!r}")
+        for item in value:
+            if item not in known and not item.startswith(("command:", "manifest:")):
+                raise self.fail(where, f"unknown {what[:-1]} {item!r} (known: {', '.join(known)})")
+        return tuple(value)
+
+
+def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
+    """Validate and build an SloFile from parsed YAML."""
+    known_faults = tuple(known_faults)
+    check = _Checker(path)
+    top = check.mapping(raw, "top level", ("version", "defaults", "profiles", "scenarios"))
+    if top.get("version", 1) != 1:
+        raise check.fail("version", f"unsupported version {top['version']!r} (this harness reads version 1)")
+    check.budget(top.get("defaults"), "defaults")
+    defaults = _overlay(Budget(), top.get("defaults") or {})
+    profiles: dict[str, Profile] = {}
+    for name, raw_profile in check.mapping(top.get("profiles"), "profiles").items():
+        where = f"profiles.{name}"
+        body = check.mapping(raw_profile, where, ("repeat", "recoveries", "faults"))
+        repeat = body.get("repeat", 1)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise check.fail(f"{where}.repeat", f"expected a whole number >= 1, got {repeat!r}")
+        recoveries = check.names(
+            body.get("recoveries", ["operator"]), f"{where}.recoveries", RECOVERY_MODES_BUILTIN, "recoveries"
+        )
+        faults = body.get("faults", "all")
+        fault_names = None if faults == "all" else check.names(faults, f"{where}.faults", known_faults, "faults")
+        profiles[name] = Profile(str(name), repeat, recoveries, fault_names)
+    scenarios = check.mapping(top.get("scenarios"), "scenarios")
+    for fault, body in scenarios.items():
+        where = f"scenarios.{fault}"
+        if fault not in known_faults:
+            raise check.fail(where, f"unknown fault (known: {', '.join(known_faults)})")
+        check.budget(body, where, ("recoveries",))
+        for recovery, override in check.mapping((body or {}).get("recoveries"), f"{where}.recoveries").items():
+            check.budget(override, f"{where}.recoveries.{recovery}")
+    return SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()})
+
+
+def load(path: Path | str, known_faults: Iterable[str]) -> SloFile:
+    """Read and validate an SLO file; UserError naming the file for anything wrong with it."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the SLO file ({e.strerror}); pass --slo FILE") from e
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise UserError(f"{path}: not valid YAML at {where}: {getattr(e, 'problem', e)}") from e
+    return parse(raw, str(path), known_faults)

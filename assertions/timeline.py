@@ -1,0 +1,89 @@
+"""A scenario's timeline on a monotonic clock: injected, visible, detected, acted, recovered.
+
+Time-to-recover is measured from the moment the fault landed, per phase, at the resolution of the watch events
+that mark the phases (well under 100 ms); the Flux conditions' own lastTransitionTime values (1 s resolution)
+are recorded beside the marks so a report can show both clocks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# In order. `visible`: Flux shows the fault's signature; `detected`/`acted`: the recovery under test saw it and
+# acted (absent for recovery modes that do not report, e.g. Flux alone); `recovered`: steady state again.
+PHASES: tuple[str, ...] = ("injected", "visible", "detected", "acted", "recovered")
+
+
+@dataclass
+class Timeline:
+    """Phase marks in seconds on time.monotonic(), plus the wall-clock time of the first mark."""
+
+    marks: dict[str, float] = field(default_factory=dict)
+    wall_start: float | None = None
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def mark(self, phase: str, at: float | None = None) -> float:
+        """Record a phase once (the first observation wins); returns its time."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}; phases are {', '.join(PHASES)}")
+        if phase in self.marks:
+            return self.marks[phase]
+        now = time.monotonic() if at is None else at
+        if not self.marks:
+            self.wall_start = time.time() - (time.monotonic() - now)
+        self.marks[phase] = now
+        return now
+
+    def has(self, phase: str) -> bool:
+        return phase in self.marks
+
+    def since_injected(self, phase: str) -> float | None:
+        if "injected" not in self.marks or phase not in self.marks:
+            return None
+        return round(self.marks[phase] - self.marks["injected"], 3)
+
+    @property
+    def ttr(self) -> float | None:
+        """Seconds from injection to recovery, or None when it never recovered."""
+        return self.since_injected("recovered")
+
+    @property
+    def time_to_detect(self) -> float | None:
+        """Seconds from injection until the recovery under test (or, without one, Flux) showed the fault."""
+        return self.since_injected("detected") if "detected" in self.marks else self.since_injected("visible")
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Duration of each reached phase, measured from the previous reached phase."""
+        out: dict[str, float] = {}
+        previous: float | None = None
+        for phase in PHASES:
+            if phase not in self.marks:
+                continue
+            if previous is not None:
+                out[phase] = round(self.marks[phase] - previous, 3)
+            previous = self.marks[phase]
+        return out
+
+    def record_condition(self, obj_ref: str, cond: dict[str, Any]) -> None:
+        """Keep a condition transition (its lastTransitionTime is the controller's clock) beside the marks."""
+        self.conditions.append({"object": obj_ref, "at": round(time.monotonic() - self._origin(), 3), **cond})
+
+    def record_event(self, event: dict[str, Any]) -> None:
+        self.events.append({"at": round(time.monotonic() - self._origin(), 3), **event})
+
+    def _origin(self) -> float:
+        return self.marks.get("injected", min(self.marks.values(), default=time.monotonic()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "wall_start": self.wall_start,
+            "since_injected": {p: self.since_injected(p) for p in PHASES if p in self.marks},
+            "phase_seconds": self.phase_seconds(),
+            "ttr_seconds": self.ttr,
+            "time_to_detect_seconds": self.time_to_detect,
+            "conditions": self.conditions,
+            "events": self.events,
+        }
