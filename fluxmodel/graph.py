@@ -63,9 +63,7 @@ class DependencyGraph:
         self._deps: dict[ObjectRef, list[ObjectRef]] = {}
 
     @classmethod
-    def from_objects(
-        cls, objects: Iterable[Mapping[str, Any]], default_namespace: str = "default"
-    ) -> DependencyGraph:
+    def from_objects(cls, objects: Iterable[Mapping[str, Any]], default_namespace: str = "default") -> DependencyGraph:
         """The graph of every Kustomization and HelmRelease among `objects` (other kinds are ignored)."""
         graph = cls()
         for obj in objects:

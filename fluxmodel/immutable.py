@@ -106,9 +106,7 @@ _STS_FIX = (
     "`kubectl delete --cascade=orphan` so pods and PVCs survive and let Flux recreate it; "
     f"`{FORCE_ANNOTATION}: {FORCE_ENABLED}` recreates it with downtime"
 )
-_RECREATE = (
-    f"give the object a new name, or annotate it `{FORCE_ANNOTATION}: {FORCE_ENABLED}` so Flux recreates it"
-)
+_RECREATE = f"give the object a new name, or annotate it `{FORCE_ANNOTATION}: {FORCE_ENABLED}` so Flux recreates it"
 
 RULES: Final[tuple[ImmutableRule, ...]] = (
     ImmutableRule(
@@ -201,8 +199,7 @@ RULES: Final[tuple[ImmutableRule, ...]] = (
         fields=("spec",),
         mutable=("resources.requests", "volumeAttributesClassName"),
         why="a PersistentVolumeClaim's spec cannot change except to grow its storage request",
-        fix="create a PVC under a new name and migrate the data; only spec.resources.requests.storage "
-        "may grow",
+        fix="create a PVC under a new name and migrate the data; only spec.resources.requests.storage may grow",
         api_message="spec is immutable after creation except resources.requests",
     ),
     ImmutableRule(
@@ -328,9 +325,7 @@ def _field_changes(
     rule: ImmutableRule, kind: str, path: str, old: Mapping[str, Any], new: Mapping[str, Any]
 ) -> Iterable[ImmutableChange]:
     if rule.mutable:
-        yield from _subtree_changes(
-            rule, kind, path, get_path(old, path), get_path(new, path), mutable=rule.mutable
-        )
+        yield from _subtree_changes(rule, kind, path, get_path(old, path), get_path(new, path), mutable=rule.mutable)
         return
     old_v = _with_default(kind, path, get_path(old, path))
     new_v = _with_default(kind, path, get_path(new, path))
@@ -449,9 +444,7 @@ def rule_for_error(kind: str, message: str, api_version: str = "") -> ImmutableR
     candidates = [
         r
         for r in RULES
-        if kind in r.kinds
-        and (not api_version or r.applies_to(api_version, kind))
-        and r.api_message in message
+        if kind in r.kinds and (not api_version or r.applies_to(api_version, kind)) and r.api_message in message
     ]
     if not candidates:
         return None

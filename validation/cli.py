@@ -25,34 +25,24 @@ def register(subparsers: _Subparsers) -> None:
         help="check a GitOps tree before commit: builds, immutable-field changes, Flux dependsOn graph",
         description=__doc__,
     )
-    p.add_argument(
-        "path", nargs="?", default=".", type=Path, help="directory of the GitOps tree (default: .)"
-    )
+    p.add_argument("path", nargs="?", default=".", type=Path, help="directory of the GitOps tree (default: .)")
     p.add_argument(
         "--base",
         metavar="REV",
         help="revision to compare with (default: HEAD with --staged, else the merge base with the upstream "
         "branch, else HEAD~1)",
     )
-    p.add_argument(
-        "--staged", action="store_true", help="validate the staged index instead of the working tree"
-    )
-    p.add_argument(
-        "--no-diff", action="store_true", help="skip the comparison with a base revision (no git needed)"
-    )
+    p.add_argument("--staged", action="store_true", help="validate the staged index instead of the working tree")
+    p.add_argument("--no-diff", action="store_true", help="skip the comparison with a base revision (no git needed)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     p.add_argument("--kubectl", default="kubectl", metavar="BIN", help="kubectl to run kustomize with")
-    p.add_argument(
-        "--jobs", type=int, default=None, metavar="N", help="parallel kustomize processes (default: cores)"
-    )
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel kustomize processes (default: cores)")
     p.add_argument(
         "--server-dry-run",
         action="store_true",
         help="also apply every rendered object with dryRun=All against the cluster of --kubeconfig",
     )
-    p.add_argument(
-        "--kubeconfig", type=Path, default=None, metavar="K", help="kubeconfig for --server-dry-run"
-    )
+    p.add_argument("--kubeconfig", type=Path, default=None, metavar="K", help="kubeconfig for --server-dry-run")
     p.set_defaults(func=run)
 
 

@@ -88,10 +88,7 @@ def forced_units(flux_objects: Iterable[dict[str, Any]], top: Path, units: Itera
     """
     paths: list[Path] = []
     for obj in flux_objects:
-        if (
-            obj.get("kind") != KUSTOMIZATION.kind
-            or api_group(str(obj.get("apiVersion", ""))) != KUSTOMIZATION.group
-        ):
+        if obj.get("kind") != KUSTOMIZATION.kind or api_group(str(obj.get("apiVersion", ""))) != KUSTOMIZATION.group:
             continue
         spec = obj.get("spec") or {}
         if spec.get("force") is True:

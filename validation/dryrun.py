@@ -22,9 +22,7 @@ from validation.findings import DRY_RUN, DRY_RUN_SKIPPED, ERROR, WARNING, Findin
 from validation.render import Rendered
 
 FIELD_MANAGER = "kustomize-controller"
-_FIELD = re.compile(
-    r"([\w.\[\]]+): (?:Invalid value|Forbidden|Required value|Unsupported value|Duplicate value)"
-)
+_FIELD = re.compile(r"([\w.\[\]]+): (?:Invalid value|Forbidden|Required value|Unsupported value|Duplicate value)")
 _NS_NOT_FOUND = re.compile(r'namespaces "([^"]+)" not found')
 
 
@@ -43,8 +41,8 @@ class ClusterApplier:
 
     def __init__(self, kubeconfig: Path | None) -> None:
         # Imported here: the kubernetes client takes ~0.5 s to import and only --server-dry-run needs it.
-        from kubernetes import config, dynamic  # noqa: PLC0415
-        from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
+        from kubernetes import config, dynamic
+        from kubernetes.config.config_exception import ConfigException
 
         where = str(kubeconfig) if kubeconfig else "kubeconfig"
         try:
@@ -53,18 +51,14 @@ class ClusterApplier:
             )
             self._client = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
         except (ConfigException, OSError, TypeError) as e:
-            raise UserError(
-                f"{where}: cannot load a cluster from it ({e}); pass a valid --kubeconfig"
-            ) from None
+            raise UserError(f"{where}: cannot load a cluster from it ({e}); pass a valid --kubeconfig") from None
         except Exception as e:
             if _is_connection_error(e):
-                raise UserError(
-                    f"{where}: cannot reach the API server ({e}); is the cluster running?"
-                ) from None
+                raise UserError(f"{where}: cannot reach the API server ({e}); is the cluster running?") from None
             raise
 
     def apply(self, obj: dict[str, Any]) -> None:
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError  # noqa: PLC0415
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         try:
             resource = self._client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
@@ -144,9 +138,7 @@ def _skipped(r: Rendered, display: Callable[[Path], str], why: str) -> Finding:
 
 
 def _refused(r: Rendered, display: Callable[[Path], str], field: str, message: str) -> Finding:
-    return Finding.about(
-        r.obj, file=display(r.file), rule=DRY_RUN, severity=ERROR, field=field, message=message
-    )
+    return Finding.about(r.obj, file=display(r.file), rule=DRY_RUN, severity=ERROR, field=field, message=message)
 
 
 def _rank(obj: dict[str, Any]) -> int:

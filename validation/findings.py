@@ -40,9 +40,7 @@ class Finding:
     message: str = ""
 
     @classmethod
-    def about(
-        cls, obj: Mapping[str, Any], *, file: str, rule: str, severity: str, field: str, message: str
-    ) -> Finding:
+    def about(cls, obj: Mapping[str, Any], *, file: str, rule: str, severity: str, field: str, message: str) -> Finding:
         """A finding about one object, its identity taken from the manifest."""
         meta = obj.get("metadata") or {}
         return cls(

@@ -66,9 +66,7 @@ def resolve_base(top: Path, rev: str | None, *, staged: bool) -> Base | None:
     if rev:
         commit = _commit(top, rev)
         if commit is None:
-            raise UserError(
-                f"--base {rev}: unknown revision in {top}; pass a commit, branch or tag that exists"
-            )
+            raise UserError(f"--base {rev}: unknown revision in {top}; pass a commit, branch or tag that exists")
         return Base(commit, rev)
     if staged:
         head = _commit(top, "HEAD")

@@ -25,38 +25,30 @@ def graph_findings(objects: Sequence[Rendered], display: Callable[[Path], str]) 
         where.setdefault(ObjectRef.of(r.obj, DEFAULT_NAMESPACE), r)
     graph = DependencyGraph.from_objects((r.obj for r in flux), DEFAULT_NAMESPACE)
     findings: list[Finding] = []
-    for cycle in graph.cycles():
-        r = where[cycle[0]]
+
+    def add(ref: ObjectRef, rule: str, message: str) -> None:
+        r = where[ref]
         findings.append(
             Finding.about(
-                r.obj,
-                file=display(r.file),
-                rule=CYCLE,
-                severity=ERROR,
-                field="spec.dependsOn",
-                message=(
-                    f"dependsOn cycle {format_cycle(cycle)}: each waits for the next to be Ready, so Flux "
-                    "reconciles none of them. Fix: remove one dependsOn entry of the cycle"
-                ),
+                r.obj, file=display(r.file), rule=rule, severity=ERROR, field="spec.dependsOn", message=message
             )
         )
+
+    for cycle in graph.cycles():
+        add(
+            cycle[0],
+            CYCLE,
+            f"dependsOn cycle {format_cycle(cycle)}: each waits for the next to be Ready, so Flux reconciles "
+            "none of them. Fix: remove one dependsOn entry of the cycle",
+        )
     for missing in graph.missing():
-        r = where[missing.dependent]
         stalled = graph.dependents_of(missing.dependent)
         also = f" and the {len(stalled)} object(s) depending on it" if stalled else ""
-        findings.append(
-            Finding.about(
-                r.obj,
-                file=display(r.file),
-                rule=MISSING_DEP,
-                severity=ERROR,
-                field="spec.dependsOn",
-                message=(
-                    f"depends on {missing.dependency}, which is not defined in this tree: Flux holds "
-                    f"{missing.dependent}{also} with 'dependency not found'. Fix: correct the name or "
-                    f"namespace (an entry without namespace means {missing.dependent.namespace}), add the "
-                    "object, or remove the entry"
-                ),
-            )
+        add(
+            missing.dependent,
+            MISSING_DEP,
+            f"depends on {missing.dependency}, which is not defined in this tree: Flux holds "
+            f"{missing.dependent}{also} with 'dependency not found'. Fix: correct the name or namespace (an "
+            f"entry without namespace means {missing.dependent.namespace}), add the object, or remove the entry",
         )
     return findings

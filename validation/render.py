@@ -128,9 +128,7 @@ class Kustomize:
             if not isinstance(doc, dict):
                 continue
             meta = doc.get("metadata") or {}
-            if meta.get("namespace") == _MARKER_NAMESPACE and str(meta.get("name", "")).startswith(
-                f"m-{token}-"
-            ):
+            if meta.get("namespace") == _MARKER_NAMESPACE and str(meta.get("name", "")).startswith(f"m-{token}-"):
                 current = roots[int(str(meta["name"]).rsplit("-", 1)[1])]
                 continue
             if current is None:

@@ -175,11 +175,7 @@ def _unrendered(
     new_roots = {new.rel(r): r for r in new.results}
     for unit in sorted(u for u in units if u.is_dir()):
         res = base.results.get(unit)
-        why = (
-            res.error
-            if res and res.error
-            else ("" if unit in buildable else "it has remote or missing bases")
-        )
+        why = res.error if res and res.error else ("" if unit in buildable else "it has remote or missing bases")
         if why and base.rel(unit) in new_roots:
             out.append(
                 Finding(
@@ -198,31 +194,19 @@ def _problem_findings(tree: Tree, roots: list[Path], display: Callable[[Path], s
     for root in roots:
         blocked = display(root)
         for k in tree.problems(root):
-            for entry in k.remote:
-                out.add(
-                    Finding(
-                        file=display(k.file),
-                        rule=REMOTE,
-                        severity=ERROR,
-                        message=(
-                            f"remote base {entry!r} refused: validate builds offline and never fetches, so "
-                            f"{blocked} is not built. Fix: vendor the base into the repository (a copy or "
-                            "a git subtree) and reference it by a relative path"
-                        ),
-                    )
+            problems = [
+                (
+                    REMOTE,
+                    f"remote base {entry!r} refused: validate builds offline and never fetches, so {blocked} "
+                    "is not built. Fix: vendor the base into the repository (a copy or a git subtree) and "
+                    "reference it by a relative path",
                 )
-            for entry in k.missing:
-                out.add(
-                    Finding(
-                        file=display(k.file),
-                        rule=BUILD,
-                        severity=ERROR,
-                        message=(
-                            f"{entry!r} does not exist (relative to {display(k.dir)}), "
-                            f"so {blocked} is not built"
-                        ),
-                    )
-                )
+                for entry in k.remote
+            ] + [
+                (BUILD, f"{entry!r} does not exist (relative to {display(k.dir)}), so {blocked} is not built")
+                for entry in k.missing
+            ]
+            out |= {Finding(file=display(k.file), rule=rule, severity=ERROR, message=m) for rule, m in problems}
     return sorted(out)
 
 

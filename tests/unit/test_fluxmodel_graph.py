@@ -54,14 +54,10 @@ def test_depends_on_defaults_to_own_namespace() -> None:
 
 
 def test_cycles_are_closed_and_start_at_the_least_ref() -> None:
-    graph = DependencyGraph.from_objects(
-        [ks("c", "a"), ks("a", "b"), ks("b", "c"), ks("self", "self"), ks("d", "a")]
-    )
+    graph = DependencyGraph.from_objects([ks("c", "a"), ks("a", "b"), ks("b", "c"), ks("self", "self"), ks("d", "a")])
 
     assert graph.cycles() == [[K("a"), K("b"), K("c"), K("a")], [K("self"), K("self")]]
-    assert (
-        format_cycle(graph.cycles()[1]) == "Kustomization/flux-system/self -> Kustomization/flux-system/self"
-    )
+    assert format_cycle(graph.cycles()[1]) == "Kustomization/flux-system/self -> Kustomization/flux-system/self"
     with pytest.raises(CycleError, match="Kustomization/flux-system/a -> Kustomization/flux-system/b"):
         graph.topological_order()
 
@@ -72,16 +68,12 @@ def test_missing_dependencies() -> None:
 
 
 def test_topological_order_puts_dependencies_first_with_stable_ties() -> None:
-    graph = DependencyGraph.from_objects(
-        [ks("web", "db", "cache"), ks("db", "crds"), ks("cache"), ks("crds")]
-    )
+    graph = DependencyGraph.from_objects([ks("web", "db", "cache"), ks("db", "crds"), ks("cache"), ks("crds")])
     assert graph.topological_order() == [K("cache"), K("crds"), K("db"), K("web")]
 
 
 def test_dependents_of_is_transitive_impact() -> None:
-    graph = DependencyGraph.from_objects(
-        [ks("web", "db"), ks("api", "db"), ks("db", "crds"), ks("edge", "web")]
-    )
+    graph = DependencyGraph.from_objects([ks("web", "db"), ks("api", "db"), ks("db", "crds"), ks("edge", "web")])
     assert graph.dependents_of(K("crds")) == [K("api"), K("db"), K("edge"), K("web")]
     assert graph.dependents_of(K("web")) == [K("edge")]
     assert graph.dependents_of(K("edge")) == []

@@ -114,9 +114,7 @@ def test_pvc_limits_are_immutable_but_requests_may_grow() -> None:
     limited["spec"]["resources"]["limits"] = {"storage": "2Gi"}
 
     assert immutable_changes(old, grown) == []
-    assert [(c.rule.id, c.field) for c in immutable_changes(old, limited)] == [
-        ("pvc-spec", "spec.resources.limits")
-    ]
+    assert [(c.rule.id, c.field) for c in immutable_changes(old, limited)] == [("pvc-spec", "spec.resources.limits")]
 
 
 def test_immutable_configmap_only_when_old_was_immutable() -> None:
@@ -174,21 +172,14 @@ def test_is_forced() -> None:
     assert is_forced({"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/force": "enabled"}}})
 
 
-DEPLOY_MSG = (
-    'Deployment.apps "web" is invalid: spec.selector: Invalid value: v1.LabelSelector{}: field is immutable'
-)
+DEPLOY_MSG = 'Deployment.apps "web" is invalid: spec.selector: Invalid value: v1.LabelSelector{}: field is immutable'
 STS_MSG = (
     'StatefulSet.apps "db" is invalid: spec: Forbidden: updates to statefulset spec for fields other than '
     "'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
     "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
 )
-SVC_MSG = (
-    'Service "web" is invalid: spec.clusterIPs[0]: Invalid value: []string{"10.9.0.1"}: '
-    "may not change once set"
-)
-JOB_TEMPLATE_MSG = (
-    'Job.batch "m" is invalid: spec.template: Invalid value: core.PodTemplateSpec{}: field is immutable'
-)
+SVC_MSG = 'Service "web" is invalid: spec.clusterIPs[0]: Invalid value: []string{"10.9.0.1"}: may not change once set'
+JOB_TEMPLATE_MSG = 'Job.batch "m" is invalid: spec.template: Invalid value: core.PodTemplateSpec{}: field is immutable'
 JOB_SELECTOR_MSG = 'Job.batch "m" is invalid: spec.selector: Invalid value: "x": field is immutable'
 PVC_MSG = (
     'PersistentVolumeClaim "d" is invalid: spec: Forbidden: spec is immutable after creation except '

@@ -49,9 +49,7 @@ def test_findings_exit_1_with_text_and_json(repo: Repo) -> None:
     as_json = repo.validate("--base", "HEAD")
 
     assert text.code == as_json.code == 1
-    assert text.out.splitlines()[0].startswith(
-        "apps/web/deployment-0.yaml: error [workload-selector] Deployment web"
-    )
+    assert text.out.splitlines()[0].startswith("apps/web/deployment-0.yaml: error [workload-selector] Deployment web")
     assert "validate FAILED: 1 error(s)" in text.out
     [finding] = as_json.findings
     assert list(finding) == JSON_KEYS
@@ -149,9 +147,7 @@ def test_remote_base_is_refused_quickly_and_never_fetched(repo: Repo) -> None:
 
     findings = json.loads(proc.stdout)
     assert proc.returncode == 1
-    assert [(f["rule"], f["file"]) for f in findings] == [
-        ("remote-base", "apps/remote/kustomization.yaml")
-    ] * 2
+    assert [(f["rule"], f["file"]) for f in findings] == [("remote-base", "apps/remote/kustomization.yaml")] * 2
     assert "github.com/example/never-fetched" in findings[0]["message"] + findings[1]["message"]
     assert "vendor the base" in findings[0]["message"]
 

@@ -24,9 +24,7 @@ STS_MESSAGE = (
 
 
 def api_error(status: int, message: str) -> ApiException:
-    return ApiException(
-        status=status, reason="Error", body=json.dumps({"kind": "Status", "message": message})
-    )
+    return ApiException(status=status, reason="Error", body=json.dumps({"kind": "Status", "message": message}))
 
 
 class FakeApplier:
@@ -43,9 +41,7 @@ class FakeApplier:
             raise self.errors[name]
 
 
-def rendered(
-    kind: str, name: str, api_version: str = "v1", namespace: str | None = "apps", **extra: Any
-) -> Rendered:
+def rendered(kind: str, name: str, api_version: str = "v1", namespace: str | None = "apps", **extra: Any) -> Rendered:
     meta: dict[str, Any] = {"name": name}
     if namespace:
         meta["namespace"] = namespace
@@ -80,9 +76,7 @@ def test_immutable_refusal_is_mapped_to_its_rule() -> None:
 
 
 def test_other_refusals_keep_the_server_message() -> None:
-    applier = FakeApplier(
-        {"web": api_error(400, 'admission webhook "policy" denied the request: no latest tag')}
-    )
+    applier = FakeApplier({"web": api_error(400, 'admission webhook "policy" denied the request: no latest tag')})
     [finding] = dry_run([rendered("Deployment", "web", "apps/v1")], applier, show)
     assert (finding.rule, finding.severity) == (DRY_RUN, "error")
     assert "HTTP 400" in finding.message and "no latest tag" in finding.message
@@ -180,9 +174,7 @@ def test_server_dry_run_against_a_cluster(tmp_path: Path, request: pytest.Fixtur
         [KUBECTL or "kubectl", "kustomize", str(repo.path / "apps/web")], capture_output=True, check=True
     )
     kubectl = [KUBECTL or "kubectl", "--kubeconfig", str(kubeconfig)]
-    subprocess.run(
-        [*kubectl, "apply", "--server-side", "-f", "-"], input=live.stdout, check=True, capture_output=True
-    )
+    subprocess.run([*kubectl, "apply", "--server-side", "-f", "-"], input=live.stdout, check=True, capture_output=True)
     try:
         assert repo.validate("--no-diff", "--server-dry-run", "--kubeconfig", str(kubeconfig)).code == 0
 
@@ -198,6 +190,4 @@ def test_server_dry_run_against_a_cluster(tmp_path: Path, request: pytest.Fixtur
         )
         assert "[workload-selector]" in finding["message"]
     finally:
-        subprocess.run(
-            [*kubectl, "delete", "namespace", namespace, "--wait=false"], capture_output=True, check=False
-        )
+        subprocess.run([*kubectl, "delete", "namespace", namespace, "--wait=false"], capture_output=True, check=False)

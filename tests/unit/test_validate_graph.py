@@ -94,9 +94,7 @@ def test_valid_graph_across_files_and_kinds_is_clean(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml("clusters/prod/infra.yaml", flux_kustomization("infra"))
     repo.write_yaml("clusters/prod/apps.yaml", flux_kustomization("apps", depends=[{"name": "infra"}]))
-    repo.write_yaml(
-        "apps/releases.yaml", helm_release("db", None), helm_release("web", None, [{"name": "db"}])
-    )
+    repo.write_yaml("apps/releases.yaml", helm_release("db", None), helm_release("web", None, [{"name": "db"}]))
     repo.kustomization("apps", namespace="team", resources=["releases.yaml"])
     # A Helm chart's templates are not manifests and must not be read.
     repo.write("charts/web/Chart.yaml", "name: web\nversion: 0.1.0\n")

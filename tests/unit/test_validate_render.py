@@ -67,9 +67,7 @@ def test_objects_carry_their_source_file(tree: Path) -> None:
     roots = scan(tree, tree, strict=True).roots()
     results = Kustomize(jobs=1).build(roots)
 
-    files = {
-        (o.obj["kind"], o.file.relative_to(tree).as_posix()) for res in results.values() for o in res.objects
-    }
+    files = {(o.obj["kind"], o.file.relative_to(tree).as_posix()) for res in results.values() for o in res.objects}
     assert files == {
         ("Deployment", "base/deployment-0.yaml"),
         ("ConfigMap", "comp/kustomization.yaml"),  # generated: where the generator is configured
@@ -97,9 +95,7 @@ def test_one_broken_root_does_not_hide_the_others(tree: Path) -> None:
     failed = {p.relative_to(tree).as_posix(): res.error for p, res in results.items() if res.error}
     assert set(failed) == {"broken", "broken2"}
     for name, error in failed.items():
-        alone = subprocess.run(
-            [KUBECTL or "kubectl", "kustomize", str(tree / name)], capture_output=True, text=True
-        )
+        alone = subprocess.run([KUBECTL or "kubectl", "kustomize", str(tree / name)], capture_output=True, text=True)
         assert alone.returncode != 0
         assert error == clean_error(alone.stderr)
     assert "ghost" in failed["broken"]

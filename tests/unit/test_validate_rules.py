@@ -70,9 +70,7 @@ DB = {
 
 CASES: dict[str, Case] = {
     # workload-selector
-    "selector via commonLabels": Case(
-        [DEPLOY], [DEPLOY], ["workload-selector"], new_k={"commonLabels": {"team": "a"}}
-    ),
+    "selector via commonLabels": Case([DEPLOY], [DEPLOY], ["workload-selector"], new_k={"commonLabels": {"team": "a"}}),
     "selector via labels includeSelectors": Case(
         [DEPLOY],
         [DEPLOY],
@@ -115,12 +113,8 @@ CASES: dict[str, Case] = {
         [_with(STS, "spec.volumeClaimTemplates.0.spec.resources.requests.storage", "5Gi")],
         ["statefulset-volumeclaimtemplates"],
     ),
-    "sts serviceName": Case(
-        [STS], [_with(STS, "spec.serviceName", "db-headless")], ["statefulset-servicename"]
-    ),
-    "sts podManagementPolicy": Case(
-        [STS], [_with(STS, "spec.podManagementPolicy", "Parallel")], ["statefulset-spec"]
-    ),
+    "sts serviceName": Case([STS], [_with(STS, "spec.serviceName", "db-headless")], ["statefulset-servicename"]),
+    "sts podManagementPolicy": Case([STS], [_with(STS, "spec.podManagementPolicy", "Parallel")], ["statefulset-spec"]),
     "safe: sts replicas, image, updateStrategy": Case(
         [STS],
         [
@@ -208,9 +202,7 @@ def test_selector_finding_names_object_field_file_and_cause(tmp_path: Path) -> N
     repo = Repo(tmp_path / "repo")
     app_root(repo, workload(), rel="apps/prod", namespace="prod")
     repo.commit("base")
-    repo.kustomization(
-        "apps/prod", resources=["deployment-0.yaml"], namespace="prod", commonLabels={"team": "a"}
-    )
+    repo.kustomization("apps/prod", resources=["deployment-0.yaml"], namespace="prod", commonLabels={"team": "a"})
 
     [finding] = repo.validate().findings
 
