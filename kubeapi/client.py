@@ -84,14 +84,20 @@ class Kube:
     def list(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
+        return self.list_with_version(api_version, kind, namespace, label_selector)[0]
+
+    def list_with_version(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The items (with apiVersion and kind set) and the list's resourceVersion, to start a watch from."""
         res = self.resource(api_version, kind)
-        items = _call(lambda: res.get(namespace=namespace, label_selector=label_selector))
+        listing = _call(lambda: res.get(namespace=namespace, label_selector=label_selector)).to_dict()
         result = []
-        for item in items.to_dict().get("items", []):
+        for item in listing.get("items", []):
             item.setdefault("apiVersion", api_version)
             item.setdefault("kind", kind)
             result.append(item)
-        return result
+        return result, str((listing.get("metadata") or {}).get("resourceVersion") or "")
 
     def apply(
         self,
