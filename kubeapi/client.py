@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import tempfile
 import threading
@@ -88,7 +89,7 @@ class Kube:
 
     def list_with_version(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> tuple[list[dict[str, Any]], str]:
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
         """The items (with apiVersion and kind set) and the list's resourceVersion, to start a watch from."""
         res = self.resource(api_version, kind)
         listing = _call(lambda: res.get(namespace=namespace, label_selector=label_selector)).to_dict()
