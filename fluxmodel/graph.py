@@ -39,9 +39,10 @@ def format_cycle(cycle: Iterable[ObjectRef]) -> str:
 
 
 def is_reconciled(obj: Mapping[str, Any]) -> bool:
-    """Whether the object is a Flux Kustomization or HelmRelease (any version of their API group)."""
+    """Whether the object is a named Flux Kustomization or HelmRelease (any version of their API group)."""
     group = _RECONCILED.get(str(obj.get("kind", "")))
-    return group is not None and str(obj.get("apiVersion", "")).partition("/")[0] == group
+    named = bool((obj.get("metadata") or {}).get("name"))
+    return named and group is not None and str(obj.get("apiVersion", "")).partition("/")[0] == group
 
 
 def depends_on(obj: Mapping[str, Any], default_namespace: str = "default") -> list[ObjectRef]:

@@ -160,7 +160,9 @@ def _message(e: BaseException) -> str:
         except ValueError:
             return " ".join(body.split())
         if isinstance(data, dict) and data.get("message"):
-            return str(data["message"])
+            # Some refusals (PVC) append a multi-line diff of the spec: keep the one-line reason.
+            first, _, rest = str(data["message"]).partition("\n")
+            return first + (" (the server's spec diff is omitted)" if rest.strip() else "")
     return str(getattr(e, "reason", "") or e)
 
 

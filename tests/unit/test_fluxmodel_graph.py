@@ -36,8 +36,9 @@ def test_from_objects_reads_both_kinds_and_ignores_others() -> None:
     }
     foreign = {"apiVersion": "example.com/v1", "kind": "Kustomization", "metadata": {"name": "x"}}
     other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}}
+    nameless = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "metadata": {}}
 
-    graph = DependencyGraph.from_objects([hr, ks("a", "b"), foreign, other])
+    graph = DependencyGraph.from_objects([hr, ks("a", "b"), foreign, other, nameless])
 
     assert graph.nodes == {ObjectRef("HelmRelease", "apps", "web"), K("a")}
     assert graph.dependencies(ObjectRef("HelmRelease", "apps", "web")) == (

@@ -216,3 +216,20 @@ def test_path_limits_the_check_to_a_subtree(repo: Repo) -> None:
 
     assert repo.validate("--base", "HEAD", path=str(repo.path / "apps")).rules() == []
     assert repo.validate("--base", "HEAD", path=str(repo.path / "other")).rules() == ["workload-selector"]
+
+
+def test_root_broken_at_the_base_is_a_warning_not_a_comparison(repo: Repo) -> None:
+    repo.kustomization("apps/web", resources=["deployment-0.yaml", "deployment-0.yaml"])  # duplicate id
+    repo.commit("broken")
+    app_root(repo, workload(labels={"app": "other"}))  # fixed now, with a new selector
+
+    result = repo.validate("--base", "HEAD")
+
+    assert result.code == 0
+    [finding] = result.findings
+    assert (finding["rule"], finding["severity"], finding["file"]) == (
+        "base-not-rendered",
+        "warning",
+        "apps/web/kustomization.yaml",
+    )
+    assert "immutable-field comparison skipped" in finding["message"]

@@ -10,7 +10,19 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from test_validate_support import KUBECTL, Repo, app_root, needs_git, needs_kubectl, workload
+from test_validate_support import (
+    KUBECTL,
+    Repo,
+    app_root,
+    configmap,
+    job,
+    needs_git,
+    needs_kubectl,
+    pvc,
+    service,
+    statefulset,
+    workload,
+)
 
 from resilience.errors import UserError
 from validation.dryrun import DRY_RUN, UnknownKind, dry_run
@@ -73,6 +85,17 @@ def test_immutable_refusal_is_mapped_to_its_rule() -> None:
     by_name = {f.name: f.message for f in findings}
     assert "[workload-selector]" in by_name["web"] and "includeSelectors: false" in by_name["web"]
     assert "[statefulset-spec]" in by_name["db"]
+
+
+def test_multiline_server_messages_keep_their_first_line() -> None:
+    pvc_message = (
+        'PersistentVolumeClaim "data" is invalid: spec: Forbidden: spec is immutable after creation except '
+        "resources.requests and volumeAttributesClassName for bound claims\n@@ -10,7 +10,7 @@\n-  x\n+  y\n"
+    )
+    applier = FakeApplier({"data": api_error(422, pvc_message)})
+    [finding] = dry_run([rendered("PersistentVolumeClaim", "data")], applier, show)
+    assert "\n" not in finding.message
+    assert "[pvc-spec]" in finding.message and "for bound claims (the server's spec diff is omitted)" in finding.message
 
 
 def test_other_refusals_keep_the_server_message() -> None:
@@ -155,39 +178,67 @@ def test_bad_kubeconfig_exits_2(tmp_path: Path) -> None:
     assert result.err.startswith(f"resilience: error: {bogus}")
 
 
-@pytest.mark.integration
-@needs_kubectl
-@needs_git
-def test_server_dry_run_against_a_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def _cluster_kubeconfig(request: pytest.FixtureRequest) -> Path:
     if "integration" not in (request.config.option.markexpr or ""):
         pytest.skip("integration test: run with `-m integration` (starts or reuses a cluster)")
     try:
         cluster = request.getfixturevalue("cluster")
     except pytest.FixtureLookupError:
         pytest.skip("no `cluster` fixture available (clusters/ pytest plugin not loaded)")
-    kubeconfig: Path = cluster.kubeconfig
-    namespace = f"validate-{uuid.uuid4().hex[:8]}"
-    repo = Repo(tmp_path / "repo")
-    ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-    app_root(repo, ns_obj, workload(), namespace=namespace)
-    live = subprocess.run(
-        [KUBECTL or "kubectl", "kustomize", str(repo.path / "apps/web")], capture_output=True, check=True
-    )
+    return Path(cluster.kubeconfig)
+
+
+@pytest.mark.integration
+@needs_kubectl
+@needs_git
+def test_server_dry_run_against_a_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Real API-server refusals of each kind are recognised as the rule that predicts them."""
+    kubeconfig = _cluster_kubeconfig(request)
     kubectl = [KUBECTL or "kubectl", "--kubeconfig", str(kubeconfig)]
+    namespace = f"validate-{uuid.uuid4().hex[:8]}"
+    ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    old = [ns_obj, workload(), statefulset(), job(), pvc(), configmap({"mode": "a"}, immutable=True), service()]
+    repo = Repo(tmp_path / "repo")
+    app_root(repo, *old, namespace=namespace)
+    live = subprocess.run([kubectl[0], "kustomize", str(repo.path / "apps/web")], capture_output=True, check=True)
     subprocess.run([*kubectl, "apply", "--server-side", "-f", "-"], input=live.stdout, check=True, capture_output=True)
     try:
         assert repo.validate("--no-diff", "--server-dry-run", "--kubeconfig", str(kubeconfig)).code == 0
+        ip = subprocess.run(
+            [*kubectl, "get", "service", "web", "-n", namespace, "-o", "jsonpath={.spec.clusterIP}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        a, b, c, d = ip.split(".")
+        other_ip = f"{a}.{b}.{c}.{(int(d) % 200) + 20}"
+        new = [
+            ns_obj,
+            workload(labels={"app": "changed"}),
+            statefulset(serviceName="db-other"),
+            job(image="busybox:1.37"),
+            pvc(storageClassName="fast"),
+            configmap({"mode": "b"}, immutable=True),
+            service(clusterIP=other_ip),
+        ]
+        for stale in (repo.path / "apps/web").glob("*.yaml"):
+            stale.unlink()
+        app_root(repo, *new, namespace=namespace)
 
-        app_root(repo, ns_obj, workload(labels={"app": "changed"}), namespace=namespace)
         result = repo.validate("--no-diff", "--server-dry-run", "--kubeconfig", str(kubeconfig))
 
         assert result.code == 1
-        [finding] = result.findings
-        assert (finding["rule"], finding["kind"], finding["field"]) == (
-            DRY_RUN,
-            "Deployment",
-            "spec.selector",
+        found = {f["kind"]: f for f in result.findings}
+        assert {f["rule"] for f in result.findings} == {DRY_RUN}
+        expected = {
+            "Deployment": "workload-selector",
+            "StatefulSet": "statefulset-spec",
+            "Job": "job-template",
+            "PersistentVolumeClaim": "pvc-spec",
+            "ConfigMap": "immutable-configmap",
+            "Service": "service-clusterip",
+        }
+        messages = {kind: found[kind]["message"] for kind in expected if kind in found}
+        assert {k: f"[{v}]" in messages.get(k, "") for k, v in expected.items()} == dict.fromkeys(expected, True), (
+            messages
         )
-        assert "[workload-selector]" in finding["message"]
     finally:
         subprocess.run([*kubectl, "delete", "namespace", namespace, "--wait=false"], capture_output=True, check=False)
