@@ -1,0 +1,1 @@
+"""`resilience validate`: catch changes that lock up GitOps (immutable fields, builds, dependsOn) before commit."""

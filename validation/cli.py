@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
+from resilience.errors import UserError
 from validation.findings import has_errors, render_json, render_text
 from validation.run import Options, validate
 
@@ -48,6 +49,8 @@ def register(subparsers: _Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate and print; the exit code says whether the change may go in."""
+    if args.kubeconfig is not None and not args.server_dry_run:
+        raise UserError(f"--kubeconfig {args.kubeconfig}: only used by --server-dry-run; add it or drop --kubeconfig")
     report = validate(
         Options(
             path=args.path,

@@ -110,6 +110,12 @@ def test_not_a_git_repository_exits_2_unless_no_diff(tmp_path: Path) -> None:
     assert no_diff.returncode == 0, no_diff.stdout + no_diff.stderr
 
 
+def test_kubeconfig_without_server_dry_run_exits_2(repo: Repo) -> None:
+    result = repo.validate("--kubeconfig", "k.yaml")
+    assert result.code == 2
+    assert "only used by --server-dry-run" in result.err
+
+
 def test_missing_path_exits_2(repo: Repo) -> None:
     result = repo.validate(path=str(repo.path / "nope"))
     assert result.code == 2
