@@ -47,18 +47,9 @@ class RunResult:
         """Set and return the verdict from the timeline (unless already invalid)."""
         if self.verdict is Verdict.INVALID:
             return self.verdict
-        ttr, detect = self.timeline.ttr, self.timeline.time_to_detect
-        if ttr is None:
-            self.verdict = Verdict.NOT_RECOVERED
-            self.reason = self.reason or f"not recovered within {self.budget.give_up_after:.0f}s"
-            return self.verdict
-        problems = []
-        if self.budget.ttr.max is not None and ttr > self.budget.ttr.max:
-            problems.append(f"TTR {ttr:.1f}s > max {self.budget.ttr.max:.0f}s")
-        if detect is not None and self.budget.detect.max is not None and detect > self.budget.detect.max:
-            problems.append(f"time to detect {detect:.1f}s > max {self.budget.detect.max:.0f}s")
-        self.verdict = Verdict.BREACH if problems else Verdict.PASS
-        self.reason = "; ".join(problems) or f"TTR {ttr:.1f}s within {self.budget.ttr.max}s"
+        verdict, reason = judge_seconds(self.timeline.ttr, self.timeline.time_to_detect, self.budget)
+        self.verdict = verdict
+        self.reason = (self.reason or reason) if verdict is Verdict.NOT_RECOVERED else reason
         return self.verdict
 
     def invalidate(self, reason: str) -> None:
@@ -81,6 +72,23 @@ class RunResult:
             "provider": self.provider,
             "signature": self.signature,
         }
+
+
+def judge_seconds(ttr: float | None, detect: float | None, budget: Budget) -> tuple[Verdict, str]:
+    """The verdict and its reason for one run's measured seconds against a budget (never `invalid`).
+
+    Shared by RunResult.judge and the reports gate, which re-judges summary entries against another SLO file.
+    """
+    if ttr is None:
+        return Verdict.NOT_RECOVERED, f"not recovered within {budget.give_up_after:.0f}s"
+    problems = []
+    if budget.ttr.max is not None and ttr > budget.ttr.max:
+        problems.append(f"TTR {ttr:.1f}s > max {budget.ttr.max:.0f}s")
+    if detect is not None and budget.detect.max is not None and detect > budget.detect.max:
+        problems.append(f"time to detect {detect:.1f}s > max {budget.detect.max:.0f}s")
+    if problems:
+        return Verdict.BREACH, "; ".join(problems)
+    return Verdict.PASS, f"TTR {ttr:.1f}s within {budget.ttr.max}s"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
