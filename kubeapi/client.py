@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -57,8 +58,8 @@ class Kube:
         with self._lock:
             if self._dynamic is None:
                 # One discovery cache per client: ports are reused by later clusters with other CRDs.
-                self._discovery_cache = Path(tempfile.mkstemp(prefix="gitops-resilience-discovery-")[1])
-                cache = str(self._discovery_cache)
+                self._discovery_cache = Path(tempfile.mkdtemp(prefix="gitops-resilience-discovery-"))
+                cache = str(self._discovery_cache / "discovery.json")
                 self._dynamic = _call(lambda: DynamicClient(self.api, cache_file=cache))
             return self._dynamic
 
@@ -173,7 +174,7 @@ class Kube:
         with contextlib.suppress(Exception):
             self.api.close()
         if self._discovery_cache is not None:
-            self._discovery_cache.unlink(missing_ok=True)
+            shutil.rmtree(self._discovery_cache, ignore_errors=True)
 
 
 __all__ = ["ApiError", "Kube", "connect"]
