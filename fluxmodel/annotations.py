@@ -12,6 +12,11 @@ FORCE_AT = "reconcile.fluxcd.io/forceAt"
 RESET_AT = "reconcile.fluxcd.io/resetAt"
 # kustomize-controller: delete and re-create this object on an immutable-field error.
 KUSTOMIZE_FORCE = "kustomize.toolkit.fluxcd.io/force"
+# Origin labels the controllers put on every object they apply: which Flux object owns it.
+KUSTOMIZE_NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
+KUSTOMIZE_NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
+HELM_NAME_LABEL = "helm.toolkit.fluxcd.io/name"
+HELM_NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/namespace"
 
 # The design document's annotations, and the older names it also uses.
 UPDATE_STRATEGY = "gitops.flux.io/update-strategy"
@@ -35,6 +40,18 @@ def annotation(obj: dict[str, Any], key: str) -> str | None:
     for name in (key, *ALIASES.get(key, ())):
         if name in annotations:
             return str(annotations[name])
+    return None
+
+
+def owner(obj: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(Flux kind, namespace, name) of the Kustomization or HelmRelease that applied `obj`, from its origin labels."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for kind, name_label, ns_label in (
+        ("HelmRelease", HELM_NAME_LABEL, HELM_NAMESPACE_LABEL),
+        ("Kustomization", KUSTOMIZE_NAME_LABEL, KUSTOMIZE_NAMESPACE_LABEL),
+    ):
+        if labels.get(name_label) and labels.get(ns_label):
+            return kind, str(labels[ns_label]), str(labels[name_label])
     return None
 
 

@@ -6,6 +6,7 @@ the cluster bootstrap agree on what Ready means.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,12 +63,16 @@ def is_stalled(obj: dict[str, Any]) -> bool:
 
 
 def last_applied_revision(obj: dict[str, Any]) -> str | None:
-    """Kustomization: status.lastAppliedRevision; HelmRelease: the latest history snapshot's chart version."""
+    """Kustomization: status.lastAppliedRevision; HelmRelease: the chart version of the deployed release.
+
+    helm-controller puts a failed upgrade first in status.history (status "failed") while the previous release
+    stays "deployed", so the latest snapshot is not what runs.
+    """
     status = obj.get("status") or {}
     if obj.get("kind") == "HelmRelease":
-        history = status.get("history") or []
-        if history:
-            return str(history[0].get("chartVersion") or "") or None
+        for snapshot in status.get("history") or []:
+            if snapshot.get("status") == "deployed":
+                return str(snapshot.get("chartVersion") or "") or None
         return None
     value = status.get("lastAppliedRevision")
     return str(value) if value else None
@@ -77,6 +82,15 @@ def last_attempted_revision(obj: dict[str, Any]) -> str | None:
     status = obj.get("status") or {}
     value = status.get("lastAttemptedRevision")
     return str(value) if value else None
+
+
+_COMMIT = re.compile(r"(?:^|@|sha1:|/)([0-9a-f]{40})$")
+
+
+def revision_commit(revision: str | None) -> str | None:
+    """The Git commit SHA in a source revision (`main@sha1:<sha>`, `sha1:<sha>`, or the older `main/<sha>`)."""
+    match = _COMMIT.search(revision or "")
+    return match.group(1) if match else None
 
 
 def artifact_revision(obj: dict[str, Any]) -> str | None:

@@ -146,8 +146,23 @@ HELM_UPGRADE_TIMEOUT = Signature(
     HR,
     "Released",
     ("UpgradeFailed",),
-    _re(r"Helm upgrade failed .*(context deadline exceeded|timed out waiting for the condition|resource not ready)"),
+    # helm-controller v1.6 (Helm 4, kstatus wait): "...: timeout waiting for: [Deployment/<ns>/<name> status:
+    # 'InProgress']"; Helm 3 based releases said "context deadline exceeded" / "timed out waiting for the condition".
+    _re(
+        r"Helm upgrade failed .*(timeout waiting for|context deadline exceeded|"
+        r"timed out waiting for the condition|resource not ready)"
+    ),
     "helm upgrade waited for workloads that never became Ready",
+)
+HELM_IMMUTABLE_FIELD = Signature(
+    "helm-immutable-field",
+    HR,
+    "Released",
+    ("UpgradeFailed",),
+    # Helm 4 (server-side apply): "server-side apply failed for object <ns>/<name> apps/v1, Kind=Deployment: ...";
+    # Helm 3: `cannot patch "<name>" with kind Deployment: ...`.
+    _re(r"Helm upgrade failed .*(field is immutable|may not change once set|Forbidden: updates to statefulset spec)"),
+    "a chart upgrade changes an immutable field of an object the release already has",
 )
 
 ALL: tuple[Signature, ...] = (
@@ -158,6 +173,7 @@ ALL: tuple[Signature, ...] = (
     DEPENDENCY_NOT_READY,
     ARTIFACT_FAILED,
     SOURCE_FETCH_FAILED,
+    HELM_IMMUTABLE_FIELD,
     HELM_UPGRADE_TIMEOUT,
     HELM_UPGRADE_FAILED,
     HELM_INSTALL_FAILED,
@@ -174,3 +190,38 @@ CIRCULAR_DEPENDENCY_LOG = re.compile(r"circular dependency detected: (?P<cycle>[
 def classify(obj: dict[str, Any]) -> list[Signature]:
     """Every signature the object shows now, most specific first."""
     return [s for s in ALL if s.matches(obj)]
+
+
+@dataclass(frozen=True)
+class NamedObject:
+    """An object a failure message names: kind, namespace ("" when not given) and name; apiVersion if known."""
+
+    kind: str
+    namespace: str
+    name: str
+    api_version: str = ""
+
+
+_NAME = r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?"
+_KIND = r"[A-Z][A-Za-z0-9]{0,62}"
+# fluxcd/pkg/ssa: "<Kind>/<ns>/<name> dry-run failed ..." (no namespace for cluster-scoped objects).
+_SSA_OBJECT = re.compile(rf"(?P<kind>{_KIND})/(?:(?P<ns>{_NAME})/)?(?P<name>{_NAME}) dry-run failed")
+# Helm 4 (helm-controller v1.6): "server-side apply failed for object <ns>/<name> apps/v1, Kind=Deployment: ...".
+_HELM_SSA_OBJECT = re.compile(
+    rf"failed for object (?P<ns>{_NAME})?/(?P<name>{_NAME}) (?P<gv>[a-z0-9.]{{0,253}}/?v[0-9a-z]{{1,20}}), "
+    rf"Kind=(?P<kind>{_KIND})"
+)
+# Helm 3: `cannot patch "<name>" with kind <Kind>: ...` (the release namespace is implied).
+_HELM_PATCH_OBJECT = re.compile(rf'cannot patch "(?P<name>{_NAME})" with kind (?P<kind>{_KIND})')
+
+
+def failing_objects(message: str) -> list[NamedObject]:
+    """The objects a Kustomization or HelmRelease failure message says the API server refused, in order."""
+    found: list[NamedObject] = []
+    for match in _SSA_OBJECT.finditer(message):
+        found.append(NamedObject(match["kind"], match["ns"] or "", match["name"]))
+    for match in _HELM_SSA_OBJECT.finditer(message):
+        found.append(NamedObject(match["kind"], match["ns"] or "", match["name"], match["gv"].lstrip("/")))
+    for match in _HELM_PATCH_OBJECT.finditer(message):
+        found.append(NamedObject(match["kind"], "", match["name"]))
+    return list(dict.fromkeys(found))

@@ -4,7 +4,7 @@ Flux objects are custom resources, so the project reads and writes plain dicts t
 rather than generated models; API errors become the classes in kubeapi.errors, mapped in one place.
 """
 
-from kubeapi.client import Kube, connect
+from kubeapi.client import Kube, connect, connect_in_cluster
 from kubeapi.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, TemporaryApiError
 
-__all__ = ["ApiError", "Conflict", "Forbidden", "Invalid", "Kube", "NotFound", "TemporaryApiError", "connect"]
+__all__ = ["ApiError", "Conflict", "Forbidden", "Invalid", "Kube", "NotFound", "TemporaryApiError", "connect", "connect_in_cluster"]

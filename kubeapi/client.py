@@ -35,6 +35,17 @@ def connect(kubeconfig: Path | str, context: str | None = None) -> Kube:
     return Kube(api)
 
 
+def connect_in_cluster() -> Kube:
+    """A Kube from the pod's service account (KUBERNETES_SERVICE_HOST and the mounted token)."""
+    from kubernetes.client import Configuration
+
+    try:
+        kube_config.load_incluster_config()
+    except kube_config.ConfigException as e:
+        raise ValueError(f"not running in a cluster (no service account token or KUBERNETES_SERVICE_HOST): {e}") from e
+    return Kube(ApiClient(Configuration.get_default_copy()))
+
+
 def _call(fn: Callable[[], T]) -> T:
     try:
         return fn()
@@ -142,10 +153,13 @@ class Kube:
         name: str,
         namespace: str | None = None,
         propagation: str = "Background",
+        uid: str | None = None,
     ) -> bool:
-        """Delete one object; False when it was already gone."""
+        """Delete one object; False when it was already gone. With `uid`, only that incarnation (else Conflict)."""
         res = self.resource(api_version, kind)
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid:
+            body["preconditions"] = {"uid": uid}
         try:
             _call(lambda: res.delete(name=name, namespace=namespace, body=body))
         except NotFound:
