@@ -7,4 +7,14 @@ rather than generated models; API errors become the classes in kubeapi.errors, m
 from kubeapi.client import Kube, connect, connect_in_cluster
 from kubeapi.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, TemporaryApiError
 
-__all__ = ["ApiError", "Conflict", "Forbidden", "Invalid", "Kube", "NotFound", "TemporaryApiError", "connect", "connect_in_cluster"]
+__all__ = [
+    "ApiError",
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "Kube",
+    "NotFound",
+    "TemporaryApiError",
+    "connect",
+    "connect_in_cluster",
+]
