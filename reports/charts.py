@@ -1,0 +1,151 @@
+"""TTR charts as PNG: one run's phases, and every fault x recovery side by side (phases stacked).
+
+Each bar starts at the injection and is split into the phases the run reached (visible, detected, acted,
+recovered, each measured from the previous one); a run that never recovered ends in a hatched grey segment up to
+the wait, and the TTR budget is a red tick. Rendering uses matplotlib's Agg canvas directly (no pyplot state),
+so charts can be drawn from any thread or xdist worker.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from assertions.timeline import PHASES
+from assertions.verdict import Verdict
+from reports.matrix import COLORS, Cell, budget_from_json, seconds
+
+PHASE_COLORS: dict[str, str] = {
+    "visible": "#8fb8de",
+    "detected": "#f2b134",
+    "acted": "#a48ad4",
+    "recovered": "#6ab04c",
+}
+NOT_RECOVERED_COLOR = "#bdbdbd"
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def _bar(ax: Axes, y: float, phases: Mapping[str, float], height: float = 0.6) -> float:
+    """Stacked phase segments on row y; returns where the bar ends."""
+    left = 0.0
+    for phase in PHASES[1:]:
+        if phase in phases:
+            width = float(phases[phase])
+            ax.barh(y, width, left=left, height=height, color=PHASE_COLORS[phase], edgecolor="white", linewidth=0.5)
+            left += width
+    return left
+
+
+def _not_recovered(ax: Axes, y: float, start: float, wait: float, height: float = 0.6) -> None:
+    if wait > start:
+        ax.barh(y, wait - start, left=start, height=height, color=NOT_RECOVERED_COLOR, hatch="//", edgecolor="white")
+
+
+def _legend(fig: Figure, phases_seen: set[str], with_not_recovered: bool) -> None:
+    handles: list[Any] = [Patch(color=PHASE_COLORS[p], label=p) for p in PHASES[1:] if p in phases_seen]
+    if with_not_recovered:
+        handles.append(Patch(facecolor=NOT_RECOVERED_COLOR, hatch="//", edgecolor="white", label="not recovered"))
+    handles.append(Patch(color=COLORS[Verdict.BREACH], label="TTR budget"))
+    fig.legend(handles=handles, loc="outside lower center", fontsize=8, ncols=len(handles), frameon=False)
+
+
+def run_chart(entry: Mapping[str, Any]) -> bytes:
+    """One run: its phases on one bar, the TTR budget and the wait."""
+    budget = budget_from_json(entry.get("budget"))
+    phases = {str(k): float(v) for k, v in (entry.get("phases") or {}).items()}
+    verdict = Verdict(entry["verdict"])
+    ttr = entry.get("ttr_seconds")
+    fig = Figure(figsize=(8, 2.6), layout="constrained")
+    ax = fig.add_subplot()
+    end = _bar(ax, 0, phases)
+    if ttr is None and verdict is not Verdict.INVALID:
+        _not_recovered(ax, 0, end, budget.give_up_after)
+    if budget.ttr.max is not None:
+        ax.axvline(budget.ttr.max, color=COLORS[Verdict.BREACH], linestyle="--", linewidth=1.5)
+        ax.text(budget.ttr.max, 0.42, f" budget {budget.ttr.max:.0f}s", color=COLORS[Verdict.BREACH], fontsize=8)
+    ax.axvline(budget.give_up_after, color="#757575", linestyle=":", linewidth=1)
+    ax.text(budget.give_up_after, -0.5, f" wait {budget.give_up_after:.0f}s", color="#757575", fontsize=8)
+    ax.set_yticks([])
+    ax.set_ylim(-0.6, 0.9)
+    ax.set_xlim(0, max(end, budget.give_up_after if ttr is None else 0, budget.ttr.max or 0, 1) * 1.08)
+    ax.set_xlabel("seconds since injection")
+    if ttr is not None:
+        what = f"TTR {seconds(ttr)} ({verdict.value})"
+    elif verdict is Verdict.INVALID:
+        what = "invalid run (no TTR)"
+    else:
+        what = f"not recovered within {budget.give_up_after:.0f}s"
+    ax.set_title(f"{entry['fault']} under {entry['recovery']}: {what}", color=COLORS[verdict], fontsize=10)
+    _legend(fig, set(phases), ttr is None and verdict is not Verdict.INVALID)
+    return _png(fig)
+
+
+def matrix_chart(cells: list[Cell]) -> bytes:
+    """Every fault x recovery as one bar (the cell's deciding run, phases stacked), grouped by fault."""
+    rows: list[tuple[float, Cell]] = []
+    y = 0.0
+    previous = None
+    for cell in cells:
+        if previous is not None and cell.fault != previous:
+            y += 0.6  # a gap between faults
+        rows.append((y, cell))
+        previous = cell.fault
+        y += 1
+    fig = Figure(
+        figsize=(10, 2.0 + 0.42 * max(len(rows), 1) + 0.3 * len({c.fault for c in cells})), layout="constrained"
+    )
+    ax = fig.add_subplot()
+    phases_seen: set[str] = set()
+    any_not_recovered = False
+    xmax = 1.0
+    for y, cell in rows:
+        run = cell.worst
+        phases = run.phases
+        phases_seen |= set(phases)
+        end = _bar(ax, y, phases)
+        label_at = end
+        if cell.verdict is Verdict.INVALID and run.ttr is None:
+            text = "invalid (no proof of fault)"
+        elif run.ttr is None:
+            any_not_recovered = True
+            _not_recovered(ax, y, end, cell.budget.give_up_after)
+            label_at = max(end, cell.budget.give_up_after)
+            text = "not recovered"
+        else:
+            text = f"{seconds(cell.ttr_max)}" + (f" (p95 {seconds(cell.ttr_p95)})" if cell.ttr_p95 is not None else "")
+            text += f" {cell.verdict.value}"
+        if cell.budget.ttr.max is not None:
+            ax.plot([cell.budget.ttr.max] * 2, [y - 0.4, y + 0.4], color=COLORS[Verdict.BREACH], linewidth=2)
+            xmax = max(xmax, cell.budget.ttr.max)
+        ax.annotate(
+            text,
+            (label_at, y),
+            xytext=(5, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color=COLORS[cell.verdict],
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
+        )
+        xmax = max(xmax, label_at)
+    ax.set_yticks([y for y, _ in rows], [f"{c.fault} / {c.recovery}" for _, c in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, xmax * 1.35)
+    ax.set_xlabel("seconds since injection (bar: slowest run; red tick: TTR budget)")
+    ax.set_title("Time to recover per fault x recovery mode", fontsize=11)
+    ax.grid(axis="x", color="#eeeeee")
+    ax.set_axisbelow(True)
+    _legend(fig, phases_seen, any_not_recovered)
+    return _png(fig)

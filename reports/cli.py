@@ -1,0 +1,117 @@
+"""`resilience gate` and `resilience report`: the release gate on reports/summary.json, and the HTML report.
+
+Paths default to reports/ under the current directory and can be set by flag or environment variable:
+RESILIENCE_SUMMARY (summary.json), RESILIENCE_ALLURE_RESULTS (Allure results), RESILIENCE_REPORT_DIR (HTML),
+RESILIENCE_HISTORY_DIR (history), RESILIENCE_ALLURE (an Allure 3 executable to use instead of the pinned one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from reports import gate, htmlreport
+
+
+class _Subparsers(Protocol):
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
+
+
+def _default(env: str, fallback: str) -> Path:
+    return Path(os.environ.get(env) or fallback)
+
+
+def register(subparsers: _Subparsers) -> None:
+    """Add the `gate` and `report` commands."""
+    g = subparsers.add_parser(
+        "gate",
+        help="judge reports/summary.json: TTR per fault x recovery vs budget; exit 1 on any breach or invalid run",
+        description=gate.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g.add_argument(
+        "--summary",
+        type=Path,
+        default=_default("RESILIENCE_SUMMARY", "reports/summary.json"),
+        help="the chaos suite's summary (default: $RESILIENCE_SUMMARY, else reports/summary.json)",
+    )
+    g.add_argument(
+        "--slo",
+        type=Path,
+        metavar="FILE",
+        help="re-judge every run against this SLO file's budgets (default: the budgets recorded with each run)",
+    )
+    g.add_argument(
+        "--baseline",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="MODE",
+        help="recovery modes shown for comparison but never failing the gate (e.g. none); repeatable",
+    )
+    g.add_argument("--junit", type=Path, metavar="FILE", help="also write the table as JUnit XML (one case per cell)")
+    g.set_defaults(func=run_gate)
+
+    r = subparsers.add_parser(
+        "report",
+        help="build the HTML report (Allure 3, pinned, installed with npm) from the Allure results, keeping history",
+        description=htmlreport.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument(
+        "--results",
+        type=Path,
+        default=_default("RESILIENCE_ALLURE_RESULTS", "reports/allure-results"),
+        help="Allure results directory (default: $RESILIENCE_ALLURE_RESULTS, else reports/allure-results)",
+    )
+    r.add_argument(
+        "--out",
+        type=Path,
+        default=_default("RESILIENCE_REPORT_DIR", "reports/html"),
+        help="where the HTML report goes; a previous report there is replaced (default: reports/html)",
+    )
+    r.add_argument(
+        "--history",
+        type=Path,
+        default=_default("RESILIENCE_HISTORY_DIR", "reports/history"),
+        help="history kept across runs for trends (default: $RESILIENCE_HISTORY_DIR, else reports/history)",
+    )
+    r.add_argument(
+        "--allure",
+        metavar="BIN",
+        default=os.environ.get("RESILIENCE_ALLURE") or None,
+        help="an Allure 3 CLI to run instead of the pinned one (default: $RESILIENCE_ALLURE)",
+    )
+    r.add_argument("--name", default="GitOps resilience", help="report title")
+    r.add_argument("--single-file", action="store_true", help="one self-contained index.html (opens from file://)")
+    r.set_defaults(func=run_report)
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    code = gate.run_gate(args.summary, args.slo, args.baseline, args.junit)
+    sys.stdout.flush()
+    return code
+
+
+def run_report(args: argparse.Namespace) -> int:
+    options = htmlreport.ReportOptions(
+        results=args.results,
+        out=args.out,
+        history=args.history,
+        allure=args.allure,
+        name=args.name,
+        single_file=args.single_file,
+    )
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    index = htmlreport.build(options, log)
+    points = htmlreport.history_points(args.history)
+    print(f"report: {index} ({points} run(s) in the history at {args.history})")
+    if not args.single_file:
+        print(f"view it over http, e.g.: python3 -m http.server -d {args.out} 8080, then open http://127.0.0.1:8080/")
+    return 0

@@ -1,0 +1,284 @@
+"""Fault x recovery cells: the runs of one fault under one recovery mode, judged together against one budget.
+
+A cell's verdict is the worst of its runs' verdicts (invalid > not-recovered > breach > pass), and a breach when
+the p95 over its runs exceeds the budget's p95. p95 is judged only when the fault ran more than once under that
+recovery (nearest rank, as assertions.verdict.percentile; a run that never recovered counts as infinitely slow).
+The gate, the terminal summary, the Allure summary page and the TTR chart all read cells from here.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from assertions.slo import Budget, Limit, SloFile
+from assertions.verdict import Verdict, judge_seconds, percentile
+from reports.summary import recovery_rank
+
+SEVERITY: dict[Verdict, int] = {Verdict.PASS: 0, Verdict.BREACH: 1, Verdict.NOT_RECOVERED: 2, Verdict.INVALID: 3}
+COLORS: dict[Verdict, str] = {
+    Verdict.PASS: "#2e7d32",
+    Verdict.BREACH: "#c62828",
+    Verdict.NOT_RECOVERED: "#6a1b9a",
+    Verdict.INVALID: "#ef6c00",
+}
+BACKGROUNDS: dict[Verdict, str] = {
+    Verdict.PASS: "#e8f5e9",
+    Verdict.BREACH: "#ffebee",
+    Verdict.NOT_RECOVERED: "#f3e5f5",
+    Verdict.INVALID: "#fff3e0",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One summary entry with the verdict that counts (the recorded one, or re-judged against an SLO file)."""
+
+    entry: Mapping[str, Any]
+    verdict: Verdict
+    reason: str
+
+    @property
+    def ttr(self) -> float | None:
+        value = self.entry.get("ttr_seconds")
+        return None if value is None else float(value)
+
+    @property
+    def detect(self) -> float | None:
+        value = self.entry.get("detect_seconds")
+        return None if value is None else float(value)
+
+    @property
+    def phases(self) -> dict[str, float]:
+        return {str(k): float(v) for k, v in (self.entry.get("phases") or {}).items()}
+
+
+@dataclass(frozen=True)
+class Cell:
+    fault: str
+    family: str
+    recovery: str
+    budget: Budget
+    runs: tuple[Run, ...]
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    baseline: bool = False
+    p95_problems: tuple[str, ...] = field(default=())
+
+    @property
+    def ttrs(self) -> list[float | None]:
+        return [run.ttr for run in self.runs]
+
+    @property
+    def ttr_max(self) -> float | None:
+        """Slowest recovery among the runs that recovered (None when none did)."""
+        recovered = [t for t in self.ttrs if t is not None]
+        return max(recovered) if recovered else None
+
+    @property
+    def ttr_p95(self) -> float | None:
+        """p95 over the runs (None for a single run or when the p95 run never recovered)."""
+        if len(self.runs) < 2:
+            return None
+        value = percentile([math.inf if t is None else t for t in self.ttrs], 95)
+        return None if math.isinf(value) else value
+
+    @property
+    def worst(self) -> Run:
+        """The run that decides the cell: the worst verdict, then the slowest."""
+        return max(self.runs, key=lambda r: (SEVERITY[r.verdict], math.inf if r.ttr is None else r.ttr))
+
+    @property
+    def fails_gate(self) -> bool:
+        return self.verdict is not Verdict.PASS and not self.baseline
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for run in self.runs:
+            out[run.verdict.value] = out.get(run.verdict.value, 0) + 1
+        return out
+
+
+def budget_from_json(raw: Mapping[str, Any] | None) -> Budget:
+    """The Budget recorded in a summary entry (Budget.to_json), defaults for what is missing."""
+    if not raw:
+        return Budget()
+    default = Budget()
+    ttr, detect = raw.get("ttr") or {}, raw.get("detect") or {}
+    return Budget(
+        ttr=Limit(ttr.get("max", default.ttr.max), ttr.get("p95", default.ttr.p95)),
+        detect=Limit(detect.get("max", default.detect.max), detect.get("p95", default.detect.p95)),
+        wait=raw.get("wait"),
+    )
+
+
+def rejudge(entry: Mapping[str, Any], budget: Budget) -> Run:
+    """Judge one recorded run against another budget; invalid stays invalid, and so does a run that never
+    recovered; a run that recovered only after the budget's wait counts as not recovered."""
+    verdict, reason = Verdict(entry["verdict"]), str(entry.get("reason") or "")
+    ttr, detect = entry.get("ttr_seconds"), entry.get("detect_seconds")
+    if verdict is Verdict.INVALID or (verdict is Verdict.NOT_RECOVERED and ttr is None):
+        return Run(entry, verdict, reason or verdict.value)
+    if ttr is not None and ttr > budget.give_up_after:
+        wait = budget.give_up_after
+        return Run(entry, Verdict.NOT_RECOVERED, f"recovered after {ttr:.1f}s, later than the wait of {wait:.0f}s")
+    verdict, reason = judge_seconds(ttr, detect, budget)
+    return Run(entry, verdict, reason)
+
+
+def _p95_problems(runs: list[Run], budget: Budget) -> list[str]:
+    if len(runs) < 2:
+        return []
+    problems = []
+    limit = budget.ttr.p95
+    if limit is not None:
+        value = percentile([math.inf if r.ttr is None else r.ttr for r in runs], 95)
+        if value > limit:
+            shown = "never" if math.isinf(value) else f"{value:.1f}s"
+            problems.append(f"p95 TTR {shown} > p95 {limit:.0f}s over {len(runs)} runs")
+    detects = [r.detect for r in runs if r.detect is not None]
+    limit = budget.detect.p95
+    if limit is not None and len(detects) >= 2:
+        value = percentile(detects, 95)
+        if value > limit:
+            problems.append(f"p95 time to detect {value:.1f}s > p95 {limit:.0f}s over {len(detects)} runs")
+    return problems
+
+
+def build_cells(
+    entries: Iterable[Mapping[str, Any]], slo: SloFile | None = None, baselines: Collection[str] = ()
+) -> list[Cell]:
+    """Group entries by fault x recovery, judge each cell; ordered by fault, then recovery mode."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        groups.setdefault((str(entry["fault"]), str(entry["recovery"])), []).append(entry)
+    cells = []
+    for (fault, recovery), group in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], recovery_rank(kv[0][1]), kv[0][1])
+    ):
+        if slo is not None:
+            budget = slo.budget(fault, recovery)
+            runs = [rejudge(e, budget) for e in group]
+        else:
+            budget = budget_from_json(group[0].get("budget"))
+            runs = [Run(e, Verdict(e["verdict"]), str(e.get("reason") or "")) for e in group]
+        p95 = _p95_problems(runs, budget)
+        verdict = max((r.verdict for r in runs), key=SEVERITY.__getitem__)
+        if p95 and verdict is Verdict.PASS:
+            verdict = Verdict.BREACH
+        reasons = list(dict.fromkeys(r.reason for r in runs if r.verdict is not Verdict.PASS and r.reason))
+        family = next((str(e["family"]) for e in group if e.get("family")), "")
+        cells.append(
+            Cell(fault, family, recovery, budget, tuple(runs), verdict, tuple(reasons + p95), recovery in baselines)
+        )
+    return cells
+
+
+def recoveries_of(cells: Iterable[Cell]) -> list[str]:
+    return sorted({c.recovery for c in cells}, key=lambda r: (recovery_rank(r), r))
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def budget_text(budget: Budget) -> str:
+    return f"{seconds(budget.ttr.max)} / {seconds(budget.ttr.p95)}"
+
+
+def ttr_text(cell: Cell) -> str:
+    """What a person reads first: the slowest TTR, or why there is none."""
+    if cell.verdict is Verdict.INVALID and cell.ttr_max is None:
+        return "invalid"
+    if cell.ttr_max is None:
+        return f"not recovered in {cell.budget.give_up_after:.0f}s"
+    return seconds(cell.ttr_max)
+
+
+def render_table(cells: list[Cell]) -> str:
+    """Fault x recovery as a text table: TTR (max, p95 over repeats) against the budget, and the verdict."""
+    header = ("FAULT", "RECOVERY", "RUNS", "TTR MAX", "TTR P95", "BUDGET MAX / P95", "VERDICT", "WHY")
+    rows: list[tuple[str, ...]] = []
+    previous = None
+    for cell in cells:
+        verdict = cell.verdict.value.upper() + (" (baseline)" if cell.baseline else "")
+        rows.append(
+            (
+                cell.fault if cell.fault != previous else "",
+                cell.recovery,
+                str(len(cell.runs)),
+                ttr_text(cell),
+                seconds(cell.ttr_p95),
+                budget_text(cell.budget),
+                verdict,
+                "; ".join(cell.reasons),
+            )
+        )
+        previous = cell.fault
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+    lines = []
+    for row in (header, *rows):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def verdict_line(cells: list[Cell]) -> str:
+    """One line: did the gate pass, and what failed."""
+    failing = [c for c in cells if c.fails_gate]
+    ignored = [c for c in cells if c.baseline and c.verdict is not Verdict.PASS]
+    note = f" ({len(ignored)} baseline cell(s) not judged)" if ignored else ""
+    if not failing:
+        return f"gate: PASS - {len(cells)} fault x recovery cell(s), none over budget{note}"
+    counts: dict[str, int] = {}
+    for cell in failing:
+        counts[cell.verdict.value] = counts.get(cell.verdict.value, 0) + 1
+    what = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    return f"gate: FAIL - {what} of {len(cells)} fault x recovery cell(s){note}"
+
+
+def render_html(cells: list[Cell]) -> str:
+    """Per fault, TTR under every recovery mode side by side (inline styles: Allure sanitizes HTML)."""
+    recoveries = recoveries_of(cells)
+    by_key = {(c.fault, c.recovery): c for c in cells}
+    faults = list(dict.fromkeys(c.fault for c in cells))
+    families = {c.fault: c.family for c in cells}
+    th = "padding:6px 10px;border:1px solid #ccc;background:#f5f5f5;text-align:left"
+    out = [
+        '<table style="border-collapse:collapse;font-family:sans-serif;font-size:13px">',
+        f'<tr><th style="{th}">fault</th>' + "".join(f'<th style="{th}">{html.escape(r)}</th>' for r in recoveries),
+        "</tr>",
+    ]
+    for fault in faults:
+        family = html.escape(families[fault])
+        out.append(
+            f'<tr><td style="padding:6px 10px;border:1px solid #ccc"><b>{html.escape(fault)}</b>'
+            f'<br><span style="color:#666">{family}</span></td>'
+        )
+        for recovery in recoveries:
+            cell = by_key.get((fault, recovery))
+            out.append(_html_cell(cell))
+        out.append("</tr>")
+    out.append("</table>")
+    return "".join(out)
+
+
+def _html_cell(cell: Cell | None) -> str:
+    style = "padding:6px 10px;border:1px solid #ccc;vertical-align:top"
+    if cell is None:
+        return f'<td style="{style};color:#999">not run</td>'
+    verdict = cell.verdict
+    p95 = f" &middot; p95 {seconds(cell.ttr_p95)}" if len(cell.runs) > 1 else ""
+    baseline = " (baseline)" if cell.baseline else ""
+    title = html.escape("; ".join(cell.reasons) or "within budget")
+    return (
+        f'<td style="{style};background:{BACKGROUNDS[verdict]}" title="{title}">'
+        f'<span style="font-size:15px;font-weight:bold">{html.escape(ttr_text(cell))}</span>{p95}<br>'
+        f'<span style="color:#555">budget {seconds(cell.budget.ttr.max)}'
+        f"{' / p95 ' + seconds(cell.budget.ttr.p95) if cell.budget.ttr.p95 else ''}"
+        f" &middot; {len(cell.runs)} run(s)</span><br>"
+        f'<span style="color:{COLORS[verdict]};font-weight:bold">{verdict.value.upper()}{baseline}</span>'
+        "</td>"
+    )

@@ -1,0 +1,240 @@
+"""pytest plugin: every scenario run becomes Allure labels and attachments, a summary.json entry and a TTR table.
+
+Activate it with `-p reports.plugin` (or `pytest_plugins = ["reports.plugin"]` in the chaos suite's conftest).
+It implements, by name, the hooks scenarios/hooks.py declares (the scenario runner calls them):
+
+- pytest_resilience_run_result(result, item): on the process that ran the test (an xdist worker, possibly),
+  from inside the test, so `allure.dynamic` and `allure.attach` land on that test. Labels: epic/feature/story
+  and parentSuite/suite/subSuite = fault family / fault / recovery, plus `fault_family`, `fault`, `recovery`,
+  `verdict`, `provider`, `signature`; attachments: timeline JSON, TTR chart (PNG), Flux objects' status before
+  and after, events, controller log excerpts; JUnit properties on the item.
+- pytest_resilience_environment(environment): recorded for environment.properties.
+
+At the end of the session the controller (workers send theirs through xdist's workeroutput) writes
+reports/summary.json and, with --alluredir, environment.properties, categories.json and the summary page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import allure
+import pytest
+
+from assertions.verdict import RunResult
+from fluxmodel.conditions import condition
+from reports import allure_files, charts, summary
+from reports.matrix import build_cells, render_table, verdict_line
+from resilience.errors import HarnessError
+
+WORKER_OUTPUT_KEY = "resilience_reports"
+PLUGIN_NAME = "resilience-reports-recorder"
+DEFAULT_SUMMARY = "reports/summary.json"
+# allure-python's Dynamic methods carry no annotations; reached through Any, strict mypy accepts the calls.
+dynamic: Any = allure.dynamic
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("resilience-reports", "resilience reports")
+    group.addoption(
+        "--resilience-summary",
+        metavar="PATH",
+        default=None,
+        help=f"where to write the run summary (default: $RESILIENCE_SUMMARY, else {DEFAULT_SUMMARY} under rootdir)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(Recorder(config), PLUGIN_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    recorder = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if recorder is not None:
+        config.pluginmanager.unregister(recorder)
+
+
+def summary_path(config: pytest.Config) -> Path:
+    explicit = config.getoption("resilience_summary", None) or os.environ.get("RESILIENCE_SUMMARY")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    return config.rootpath / DEFAULT_SUMMARY
+
+
+def results_dir(config: pytest.Config) -> Path | None:
+    """The Allure results directory when allure-pytest is active (--alluredir), else None."""
+    value = config.getoption("allure_report_dir", None)
+    return Path(value).resolve() if value else None
+
+
+def flux_status(objects: Any) -> list[dict[str, Any]]:
+    """Flux objects cut down to identity, Ready and status (what the report shows before/after)."""
+    out = []
+    for obj in objects or []:
+        if not isinstance(obj, dict):
+            out.append({"object": obj})
+            continue
+        meta = obj.get("metadata") or {}
+        ready = condition(obj, "Ready")
+        out.append(
+            {
+                "kind": obj.get("kind"),
+                "namespace": meta.get("namespace"),
+                "name": meta.get("name"),
+                "generation": meta.get("generation"),
+                "ready": None if ready is None else f"{ready.status} {ready.reason}: {ready.message}".strip(),
+                "status": obj.get("status") or {},
+            }
+        )
+    return out
+
+
+def events_text(events: Any) -> str:
+    """Kubernetes events (or timeline events) as one line each: when, type, reason, object, message."""
+    lines = []
+    for event in events or []:
+        if not isinstance(event, dict):
+            lines.append(str(event))
+            continue
+        involved = event.get("involvedObject") or event.get("regarding") or {}
+        obj = "/".join(str(p) for p in (involved.get("kind"), involved.get("namespace"), involved.get("name")) if p)
+        when = event.get("at", event.get("lastTimestamp") or event.get("eventTime") or "")
+        count = f" (x{event['count']})" if event.get("count", 1) not in (1, None) else ""
+        fields = (
+            str(when),
+            str(event.get("type") or ""),
+            str(event.get("reason") or ""),
+            obj or str(event.get("object") or ""),
+        )
+        lines.append("  ".join(f for f in fields if f) + f": {event.get('message') or event.get('note') or ''}{count}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+class Recorder:
+    """Per-session state of the plugin (registered as a plugin object, so hook methods see the config)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.entries: list[dict[str, Any]] = []
+        self.environment: dict[str, str] = {}
+        self.runs_per_item: dict[str, int] = {}
+        self.verdicts_per_item: dict[str, set[str]] = {}
+        self.started_ms = int(time.time() * 1000)
+
+    # -- hooks the scenario runner calls (declared in scenarios/hooks.py) --------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_resilience_run_result(self, result: RunResult, item: pytest.Item) -> None:
+        if result.verdict is None:
+            result.judge()
+        entry = result.summary_entry()
+        entry["test"] = item.nodeid
+        problem = summary.entry_problem(entry, item.nodeid)
+        if problem:
+            raise HarnessError(f"run result makes a bad summary entry: {problem}")
+        self.entries.append(entry)
+        nth = self.runs_per_item.get(item.nodeid, 0) + 1
+        self.runs_per_item[item.nodeid] = nth
+        for key in ("fault", "recovery", "verdict", "ttr_seconds", "reason"):
+            item.user_properties.append((f"resilience.{key}", entry[key]))
+        if results_dir(self.config) is not None:
+            verdicts = self.verdicts_per_item.setdefault(item.nodeid, set())
+            self._allure(result, entry, first=nth == 1, new_verdict=entry["verdict"] not in verdicts, nth=nth)
+            verdicts.add(entry["verdict"])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_resilience_environment(self, environment: dict[str, str]) -> None:
+        self.environment.update({str(k): str(v) for k, v in environment.items()})
+
+    # -- Allure -------------------------------------------------------------------------------------------------
+
+    def _allure(self, result: RunResult, entry: dict[str, Any], first: bool, new_verdict: bool, nth: int) -> None:
+        prefix = f"run {nth}: " if nth > 1 else ""
+        if first:
+            dynamic.epic(result.family)
+            dynamic.feature(result.fault)
+            dynamic.story(result.recovery)
+            dynamic.parent_suite(result.family)
+            dynamic.suite(result.fault)
+            dynamic.sub_suite(result.recovery)
+            dynamic.label("fault_family", result.family)
+            dynamic.label("fault", result.fault)
+            dynamic.label("recovery", result.recovery)
+            dynamic.label("provider", result.provider)
+            dynamic.tag(result.recovery)
+        if new_verdict:
+            dynamic.label("verdict", entry["verdict"])
+        if result.signature and first:
+            dynamic.label("signature", result.signature)
+        ttr = entry["ttr_seconds"]
+        dynamic.parameter("TTR (s)", "not recovered" if ttr is None else ttr, excluded=True)
+        dynamic.parameter("TTR budget (s)", result.budget.ttr.max, excluded=True)
+        dynamic.parameter("verdict", entry["verdict"], excluded=True)
+        what = entry["reason"] or ("no TTR" if ttr is None else f"TTR {ttr:.1f}s")
+        title = f"{prefix}verdict {entry['verdict']}: {what}"
+        with allure.step(title):
+            timeline = {**result.timeline.to_json(), **{k: entry[k] for k in ("verdict", "reason", "budget")}}
+            attach_json(timeline, f"{prefix}timeline")
+            allure.attach(charts.run_chart(entry), f"{prefix}TTR chart", allure.attachment_type.PNG)
+            attachments = dict(result.attachments)
+            for key, label in (("flux_before", "Flux status before"), ("flux_after", "Flux status after")):
+                if key in attachments:
+                    attach_json(flux_status(attachments.pop(key)), f"{prefix}{label}")
+            if "events" in attachments:
+                events = attachments.pop("events")
+                allure.attach(events_text(events), f"{prefix}events", allure.attachment_type.TEXT)
+            logs = attachments.pop("logs", None) or {}
+            if isinstance(logs, Mapping):
+                for component, text in sorted(logs.items()):
+                    allure.attach(str(text), f"{prefix}log: {component}", allure.attachment_type.TEXT)
+            for key, value in sorted(attachments.items()):
+                attach_json(value, f"{prefix}{key}")
+
+    # -- xdist and session end --------------------------------------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: take the entries a worker recorded."""
+        raw = (getattr(node, "workeroutput", None) or {}).get(WORKER_OUTPUT_KEY)
+        if raw:
+            data = json.loads(raw)
+            self.entries.extend(data.get("entries") or [])
+            self.environment.update(data.get("environment") or {})
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        config = session.config
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the controller writes the files
+            workeroutput[WORKER_OUTPUT_KEY] = json.dumps({"entries": self.entries, "environment": self.environment})
+            return
+        if config.option.collectonly:
+            return
+        self.entries = summary.write(summary_path(config), self.entries)
+        results = results_dir(config)
+        if results is None:
+            return
+        environment = {"python": platform.python_version(), "pytest": pytest.__version__, **self.environment}
+        allure_files.write_environment(results, environment)
+        allure_files.write_categories(results)
+        if self.entries:
+            cells = build_cells(self.entries)
+            allure_files.write_summary(results, cells, self.started_ms, int(time.time() * 1000))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if getattr(self.config, "workeroutput", None) is not None or not self.entries:
+            return
+        cells = build_cells(self.entries)
+        terminalreporter.write_sep("=", "recovery: TTR per fault x recovery")
+        terminalreporter.write_line(render_table(cells))
+        terminalreporter.write_line(verdict_line(cells).replace("gate: ", "SLO: ", 1))
+        terminalreporter.write_line(f"summary: {summary_path(self.config)} ({len(self.entries)} runs)")
+
+
+def attach_json(value: Any, name: str) -> None:
+    allure.attach(json.dumps(value, indent=2, default=str), name, allure.attachment_type.JSON)

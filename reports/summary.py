@@ -1,0 +1,166 @@
+"""reports/summary.json: one entry per scenario run, the gate's input and CI's machine-readable result.
+
+The file is a JSON list. Each entry is RunResult.summary_entry() plus the test's node id:
+
+    {"fault": "selector-change", "family": "workload", "recovery": "operator", "verdict": "pass",
+     "ttr_seconds": 12.4, "detect_seconds": 1.2, "phases": {"visible": 1.2, "recovered": 11.2},
+     "budget": {"ttr": {"max": 60, "p95": null}, "detect": {"max": 30, "p95": null}, "wait": 120},
+     "reason": "...", "repeat": 1, "provider": "local", "signature": "immutable-field", "test": "scenarios/..."}
+
+Required: fault, recovery, verdict (pass|breach|not-recovered|invalid), ttr_seconds (number or null) and phases
+(phase -> seconds); the other keys are checked when present. A bad file is one UserError naming the file, the
+entry's index and the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from assertions.slo import RECOVERY_MODES_BUILTIN
+from assertions.verdict import Verdict
+from resilience.errors import UserError
+
+VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
+REQUIRED: tuple[str, ...] = ("fault", "recovery", "verdict", "ttr_seconds", "phases")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_seconds(value: Any, where: str, nullable: bool) -> str | None:
+    if value is None:
+        return None if nullable else f"{where}: expected a number of seconds, got null"
+    if not _is_number(value) or value < 0:
+        return f"{where}: expected a number of seconds >= 0{' or null' if nullable else ''}, got {value!r}"
+    return None
+
+
+def _limit_problem(value: Any, where: str) -> str | None:
+    if not isinstance(value, dict):
+        return f"{where}: expected a mapping with max and p95, got {value!r}"
+    for key in ("max", "p95"):
+        problem = _check_seconds(value.get(key), f"{where}.{key}", nullable=True)
+        if problem:
+            return problem
+    return None
+
+
+def entry_problem(entry: Any, where: str) -> str | None:
+    """What is wrong with one summary entry (None when it is well-formed)."""
+    if not isinstance(entry, dict):
+        return f"{where}: expected an object, got {type(entry).__name__}"
+    for key in REQUIRED:
+        if key not in entry:
+            return f"{where}: missing key {key!r} (required: {', '.join(REQUIRED)})"
+    for key in ("fault", "recovery"):
+        if not isinstance(entry[key], str) or not entry[key]:
+            return f"{where}.{key}: expected a non-empty string, got {entry[key]!r}"
+    if entry["verdict"] not in VERDICTS:
+        return f"{where}.verdict: expected one of {', '.join(VERDICTS)}, got {entry['verdict']!r}"
+    for key in ("ttr_seconds", "detect_seconds"):
+        problem = _check_seconds(entry.get(key), f"{where}.{key}", nullable=True)
+        if problem:
+            return problem
+    if entry["verdict"] in ("pass", "breach") and entry["ttr_seconds"] is None:
+        return f"{where}: verdict {entry['verdict']} needs a ttr_seconds number (only not-recovered/invalid have null)"
+    phases = entry["phases"]
+    if not isinstance(phases, dict):
+        return f"{where}.phases: expected a mapping of phase -> seconds, got {phases!r}"
+    for phase, seconds in phases.items():
+        problem = _check_seconds(seconds, f"{where}.phases.{phase}", nullable=False)
+        if problem:
+            return problem
+    for key in ("family", "reason", "provider", "test"):
+        if key in entry and not isinstance(entry[key], str):
+            return f"{where}.{key}: expected a string, got {entry[key]!r}"
+    if "signature" in entry and entry["signature"] is not None and not isinstance(entry["signature"], str):
+        return f"{where}.signature: expected a string or null, got {entry['signature']!r}"
+    if "repeat" in entry and (not isinstance(entry["repeat"], int) or isinstance(entry["repeat"], bool)):
+        return f"{where}.repeat: expected a whole number, got {entry['repeat']!r}"
+    budget = entry.get("budget")
+    if budget is not None:
+        if not isinstance(budget, dict):
+            return f"{where}.budget: expected a mapping, got {budget!r}"
+        for key in ("ttr", "detect"):
+            if key in budget:
+                problem = _limit_problem(budget[key], f"{where}.budget.{key}")
+                if problem:
+                    return problem
+        problem = _check_seconds(budget.get("wait"), f"{where}.budget.wait", nullable=True)
+        if problem:
+            return problem
+    return None
+
+
+def validate(data: Any, source: str) -> list[dict[str, Any]]:
+    """The entries of a parsed summary, or a UserError naming source, index and key of the first problem."""
+    if not isinstance(data, list):
+        raise UserError(f"{source}: expected a JSON list of run entries, got {type(data).__name__}")
+    for index, entry in enumerate(data):
+        problem = entry_problem(entry, f"[{index}]")
+        if problem:
+            raise UserError(f"{source}: {problem}")
+    return data
+
+
+def read(path: Path | str) -> list[dict[str, Any]]:
+    """Read and validate a summary file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such summary file; run the chaos suite first (make chaos) or pass --summary FILE"
+        ) from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the summary ({e.strerror})") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+    return validate(data, str(path))
+
+
+def sort_key(entry: Mapping[str, Any]) -> tuple[str, int, str, int, str]:
+    """Stable order: by fault, recovery mode (builtin order first), repeat, test id."""
+    recovery = str(entry["recovery"])
+    return (
+        str(entry["fault"]),
+        recovery_rank(recovery),
+        recovery,
+        int(entry.get("repeat") or 0),
+        str(entry.get("test") or ""),
+    )
+
+
+def recovery_rank(recovery: str) -> int:
+    """Recovery modes in their natural order: none, flux-native, operator, then anything else."""
+    return RECOVERY_MODES_BUILTIN.index(recovery) if recovery in RECOVERY_MODES_BUILTIN else len(RECOVERY_MODES_BUILTIN)
+
+
+def write(path: Path | str, entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validate, sort and write entries atomically (a reader never sees half a file); returns what was written."""
+    path = Path(path)
+    data = validate([dict(e) for e in entries], "summary entries")
+    data.sort(key=sort_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return data
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a file by rename, so concurrent readers see the old or the new content, never a mix."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
