@@ -1,0 +1,287 @@
+"""`resilience gate`: exit codes and table against tight and loose SLO files, recorded budgets, baselines, p95 over
+repeats, invalid and not-recovered runs, JUnit output, and bad input (one line, exit 2)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_reports_support import NOT_RECOVERED, entry, recovered, write_json, write_slo
+
+from resilience.cli import main
+
+OPERATOR_MARKS = {"injected": 0.0, "visible": 1.9, "detected": 2.4, "acted": 3.1, "recovered": 14.8}
+
+
+def gate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["gate", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def row(out: str, fault: str, recovery: str) -> str:
+    """The table row of one cell (the fault name is printed on its first row only)."""
+    current = None
+    for line in out.splitlines():
+        cols = line.split()
+        if not cols:
+            continue
+        if not line.startswith(" "):
+            current, cols = cols[0], cols[1:]
+        if current == fault and cols and cols[0] == recovery:
+            return line
+    raise AssertionError(f"no row {fault} / {recovery} in:\n{out}")
+
+
+@pytest.fixture
+def passing_summary(tmp_path: Path) -> Path:
+    """Three faults, all within their recorded budgets (TTR 14.8s and 28s; budget max 60s)."""
+    return write_json(
+        tmp_path / "summary.json",
+        [
+            entry("selector-change", "operator", OPERATOR_MARKS),
+            entry("selector-change", "flux-native", recovered(28.0)),
+            entry("helm-upgrade-failed", "operator", recovered(20.0), family="helm"),
+        ],
+    )
+
+
+TIGHT = {"defaults": {"ttr": {"max": 10}, "wait": 600}}
+LOOSE = {"defaults": {"ttr": {"max": 300}, "wait": 900}}
+
+
+def test_met_budgets_pass(capsys: pytest.CaptureFixture[str], passing_summary: Path) -> None:
+    code, out, _ = gate(capsys, "--summary", str(passing_summary))
+    assert code == 0, out
+    assert "PASS" in row(out, "selector-change", "operator") and "14.8s" in row(out, "selector-change", "operator")
+    assert "60.0s / -" in row(out, "helm-upgrade-failed", "operator")
+    assert "gate: PASS - 3 fault x recovery cell(s), none over budget" in out
+    assert "budgets as recorded with each run" in out
+
+
+def test_tight_slo_file_fails_the_same_runs(
+    capsys: pytest.CaptureFixture[str], passing_summary: Path, tmp_path: Path
+) -> None:
+    tight = write_slo(tmp_path / "tight.yaml", TIGHT)
+    code, out, _ = gate(capsys, "--summary", str(passing_summary), "--slo", str(tight))
+    assert code == 1, out
+    line = row(out, "selector-change", "operator")
+    assert "BREACH" in line and "TTR 14.8s > max 10s" in line and "10.0s / -" in line
+    assert "gate: FAIL - 3 breach of 3 fault x recovery cell(s)" in out
+    assert f"budgets from {tight}" in out
+
+
+def test_loose_slo_file_passes_recorded_breaches(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    summary = write_json(tmp_path / "summary.json", [entry("selector-change", "flux-native", recovered(75.2))])
+    code, out, _ = gate(capsys, "--summary", str(summary))
+    assert code == 1 and "TTR 75.2s > max 60s" in out
+    loose = write_slo(tmp_path / "loose.yaml", LOOSE)
+    code, out, _ = gate(capsys, "--summary", str(summary), "--slo", str(loose))
+    assert code == 0, out
+    assert "PASS" in row(out, "selector-change", "flux-native")
+
+
+def test_per_fault_and_per_recovery_budgets_of_the_slo_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    summary = write_json(
+        tmp_path / "summary.json",
+        [entry("selector-change", "operator", recovered(30.0)), entry("selector-change", "none", recovered(400.0))],
+    )
+    slo = write_slo(
+        tmp_path / "slo.yaml",
+        {
+            "defaults": {"ttr": {"max": 60}},
+            "scenarios": {"selector-change": {"ttr": {"max": 20}, "recoveries": {"none": {"ttr": {"max": 600}}}}},
+        },
+    )
+    code, out, _ = gate(capsys, "--summary", str(summary), "--slo", str(slo))
+    assert code == 1
+    assert "TTR 30.0s > max 20s" in row(out, "selector-change", "operator")
+    assert "PASS" in row(out, "selector-change", "none") and "600.0s / -" in row(out, "selector-change", "none")
+
+
+def test_baseline_modes_are_shown_but_never_fail(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    summary = write_json(
+        tmp_path / "summary.json",
+        [entry("selector-change", "none", NOT_RECOVERED, ttr_max=120), entry("selector-change", "operator", OPERATOR_MARKS)],
+    )
+    code, out, _ = gate(capsys, "--summary", str(summary))
+    assert code == 1
+    assert "NOT-RECOVERED" in row(out, "selector-change", "none")
+    assert "not recovered in 240s" in row(out, "selector-change", "none")
+    code, out, _ = gate(capsys, "--summary", str(summary), "--baseline", "none")
+    assert code == 0, out
+    assert "NOT-RECOVERED (baseline)" in row(out, "selector-change", "none")
+    assert "(1 baseline cell(s) not judged)" in out
+    # a baseline only excuses its own mode
+    code, out, _ = gate(capsys, "--summary", str(summary), "--baseline", "flux-native", "--slo", str(_tight(tmp_path)))
+    assert code == 1
+    assert "note: no runs under baseline mode(s) flux-native" in out
+
+
+def _tight(tmp_path: Path) -> Path:
+    return write_slo(tmp_path / "tight.yaml", TIGHT)
+
+
+def test_p95_over_repeats(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    runs = [entry("selector-change", "operator", recovered(t), repeat=i + 1) for i, t in enumerate((10.0, 12.0, 40.0))]
+    summary = write_json(tmp_path / "summary.json", runs)
+    strict = write_slo(tmp_path / "p95.yaml", {"defaults": {"ttr": {"max": 60, "p95": 20}}})
+    code, out, _ = gate(capsys, "--summary", str(summary), "--slo", str(strict))
+    assert code == 1, out
+    line = row(out, "selector-change", "operator")
+    assert "BREACH" in line and "p95 TTR 40.0s > p95 20s over 3 runs" in line
+    assert "40.0s" in line and "60.0s / 20.0s" in line
+    lenient = write_slo(tmp_path / "p95-loose.yaml", {"defaults": {"ttr": {"max": 60, "p95": 45}}})
+    code, out, _ = gate(capsys, "--summary", str(summary), "--slo", str(lenient))
+    assert code == 0, out
+
+
+def test_p95_is_not_judged_on_a_single_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    summary = write_json(tmp_path / "summary.json", [entry("selector-change", "operator", recovered(30.0))])
+    slo = write_slo(tmp_path / "p95.yaml", {"defaults": {"ttr": {"max": 60, "p95": 20}}})
+    code, out, _ = gate(capsys, "--summary", str(summary), "--slo", str(slo))
+    assert code == 0, out
+
+
+def test_p95_counts_a_run_that_never_recovered(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    runs = [entry("selector-change", "operator", recovered(10.0)), entry("selector-change", "operator", NOT_RECOVERED)]
+    summary = write_json(tmp_path / "summary.json", runs)
+    code, out, _ = gate(capsys, "--summary", str(summary), "--slo", str(write_slo(tmp_path / "l.yaml", LOOSE)))
+    assert code == 1
+    line = row(out, "selector-change", "operator")
+    assert "NOT-RECOVERED" in line and "10.0s" in line  # the recovered run's TTR is still shown
+
+
+def test_invalid_fails_even_with_loose_budgets(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    summary = write_json(
+        tmp_path / "summary.json",
+        [
+            entry("source-outage", "operator", {"injected": 0.0}, invalid="proof of fault missing: no signature"),
+            entry("selector-change", "operator", OPERATOR_MARKS),
+        ],
+    )
+    code, out, _ = gate(capsys, "--summary", str(summary), "--slo", str(write_slo(tmp_path / "l.yaml", LOOSE)))
+    assert code == 1
+    line = row(out, "source-outage", "operator")
+    assert "INVALID" in line and "proof of fault missing: no signature" in line
+    assert "gate: FAIL - 1 invalid of 2" in out
+
+
+def test_recovering_after_the_slo_files_wait_is_not_recovered(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    summary = write_json(tmp_path / "summary.json", [entry("selector-change", "none", recovered(400.0), ttr_max=600)])
+    slo = write_slo(tmp_path / "slo.yaml", {"defaults": {"ttr": {"max": 500}, "wait": 300}})
+    code, out, _ = gate(capsys, "--summary", str(summary), "--slo", str(slo))
+    assert code == 1
+    assert "recovered after 400.0s, later than the wait of 300s" in row(out, "selector-change", "none")
+
+
+def test_slo_file_may_name_faults_the_summary_lacks(capsys: pytest.CaptureFixture[str], passing_summary: Path) -> None:
+    slo = write_slo(passing_summary.parent / "full.yaml", {"scenarios": {"controller-crash": {"ttr": {"max": 30}}}})
+    code, out, _ = gate(capsys, "--summary", str(passing_summary), "--slo", str(slo))
+    assert code == 0, out
+
+
+def test_junit_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    summary = write_json(
+        tmp_path / "summary.json",
+        [
+            entry("selector-change", "none", NOT_RECOVERED),
+            entry("selector-change", "flux-native", recovered(75.2)),
+            entry("selector-change", "operator", OPERATOR_MARKS),
+        ],
+    )
+    junit = tmp_path / "out" / "gate.xml"
+    code, out, _ = gate(capsys, "--summary", str(summary), "--baseline", "none", "--junit", str(junit))
+    assert code == 1 and f"junit: {junit}" in out
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    failure = cases["flux-native"].find("failure")
+    assert failure is not None and failure.get("type") == "breach" and "TTR 75.2s > max 60s" in (failure.text or "")
+    assert cases["none"].find("skipped") is not None
+    assert cases["operator"].find("failure") is None and cases["operator"].find("skipped") is None
+    props = {p.get("name"): p.get("value") for p in cases["operator"].iter("property")}
+    assert props["verdict"] == "pass" and props["ttr_max_seconds"] == "14.8s"
+
+
+# -- bad input: one line on stderr, exit 2 ------------------------------------------------------------------
+
+
+def assert_one_line(code: int, err: str, *fragments: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("resilience: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], err
+
+
+def good() -> dict[str, Any]:
+    return entry("selector-change", "operator", OPERATOR_MARKS)
+
+
+@pytest.mark.parametrize(
+    ("data", "fragments"),
+    [
+        ({"runs": []}, ("expected a JSON list",)),
+        ([], ("no runs to judge",)),
+        ([{**good(), "verdict": "ok"}], ("[0].verdict: expected one of pass, breach, not-recovered, invalid",)),
+        ([good(), {k: v for k, v in good().items() if k != "phases"}], ("[1]: missing key 'phases'",)),
+        ([{**good(), "ttr_seconds": -1}], ("[0].ttr_seconds: expected a number of seconds",)),
+        ([{**good(), "ttr_seconds": None}], ("[0]: verdict pass needs a ttr_seconds number",)),
+        ([{**good(), "phases": {"visible": "fast"}}], ("[0].phases.visible",)),
+        ([{**good(), "budget": {"ttr": {"max": "1m"}}}], ("[0].budget.ttr.max",)),
+        (["selector-change"], ("[0]: expected an object, got str",)),
+    ],
+)
+def test_bad_summary(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Any, fragments: tuple[str, ...]
+) -> None:
+    path = write_json(tmp_path / "summary.json", data)
+    code, _, err = gate(capsys, "--summary", str(path))
+    assert_one_line(code, err, str(path), *fragments)
+
+
+def test_missing_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = gate(capsys, "--summary", str(tmp_path / "nope.json"))
+    assert_one_line(code, err, "nope.json: no such summary file", "--summary")
+
+
+def test_summary_not_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text("[{]")
+    code, _, err = gate(capsys, "--summary", str(path))
+    assert_one_line(code, err, "not valid JSON at line 1")
+
+
+def test_default_summary_path_from_the_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESILIENCE_SUMMARY", str(tmp_path / "env.json"))
+    code, _, err = gate(capsys)
+    assert_one_line(code, err, "env.json: no such summary file")
+
+
+@pytest.mark.parametrize(
+    ("slo", "fragments"),
+    [
+        ({"defaults": {"ttr": {"max": -5}}}, ("defaults.ttr.max", "positive number")),
+        ({"defaults": {"ttr": {"maximum": 5}}}, ("defaults.ttr.maximum", "unknown key")),
+        ({"defaults": {"ttr": {"max": 10, "p95": 20}}}, ("p95 (20) is larger than max (10)",)),
+    ],
+)
+def test_bad_slo_file(
+    capsys: pytest.CaptureFixture[str], passing_summary: Path, slo: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    path = write_slo(passing_summary.parent / "bad.yaml", slo)
+    code, _, err = gate(capsys, "--summary", str(passing_summary), "--slo", str(path))
+    assert_one_line(code, err, str(path), *fragments)
+
+
+def test_missing_slo_file(capsys: pytest.CaptureFixture[str], passing_summary: Path) -> None:
+    code, _, err = gate(capsys, "--summary", str(passing_summary), "--slo", str(passing_summary.parent / "x.yaml"))
+    assert_one_line(code, err, "x.yaml: cannot read the SLO file")
