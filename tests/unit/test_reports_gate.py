@@ -104,7 +104,10 @@ def test_per_fault_and_per_recovery_budgets_of_the_slo_file(capsys: pytest.Captu
 def test_baseline_modes_are_shown_but_never_fail(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     summary = write_json(
         tmp_path / "summary.json",
-        [entry("selector-change", "none", NOT_RECOVERED, ttr_max=120), entry("selector-change", "operator", OPERATOR_MARKS)],
+        [
+            entry("selector-change", "none", NOT_RECOVERED, ttr_max=120),
+            entry("selector-change", "operator", OPERATOR_MARKS),
+        ],
     )
     code, out, _ = gate(capsys, "--summary", str(summary))
     assert code == 1
@@ -238,9 +241,7 @@ def good() -> dict[str, Any]:
         (["selector-change"], ("[0]: expected an object, got str",)),
     ],
 )
-def test_bad_summary(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Any, fragments: tuple[str, ...]
-) -> None:
+def test_bad_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Any, fragments: tuple[str, ...]) -> None:
     path = write_json(tmp_path / "summary.json", data)
     code, _, err = gate(capsys, "--summary", str(path))
     assert_one_line(code, err, str(path), *fragments)

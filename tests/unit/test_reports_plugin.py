@@ -100,7 +100,9 @@ def test_repeated_runs_label_once_and_attach_per_run(suite: SuiteRun) -> None:
     names = [a["name"] for a in all_attachments(result)]
     assert "timeline" in names and "run 2: timeline" in names
     steps = [s["name"] for s in result["steps"]]
-    assert any(s.startswith("verdict pass: ") for s in steps) and any(s.startswith("run 2: verdict pass") for s in steps)
+    assert any(s.startswith("verdict pass: ") for s in steps) and any(
+        s.startswith("run 2: verdict pass") for s in steps
+    )
 
 
 def test_attachments_timeline_chart_flux_status_events_logs(suite: SuiteRun) -> None:
@@ -205,7 +207,11 @@ def test_global_attachments_and_ttr_metrics(suite: SuiteRun) -> None:
     metrics = json.loads(perf.read_text())
     keys = sorted({m["key"] for m in metrics})
     # recovered runs only: not-recovered and invalid runs have no TTR to trend
-    assert keys == ["ttr.helm-upgrade-failed.operator", "ttr.selector-change.flux-native", "ttr.selector-change.operator"]
+    assert keys == [
+        "ttr.helm-upgrade-failed.operator",
+        "ttr.selector-change.flux-native",
+        "ttr.selector-change.operator",
+    ]
     flux = next(m for m in metrics if m["key"] == "ttr.selector-change.flux-native")
     assert flux["value"] == pytest.approx(75.2) and flux["unit"] == "s"
 

@@ -71,7 +71,7 @@ def write_slo(path: Path, data: dict[str, Any]) -> Path:
 
 # A chaos suite in miniature: the hookspecs as the scenarios plugin declares them, and scenario tests that call
 # the hooks with hand-made RunResults, the way the scenario runner does.
-CONFTEST = '''
+CONFTEST = """
 import pytest
 
 from scenarios import hooks
@@ -86,9 +86,9 @@ def environment(pytestconfig):
     pytestconfig.hook.pytest_resilience_environment(
         environment={"kubernetes": "v1.36.3", "flux.kustomize-controller": "v1.9.4", "provider": "local"}
     )
-'''
+"""
 
-SCENARIOS = '''
+SCENARIOS = """
 import allure
 import pytest
 
@@ -117,8 +117,8 @@ ATTACHMENTS = {
 
 CASES = {
     "selector-none": ("selector-change", "workload", "none", {"injected": 0, "visible": 2.1}, 120, None),
-    "selector-flux": ("selector-change", "workload", "flux-native", {"injected": 0, "visible": 2, "recovered": 75.2}, 60,
-                      None),
+    "selector-flux": ("selector-change", "workload", "flux-native",
+                      {"injected": 0, "visible": 2, "recovered": 75.2}, 60, None),
     "selector-operator": ("selector-change", "workload", "operator",
                           {"injected": 0, "visible": 1.9, "detected": 2.4, "acted": 3.1, "recovered": 14.8}, 60, None),
     "helm-operator": ("helm-upgrade-failed", "helm", "operator",
@@ -163,7 +163,7 @@ def test_product_failure(request):
 
 def test_harness_error():
     raise HarnessError("kube-apiserver exited (signal 9) during injection")
-'''
+"""
 
 
 def make_suite(root: Path, scenarios: str = SCENARIOS, conftest: str = CONFTEST) -> Path:
