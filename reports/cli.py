@@ -20,8 +20,14 @@ class _Subparsers(Protocol):
     def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
 
 
-def _default(env: str, fallback: str) -> Path:
-    return Path(os.environ.get(env) or fallback)
+def _path_option(parser: argparse.ArgumentParser, flag: str, env: str, fallback: str, what: str) -> None:
+    """A path flag whose default comes from an environment variable, else a path under reports/."""
+    parser.add_argument(
+        flag,
+        type=Path,
+        default=Path(os.environ.get(env) or fallback),
+        help=f"{what} (default: ${env}, else {fallback})",
+    )
 
 
 def register(subparsers: _Subparsers) -> None:
@@ -32,12 +38,7 @@ def register(subparsers: _Subparsers) -> None:
         description=gate.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    g.add_argument(
-        "--summary",
-        type=Path,
-        default=_default("RESILIENCE_SUMMARY", "reports/summary.json"),
-        help="the chaos suite's summary (default: $RESILIENCE_SUMMARY, else reports/summary.json)",
-    )
+    _path_option(g, "--summary", "RESILIENCE_SUMMARY", "reports/summary.json", "the chaos suite's summary")
     g.add_argument(
         "--slo",
         type=Path,
@@ -61,24 +62,11 @@ def register(subparsers: _Subparsers) -> None:
         description=htmlreport.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    r.add_argument(
-        "--results",
-        type=Path,
-        default=_default("RESILIENCE_ALLURE_RESULTS", "reports/allure-results"),
-        help="Allure results directory (default: $RESILIENCE_ALLURE_RESULTS, else reports/allure-results)",
+    _path_option(r, "--results", "RESILIENCE_ALLURE_RESULTS", "reports/allure-results", "Allure results directory")
+    _path_option(
+        r, "--out", "RESILIENCE_REPORT_DIR", "reports/html", "HTML report; a previous report there is replaced"
     )
-    r.add_argument(
-        "--out",
-        type=Path,
-        default=_default("RESILIENCE_REPORT_DIR", "reports/html"),
-        help="where the HTML report goes; a previous report there is replaced (default: reports/html)",
-    )
-    r.add_argument(
-        "--history",
-        type=Path,
-        default=_default("RESILIENCE_HISTORY_DIR", "reports/history"),
-        help="history kept across runs for trends (default: $RESILIENCE_HISTORY_DIR, else reports/history)",
-    )
+    _path_option(r, "--history", "RESILIENCE_HISTORY_DIR", "reports/history", "history kept across runs for trends")
     r.add_argument(
         "--allure",
         metavar="BIN",
