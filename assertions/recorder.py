@@ -1,0 +1,123 @@
+"""Turns watch events into phase marks: the fault became visible, the recovery detected and acted, recovered.
+
+`visible` is the proof of fault: until the fault's real signature has been seen, a recovery cannot be timed
+(the run is invalid, not fast). `detected` and `acted` come from the Events the recovery operator emits; the
+other recovery modes do not report them, and their runs simply lack those two marks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from assertions.steady import Check, Reader
+from assertions.timeline import Timeline
+from fluxmodel.conditions import conditions
+
+OPERATOR_COMPONENT = "gitops-resilience-operator"
+EVENT_PHASES = {"RecoveryDetected": "detected", "DependencyCycle": "detected", "RecoveryAction": "acted"}
+
+
+class PhaseRecorder:
+    """Evaluates `visible` and `recovered` on every watch event (and on a slow tick, as a safety net).
+
+    `recovered` is set only once the fault has landed, since it may name the revision the fault created.
+    """
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        visible: Check,
+        recovered: Check | None,
+        watched: set[str],
+        requires_visible: bool = True,
+    ):
+        self.timeline = timeline
+        self.requires_visible = requires_visible
+        self.visible = visible
+        self.recovered = recovered
+        self.watched = watched  # "Kind/namespace/name" of the Flux objects whose conditions are recorded
+        self.reader: Reader | None = None
+        self._lock = threading.Lock()
+        self._last_conditions: dict[str, tuple[str, str, str]] = {}
+        self.last_visible = "not evaluated"
+        self.last_recovered = "not evaluated"
+
+    def attach(self, reader: Reader) -> None:
+        self.reader = reader
+
+    def on_change(self, event_type: str, obj: dict[str, Any], received: float) -> None:
+        if obj.get("kind") == "Event":
+            self._on_event(obj, received)
+        else:
+            self._on_object(obj)
+        self.evaluate(received)
+
+    def _on_event(self, event: dict[str, Any], received: float) -> None:
+        if "injected" not in self.timeline.marks or received < self.timeline.marks["injected"]:
+            return
+        involved = event.get("involvedObject") or {}
+        component = event.get("reportingComponent") or (event.get("source") or {}).get("component") or ""
+        entry = {
+            "reason": event.get("reason"),
+            "type": event.get("type"),
+            "component": component,
+            "object": f"{involved.get('kind')}/{involved.get('namespace')}/{involved.get('name')}",
+            "message": str(event.get("message") or "")[:500],
+        }
+        self.timeline.record_event(entry)
+        phase = EVENT_PHASES.get(str(event.get("reason")))
+        if phase and component == OPERATOR_COMPONENT and self.timeline.has("visible"):
+            if phase == "acted":
+                self.timeline.mark("detected", received)
+            self.timeline.mark(phase, received)
+
+    def _on_object(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        ref = f"{obj.get('kind')}/{meta.get('namespace')}/{meta.get('name')}"
+        if ref not in self.watched or "injected" not in self.timeline.marks:
+            return
+        for cond in conditions(obj).values():
+            if cond.type not in ("Ready", "Stalled", "Released", "Remediated", "Healthy"):
+                continue
+            state = (cond.status, cond.reason, cond.last_transition_time or "")
+            key = f"{ref}:{cond.type}"
+            if self._last_conditions.get(key) != state:
+                self._last_conditions[key] = state
+                self.timeline.record_condition(
+                    ref,
+                    {
+                        "type": cond.type,
+                        "status": cond.status,
+                        "reason": cond.reason,
+                        "message": cond.message[:300],
+                        "lastTransitionTime": cond.last_transition_time,
+                    },
+                )
+
+    def evaluate(self, at: float | None = None) -> None:
+        if self.reader is None or "injected" not in self.timeline.marks:
+            return
+        now = time.monotonic() if at is None else at
+        with self._lock:
+            if self.timeline.has("recovered"):
+                return
+            if not self.timeline.has("visible"):
+                ok, self.last_visible = self.visible(self.reader)
+                if ok:
+                    self.timeline.mark("visible", now)
+            if self.recovered is not None and (self.timeline.has("visible") or not self.requires_visible):
+                ok, self.last_recovered = self.recovered(self.reader)
+                if ok:
+                    self.timeline.mark("recovered", now)
+
+    def wait_for(self, *phases: str, timeout: float, tick: float = 0.25) -> bool:
+        """Wait until any of `phases` is marked."""
+        deadline = time.monotonic() + timeout
+        while not any(self.timeline.has(p) for p in phases):
+            if time.monotonic() >= deadline:
+                return False
+            self.evaluate()
+            time.sleep(tick)
+        return True

@@ -1,0 +1,133 @@
+"""Composable steady-state checks, in the style of tenacity's strategies.
+
+    steady = kustomization_ready(ns, "web", revision=rev) & deployment_available("web-ns", "web")
+    ok, detail = steady(reader)
+
+A check reads objects through a Reader (the live API, or the watch cache that timestamps phases), so the same
+expression decides "steady before injection" and "recovered after it".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fluxmodel.conditions import (
+    condition,
+    is_ready,
+    is_stalled,
+    last_applied_revision,
+)
+from fluxmodel.conditions import (
+    deployment_available as _deployment_available,
+)
+from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
+
+
+class Reader(Protocol):
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None: ...
+
+
+Outcome = tuple[bool, str]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named predicate over a Reader; `&` combines checks (all must hold)."""
+
+    name: str
+    fn: Callable[[Reader], Outcome]
+
+    def __call__(self, reader: Reader) -> Outcome:
+        return self.fn(reader)
+
+    def __and__(self, other: Check) -> Check:
+        def both(reader: Reader) -> Outcome:
+            for check in (self, other):
+                ok, detail = check(reader)
+                if not ok:
+                    return False, detail
+            return True, f"{self.name} & {other.name}"
+
+        return Check(f"{self.name} & {other.name}", both)
+
+
+def always() -> Check:
+    return Check("always", lambda _r: (True, "nothing to check"))
+
+
+def _flux_ready(kind: str, api_version: str, namespace: str, name: str, revision: str | None) -> Check:
+    label = f"{kind} {namespace}/{name} Ready" + (f" at {revision}" if revision else "")
+
+    def check(reader: Reader) -> Outcome:
+        obj = reader.get(api_version, kind, name, namespace)
+        if obj is None:
+            return False, f"{kind} {namespace}/{name} does not exist"
+        if not is_ready(obj) or is_stalled(obj):
+            ready = condition(obj, "Ready")
+            return False, f"{kind} {namespace}/{name} not Ready: {ready.reason if ready else 'no status'}"
+        applied = last_applied_revision(obj)
+        if revision is not None and applied != revision:
+            return False, f"{kind} {namespace}/{name} at {applied}, want {revision}"
+        return True, label
+
+    return Check(label, check)
+
+
+def kustomization_ready(namespace: str, name: str, revision: str | None = None) -> Check:
+    """Ready=True for the current generation (and at `revision`, Flux's `main@sha1:...`, if given)."""
+    return _flux_ready(KUSTOMIZATION.kind, KUSTOMIZATION.api_version, namespace, name, revision)
+
+
+def helmrelease_ready(namespace: str, name: str, chart_version: str | None = None) -> Check:
+    """Ready=True, not Stalled (and the latest release at `chart_version`, if given)."""
+    return _flux_ready(HELM_RELEASE.kind, HELM_RELEASE.api_version, namespace, name, chart_version)
+
+
+def deployment_available(namespace: str, name: str) -> Check:
+    label = f"Deployment {namespace}/{name} Available"
+
+    def check(reader: Reader) -> Outcome:
+        obj = reader.get("apps/v1", "Deployment", name, namespace)
+        if _deployment_available(obj):
+            return True, label
+        return (
+            False,
+            f"Deployment {namespace}/{name} not Available" if obj else f"Deployment {namespace}/{name} missing",
+        )
+
+    return Check(label, check)
+
+
+def statefulset_ready(namespace: str, name: str) -> Check:
+    label = f"StatefulSet {namespace}/{name} Ready"
+
+    def check(reader: Reader) -> Outcome:
+        obj = reader.get("apps/v1", "StatefulSet", name, namespace) or {}
+        want = int((obj.get("spec") or {}).get("replicas", 1))
+        status = obj.get("status") or {}
+        ok = (
+            bool(obj)
+            and int(status.get("readyReplicas") or 0) == want
+            and int(status.get("updatedReplicas") or 0) == want
+        )
+        return ok, label if ok else f"StatefulSet {namespace}/{name} not ready"
+
+    return Check(label, check)
+
+
+def exists(api_version: str, kind: str, namespace: str | None, name: str) -> Check:
+    label = f"{kind} {namespace}/{name} exists"
+    return Check(label, lambda r: (r.get(api_version, kind, name, namespace) is not None, label))
+
+
+def wait(check: Check, reader: Reader, timeout: float, interval: float = 0.2) -> Outcome:
+    """Poll `check` until it holds or `timeout` passes; returns the last outcome."""
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = check(reader)
+        if outcome[0] or time.monotonic() >= deadline:
+            return outcome
+        time.sleep(interval)

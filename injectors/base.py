@@ -1,0 +1,202 @@
+"""What a fault is: set up a workload, inject, prove it took effect, know when it is recovered, undo it.
+
+Each scenario run gets its own app (name, namespace, path in Git, Flux objects), so runs never see each
+other's objects. Every change goes through FaultContext, which writes the undo step to the revert record
+before making the change.
+"""
+
+from __future__ import annotations
+
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from assertions.steady import Check, always, deployment_available, kustomization_ready
+from assertions.watch import Target
+from clusters.model import Cluster
+from fluxmodel.annotations import reconcile_request
+from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
+from fluxmodel.signatures import Signature
+from injectors import apps
+from injectors.records import RevertRecord
+from kubeapi import Invalid
+from resilience.errors import HarnessError
+
+Decorate = Callable[[dict[str, Any]], dict[str, Any]]
+
+# Scenario Kustomizations: health-checked, with Flux's retry cadence short enough to measure but not instant.
+KS_DEFAULTS: dict[str, Any] = {"interval": "5m", "retryInterval": "30s", "timeout": "30s", "wait": True}
+
+
+@dataclass
+class FaultContext:
+    """One scenario run: the cluster, the run's own app, the revert record, the recovery mode's decorator."""
+
+    cluster: Cluster
+    record: RevertRecord
+    app: str
+    decorate: Decorate = field(default=lambda obj: obj)
+    setup_revision: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, cluster: Cluster, record: RevertRecord, prefix: str, decorate: Decorate | None = None) -> FaultContext:
+        app = f"{prefix[:40]}-{secrets.token_hex(3)}"
+        return cls(cluster, record, app, decorate or (lambda obj: obj))
+
+    @property
+    def namespace(self) -> str:
+        """The app's namespace (created by the harness, outside Git, so pruning never takes user data)."""
+        return self.app
+
+    @property
+    def flux_namespace(self) -> str:
+        return self.cluster.bootstrap.flux_namespace
+
+    @property
+    def path(self) -> str:
+        return f"apps/{self.app}"
+
+    @property
+    def kube(self) -> Any:
+        return self.cluster.kube
+
+    # -- changes, each recorded before it is made ---------------------------------------------------------
+    def commit(self, message: str, write: Mapping[str, str] | None = None, delete: list[str] | None = None) -> str:
+        """Commit to the GitOps repository; the record keeps every touched file's previous content."""
+        touched = [*(write or {}), *(delete or [])]
+        previous = {p: self.cluster.git.read(p) for p in touched}
+        self.record.add("git-restore", files=previous, message=f"Revert: {message}")
+        return self.cluster.git.commit(message, write=write, delete=delete)
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create an object outside Git; the record deletes it on revert."""
+        meta = obj["metadata"]
+        self.record.add(
+            "delete", apiVersion=obj["apiVersion"], kind=obj["kind"], name=meta["name"], namespace=meta.get("namespace")
+        )
+        return dict(self.kube.apply(obj))
+
+    def create_namespace(self) -> None:
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
+
+    def flux_kustomization(self, name: str, path: str, **spec: Any) -> dict[str, Any]:
+        """A Flux Kustomization of the GitOps repository, decorated by the recovery mode, applied."""
+        body = {**KS_DEFAULTS, **spec}
+        wait = bool(body.pop("wait"))
+        obj = self.decorate(self.cluster.bootstrap.kustomization(name, path, wait=wait, **body))
+        return self.apply(obj)
+
+    def reconcile(self, ref: ObjectRef) -> None:
+        """Ask Flux to act now: the GitRepository first (so the new commit is fetched), then the object."""
+        patch = reconcile_request()
+        self.kube.merge_patch(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, "gitops", self.flux_namespace, patch)
+        kind = KUSTOMIZATION if ref.kind == KUSTOMIZATION.kind else HELM_RELEASE
+        self.kube.merge_patch(kind.api_version, kind.kind, ref.name, ref.namespace, patch)
+
+    def refused(self, obj: dict[str, Any], *fragments: str) -> str | None:
+        """Server-side dry-run of `obj`: the API server's refusal (containing every fragment), or None."""
+        try:
+            self.kube.apply(obj, dry_run=True)
+        except Invalid as e:
+            if all(f in e.message for f in fragments):
+                return f"{e.status} {e.reason}: {e.message}"
+        return None
+
+    def prove(self, evidence: str | None, what: str) -> None:
+        """Keep independent evidence that the fault is real (checked before it lands); HarnessError if none."""
+        if evidence is None:
+            raise HarnessError(f"the API server accepted what should be {what}: the fault would not be real")
+        self.state["proof"] = evidence
+
+    def kustomization_ref(self, name: str | None = None) -> ObjectRef:
+        return ObjectRef(KUSTOMIZATION.kind, self.flux_namespace, name or self.app)
+
+    def head(self) -> str:
+        return self.cluster.git.revision()
+
+
+class Fault(ABC):
+    """A fault of the catalog. Subclasses set the class attributes and implement setup/steady/inject."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    summary: ClassVar[str]
+    signature: ClassVar[Signature | None] = None
+    # False when the fault leaves a bad desired state in Git: then any Ready revision (a rollback) recovers it,
+    # and recovery only counts after Flux has shown the fault (before that, the old revision is still Ready).
+    desired_state_valid: ClassVar[bool] = True
+    # Seconds to wait for the fault's signature before calling the run invalid.
+    prove_within: ClassVar[float] = 90.0
+
+    @abstractmethod
+    def setup(self, ctx: FaultContext) -> None:
+        """Create the workload and its Flux objects (recorded for cleanup); steady() must then hold."""
+
+    @abstractmethod
+    def inject(self, ctx: FaultContext) -> None:
+        """Make the fault happen (recording how to undo it first)."""
+
+    def steady(self, ctx: FaultContext, revision: str | None) -> Check:
+        """Steady state of this fault's workload; `revision` pins the Kustomization's applied revision."""
+        return kustomization_ready(ctx.flux_namespace, ctx.app, revision) & deployment_available(ctx.namespace, "web")
+
+    def target(self, ctx: FaultContext) -> ObjectRef:
+        """The Flux object on which the signature shows."""
+        return ctx.kustomization_ref()
+
+    def visible(self, ctx: FaultContext) -> Check:
+        """Proof of fault: the signature on the target, as the real controller reported it."""
+        signature = self.signature
+        if signature is None:
+            return always()
+        ref = self.target(ctx)
+        api_version = KUSTOMIZATION.api_version if ref.kind == KUSTOMIZATION.kind else HELM_RELEASE.api_version
+        label = f"{ref} shows {signature.name}"
+
+        def check(reader: Any) -> tuple[bool, str]:
+            obj = reader.get(api_version, ref.kind, ref.name, ref.namespace)
+            return (obj is not None and signature.matches(obj)), label
+
+        return Check(label, check)
+
+    def recovered(self, ctx: FaultContext) -> Check:
+        return self.steady(ctx, ctx.head() if self.desired_state_valid else None)
+
+    def on_visible(self, ctx: FaultContext) -> None:  # noqa: B027 - an optional hook
+        """Called once the fault is proven: faults whose cause goes away (or is fixed in Git) do it here."""
+
+    def targets(self, ctx: FaultContext) -> list[Target]:
+        """What the timeline watches: Flux objects, the app's workloads, and Events."""
+        return [
+            Target(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, ctx.flux_namespace),
+            Target(HELM_RELEASE.api_version, HELM_RELEASE.kind, None),
+            Target(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, ctx.flux_namespace),
+            Target("apps/v1", "Deployment", ctx.namespace),
+            Target("v1", "Event", ctx.flux_namespace),
+            Target("v1", "Event", ctx.namespace),
+        ]
+
+    def watched_refs(self, ctx: FaultContext) -> set[str]:
+        return {str(self.target(ctx))}
+
+
+def web_app(ctx: FaultContext, deployment: dict[str, Any] | None = None, **kustomize: Any) -> dict[str, str]:
+    """Git files of the common workload: a Deployment `web` (app=web) under the run's path."""
+    dep = deployment or apps.deployment("web", ctx.namespace, {"app": "web"})
+    return {
+        f"{ctx.path}/deployment.yaml": apps.dump(dep),
+        f"{ctx.path}/kustomization.yaml": apps.dump(apps.kustomization_file(["deployment.yaml"], **kustomize)),
+    }
+
+
+def standard_setup(ctx: FaultContext, files: Mapping[str, str]) -> None:
+    """Namespace and user data outside Git, the app in Git, its Kustomization, and a first reconcile."""
+    ctx.create_namespace()
+    for obj in apps.user_data(ctx.namespace):
+        ctx.apply(obj)
+    ctx.setup_revision = ctx.commit(f"Add app {ctx.app}", write=files)
+    ctx.flux_kustomization(ctx.app, ctx.path)
+    ctx.reconcile(ctx.kustomization_ref())

@@ -1,0 +1,28 @@
+"""The fault catalog: every fault by name, grouped by family. Names are what SLO files and reports use."""
+
+from __future__ import annotations
+
+from injectors.base import Fault
+from injectors.selector import CommonLabelsPropagation, LabelsIncludeSelectors, SelectorChange
+from resilience.errors import UserError
+
+CATALOG: tuple[Fault, ...] = (
+    SelectorChange(),
+    CommonLabelsPropagation(),
+    LabelsIncludeSelectors(),
+)
+FAULTS: dict[str, Fault] = {f.name: f for f in CATALOG}
+
+
+def fault(name: str) -> Fault:
+    try:
+        return FAULTS[name]
+    except KeyError:
+        raise UserError(f"unknown fault {name!r}; the catalog has: {', '.join(FAULTS)}") from None
+
+
+def families() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in CATALOG:
+        out.setdefault(f.family, []).append(f.name)
+    return out

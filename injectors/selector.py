@@ -1,0 +1,60 @@
+"""Selector faults: a Deployment's selector changes under a live workload, directly or through kustomize labels.
+
+All three end in kustomize-controller's dry-run failing with `spec.selector ... field is immutable`; the
+desired state in Git is valid, so recovery means the new selector is live (the Deployment was replaced).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fluxmodel.signatures import SELECTOR_IMMUTABLE
+from injectors import apps
+from injectors.base import Fault, FaultContext, standard_setup, web_app
+
+
+class SelectorChange(Fault):
+    name = "selector-change"
+    family = "selector"
+    summary = "a Deployment's spec.selector and template labels change in Git"
+    signature = SELECTOR_IMMUTABLE
+
+    def setup(self, ctx: FaultContext) -> None:
+        standard_setup(ctx, web_app(ctx))
+
+    def inject(self, ctx: FaultContext) -> None:
+        changed = apps.deployment("web", ctx.namespace, {"app": "web", "track": "stable"})
+        ctx.prove(ctx.refused(changed, "spec.selector", "field is immutable"), "an immutable selector change")
+        ctx.commit("Select only stable pods", write={f"{ctx.path}/deployment.yaml": apps.dump(changed)})
+        ctx.reconcile(ctx.kustomization_ref())
+
+
+class _KustomizeLabels(Fault):
+    family = "selector"
+    signature = SELECTOR_IMMUTABLE
+    labels_field: ClassVar[dict[str, Any]]
+
+    def setup(self, ctx: FaultContext) -> None:
+        standard_setup(ctx, web_app(ctx))
+
+    def inject(self, ctx: FaultContext) -> None:
+        # What kustomize renders: the label lands in metadata, the selector and the pod template.
+        rendered = apps.deployment("web", ctx.namespace, {"app": "web", "team": "payments"})
+        rendered["metadata"]["labels"] = {"team": "payments"}
+        ctx.prove(ctx.refused(rendered, "spec.selector", "field is immutable"), "a selector rewrite")
+        files = web_app(ctx, **self.labels_field)
+        kustomization = {f"{ctx.path}/kustomization.yaml": files[f"{ctx.path}/kustomization.yaml"]}
+        ctx.commit(f"Label the app for team ownership ({self.name})", write=kustomization)
+        ctx.reconcile(ctx.kustomization_ref())
+
+
+class CommonLabelsPropagation(_KustomizeLabels):
+    name = "commonlabels-propagation"
+    summary = "kustomize commonLabels added to a live app's kustomization (rewrites selectors)"
+    labels_field: ClassVar[dict[str, Any]] = {"commonLabels": {"team": "payments"}}
+
+
+class LabelsIncludeSelectors(_KustomizeLabels):
+    name = "labels-include-selectors"
+    summary = "kustomize labels with includeSelectors: true added to a live app (what `kustomize edit fix` writes)"
+    labels_field: ClassVar[dict[str, Any]] = {"labels": [{"pairs": {"team": "payments"}, "includeSelectors": True}]}

@@ -1,0 +1,216 @@
+"""The chaos suite's pytest plugin: options, validation before any cluster, parametrization, the run fixture.
+
+Options resolve CLI > environment > profile (from the SLO file) > default, and a bad value names where it came
+from. Everything (SLO file, recovery modes, profile) is validated in pytest_configure, before a cluster is
+touched. Tests ask for `run_fault` and are parametrized by recovery mode and repeat index.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from assertions import slo as slo_model
+from assertions.verdict import RunResult, Verdict
+from clusters.model import Cluster
+from injectors.registry import FAULTS, families, fault
+from resilience.errors import UserError
+from scenarios import hooks
+from scenarios.recoveries import RecoveryMode, parse
+from scenarios.runner import ScenarioRun
+
+DEFAULT_SLO = Path(__file__).with_name("slo.yaml")
+DEFAULT_BASELINES = ("none",)
+
+
+@dataclass
+class SuiteConfig:
+    """The resolved options of a chaos session."""
+
+    slo: slo_model.SloFile
+    recoveries: list[RecoveryMode]
+    repeat: int
+    baselines: tuple[str, ...]
+    run_dir: Path
+    faults: tuple[str, ...] | None = None
+    started: dict[str, RecoveryMode] = field(default_factory=dict)
+
+
+SUITE = pytest.StashKey[SuiteConfig]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "GitOps chaos scenarios")
+    group.addoption(
+        "--recovery",
+        action="append",
+        help="recovery under test (repeatable, or comma-separated): "
+        "none | flux-native | operator | command:<cmd> | manifest:<path>  [env RESILIENCE_RECOVERY]",
+    )
+    group.addoption("--slo", help=f"SLO file (default {DEFAULT_SLO.name} shipped with the suite) [env RESILIENCE_SLO]")
+    group.addoption(
+        "--repeat", help="runs per fault and recovery (default 1, or the profile's) [env RESILIENCE_REPEAT]"
+    )
+    group.addoption("--profile", help="a profile of the SLO file: quick | nightly | release [env RESILIENCE_PROFILE]")
+    group.addoption(
+        "--baseline",
+        action="append",
+        help="recovery modes that are baselines: their breaches do not fail tests or the gate (default: none)",
+    )
+    group.addoption("--run-dir", help="where revert records and timelines go (default runs/<time>-<pid>)")
+
+
+def _option(config: pytest.Config, name: str, env: str) -> tuple[str | list[str] | None, str]:
+    value = config.getoption(name)
+    if value:
+        return value, name
+    if os.environ.get(env):
+        return os.environ[env], env
+    return None, ""
+
+
+def _resolve(config: pytest.Config) -> SuiteConfig:
+    slo_value, slo_source = _option(config, "--slo", "RESILIENCE_SLO")
+    slo_path = Path(str(slo_value)) if slo_value else DEFAULT_SLO
+    try:
+        slo = slo_model.load(slo_path, FAULTS)
+    except UserError as e:
+        raise pytest.UsageError(f"{e} (from {slo_source or 'the default'})") from e
+    profile_value, profile_source = _option(config, "--profile", "RESILIENCE_PROFILE")
+    profile = None
+    if profile_value:
+        try:
+            profile = slo.profile(str(profile_value))
+        except UserError as e:
+            raise pytest.UsageError(f"{e} (from {profile_source})") from e
+    recovery_value, recovery_source = _option(config, "--recovery", "RESILIENCE_RECOVERY")
+    if recovery_value is None:
+        specs = list(profile.recoveries) if profile else ["operator"]
+        recovery_source = f"profile {profile.name}" if profile else "the default"
+    else:
+        values = recovery_value if isinstance(recovery_value, list) else [recovery_value]
+        specs = [s.strip() for v in values for s in v.split(",") if s.strip()]
+    try:
+        recoveries = [parse(spec, recovery_source) for spec in dict.fromkeys(specs)]
+    except UserError as e:
+        raise pytest.UsageError(str(e)) from e
+    repeat_value, repeat_source = _option(config, "--repeat", "RESILIENCE_REPEAT")
+    repeat = profile.repeat if profile and repeat_value is None else 1
+    if repeat_value is not None:
+        try:
+            repeat = int(str(repeat_value))
+            if repeat < 1:
+                raise ValueError
+        except ValueError:
+            raise pytest.UsageError(
+                f"Invalid repeat {repeat_value!r} from {repeat_source}: a whole number >= 1"
+            ) from None
+    baselines = tuple(config.getoption("--baseline") or DEFAULT_BASELINES)
+    run_dir = Path(config.getoption("--run-dir") or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, profile.faults if profile else None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for family in families():
+        config.addinivalue_line("markers", f"{family}: the {family} fault family")
+    config.stash[SUITE] = _resolve(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    suite = metafunc.config.stash[SUITE]
+    if "recovery_name" in metafunc.fixturenames:
+        names = [r.name for r in suite.recoveries]
+        metafunc.parametrize("recovery_name", names, ids=names, scope="function")
+    if "repeat_index" in metafunc.fixturenames:
+        indexes = list(range(1, suite.repeat + 1))
+        metafunc.parametrize("repeat_index", indexes, ids=[f"r{i}" for i in indexes])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep only the profile's faults, and mark each test with its fault's family."""
+    suite = config.stash[SUITE]
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        name = params.params.get("fault_name") if params else None
+        if name is not None:
+            item.add_marker(getattr(pytest.mark, fault(name).family))
+        (drop if suite.faults is not None and name is not None and name not in suite.faults else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def suite(request: pytest.FixtureRequest) -> Iterator[SuiteConfig]:
+    config = request.config.stash[SUITE]
+    yield config
+    for mode in config.started.values():
+        mode.stop()
+
+
+@pytest.fixture(scope="session")
+def announced(request: pytest.FixtureRequest, cluster: Cluster) -> Cluster:
+    """The cluster, after telling reporting plugins what it runs."""
+    environment = {
+        "provider": cluster.provider,
+        "kubernetes": cluster.versions.get("kube-apiserver", "unknown"),
+        "flux": ", ".join(
+            f"{c} {cluster.versions[c]}"
+            for c in ("source-controller", "kustomize-controller", "helm-controller")
+            if c in cluster.versions
+        ),
+    }
+    request.config.hook.pytest_resilience_environment(environment=environment)
+    return cluster
+
+
+@pytest.fixture
+def run_fault(
+    request: pytest.FixtureRequest, suite: SuiteConfig, announced: Cluster, recovery_name: str, repeat_index: int
+) -> Callable[[str], RunResult]:
+    """Run one fault under this test's recovery mode; fails the test unless the verdict is acceptable."""
+
+    def run(name: str) -> RunResult:
+        mode = suite.started.get(recovery_name)
+        if mode is None:
+            mode = next(r for r in suite.recoveries if r.name == recovery_name)
+            mode.start(announced, suite.run_dir)
+            suite.started[recovery_name] = mode
+        chosen = fault(name)
+        scenario = ScenarioRun(
+            announced,
+            chosen,
+            mode,
+            suite.slo.budget(name, recovery_name),
+            suite.run_dir,
+            repeat_index,
+            request.node.nodeid,
+        )
+        result = scenario.execute()
+        request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
+        if result.verdict is Verdict.INVALID:
+            pytest.fail(f"invalid run: {result.reason}", pytrace=False)
+        if result.verdict is not Verdict.PASS and recovery_name not in suite.baselines:
+            pytest.fail(f"{result.verdict}: {result.reason}", pytrace=False)
+        return result
+
+    return run
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    suite = config.stash.get(SUITE, None)
+    if suite is not None and (suite.run_dir / "revert").is_dir():
+        terminalreporter.write_line(
+            f"chaos run records: {suite.run_dir} (undo leftovers: resilience revert {suite.run_dir})"
+        )

@@ -1,0 +1,166 @@
+"""One scenario run, start to finish: steady state, inject, prove, time the recovery, judge, always revert.
+
+Phases are Allure steps. The revert in `finally` never raises, so an interrupted run still puts Git and the
+cluster back; what the revert could not do stays in the run's revert record for `resilience revert RUN`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import allure
+
+from assertions import invariants
+from assertions.recorder import PhaseRecorder
+from assertions.slo import Budget
+from assertions.steady import wait
+from assertions.verdict import RunResult, Verdict
+from assertions.watch import WatchCache
+from clusters.model import Cluster
+from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
+from injectors.base import Fault, FaultContext
+from injectors.records import Reverter, RevertRecord, cluster_locator
+from scenarios.recoveries import RecoveryMode
+
+log = logging.getLogger(__name__)
+STEADY_TIMEOUT = 120.0
+LOG_COMPONENTS = ("kustomize-controller", "helm-controller", "source-controller")
+
+
+@dataclass
+class ScenarioRun:
+    """Inputs of one run; `execute` returns its RunResult."""
+
+    cluster: Cluster
+    fault: Fault
+    recovery: RecoveryMode
+    budget: Budget
+    run_dir: Path
+    repeat: int = 1
+    node_id: str = ""
+
+    def execute(self) -> RunResult:
+        result = RunResult(
+            self.fault.name,
+            self.fault.family,
+            self.recovery.name,
+            self.budget,
+            repeat=self.repeat,
+            provider=self.cluster.provider,
+            signature=self.fault.signature.name if self.fault.signature else None,
+        )
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.node_id or f"{self.fault.name}-{self.recovery.name}")[-150:]
+        record = RevertRecord(self.run_dir / "revert" / f"{slug}.json", self.fault.name, cluster_locator(self.cluster))
+        prefix = self.fault.name[:24].rstrip("-")
+        ctx = FaultContext.new(self.cluster, record, prefix, self.recovery.decorate)
+        try:
+            self._run(ctx, result)
+        except Exception as e:
+            if result.verdict is None:
+                result.invalidate(f"harness error: {e}")
+            log.exception("scenario %s failed", self.fault.name)
+        finally:
+            with allure.step("revert"):
+                problems = Reverter(record, kube=self.cluster.kube, git=self.cluster.git).run()
+                if problems:
+                    result.attachments["revert_problems"] = problems
+            self._save(result, slug)
+        return result
+
+    def _save(self, result: RunResult, slug: str) -> None:
+        """The run's summary entry and timeline beside its revert record, for post-mortems without Allure."""
+        path = self.run_dir / "results" / f"{slug}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = {
+            **result.summary_entry(),
+            "timeline": result.timeline.to_json(),
+            "proof": result.attachments.get("proof"),
+        }
+        path.write_text(json.dumps(body, indent=2, default=str) + "\n")
+
+    def _run(self, ctx: FaultContext, result: RunResult) -> None:
+        fault, kube = self.fault, self.cluster.kube
+        with allure.step(f"set up {ctx.app}: steady state before injection"):
+            fault.setup(ctx)
+            ok, detail = wait(fault.steady(ctx, ctx.setup_revision), kube, STEADY_TIMEOUT)
+            if not ok:
+                result.invalidate(f"not in steady state before injection: {detail}")
+                return
+            before = invariants.snapshot(kube, [ctx.namespace])
+            result.attachments["flux_before"] = self._flux_objects(ctx)
+        recorder = PhaseRecorder(
+            result.timeline,
+            fault.visible(ctx),
+            None,
+            fault.watched_refs(ctx),
+            requires_visible=not fault.desired_state_valid,
+        )
+        with WatchCache(kube, fault.targets(ctx), recorder.on_change) as cache:
+            recorder.attach(cache)
+            with allure.step(f"inject {fault.name}"):
+                result.timeline.mark("injected")
+                fault.inject(ctx)
+                recorder.recovered = fault.recovered(ctx)
+            with allure.step(f"prove the fault: {fault.signature.name if fault.signature else 'its effect'}"):
+                recorder.wait_for("visible", "recovered", timeout=fault.prove_within)
+                evidence = ctx.state.get("proof")
+                if evidence:
+                    result.attachments["proof"] = evidence
+                if not result.timeline.has("visible"):
+                    if evidence is None:
+                        result.invalidate(
+                            f"fault not proven: no {result.signature or 'effect'} within {fault.prove_within:.0f}s "
+                            f"({recorder.last_visible})"
+                        )
+                        return
+                    # The recovery under test kept Flux from ever showing it; the API server proved it real.
+                else:
+                    fault.on_visible(ctx)
+            with allure.step(f"recover under {self.recovery.name} (budget {self.budget.ttr.max}s)"):
+                recorder.wait_for("recovered", timeout=self.budget.give_up_after)
+                self.recovery.check_alive()
+        with allure.step("judge"):
+            result.judge()
+            lost = invariants.violations(before, invariants.snapshot(kube, [ctx.namespace]))
+            if lost:
+                result.verdict = Verdict.BREACH
+                result.reason = "user data not preserved: " + "; ".join(lost)
+            if result.verdict is Verdict.NOT_RECOVERED:
+                result.reason += f" ({recorder.last_recovered})"
+            result.attachments["flux_after"] = self._flux_objects(ctx)
+            result.attachments["logs"] = self._log_excerpts(ctx)
+            result.attachments["events"] = result.timeline.events
+
+    def _flux_objects(self, ctx: FaultContext) -> list[dict[str, Any]]:
+        """The run's Flux objects with their status, for the report."""
+        out = []
+        for kind in (KUSTOMIZATION, HELM_RELEASE):
+            for obj in self.cluster.kube.list(kind.api_version, kind.kind):
+                meta = obj.get("metadata") or {}
+                if ctx.app in str(meta.get("name")) or meta.get("namespace") == ctx.namespace:
+                    out.append({"kind": kind.kind, "metadata": _slim_meta(meta), "status": obj.get("status")})
+        return out
+
+    def _log_excerpts(self, ctx: FaultContext, lines: int = 40) -> dict[str, str]:
+        """Controller log lines that mention the run's app."""
+        out = {}
+        for component in LOG_COMPONENTS:
+            path = self.cluster.logs.get(component)
+            if path is None or not path.exists():
+                continue
+            matching = [line for line in path.read_text(errors="replace").splitlines() if ctx.app in line]
+            if matching:
+                out[component] = "\n".join(matching[-lines:])
+        if self.recovery.log is not None and self.recovery.log.exists():
+            matching = [line for line in self.recovery.log.read_text(errors="replace").splitlines() if ctx.app in line]
+            out[f"recovery-{self.recovery.name}"] = "\n".join(matching[-lines:])
+        return out
+
+
+def _slim_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: meta.get(k) for k in ("name", "namespace", "generation", "annotations") if meta.get(k) is not None}
