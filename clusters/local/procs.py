@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -34,6 +35,12 @@ def alive(pid: int, start_time: int | None = None) -> bool:
     if state == "Z":
         return False
     return start_time is None or process_start_time(pid) == start_time
+
+
+def tied_to_parent(argv: list[str]) -> list[str]:
+    """`argv` wrapped so the kernel SIGKILLs the process when its parent dies (util-linux setpriv)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else list(argv)
 
 
 def kill_group(pid: int, sig: int) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -26,7 +25,7 @@ from typing import IO, Any
 
 from clusters.local.components import ComponentSpec, Probe
 from clusters.local.layout import ClusterLayout
-from clusters.local.procs import ProcessRecord, kill_group, process_start_time
+from clusters.local.procs import ProcessRecord, kill_group, process_start_time, tied_to_parent
 from resilience.errors import HarnessError
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,6 @@ class Supervisor:
         self.children: dict[str, _Child] = {}
         self.restartable: set[str] = set()
         self.lock = threading.RLock()
-        self._setpriv = shutil.which("setpriv")
         layout.pids_dir.mkdir(parents=True, exist_ok=True)
         layout.logs_dir.mkdir(parents=True, exist_ok=True)
 
@@ -96,9 +94,7 @@ class Supervisor:
                 return
             if child.log_fh is None:
                 child.log_fh = self.layout.log(name).open("ab")
-            argv = list(spec.argv)
-            if self._setpriv:
-                argv = [self._setpriv, "--pdeathsig", "KILL", "--", *argv]
+            argv = tied_to_parent(spec.argv)
             env = {**os.environ, **spec.env}
             child.log_fh.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}\n".encode())
             child.log_fh.flush()
