@@ -96,23 +96,26 @@ def flux_status(objects: Any) -> list[dict[str, Any]]:
 
 
 def events_text(events: Any) -> str:
-    """Kubernetes events (or timeline events) as one line each: when, type, reason, object, message."""
+    """Events, one line each: when, type, reason, reporting component, object, message.
+
+    Takes Kubernetes Event objects and the timeline's event records (`at` seconds since injection, `object`
+    as Kind/namespace/name, `component`) alike.
+    """
     lines = []
     for event in events or []:
         if not isinstance(event, dict):
             lines.append(str(event))
             continue
         involved = event.get("involvedObject") or event.get("regarding") or {}
-        obj = "/".join(str(p) for p in (involved.get("kind"), involved.get("namespace"), involved.get("name")) if p)
+        parts = (involved.get("kind"), involved.get("namespace"), involved.get("name"))
+        obj = "/".join(str(p) for p in parts if p) or str(event.get("object") or "")
         when = event.get("at", event.get("lastTimestamp") or event.get("eventTime") or "")
+        when = f"+{when:.1f}s" if isinstance(when, int | float) else str(when)
+        component = event.get("component") or event.get("reportingComponent") or ""
         count = f" (x{event['count']})" if event.get("count", 1) not in (1, None) else ""
-        fields = (
-            str(when),
-            str(event.get("type") or ""),
-            str(event.get("reason") or ""),
-            obj or str(event.get("object") or ""),
-        )
-        lines.append("  ".join(f for f in fields if f) + f": {event.get('message') or event.get('note') or ''}{count}")
+        fields = (when, str(event.get("type") or ""), str(event.get("reason") or ""), str(component), obj)
+        message = event.get("message") or event.get("note") or ""
+        lines.append("  ".join(f for f in fields if f) + f": {message}{count}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -120,6 +120,7 @@ def test_attachments_timeline_chart_flux_status_events_logs(suite: SuiteRun) -> 
     assert "spec" not in after[0]  # status only
     events = suite.attachment(result, "events").decode()
     assert "Warning  ReconciliationFailed  Kustomization/flux-system/apps: dry-run failed (x3)" in events
+    assert "+2.2s  Normal  Recreated  resilience-operator  Deployment/demo/web: deleted and re-applied" in events
     assert b"Reconciliation failed" in suite.attachment(result, "log: kustomize-controller")
 
 

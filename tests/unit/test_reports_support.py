@@ -111,7 +111,9 @@ ATTACHMENTS = {
     "flux_before": flux(READY),
     "flux_after": flux(FAILED),
     "events": [{"type": "Warning", "reason": "ReconciliationFailed", "count": 3, "message": "dry-run failed",
-                "involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps"}}],
+                "involvedObject": {"kind": "Kustomization", "namespace": "flux-system", "name": "apps"}},
+               {"at": 2.25, "reason": "Recreated", "type": "Normal", "component": "resilience-operator",
+                "object": "Deployment/demo/web", "message": "deleted and re-applied"}],
     "logs": {"kustomize-controller": "level=error msg=\\"Reconciliation failed\\" name=apps"},
 }
 
