@@ -1,0 +1,175 @@
+"""rollback_to_last_good_revision: pin the GitRepository to the last revision that worked; unpin on a new push.
+
+A pin sets spec.ref.commit (which source-controller prefers over the branch, and which a server-side apply of
+the GitRepository from Git does not remove). While pinned, an unpinned probe GitRepository (same URL,
+secret and branch) tracks the branch head; when its revision is neither the pinned nor the bad one, someone
+pushed something newer, so the pin is lifted and Flux tries the new head. A reconcile request on the pinned
+source is forwarded to the probe, so a push followed by `flux reconcile source git` is seen at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from fluxmodel.annotations import REQUESTED_AT, reconcile_request
+from fluxmodel.conditions import artifact_revision, revision_commit
+from fluxmodel.kinds import GIT_REPOSITORY, ObjectRef
+from recovery.actions.base import Api, Context, Done, Outcome, guarded_delete
+from recovery.errors import PermanentError
+from recovery.state import ObjectState
+
+PINNED_BY = "gitops.flux.io/pinned-by"
+PINNED_FROM = "gitops.flux.io/pinned-from"
+PROBE_FOR = "gitops.flux.io/probe-for"
+PROBE_INTERVAL = "30s"
+# Pins are changed from the pinning object's worker and from the source's; they are rare, one lock is enough.
+_PIN_LOCK = threading.RLock()
+
+
+def source_of(flux_obj: dict[str, Any]) -> ObjectRef:
+    """The source a Kustomization reads (its spec.sourceRef; namespace defaults to its own)."""
+    ref = ObjectRef.of(flux_obj)
+    src = (flux_obj.get("spec") or {}).get("sourceRef") or {}
+    return ObjectRef(str(src.get("kind") or ""), str(src.get("namespace") or ref.namespace), str(src.get("name") or ""))
+
+
+def probe_name(source: ObjectRef) -> str:
+    return f"{source.name[:230]}-head-probe"
+
+
+def plan() -> list[str]:
+    return [
+        "pin the Kustomization's GitRepository (spec.ref.commit) to its last successful revision from "
+        "reconciliation-state (or status.lastAppliedRevision)",
+        "create an unpinned probe GitRepository that follows the branch head",
+        "Flux applies the pinned revision; the pin is lifted when the probe sees a newer commit",
+    ]
+
+
+def run(ctx: Context) -> Outcome:
+    status = ctx.obj.get("status") or {}
+    good = ctx.state.last_successful_revision or status.get("lastAppliedRevision")
+    bad = status.get("lastAttemptedRevision")
+    if not good or not revision_commit(str(good)):
+        raise PermanentError("no successful revision recorded to roll back to")
+    if good == bad:
+        raise PermanentError(f"the failing revision {bad} is the last good one: a rollback cannot help")
+    source = source_of(ctx.obj)
+    revision = pin(ctx, source, str(good), str(bad or ""))
+    return Done(f"pinned {source} to {revision} (was failing at {bad})", {"revision": revision})
+
+
+def pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
+    """Pin `source` to `good` (idempotent), create its probe, record the pin; returns the pinned revision."""
+    with _PIN_LOCK:
+        return _pin(ctx, source, good, bad)
+
+
+def _pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
+    if source.kind != GIT_REPOSITORY.kind:
+        raise PermanentError(f"{source.kind} sources cannot be pinned; only GitRepository")
+    src = ctx.kube.get(GIT_REPOSITORY.api_version, source.kind, source.name, source.namespace)
+    if src is None:
+        raise PermanentError(f"source {source} not found")
+    commit = revision_commit(good)
+    ref = (src.get("spec") or {}).get("ref") or {}
+    annotations = (src.get("metadata") or {}).get("annotations") or {}
+    state = ctx.states(source)
+    if ref.get("commit") and ref.get("commit") != commit and not annotations.get(PINNED_BY):
+        raise PermanentError(f"{source} is pinned to {ref['commit']} by someone else; not overriding it")
+    generation = int((src.get("metadata") or {}).get("generation") or 0)
+    if ref.get("commit") != commit:
+        patch = reconcile_request()
+        patch["metadata"]["annotations"].update({PINNED_BY: str(ctx.ref), PINNED_FROM: bad})
+        patch["spec"] = {"ref": {"commit": commit}}
+        out = ctx.kube.merge_patch(GIT_REPOSITORY.api_version, source.kind, source.name, source.namespace, patch)
+        generation = int((out.get("metadata") or {}).get("generation") or 0)
+    probe = _probe(src)
+    ctx.kube.apply(probe)
+    ctx.kube.merge_patch(
+        GIT_REPOSITORY.api_version, source.kind, probe["metadata"]["name"], source.namespace, reconcile_request()
+    )
+    if state.pin is None or state.pin.get("revision") != good:
+        state.pin = {
+            "revision": good,
+            "bad": bad,
+            "by": str(ctx.ref),
+            "probe": probe["metadata"]["name"],
+            "at": ctx.now(),
+            "generation": generation,
+        }
+        state.health_status = "pinned"
+        ctx.save_state(state)
+    return good
+
+
+def _probe(src: dict[str, Any]) -> dict[str, Any]:
+    meta = src.get("metadata") or {}
+    spec = copy.deepcopy(src.get("spec") or {})
+    spec.setdefault("ref", {}).pop("commit", None)
+    spec["interval"] = PROBE_INTERVAL
+    spec.pop("suspend", None)
+    return {
+        "apiVersion": GIT_REPOSITORY.api_version,
+        "kind": GIT_REPOSITORY.kind,
+        "metadata": {
+            "name": probe_name(ObjectRef.of(src)),
+            "namespace": meta.get("namespace"),
+            "labels": {PROBE_FOR: str(meta.get("name"))},
+        },
+        "spec": spec,
+    }
+
+
+def check_pin(kube: Api, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None) -> str | None:
+    """For a pinned source: forward reconcile requests to the probe, unpin when the head moved.
+
+    Mutates `state` (the source's); returns a one-line summary of what was done, or None.
+    """
+    with _PIN_LOCK:
+        return _check_pin(kube, state, source, probe)
+
+
+def _check_pin(kube: Api, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None) -> str | None:
+    pin_ = state.pin
+    if not pin_:
+        return None
+    ref = ObjectRef.of(source)
+    if int((source.get("metadata") or {}).get("generation") or 0) < int(pin_.get("generation") or 0):
+        return None  # an older copy of the source than the one we pinned
+    commit = ((source.get("spec") or {}).get("ref") or {}).get("commit")
+    if commit != revision_commit(str(pin_.get("revision"))):
+        _drop_probe(kube, ref, str(pin_.get("probe")))
+        state.pin = None
+        state.health_status = "healthy"
+        return f"{ref} was re-pointed by someone else (commit {commit or 'none'}): forgetting the pin"
+    requested = ((source.get("metadata") or {}).get("annotations") or {}).get(REQUESTED_AT)
+    if requested and requested != pin_.get("forwarded"):
+        pin_["forwarded"] = requested
+        kube.merge_patch(GIT_REPOSITORY.api_version, ref.kind, str(pin_["probe"]), ref.namespace, reconcile_request())
+        return f"forwarded a reconcile request on {ref} to its probe"
+    head = artifact_revision(probe) if probe else None
+    if not head or head in (pin_.get("revision"), pin_.get("bad")):
+        return None
+    patch: dict[str, Any] = reconcile_request()
+    patch["metadata"]["annotations"].update({PINNED_BY: None, PINNED_FROM: None})
+    patch["spec"] = {"ref": {"commit": None}}
+    kube.merge_patch(GIT_REPOSITORY.api_version, ref.kind, ref.name, ref.namespace, patch)
+    _drop_probe(kube, ref, str(pin_.get("probe")))
+    state.pin = None
+    state.health_status = "healthy"
+    return f"unpinned {ref}: the branch moved to {head} (pinned at {pin_.get('revision')}, bad {pin_.get('bad')})"
+
+
+def _drop_probe(kube: Api, source: ObjectRef, name: str) -> None:
+    guarded_delete(
+        kube,
+        GIT_REPOSITORY.api_version,
+        GIT_REPOSITORY.kind,
+        name,
+        source.namespace,
+        propagation="Background",
+        uid=None,
+    )

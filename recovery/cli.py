@@ -1,0 +1,139 @@
+"""`resilience recover` (run the operator against a kubeconfig) and `resilience explain` (why it would act).
+
+recover exits 0 on SIGTERM/SIGINT after a clean stop, 2 on bad input (flags, kubeconfig, patterns).
+explain prints JSON and exits 0 when a pattern matches, 3 when none does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Protocol
+
+from fluxmodel.kinds import FLUX_NAMESPACE, RECONCILED_KINDS
+from resilience.errors import UserError
+
+NO_MATCH = 3
+_ADDR = re.compile(r"^(?P<host>[^:]*|\[[^\]]+\]):(?P<port>\d{1,5})$")
+
+
+class _Subparsers(Protocol):
+    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
+
+
+def register(subparsers: _Subparsers) -> None:
+    """Add the `recover` and `explain` commands."""
+    p = subparsers.add_parser(
+        "recover",
+        help="run the recovery operator: watch Flux objects, serve metrics, recover stuck reconciliations",
+        description=(
+            "Watch Kustomizations and HelmReleases and recover matching failures (patterns from --patterns, "
+            f"else ConfigMap flux-recovery-config in --state-namespace, else built-in). Runs until SIGTERM/SIGINT."
+        ),
+    )
+    p.add_argument("--kubeconfig", type=Path, default=None, help="kubeconfig (default: $KUBECONFIG, else in-cluster)")
+    p.add_argument("--context", default=None, help="kubeconfig context")
+    p.add_argument("--patterns", type=Path, default=None, metavar="FILE", help="recovery patterns YAML file")
+    p.add_argument("--metrics-addr", default="127.0.0.1:9090", metavar="HOST:PORT", help="'' or 'off' disables it")
+    p.add_argument("--namespace", action="append", default=[], metavar="NS", help="watch only NS (repeatable)")
+    p.add_argument("--state-namespace", default=FLUX_NAMESPACE, metavar="NS", help="reconciliation-state and Lease")
+    p.add_argument("--dry-run", action="store_true", help="decide and log, change nothing (no Lease, no Events)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.add_argument("--workers", type=int, default=8, help="objects handled in parallel (default 8)")
+    p.add_argument("--lease-duration", type=float, default=15.0, metavar="SECONDS", help="Lease duration (default 15)")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="longest wait for Flux to react to an action before judging it (default 300)",
+    )
+    p.set_defaults(func=run_recover)
+
+    e = subparsers.add_parser(
+        "explain",
+        help="which recovery pattern a Flux failure message matches, and what would be done (JSON)",
+        description="Exit 0 when a pattern matches, 3 when none does.",
+    )
+    e.add_argument("--kind", required=True, choices=[k.kind for k in RECONCILED_KINDS])
+    e.add_argument("--message", required=True, help="the condition message (kubectl describe / flux get)")
+    e.add_argument("--reason", default="", help="the condition reason, e.g. ReconciliationFailed (optional)")
+    e.add_argument("--condition", default="", help="the condition type, e.g. Ready or Stalled (optional)")
+    e.add_argument("--patterns", type=Path, default=None, metavar="FILE", help="patterns file (default: built-in)")
+    e.set_defaults(func=run_explain)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from recovery.config import PatternSource
+    from recovery.explain import explain
+
+    patterns = PatternSource(None, FLUX_NAMESPACE, args.patterns).load()
+    out = explain(args.kind, args.message, patterns, reason=args.reason, condition=args.condition)
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0 if out["matched"] else NO_MATCH
+
+
+def parse_addr(text: str) -> tuple[str, int] | None:
+    """HOST:PORT for the metrics server; None when disabled ('' or 'off')."""
+    if text in ("", "off"):
+        return None
+    match = _ADDR.match(text)
+    if not match or not 0 <= int(match["port"]) <= 65535:
+        raise UserError(f"--metrics-addr {text!r}: expected HOST:PORT like 127.0.0.1:9090 (or 'off')")
+    return match["host"].strip("[]") or "0.0.0.0", int(match["port"])  # noqa: S104 - an explicit ':PORT' binds all
+
+
+def run_recover(args: argparse.Namespace) -> int:
+    from kubeapi import connect, connect_in_cluster
+    from recovery import logs
+    from recovery.operator import Config, Operator
+
+    addr = parse_addr(args.metrics_addr)
+    if args.workers < 1:
+        raise UserError(f"--workers {args.workers}: must be at least 1")
+    if args.lease_duration < 2:
+        raise UserError(f"--lease-duration {args.lease_duration}: must be at least 2 seconds")
+    if args.patterns is not None and not args.patterns.is_file():
+        raise UserError(f"--patterns {args.patterns}: no such file; give a recovery-patterns YAML file")
+    kubeconfig = args.kubeconfig or (Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None)
+    try:
+        if kubeconfig is not None:
+            if not kubeconfig.is_file():
+                raise UserError(f"--kubeconfig {kubeconfig}: no such file")
+            kube = connect(kubeconfig, args.context)
+        else:
+            kube = connect_in_cluster()
+    except ValueError as e:
+        raise UserError(f"{e}; pass --kubeconfig") from e
+    logs.setup(args.log_format)
+    config = Config(
+        namespaces=list(dict.fromkeys(args.namespace)),
+        state_namespace=args.state_namespace,
+        patterns_file=args.patterns,
+        metrics_host=addr[0] if addr else None,
+        metrics_port=addr[1] if addr else 0,
+        dry_run=args.dry_run,
+        workers=args.workers,
+        lease_duration=args.lease_duration,
+        settle=args.settle,
+    )
+    operator = Operator(kube, config)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        operator.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        return operator.run()
+    except OSError as e:
+        raise UserError(f"--metrics-addr {args.metrics_addr}: cannot listen ({e.strerror}); pick a free port") from e
+    finally:
+        kube.close()

@@ -1,0 +1,86 @@
+"""Kubernetes Events on the Flux objects: how users (and the harness's timeline) see what the operator did.
+
+Reasons are fixed (RecoveryDetected, RecoveryAction, RecoveryEscalated, DependencyCycle) and every Event
+carries reportingComponent gitops-resilience-operator, so a watch on Events can time detection and action.
+Failing to record an Event never fails a recovery.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import secrets
+import socket
+from typing import Any, Protocol
+
+from kubeapi import ApiError
+
+COMPONENT = "gitops-resilience-operator"
+DETECTED = "RecoveryDetected"
+ACTION = "RecoveryAction"
+ESCALATED = "RecoveryEscalated"
+CYCLE = "DependencyCycle"
+REASONS = (DETECTED, ACTION, ESCALATED, CYCLE)
+_MESSAGE_LIMIT = 1024
+log = logging.getLogger("recovery.events")
+
+
+class EventApi(Protocol):
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_body(obj: dict[str, Any], reason: str, message: str, warning: bool, instance: str) -> dict[str, Any]:
+    """A core/v1 Event about `obj` (any kind), message cut to 1 KiB."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown Event reason {reason!r}; use one of {', '.join(REASONS)}")
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace") or "default"
+    now = _now()
+    text = message if len(message) <= _MESSAGE_LIMIT else message[: _MESSAGE_LIMIT - 3] + "..."
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{meta.get('name', 'object')}.{secrets.token_hex(8)}", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": obj.get("apiVersion"),
+            "kind": obj.get("kind"),
+            "name": meta.get("name"),
+            "namespace": namespace,
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "reason": reason,
+        "message": text,
+        "type": "Warning" if warning else "Normal",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "eventTime": None,
+        "count": 1,
+        "source": {"component": COMPONENT, "host": instance},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": instance,
+    }
+
+
+class Recorder:
+    """Creates Events; disabled (log only) in dry-run."""
+
+    def __init__(self, kube: EventApi | None, *, enabled: bool = True, instance: str | None = None):
+        self.kube = kube
+        self.enabled = enabled and kube is not None
+        self.instance = instance or socket.gethostname()
+
+    def emit(self, obj: dict[str, Any], reason: str, message: str, *, warning: bool = False) -> None:
+        body = event_body(obj, reason, message, warning, self.instance)
+        if not self.enabled or self.kube is None:
+            return
+        try:
+            self.kube.create(body)
+        except ApiError as e:
+            log.warning(
+                "could not record Event %s on %s/%s: %s", reason, obj.get("kind"), body["involvedObject"]["name"], e
+            )
