@@ -1,0 +1,259 @@
+"""Test support shipped with the package (kopf.testing's habit): an in-memory API and the operator as a process.
+
+FakeKube implements the part of kubeapi.Kube the recovery code uses, with the API server's behaviours that
+matter to it (uid and resourceVersion preconditions, AlreadyExists, generation bumps on spec changes, merge
+patch semantics), and records every write. OperatorProcess runs `resilience recover` exactly as users do.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kubeapi import Conflict, NotFound
+
+Key = tuple[str, str, str, str]  # group, kind, namespace, name
+
+
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7386 JSON merge patch (None deletes a key)."""
+    out = copy.deepcopy(target)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class FakeKube:
+    """An in-memory API server for unit tests; `writes` lists (verb, kind, namespace, name, detail)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.writes: list[tuple[str, str, str, str, Any]] = []
+        self._rv = itertools.count(1)
+        self.fail_next: dict[str, Exception] = {}
+
+    def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> Key:
+        return (_group(api_version), kind, namespace or "", name)
+
+    def _maybe_fail(self, verb: str) -> None:
+        error = self.fail_next.pop(verb, None)
+        if error is not None:
+            raise error
+
+    def add(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Store an object as the API server would have it (uid, resourceVersion, generation)."""
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("generation", 1)
+        meta.setdefault("creationTimestamp", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        meta["resourceVersion"] = str(next(self._rv))
+        self.objects[self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))] = obj
+        return copy.deepcopy(obj)
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        obj = self.objects.get(self._key(api_version, kind, name, namespace))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        return self.list_with_version(api_version, kind, namespace, label_selector)[0]
+
+    def list_with_version(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        wanted = dict(part.split("=", 1) for part in (label_selector or "").split(",") if "=" in part)
+        out = []
+        for (group, k, ns, _), obj in sorted(self.objects.items()):
+            if group != _group(api_version) or k != kind or (namespace is not None and ns != namespace):
+                continue
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            if all(labels.get(a) == b for a, b in wanted.items()):
+                out.append(copy.deepcopy(obj))
+        return out, str(next(self._rv))
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._maybe_fail("create")
+        meta = obj["metadata"]
+        if self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")) in self.objects:
+            raise Conflict(409, "AlreadyExists", f"{obj['kind']} {meta['name']} already exists")
+        self.writes.append(("create", obj["kind"], meta.get("namespace") or "", meta["name"], None))
+        return self.add(obj)
+
+    def apply(
+        self, obj: dict[str, Any], field_manager: str = "test", force: bool = True, dry_run: bool = False
+    ) -> dict[str, Any]:
+        self._maybe_fail("apply")
+        meta = obj["metadata"]
+        key = self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        self.writes.append(("apply", obj["kind"], meta.get("namespace") or "", meta["name"], None))
+        if key not in self.objects:
+            return self.add(obj)
+        return self._update(key, merge(self.objects[key], obj))
+
+    def merge_patch(
+        self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._maybe_fail("patch")
+        key = self._key(api_version, kind, name, namespace)
+        if key not in self.objects:
+            raise NotFound(404, "NotFound", f"{kind} {name} not found")
+        current = self.objects[key]
+        wanted_rv = (patch.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv is not None and wanted_rv != current["metadata"]["resourceVersion"]:
+            raise Conflict(409, "Conflict", "the object has been modified")
+        self.writes.append(("patch", kind, namespace or "", name, copy.deepcopy(patch)))
+        return self._update(key, merge(current, patch))
+
+    def _update(self, key: Key, new: dict[str, Any]) -> dict[str, Any]:
+        old = self.objects[key]
+        if new.get("spec") != old.get("spec"):
+            new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        new["metadata"]["uid"] = old["metadata"]["uid"]
+        new["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.objects[key] = new
+        return copy.deepcopy(new)
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        propagation: str = "Background",
+        uid: str | None = None,
+    ) -> bool:
+        self._maybe_fail("delete")
+        key = self._key(api_version, kind, name, namespace)
+        obj = self.objects.get(key)
+        if obj is None:
+            return False
+        if uid and obj["metadata"]["uid"] != uid:
+            raise Conflict(409, "Conflict", "Precondition failed: UID in precondition does not match")
+        self.writes.append(("delete", kind, namespace or "", name, propagation))
+        del self.objects[key]
+        return True
+
+    def watch(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        return iter(())
+
+    def deletes(self) -> list[tuple[str, str, str, Any]]:
+        return [(k, ns, n, d) for verb, k, ns, n, d in self.writes if verb == "delete"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OperatorProcess:
+    """`resilience recover` in a process of its own (new session), its log in a file, stopped with SIGTERM."""
+
+    def __init__(self, kubeconfig: Path | str, *args: str, log: Path, env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.argv = [
+            sys.executable,
+            "-m",
+            "resilience.cli",
+            "recover",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--metrics-addr",
+            f"127.0.0.1:{self.port}",
+            *args,
+        ]
+        self.log_path = log
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> OperatorProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"resilience recover exited with {self.process.returncode}: {self.log()[-2000:]}")
+            try:
+                self.metrics()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"resilience recover served no metrics within {timeout}s: {self.log()[-2000:]}")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        """The value of one sample in /metrics (labels must match exactly the ones given, in any order)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        for family in text_string_to_metric_families(self.metrics()):
+            for s in family.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                    return float(s.value)
+        return None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, wait; SIGKILL if it does not stop. Returns the exit code."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        return int(self.process.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean stop, the Lease is left to expire."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def __enter__(self) -> OperatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
