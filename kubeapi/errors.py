@@ -69,7 +69,9 @@ def from_exception(e: ApiException) -> ApiError:
     except (TypeError, ValueError):
         pass
     if len(message) > _BODY_LIMIT:
-        message = message[:_BODY_LIMIT] + "...(truncated)"
+        # API errors put the field first and the verdict ("field is immutable") last: keep both ends.
+        half = _BODY_LIMIT // 2
+        message = f"{message[:half]} ...(truncated)... {message[-half:]}"
     cls = _BY_STATUS.get(status)
     if cls is None:
         cls = TemporaryApiError if status in {0, 429} or status >= 500 else ApiError
