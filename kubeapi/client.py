@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
+import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
@@ -28,7 +29,7 @@ def connect(kubeconfig: Path | str, context: str | None = None) -> Kube:
     """A Kube for a kubeconfig file (and context); ConfigException becomes a ValueError naming the file."""
     try:
         api = kube_config.new_client_from_config(config_file=str(kubeconfig), context=context)
-    except (kube_config.ConfigException, OSError, TypeError) as e:
+    except (kube_config.ConfigException, OSError, TypeError, yaml.YAMLError) as e:
         raise ValueError(
             f"{kubeconfig}: not a usable kubeconfig{f' (context {context})' if context else ''}: {e}"
         ) from e

@@ -80,8 +80,10 @@ def _pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
     if ref.get("commit") and ref.get("commit") != commit and not annotations.get(PINNED_BY):
         raise PermanentError(f"{source} is pinned to {ref['commit']} by someone else; not overriding it")
     generation = int((src.get("metadata") or {}).get("generation") or 0)
+    requested = annotations.get(REQUESTED_AT)
     if ref.get("commit") != commit:
         patch = reconcile_request()
+        requested = patch["metadata"]["annotations"][REQUESTED_AT]
         patch["metadata"]["annotations"].update({PINNED_BY: str(ctx.ref), PINNED_FROM: bad})
         patch["spec"] = {"ref": {"commit": commit}}
         out = ctx.kube.merge_patch(GIT_REPOSITORY.api_version, source.kind, source.name, source.namespace, patch)
@@ -99,6 +101,7 @@ def _pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
             "probe": probe["metadata"]["name"],
             "at": ctx.now(),
             "generation": generation,
+            "forwarded": requested,  # requests made before (or by) the pin need no forwarding
         }
         state.health_status = "pinned"
         ctx.save_state(state)

@@ -1,0 +1,240 @@
+"""The operator's machinery: Lease, work queue, state ConfigMaps, health records, metrics, CLI input checks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fluxmodel.kinds import ObjectRef
+from recovery.cli import parse_addr, run_explain, run_recover
+from recovery.health import observe
+from recovery.lease import LeaderElector
+from recovery.metrics import Metrics, View, sample
+from recovery.state import ObjectState, StateStore, configmap_name
+from recovery.testing import FakeKube
+from recovery.workqueue import WorkQueue
+from resilience.errors import UserError
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_only_one_instance_holds_the_lease_until_it_stops_renewing() -> None:
+    kube, clock = FakeKube(), Clock()
+    a = LeaderElector(kube, "flux-system", "a", duration=15, clock=clock)
+    b = LeaderElector(kube, "flux-system", "b", duration=15, clock=clock)
+    assert a.try_acquire() and not b.try_acquire()
+    clock.now += 10
+    assert a.try_acquire() and not b.try_acquire()  # renewed
+    clock.now += 16  # a stopped renewing
+    assert b.try_acquire()
+    assert not a.try_acquire()
+    lease = kube.get("coordination.k8s.io/v1", "Lease", "gitops-resilience-operator", "flux-system")
+    assert lease is not None and lease["spec"]["holderIdentity"] == "b" and lease["spec"]["leaseTransitions"] == 1
+
+
+def test_a_released_lease_is_taken_over_at_once_and_races_have_one_winner() -> None:
+    kube, clock = FakeKube(), Clock()
+    a = LeaderElector(kube, "ns", "a", clock=clock)
+    b = LeaderElector(kube, "ns", "b", clock=clock)
+    assert a.try_acquire()
+    a.release()
+    assert b.try_acquire()
+    # b read the Lease, then a newer version appeared before its update: the update must lose.
+    lease = kube.get("coordination.k8s.io/v1", "Lease", "gitops-resilience-operator", "ns")
+    assert lease is not None
+    kube.merge_patch(
+        "coordination.k8s.io/v1", "Lease", lease["metadata"]["name"], "ns", {"spec": {"holderIdentity": "c"}}
+    )
+    from kubeapi import Conflict
+
+    with pytest.raises(Conflict):
+        kube.merge_patch(
+            "coordination.k8s.io/v1",
+            "Lease",
+            "gitops-resilience-operator",
+            "ns",
+            {"metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]}, "spec": {"holderIdentity": "b"}},
+        )
+
+
+def test_work_queue_deduplicates_delays_and_never_runs_a_key_twice_at_once() -> None:
+    clock = Clock(0.0)
+    q = WorkQueue(clock)
+    q.add("a")
+    q.add("a")
+    q.add("b", after=5)
+    assert q.get(timeout=0) == "a"
+    assert q.get(timeout=0) is None  # b is not due, a is not queued twice
+    q.add("a")  # while a is processed: marked dirty, not handed out
+    assert q.get(timeout=0) is None
+    q.done("a")
+    assert q.get(timeout=0) == "a"
+    q.done("a")
+    clock.now = 5
+    assert q.get(timeout=0) == "b"
+    q.add("c", after=10)
+    q.add("c", after=1)  # an earlier add wins
+    clock.now = 6.5
+    assert q.get(timeout=0) == "c"
+
+
+def test_state_round_trips_through_its_configmap_and_writes_only_changes() -> None:
+    kube = FakeKube()
+    ref = ObjectRef("Kustomization", "flux-system", "shop")
+    store = StateStore(kube, "flux-system")
+    state = store.get(ref)
+    state.last_successful_revision = "main@sha1:" + "a" * 40
+    state.attempts = {"recreate_deployment|Deployment/shop/web": 2}
+    state.in_flight = {"action": "recreate_deployment", "progress": {"step": "copy-wait"}}
+    assert store.save(state) and not store.save(state)
+    cm = kube.get("v1", "ConfigMap", "reconciliation-state.kustomization.flux-system.shop", "flux-system")
+    assert cm is not None
+    for key in (
+        "last-successful-revision",
+        "last-attempt-timestamp",
+        "failure-count",
+        "recovery-attempts",
+        "health-status",
+    ):
+        assert key in cm["data"]
+    fresh = StateStore(kube, "flux-system")
+    assert fresh.load() == 1
+    assert fresh.get(ref) == state
+    patches = [w for w in kube.writes if w[0] == "patch"]
+    state.failure_count = 3
+    store.save(state)
+    assert [w for w in kube.writes if w[0] == "patch"][len(patches) :][0][4] == {"data": {"failure-count": "3"}}
+
+
+def test_dry_run_state_stays_in_memory() -> None:
+    kube = FakeKube()
+    store = StateStore(kube, "flux-system", persist=False)
+    state = ObjectState(ObjectRef("Kustomization", "a", "b"), failure_count=1)
+    store.save(state)
+    assert store.get(state.ref).failure_count == 1 and kube.writes == []
+
+
+def test_state_names_are_valid_configmap_names() -> None:
+    assert configmap_name(ObjectRef("HelmRelease", "shop", "web")) == "reconciliation-state.helmrelease.shop.web"
+    long = configmap_name(ObjectRef("Kustomization", "n" * 63, "x" * 250))
+    assert len(long) <= 253 and long.startswith("reconciliation-state.kustomization.")
+
+
+def flux(ready: str, reason: str, message: str = "m", ts: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "a", "namespace": "flux-system", "generation": 1, "creationTimestamp": ts},
+        "spec": {"dependsOn": [{"name": "root"}]},
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [
+                {"type": "Ready", "status": ready, "reason": reason, "message": message, "lastTransitionTime": ts}
+            ],
+        },
+    }
+
+
+def test_health_tracks_time_stuck_and_failures_per_episode() -> None:
+    h = observe(flux("False", "ReconciliationFailed", "boom"), None, 2_000_000_000.0)
+    assert h.status == "failing" and h.since == 1767225600.0 and h.failure_count == 1
+    assert h.depends_on == (ObjectRef("Kustomization", "flux-system", "root"),)
+    h2 = observe(flux("False", "ReconciliationFailed", "boom again"), h, 2_000_000_010.0)
+    assert h2.since == h.since and h2.failure_count == 2
+    ok = observe(flux("True", "ReconciliationSucceeded"), h2, 2_000_000_020.0)
+    assert ok.ready and ok.failure_count == 0 and ok.last_ready_at == 2_000_000_020.0 and ok.stuck_seconds(1e10) == 0
+
+
+def test_metrics_use_the_names_the_design_alert_uses() -> None:
+    h = observe(flux("False", "ReconciliationFailed"), None, 2_000_000_000.0)
+    m = Metrics(lambda: View(now=2_000_000_100.0, healths=[h], cycles={h.ref: "a -> b -> a"}, leader=True))
+    labels = {"namespace": "flux-system", "name": "a"}
+    assert sample(m, "flux_kustomization_ready", labels) == 0
+    assert sample(m, "flux_kustomization_last_applied_revision_timestamp", labels) == 1767225600.0
+    assert sample(m, "flux_kustomization_stuck_seconds", labels) == 2_000_000_100.0 - 1767225600.0
+    assert sample(m, "flux_dependency_cycle", {"kind": "Kustomization", **labels, "cycle": "a -> b -> a"}) == 1
+    m.actions.labels("Kustomization", "recreate_deployment", "started").inc()
+    assert (
+        sample(
+            m,
+            "flux_recovery_actions_total",
+            {"kind": "Kustomization", "action": "recreate_deployment", "result": "started"},
+        )
+        == 1
+    )
+    assert sample(m, "flux_recovery_leader") == 1
+
+
+@pytest.mark.parametrize("text", ["9090", "host:", "a:b", "1.2.3.4:99999"])
+def test_bad_metrics_addresses_are_user_errors(text: str) -> None:
+    with pytest.raises(UserError, match="--metrics-addr"):
+        parse_addr(text)
+
+
+def test_metrics_addresses() -> None:
+    assert parse_addr("127.0.0.1:0") == ("127.0.0.1", 0)
+    assert parse_addr(":8080") == ("0.0.0.0", 8080)
+    assert parse_addr("[::1]:9") == ("::1", 9)
+    assert parse_addr("off") is None
+
+
+def recover_args(tmp_path: Path, **overrides: Any) -> argparse.Namespace:
+    values: dict[str, Any] = {
+        "kubeconfig": tmp_path / "missing",
+        "context": None,
+        "patterns": None,
+        "metrics_addr": "127.0.0.1:0",
+        "namespace": [],
+        "state_namespace": "flux-system",
+        "dry_run": False,
+        "log_format": "text",
+        "workers": 8,
+        "lease_duration": 15.0,
+        "settle": 300.0,
+    }
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({}, "no such file"),
+        ({"workers": 0}, "--workers"),
+        ({"lease_duration": 1}, "--lease-duration"),
+        ({"patterns": Path("/nonexistent.yaml")}, "--patterns"),
+        ({"metrics_addr": "nope"}, "--metrics-addr"),
+    ],
+)
+def test_recover_refuses_bad_input_with_one_line(tmp_path: Path, overrides: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(UserError, match=fragment) as err:
+        run_recover(recover_args(tmp_path, **overrides))
+    assert "\n" not in str(err.value)
+
+
+def test_recover_refuses_a_file_that_is_not_a_kubeconfig(tmp_path: Path) -> None:
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("not: [a kubeconfig")
+    with pytest.raises(UserError, match="not a usable kubeconfig"):
+        run_recover(recover_args(tmp_path, kubeconfig=bad))
+
+
+def test_explain_exit_codes_and_bad_patterns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(kind="Kustomization", message="nothing known", reason="", condition="", patterns=None)
+    assert run_explain(args) == 3
+    patterns = tmp_path / "p.yaml"
+    patterns.write_text("patterns: [{error_pattern: 'nothing', recovery_action: escalate}]")
+    assert run_explain(argparse.Namespace(**{**vars(args), "patterns": patterns})) == 0
+    assert '"recovery_action": "escalate"' in capsys.readouterr().out
+    patterns.write_text("patterns: [{error_pattern: '(a+)+', recovery_action: escalate}]")
+    with pytest.raises(UserError, match=r"pattern 0.*nested repetition"):
+        run_explain(argparse.Namespace(**{**vars(args), "patterns": patterns}))
