@@ -6,7 +6,12 @@ PYTEST := $(BIN)/pytest
 # pytest exits 5 when a selection collects no tests: not a failure for these targets.
 NO_TESTS_OK := || { code=$$?; [ $$code -eq 5 ] && echo "pytest: no tests collected" || exit $$code; }
 
-.PHONY: setup venv build test test-unit test-integration lint chaos bench clean
+# The chaos run: options for pytest (profile, recoveries, provider), e.g. make chaos CHAOS_ARGS="--profile nightly".
+CHAOS_ARGS ?= --profile quick
+SLO ?= scenarios/slo.yaml
+RESULTS := reports/allure-results
+
+.PHONY: setup venv build test test-unit test-integration lint chaos report gate bench clean
 
 venv: $(BIN)/.installed
 
@@ -36,8 +41,20 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Scenarios, then the HTML report and the release gate; exits with the gate's verdict.
 chaos: setup
-	$(PYTEST) scenarios $(NO_TESTS_OK)
+	-$(PYTEST) scenarios --slo $(SLO) $(CHAOS_ARGS) --alluredir $(RESULTS) --clean-alluredir \
+		--junitxml reports/junit.xml
+	$(BIN)/resilience report
+	$(BIN)/resilience gate --slo $(SLO); code=$$?; \
+		echo "HTML report: $(CURDIR)/reports/html/index.html (serve it: python3 -m http.server -d reports/html)"; \
+		exit $$code
+
+report: venv
+	$(BIN)/resilience report
+
+gate: venv
+	$(BIN)/resilience gate --slo $(SLO)
 
 bench: setup
 	$(BIN)/python benchmarks/cluster_up.py
