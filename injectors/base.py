@@ -8,20 +8,21 @@ before making the change.
 from __future__ import annotations
 
 import secrets
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from assertions.steady import Check, always, deployment_available, kustomization_ready
+from assertions.steady import Check, Revision, always, deployment_available, kustomization_ready
 from assertions.watch import Target
 from clusters.model import Cluster
 from fluxmodel.annotations import reconcile_request
-from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
+from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef, flux_kind
 from fluxmodel.signatures import Signature
 from injectors import apps
 from injectors.records import RevertRecord
-from kubeapi import Invalid
+from kubeapi import Forbidden, Invalid
 from resilience.errors import HarnessError
 
 Decorate = Callable[[dict[str, Any]], dict[str, Any]]
@@ -69,7 +70,9 @@ class FaultContext:
         touched = [*(write or {}), *(delete or [])]
         previous = {p: self.cluster.git.read(p) for p in touched}
         self.record.add("git-restore", files=previous, message=f"Revert: {message}")
-        return self.cluster.git.commit(message, write=write, delete=delete)
+        revision = self.cluster.git.commit(message, write=write, delete=delete)
+        self.state["head"] = revision
+        return revision
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Create an object outside Git; the record deletes it on revert."""
@@ -82,28 +85,47 @@ class FaultContext:
     def create_namespace(self) -> None:
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
 
-    def flux_kustomization(self, name: str, path: str, **spec: Any) -> dict[str, Any]:
-        """A Flux Kustomization of the GitOps repository, decorated by the recovery mode, applied."""
-        body = {**KS_DEFAULTS, **spec}
-        wait = bool(body.pop("wait"))
-        obj = self.decorate(self.cluster.bootstrap.kustomization(name, path, wait=wait, **body))
-        return self.apply(obj)
+    def source(self) -> dict[str, Any]:
+        """The run's own GitRepository (same repository URL): pinning or breaking it touches no other run."""
+        obj = self.cluster.bootstrap.git_repository(self.cluster.git.url)
+        obj["metadata"]["name"] = self.app
+        return obj
 
-    def reconcile(self, ref: ObjectRef) -> None:
-        """Ask Flux to act now: the GitRepository first (so the new commit is fetched), then the object."""
+    def kustomization(self, name: str, path: str, **spec: Any) -> dict[str, Any]:
+        """A Flux Kustomization of the run's source, decorated by the recovery mode (not applied)."""
+        body = {**KS_DEFAULTS, "sourceRef": {"kind": GIT_REPOSITORY.kind, "name": self.app}, **spec}
+        wait = bool(body.pop("wait"))
+        return self.decorate(self.cluster.bootstrap.kustomization(name, path, wait=wait, **body))
+
+    def flux_kustomization(self, name: str, path: str, **spec: Any) -> dict[str, Any]:
+        """Create a Flux Kustomization of the run's source outside Git (recorded for deletion)."""
+        return self.apply(self.kustomization(name, path, **spec))
+
+    def reconcile(self, ref: ObjectRef | None = None) -> None:
+        """Ask Flux to act now: the run's GitRepository (so a new commit is fetched), then the object."""
         patch = reconcile_request()
-        self.kube.merge_patch(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, "gitops", self.flux_namespace, patch)
-        kind = KUSTOMIZATION if ref.kind == KUSTOMIZATION.kind else HELM_RELEASE
-        self.kube.merge_patch(kind.api_version, kind.kind, ref.name, ref.namespace, patch)
+        self.kube.merge_patch(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, self.app, self.flux_namespace, patch)
+        if ref is not None:
+            kind = KUSTOMIZATION if ref.kind == KUSTOMIZATION.kind else HELM_RELEASE
+            self.kube.merge_patch(kind.api_version, kind.kind, ref.name, ref.namespace, patch)
 
     def refused(self, obj: dict[str, Any], *fragments: str) -> str | None:
         """Server-side dry-run of `obj`: the API server's refusal (containing every fragment), or None."""
         try:
             self.kube.apply(obj, dry_run=True)
-        except Invalid as e:
+        except (Invalid, Forbidden) as e:
             if all(f in e.message for f in fragments):
                 return f"{e.status} {e.reason}: {e.message}"
         return None
+
+    def wait_refused(self, obj: dict[str, Any], *fragments: str, timeout: float = 15.0) -> str | None:
+        """`refused`, retried while controllers catch up (e.g. a new ResourceQuota's usage being counted)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            evidence = self.refused(obj, *fragments)
+            if evidence is not None or time.monotonic() > deadline:
+                return evidence
+            time.sleep(0.2)
 
     def prove(self, evidence: str | None, what: str) -> None:
         """Keep independent evidence that the fault is real (checked before it lands); HarnessError if none."""
@@ -115,7 +137,8 @@ class FaultContext:
         return ObjectRef(KUSTOMIZATION.kind, self.flux_namespace, name or self.app)
 
     def head(self) -> str:
-        return self.cluster.git.revision()
+        """The revision of the run's last commit (Flux's `main@sha1:...`)."""
+        return str(self.state.get("head") or self.cluster.git.revision())
 
 
 class Fault(ABC):
@@ -139,7 +162,7 @@ class Fault(ABC):
     def inject(self, ctx: FaultContext) -> None:
         """Make the fault happen (recording how to undo it first)."""
 
-    def steady(self, ctx: FaultContext, revision: str | None) -> Check:
+    def steady(self, ctx: FaultContext, revision: Revision) -> Check:
         """Steady state of this fault's workload; `revision` pins the Kustomization's applied revision."""
         return kustomization_ready(ctx.flux_namespace, ctx.app, revision) & deployment_available(ctx.namespace, "web")
 
@@ -153,7 +176,7 @@ class Fault(ABC):
         if signature is None:
             return always()
         ref = self.target(ctx)
-        api_version = KUSTOMIZATION.api_version if ref.kind == KUSTOMIZATION.kind else HELM_RELEASE.api_version
+        api_version = flux_kind(ref.kind).api_version
         label = f"{ref} shows {signature.name}"
 
         def check(reader: Any) -> tuple[bool, str]:
@@ -163,17 +186,18 @@ class Fault(ABC):
         return Check(label, check)
 
     def recovered(self, ctx: FaultContext) -> Check:
-        return self.steady(ctx, ctx.head() if self.desired_state_valid else None)
+        """Steady state again: at the Git head (read at each check) unless Git holds a bad desired state."""
+        return self.steady(ctx, ctx.head if self.desired_state_valid else None)
 
-    def on_visible(self, ctx: FaultContext) -> None:  # noqa: B027 - an optional hook
+    def after_proof(self, ctx: FaultContext) -> None:  # noqa: B027 - an optional hook
         """Called once the fault is proven: faults whose cause goes away (or is fixed in Git) do it here."""
 
     def targets(self, ctx: FaultContext) -> list[Target]:
         """What the timeline watches: Flux objects, the app's workloads, and Events."""
         return [
             Target(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, ctx.flux_namespace),
-            Target(HELM_RELEASE.api_version, HELM_RELEASE.kind, None),
             Target(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, ctx.flux_namespace),
+            Target(HELM_RELEASE.api_version, HELM_RELEASE.kind, ctx.namespace),
             Target("apps/v1", "Deployment", ctx.namespace),
             Target("v1", "Event", ctx.flux_namespace),
             Target("v1", "Event", ctx.namespace),
@@ -192,11 +216,11 @@ def web_app(ctx: FaultContext, deployment: dict[str, Any] | None = None, **kusto
     }
 
 
-def standard_setup(ctx: FaultContext, files: Mapping[str, str]) -> None:
-    """Namespace and user data outside Git, the app in Git, its Kustomization, and a first reconcile."""
+def standard_setup(ctx: FaultContext, files: Mapping[str, str], path: str | None = None, **kustomization: Any) -> None:
+    """Namespace and user data outside Git, the app in Git, its source and Kustomization (of `path`)."""
     ctx.create_namespace()
     for obj in apps.user_data(ctx.namespace):
         ctx.apply(obj)
     ctx.setup_revision = ctx.commit(f"Add app {ctx.app}", write=files)
-    ctx.flux_kustomization(ctx.app, ctx.path)
-    ctx.reconcile(ctx.kustomization_ref())
+    ctx.apply(ctx.source())
+    ctx.flux_kustomization(ctx.app, path or ctx.path, **kustomization)

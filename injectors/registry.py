@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from injectors.base import Fault
+from injectors.controlplane import HelmControllerCrash, KustomizeControllerCrash, SourceOutage
+from injectors.dependency import DependencyChainBlocked, DependencyCycle, HelmDependencyCycle
+from injectors.helm import HelmRetriesExhausted, HelmUpgradeBroken, HelmUpgradeUnready
+from injectors.immutable import JobTemplate, ServiceClusterIP, StatefulSetClaims
+from injectors.rollout import UnhealthyRollout
 from injectors.selector import CommonLabelsPropagation, LabelsIncludeSelectors, SelectorChange
 from resilience.errors import UserError
 
@@ -10,6 +15,19 @@ CATALOG: tuple[Fault, ...] = (
     SelectorChange(),
     CommonLabelsPropagation(),
     LabelsIncludeSelectors(),
+    ServiceClusterIP(),
+    JobTemplate(),
+    StatefulSetClaims(),
+    HelmUpgradeBroken(),
+    HelmUpgradeUnready(),
+    HelmRetriesExhausted(),
+    DependencyCycle(),
+    HelmDependencyCycle(),
+    DependencyChainBlocked(),
+    KustomizeControllerCrash(),
+    HelmControllerCrash(),
+    SourceOutage(),
+    UnhealthyRollout(),
 )
 FAULTS: dict[str, Fault] = {f.name: f for f in CATALOG}
 

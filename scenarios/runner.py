@@ -111,16 +111,15 @@ class ScenarioRun:
                 evidence = ctx.state.get("proof")
                 if evidence:
                     result.attachments["proof"] = evidence
-                if not result.timeline.has("visible"):
-                    if evidence is None:
-                        result.invalidate(
-                            f"fault not proven: no {result.signature or 'effect'} within {fault.prove_within:.0f}s "
-                            f"({recorder.last_visible})"
-                        )
-                        return
-                    # The recovery under test kept Flux from ever showing it; the API server proved it real.
-                else:
-                    fault.on_visible(ctx)
+                # Without the signature, only independent evidence (taken before the fault landed) proves it:
+                # the recovery under test may keep Flux from ever showing it.
+                if not result.timeline.has("visible") and evidence is None:
+                    result.invalidate(
+                        f"fault not proven: no {result.signature or 'effect'} within {fault.prove_within:.0f}s "
+                        f"({recorder.last_visible})"
+                    )
+                    return
+                fault.after_proof(ctx)
             with allure.step(f"recover under {self.recovery.name} (budget {self.budget.ttr.max}s)"):
                 recorder.wait_for("recovered", timeout=self.budget.give_up_after)
                 self.recovery.check_alive()

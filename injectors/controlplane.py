@@ -1,0 +1,148 @@
+"""Control-plane faults: a Flux controller killed mid-reconcile (kubelet-style restart follows), and the git
+server unreachable for a while with a commit waiting behind it.
+
+These need the local provider's supervisor (process control); on other providers they are skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from assertions.steady import Check, helmrelease_ready
+from fluxmodel.conditions import condition, last_applied_revision
+from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
+from fluxmodel.signatures import SOURCE_FETCH_FAILED
+from injectors import apps
+from injectors.base import Fault, FaultContext, standard_setup, web_app
+from injectors.helm import RELEASE, HelmUpgradeBroken
+from resilience.errors import HarnessError
+
+CRASH_SIGNAL = 9
+
+
+def _control(ctx: FaultContext) -> Any:
+    if ctx.cluster.control is None:
+        raise HarnessError(
+            f"{ctx.cluster.provider} clusters have no process supervisor: this fault needs --provider local"
+        )
+    return ctx.cluster.control
+
+
+def _wait_until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def restarted(ctx: FaultContext, component: str) -> Check:
+    """Proof of a crash: the supervisor recorded the restart of the process the fault killed."""
+    label = f"{component} killed (SIGKILL) and restarted"
+
+    def check(_reader: Any) -> tuple[bool, str]:
+        pid = ctx.state.get("killed_pid")
+        events = _control(ctx).restarts()
+        ok = any(e["component"] == component and e["pid"] == pid and e["signal"] == "SIGKILL" for e in events)
+        return ok, label if ok else f"no restart of {component} pid {pid} recorded yet"
+
+    return Check(label, check)
+
+
+class KustomizeControllerCrash(Fault):
+    name = "controller-crash-kustomize"
+    family = "control-plane"
+    summary = "kill -9 of kustomize-controller while it reconciles a new revision"
+    component: ClassVar[str] = "kustomize-controller"
+
+    def setup(self, ctx: FaultContext) -> None:
+        _control(ctx)
+        standard_setup(ctx, web_app(ctx))
+
+    def inject(self, ctx: FaultContext) -> None:
+        control = _control(ctx)
+        dep = apps.deployment("web", ctx.namespace, image="registry.local/app:2.0.0")
+        head = ctx.commit("Roll out app 2.0.0", write={f"{ctx.path}/deployment.yaml": apps.dump(dep)})
+        ctx.reconcile(ctx.kustomization_ref())
+
+        def reconciling() -> bool:
+            ks = ctx.kube.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, ctx.app, ctx.flux_namespace) or {}
+            busy = condition(ks, "Reconciling")
+            return bool(busy and busy.true) and last_applied_revision(ks) != head
+
+        _wait_until(reconciling, 30, f"kustomize-controller to start reconciling {head}")
+        ctx.state["killed_pid"] = control.kill(self.component, CRASH_SIGNAL)
+        ctx.state["proof"] = f"killed {self.component} pid {ctx.state['killed_pid']} while Reconciling {head}"
+
+    def visible(self, ctx: FaultContext) -> Check:
+        return restarted(ctx, self.component)
+
+
+class HelmControllerCrash(HelmUpgradeBroken):
+    """kill -9 of helm-controller in the middle of a Helm upgrade whose pods take seconds to become Ready."""
+
+    name = "controller-crash-helm"
+    family = "control-plane"
+    summary = "kill -9 of helm-controller in the middle of a Helm upgrade"
+    signature = None
+    desired_state_valid = True
+    version = "1.4.0"
+    component: ClassVar[str] = "helm-controller"
+
+    def setup(self, ctx: FaultContext) -> None:
+        _control(ctx)
+        super().setup(ctx)
+
+    def inject(self, ctx: FaultContext) -> None:
+        control = _control(ctx)
+        super().inject(ctx)
+
+        def upgrading() -> bool:
+            hr = ctx.kube.get(HELM_RELEASE.api_version, HELM_RELEASE.kind, RELEASE, ctx.namespace) or {}
+            history = (hr.get("status") or {}).get("history") or []
+            return (
+                bool(history)
+                and history[0].get("chartVersion") == self.version
+                and history[0].get("status")
+                in (
+                    "pending-upgrade",
+                    "deployed",
+                )
+            )
+
+        _wait_until(upgrading, 60, f"helm-controller to start upgrading to {self.version}")
+        time.sleep(1.0)  # into the upgrade's wait for Ready pods
+        ctx.state["killed_pid"] = control.kill(self.component, CRASH_SIGNAL)
+        ctx.state["proof"] = (
+            f"killed {self.component} pid {ctx.state['killed_pid']} during the upgrade to {self.version}"
+        )
+
+    def visible(self, ctx: FaultContext) -> Check:
+        return restarted(ctx, self.component)
+
+    def recovered(self, ctx: FaultContext) -> Check:
+        return super().recovered(ctx) & helmrelease_ready(ctx.namespace, RELEASE, self.version)
+
+
+class SourceOutage(Fault):
+    name = "source-outage"
+    family = "control-plane"
+    summary = "the git server is unreachable for 20 s while a commit waits behind it"
+    signature = SOURCE_FETCH_FAILED
+    outage: ClassVar[float] = 20.0
+
+    def setup(self, ctx: FaultContext) -> None:
+        _control(ctx)
+        standard_setup(ctx, web_app(ctx))
+
+    def target(self, ctx: FaultContext) -> ObjectRef:
+        return ObjectRef(GIT_REPOSITORY.kind, ctx.flux_namespace, ctx.app)
+
+    def inject(self, ctx: FaultContext) -> None:
+        control = _control(ctx)
+        ctx.record.add("release", component="gitserver")
+        control.hold("gitserver", self.outage)
+        dep = apps.deployment("web", ctx.namespace, image="registry.local/app:2.0.0")
+        ctx.commit("Roll out app 2.0.0 (behind the outage)", write={f"{ctx.path}/deployment.yaml": apps.dump(dep)})
+        ctx.reconcile(ctx.kustomization_ref())

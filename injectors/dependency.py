@@ -1,0 +1,186 @@
+"""dependsOn faults: a cycle (Kustomizations, and HelmReleases), and a 3-deep chain whose root breaks.
+
+The dependent Flux objects live in Git, applied by the run's parent Kustomization, so a cycle is "fixed in
+Git" like a person would fix it: a commit, and nothing but the source being told a new commit exists (what
+a webhook receiver does). Flux reports no cycle on any object, and kustomize-controller stops event-driven
+reconciles of every Kustomization of that source while one exists.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from assertions.steady import Check, Revision, helmrelease_ready, kustomization_ready
+from fluxmodel.graph import DependencyGraph, format_cycle
+from fluxmodel.kinds import HELM_RELEASE, ObjectRef
+from fluxmodel.signatures import DEPENDENCY_NOT_READY
+from injectors import apps
+from injectors.base import Fault, FaultContext, standard_setup
+from injectors.helm import BASE_VERSION, publish
+
+
+def _configmap(ctx: FaultContext, name: str, value: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ctx.namespace},
+        "data": {"value": value},
+    }
+
+
+class _Chain(Fault):
+    """Child Kustomizations `<app>-<x>` in Git under apps/<app>/flux, each applying apps/<app>/<x>."""
+
+    family = "dependency"
+    signature = DEPENDENCY_NOT_READY
+    children: ClassVar[tuple[str, ...]]
+    # Seconds between proof and the fix in Git: time for a recovery to report the problem first.
+    fix_after: ClassVar[float] = 5.0
+
+    def child(self, ctx: FaultContext, name: str, depends: list[str]) -> dict[str, Any]:
+        spec: dict[str, Any] = {"timeout": "30s"}
+        if depends:
+            spec["dependsOn"] = [{"name": f"{ctx.app}-{d}"} for d in depends]
+        return ctx.kustomization(f"{ctx.app}-{name}", f"{ctx.path}/{name}", **spec)
+
+    def files(
+        self, ctx: FaultContext, graph: dict[str, list[str]], content: str, broken: str | None = None
+    ) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, depends in graph.items():
+            out[f"{ctx.path}/flux/{name}.yaml"] = apps.dump(self.child(ctx, name, depends))
+            out[f"{ctx.path}/{name}/configmap.yaml"] = apps.dump(_configmap(ctx, name, content))
+            resources = ["configmap.yaml", "missing.yaml"] if name == broken else ["configmap.yaml"]
+            out[f"{ctx.path}/{name}/kustomization.yaml"] = apps.dump(apps.kustomization_file(resources))
+        out[f"{ctx.path}/flux/kustomization.yaml"] = apps.dump(apps.kustomization_file([f"{n}.yaml" for n in graph]))
+        return out
+
+    def initial(self) -> dict[str, list[str]]:
+        raise NotImplementedError
+
+    def setup(self, ctx: FaultContext) -> None:
+        # The parent applies the child Flux objects (apps/<app>/flux), not workloads.
+        standard_setup(ctx, self.files(ctx, self.initial(), "v1"), path=f"{ctx.path}/flux")
+
+    def steady(self, ctx: FaultContext, revision: Revision) -> Check:
+        check = kustomization_ready(ctx.flux_namespace, ctx.app, revision)
+        for name in self.children:
+            check = check & kustomization_ready(ctx.flux_namespace, f"{ctx.app}-{name}", revision)
+        return check
+
+    def watched_refs(self, ctx: FaultContext) -> set[str]:
+        return {str(ctx.kustomization_ref(f"{ctx.app}-{n}")) for n in self.children} | {str(ctx.kustomization_ref())}
+
+    def fix(self, ctx: FaultContext, files: dict[str, str], message: str) -> None:
+        time.sleep(self.fix_after)
+        ctx.commit(message, write=files)
+        ctx.reconcile()  # the source only: as a webhook receiver would
+
+
+class DependencyCycle(_Chain):
+    name = "dependency-cycle"
+    summary = "Kustomizations A -> B -> A: every object of the source stops reconciling; fixed in Git later"
+    children = ("a", "b")
+
+    def initial(self) -> dict[str, list[str]]:
+        return {"a": [], "b": ["a"]}
+
+    def target(self, ctx: FaultContext) -> ObjectRef:
+        return ctx.kustomization_ref(f"{ctx.app}-b")
+
+    def inject(self, ctx: FaultContext) -> None:
+        cyclic = {"a": ["b"], "b": ["a"]}
+        graph = DependencyGraph.from_objects([self.child(ctx, n, d) for n, d in cyclic.items()])
+        ctx.prove("; ".join(format_cycle(c) for c in graph.cycles()) or None, "a dependsOn cycle")
+        ctx.commit("Make a depend on b", write=self.files(ctx, cyclic, "v2"))
+        ctx.reconcile(ctx.kustomization_ref())
+
+    def after_proof(self, ctx: FaultContext) -> None:
+        self.fix(ctx, self.files(ctx, self.initial(), "v3"), "Break the a <-> b cycle")
+
+
+class DependencyChainBlocked(_Chain):
+    name = "dependency-chain-blocked"
+    summary = "the root of a 3-deep dependsOn chain breaks (build failure), then is fixed in Git"
+    children = ("root", "mid", "leaf")
+
+    def initial(self) -> dict[str, list[str]]:
+        return {"root": [], "mid": ["root"], "leaf": ["mid"]}
+
+    def target(self, ctx: FaultContext) -> ObjectRef:
+        return ctx.kustomization_ref(f"{ctx.app}-mid")
+
+    def inject(self, ctx: FaultContext) -> None:
+        files = self.files(ctx, self.initial(), "v2", broken="root")
+        ctx.state["proof"] = f"{ctx.path}/root/kustomization.yaml lists missing.yaml: kustomize cannot build it"
+        ctx.commit("Roll v2 through the chain (root broken)", write=files)
+        ctx.reconcile(ctx.kustomization_ref())
+
+    def after_proof(self, ctx: FaultContext) -> None:
+        self.fix(ctx, self.files(ctx, self.initial(), "v3"), "Fix the chain's root")
+
+
+class HelmDependencyCycle(Fault):
+    """HelmReleases a <-> b: both wait for each other once both specs change."""
+
+    name = "dependency-cycle-helm"
+    family = "dependency"
+    summary = "HelmReleases A -> B -> A; fixed in Git later"
+    signature = DEPENDENCY_NOT_READY
+    fix_after: ClassVar[float] = 5.0
+
+    def release(self, ctx: FaultContext, name: str, depends: list[str], replicas: int) -> dict[str, Any]:
+        spec: dict[str, Any] = {}
+        if depends:
+            spec["dependsOn"] = [{"name": d} for d in depends]
+        hr = apps.helm_release(
+            name, ctx.namespace, ctx.flux_namespace, BASE_VERSION, {"replicaCount": replicas}, **spec
+        )
+        return ctx.decorate(hr)
+
+    def files(self, ctx: FaultContext, graph: dict[str, list[str]], replicas: int) -> dict[str, str]:
+        out = {f"{ctx.path}/{n}.yaml": apps.dump(self.release(ctx, n, d, replicas)) for n, d in graph.items()}
+        out[f"{ctx.path}/kustomization.yaml"] = apps.dump(apps.kustomization_file([f"{n}.yaml" for n in graph]))
+        return out
+
+    def setup(self, ctx: FaultContext) -> None:
+        publish(ctx, BASE_VERSION)
+        standard_setup(ctx, self.files(ctx, {"a": [], "b": ["a"]}, 1), wait=False)
+
+    def steady(self, ctx: FaultContext, revision: Revision) -> Check:
+        return (
+            kustomization_ready(ctx.flux_namespace, ctx.app, revision)
+            & helmrelease_ready(ctx.namespace, "a")
+            & helmrelease_ready(ctx.namespace, "b")
+        )
+
+    def recovered(self, ctx: FaultContext) -> Check:
+        # Both releases must have acted on the fix, not merely still be Ready from before the cycle.
+        def reconciled(reader: Any) -> tuple[bool, str]:
+            for name in ("a", "b"):
+                hr = reader.get(HELM_RELEASE.api_version, HELM_RELEASE.kind, name, ctx.namespace) or {}
+                meta, status = hr.get("metadata") or {}, hr.get("status") or {}
+                if meta.get("generation") != status.get("observedGeneration"):
+                    return False, f"HelmRelease {name} has not reconciled its latest spec"
+            return True, "both releases reconciled their latest spec"
+
+        return super().recovered(ctx) & Check("releases reconciled", reconciled)
+
+    def target(self, ctx: FaultContext) -> ObjectRef:
+        return ObjectRef(HELM_RELEASE.kind, ctx.namespace, "b")
+
+    def watched_refs(self, ctx: FaultContext) -> set[str]:
+        return {f"HelmRelease/{ctx.namespace}/a", f"HelmRelease/{ctx.namespace}/b", str(ctx.kustomization_ref())}
+
+    def inject(self, ctx: FaultContext) -> None:
+        cyclic = {"a": ["b"], "b": ["a"]}
+        graph = DependencyGraph.from_objects([self.release(ctx, n, d, 2) for n, d in cyclic.items()])
+        ctx.prove("; ".join(format_cycle(c) for c in graph.cycles()) or None, "a dependsOn cycle")
+        ctx.commit("Make a depend on b; scale both", write=self.files(ctx, cyclic, 2))
+        ctx.reconcile(ctx.kustomization_ref())
+
+    def after_proof(self, ctx: FaultContext) -> None:
+        time.sleep(self.fix_after)
+        ctx.commit("Break the a <-> b release cycle", write=self.files(ctx, {"a": [], "b": ["a"]}, 3))
+        ctx.reconcile()

@@ -1,0 +1,102 @@
+"""Immutable-field faults beyond selectors: a Service's clusterIP, a Job's template, a StatefulSet's claims.
+
+Each is proven real before it lands (the API server refuses the change in a server-side dry-run), shows up
+on the Kustomization as kustomize-controller's dry-run failure, and is recovered once the new desired state
+is live. The StatefulSet's PersistentVolumeClaims hold data: they must survive whatever recovery does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from typing import Any
+
+from assertions.steady import Check, Revision, exists, kustomization_ready, statefulset_ready
+from assertions.watch import Target
+from fluxmodel.signatures import IMMUTABLE_FIELD
+from injectors import apps
+from injectors.base import Fault, FaultContext, standard_setup
+
+
+def _random_cluster_ip() -> str:
+    """An address in the local provider's service range (10.96.0.0/16), away from the low allocations."""
+    network = ipaddress.ip_network("10.96.0.0/16")
+    return str(network[4096 + secrets.randbelow(60000)])
+
+
+class _ImmutableObject(Fault):
+    family = "immutable-field"
+    signature = IMMUTABLE_FIELD
+    refusal: tuple[str, ...]
+
+    def objects(self, ctx: FaultContext, changed: bool) -> dict[str, dict[str, Any]]:
+        """File name -> object, before (changed=False) and after the fault."""
+        raise NotImplementedError
+
+    def files(self, ctx: FaultContext, changed: bool) -> dict[str, str]:
+        objs = self.objects(ctx, changed)
+        out = {f"{ctx.path}/{name}": apps.dump(obj) for name, obj in objs.items()}
+        out[f"{ctx.path}/kustomization.yaml"] = apps.dump(apps.kustomization_file(sorted(objs)))
+        return out
+
+    def setup(self, ctx: FaultContext) -> None:
+        standard_setup(ctx, self.files(ctx, changed=False))
+
+    def inject(self, ctx: FaultContext) -> None:
+        changed = self.objects(ctx, changed=True)
+        target = next(obj for name, obj in changed.items() if name != "deployment.yaml")
+        ctx.prove(ctx.refused(target, *self.refusal), f"a change to an immutable field of {target['kind']}")
+        ctx.commit(f"{self.summary}", write=self.files(ctx, changed=True))
+        ctx.reconcile(ctx.kustomization_ref())
+
+
+class ServiceClusterIP(_ImmutableObject):
+    name = "immutable-service-clusterip"
+    summary = "a Service's spec.clusterIP changes in Git"
+    refusal = ("may not change once set",)
+
+    def objects(self, ctx: FaultContext, changed: bool) -> dict[str, dict[str, Any]]:
+        key = "changed_ip" if changed else "ip"
+        ip = ctx.state.setdefault(key, _random_cluster_ip())
+        return {
+            "deployment.yaml": apps.deployment("web", ctx.namespace),
+            "service.yaml": apps.service("web", ctx.namespace, cluster_ip=ip),
+        }
+
+    def steady(self, ctx: FaultContext, revision: Revision) -> Check:
+        return super().steady(ctx, revision) & exists("v1", "Service", ctx.namespace, "web")
+
+
+class JobTemplate(_ImmutableObject):
+    name = "immutable-job-template"
+    summary = "a Job's pod template (its image) changes in Git"
+    refusal = ("spec.template", "field is immutable")
+
+    def objects(self, ctx: FaultContext, changed: bool) -> dict[str, dict[str, Any]]:
+        image = "registry.local/migrate:2" if changed else "registry.local/migrate:1"
+        return {
+            "deployment.yaml": apps.deployment("web", ctx.namespace),
+            "job.yaml": apps.job("migrate", ctx.namespace, image),
+        }
+
+
+class StatefulSetClaims(_ImmutableObject):
+    name = "immutable-statefulset-claims"
+    summary = "a StatefulSet's volumeClaimTemplates (storage request) change in Git"
+    refusal = ("Forbidden", "updates to statefulset spec")
+
+    def setup(self, ctx: FaultContext) -> None:
+        # A static volume pre-bound to the claim the StatefulSet will make, so its pod can be scheduled.
+        volume = apps.persistent_volume(f"{ctx.app}-data")
+        volume["spec"]["claimRef"] = {"namespace": ctx.namespace, "name": "data-db-0"}
+        ctx.apply(volume)
+        super().setup(ctx)
+
+    def objects(self, ctx: FaultContext, changed: bool) -> dict[str, dict[str, Any]]:
+        return {"statefulset.yaml": apps.statefulset("db", ctx.namespace, storage="2Gi" if changed else "1Gi")}
+
+    def steady(self, ctx: FaultContext, revision: Revision) -> Check:
+        return kustomization_ready(ctx.flux_namespace, ctx.app, revision) & statefulset_ready(ctx.namespace, "db")
+
+    def targets(self, ctx: FaultContext) -> list[Target]:
+        return [*super().targets(ctx), Target("apps/v1", "StatefulSet", ctx.namespace)]

@@ -1,0 +1,49 @@
+"""`resilience revert RUN` (undo what an interrupted chaos run left) and `resilience faults` (the catalog)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from injectors.records import revert_run
+from injectors.registry import CATALOG
+from resilience.errors import HarnessError
+
+
+def cmd_revert(args: argparse.Namespace) -> int:
+    count, problems = revert_run(args.run)
+    for problem in problems:
+        print(f"resilience: revert: {problem}", file=sys.stderr)
+    print(f"reverted {count} record(s) of {args.run}" + (f", {len(problems)} problem(s)" if problems else ""))
+    if problems:
+        raise HarnessError(f"{len(problems)} revert step(s) failed; the records keep them for another try")
+    return 0
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    rows = [
+        {
+            "name": f.name,
+            "family": f.family,
+            "signature": f.signature.name if f.signature else None,
+            "summary": f.summary,
+        }
+        for f in CATALOG
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['family']:16} {row['name']:30} {row['summary']}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    revert = sub.add_parser("revert", help="undo every fault and test app a chaos run left behind")
+    revert.add_argument("run", help="the run directory (runs/<id>) or its id, printed at the end of a chaos run")
+    revert.set_defaults(func=cmd_revert)
+    faults = sub.add_parser("faults", help="the fault catalog")
+    faults.add_argument("--json", action="store_true")
+    faults.set_defaults(func=cmd_faults)

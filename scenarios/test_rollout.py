@@ -1,0 +1,15 @@
+"""The rollout fault family under every selected recovery mode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from assertions.verdict import RunResult
+from injectors.registry import families
+
+
+@pytest.mark.parametrize("fault_name", families()["rollout"])
+def test_rollout_fault(fault_name: str, run_fault: Callable[[str], RunResult]) -> None:
+    run_fault(fault_name)
