@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+import builtins
 from typing import Any
 
 from kubeapi import Conflict, NotFound
@@ -83,7 +84,7 @@ class FakeKube:
 
     def list_with_version(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> tuple[list[dict[str, Any]], str]:
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
         wanted = dict(part.split("=", 1) for part in (label_selector or "").split(",") if "=" in part)
         out = []
         for (group, k, ns, _), obj in sorted(self.objects.items()):
@@ -159,7 +160,7 @@ class FakeKube:
     def watch(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         return iter(())
 
-    def deletes(self) -> list[tuple[str, str, str, Any]]:
+    def deletes(self) -> builtins.list[tuple[str, str, str, Any]]:
         return [(k, ns, n, d) for verb, k, ns, n, d in self.writes if verb == "delete"]
 
 
