@@ -216,13 +216,13 @@ class OperatorProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
             return str(response.read().decode())
 
-    def sample(self, name: str, **labels: str) -> float | None:
+    def sample(self, metric: str, /, **labels: str) -> float | None:
         """The value of one sample in /metrics (labels must match exactly the ones given, in any order)."""
         from prometheus_client.parser import text_string_to_metric_families
 
         for family in text_string_to_metric_families(self.metrics()):
             for s in family.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                if s.name == metric and all(s.labels.get(k) == v for k, v in labels.items()):
                     return float(s.value)
         return None
 
