@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ class ScenarioRun:
     run_dir: Path
     repeat: int = 1
     node_id: str = ""
+    # Stop once the fault is proven (no recovery wait, no verdict): the catalog's signature tests.
+    prove_only: bool = False
 
     def execute(self) -> RunResult:
         result = RunResult(
@@ -58,6 +61,7 @@ class ScenarioRun:
         record = RevertRecord(self.run_dir / "revert" / f"{slug}.json", self.fault.name, cluster_locator(self.cluster))
         prefix = self.fault.name[:24].rstrip("-")
         ctx = FaultContext.new(self.cluster, record, prefix, self.recovery.decorate)
+        started = time.monotonic()
         try:
             self._run(ctx, result)
         except Exception as e:
@@ -69,8 +73,15 @@ class ScenarioRun:
                 problems = Reverter(record, kube=self.cluster.kube, git=self.cluster.git).run()
                 if problems:
                     result.attachments["revert_problems"] = problems
+            # The harness's own share of the run: everything but the time from injection to verdict.
+            measured = result.timeline.ttr if result.timeline.ttr is not None else self._waited(result)
+            result.attachments["harness_seconds"] = round(time.monotonic() - started - measured, 3)
             self._save(result, slug)
         return result
+
+    def _waited(self, result: RunResult) -> float:
+        marks = result.timeline.marks
+        return 0.0 if "injected" not in marks else max(marks.values()) - marks["injected"]
 
     def _save(self, result: RunResult, slug: str) -> None:
         """The run's summary entry and timeline beside its revert record, for post-mortems without Allure."""
@@ -80,6 +91,7 @@ class ScenarioRun:
             **result.summary_entry(),
             "timeline": result.timeline.to_json(),
             "proof": result.attachments.get("proof"),
+            "harness_seconds": result.attachments.get("harness_seconds"),
         }
         path.write_text(json.dumps(body, indent=2, default=str) + "\n")
 
@@ -118,6 +130,8 @@ class ScenarioRun:
                         f"fault not proven: no {result.signature or 'effect'} within {fault.prove_within:.0f}s "
                         f"({recorder.last_visible})"
                     )
+                    return
+                if self.prove_only:
                     return
                 fault.after_proof(ctx)
             with allure.step(f"recover under {self.recovery.name} (budget {self.budget.ttr.max}s)"):

@@ -1,0 +1,47 @@
+"""Every fault of the catalog produces its real signature from the real controllers (Flux alone, no recovery).
+
+Each run sets up its own app, injects, waits until the signature shows on the Flux object (or, for crashes,
+until the supervisor recorded the killed controller's restart), and reverts; nothing is timed here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from assertions.slo import Budget
+from clusters.model import Cluster
+from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION
+from injectors.registry import CATALOG
+from scenarios.recoveries import RecoveryMode
+from scenarios.runner import ScenarioRun
+
+
+@pytest.mark.parametrize("fault", CATALOG, ids=[f.name for f in CATALOG])
+def test_fault_shows_its_real_signature(fault, cluster: Cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    if fault.family == "control-plane" and cluster.control is None:
+        pytest.skip("needs the local provider's supervisor")
+    run = ScenarioRun(cluster, fault, RecoveryMode("none"), Budget(), tmp_path, prove_only=True, node_id=fault.name)
+    result = run.execute()
+    assert result.verdict is None, result.reason  # None: proven, not judged; invalid would be set
+    assert result.timeline.has("visible"), f"{fault.name}: signature never seen"
+    if fault.signature is not None:
+        assert result.signature == fault.signature.name
+    # The revert left nothing of the run behind (deletions finish asynchronously, behind finalizers).
+    assert not result.attachments.get("revert_problems")
+    app_prefix = fault.name[:24].rstrip("-")
+
+    def leftovers() -> list[str]:
+        return [
+            o["metadata"]["name"]
+            for kind in (KUSTOMIZATION, GIT_REPOSITORY)
+            for o in cluster.kube.list(kind.api_version, kind.kind, cluster.bootstrap.flux_namespace)
+            if o["metadata"]["name"].startswith(app_prefix)
+        ]
+
+    deadline = time.monotonic() + 60
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert leftovers() == []
