@@ -17,6 +17,8 @@ from kubeapi import Kube
 DATA_KINDS: tuple[str, ...] = ("PersistentVolumeClaim", "Secret", "ConfigMap")
 # Managed by Kubernetes itself, re-created at will.
 _IGNORED = {("ConfigMap", "kube-root-ca.crt")}
+# Controllers' own state, rewritten on every release or token rotation: not user data.
+_IGNORED_SECRET_TYPES = {"helm.sh/release.v1", "kubernetes.io/service-account-token"}
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ def snapshot(kube: Kube, namespaces: Iterable[str]) -> dict[str, DataRecord]:
         for kind in DATA_KINDS:
             for obj in kube.list("v1", kind, namespace):
                 name = str(obj["metadata"]["name"])
-                if (kind, name) in _IGNORED:
+                if (kind, name) in _IGNORED or obj.get("type") in _IGNORED_SECRET_TYPES:
                     continue
                 out[f"{kind}/{namespace}/{name}"] = DataRecord(str(obj["metadata"].get("uid")), _digest(obj))
     return out

@@ -166,7 +166,7 @@ def helm_release(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "interval": "5m",
-        "timeout": "30s",
+        "timeout": "15s",
         "chart": {
             "spec": {
                 "chart": "demo-app",

@@ -28,7 +28,7 @@ from resilience.errors import HarnessError
 Decorate = Callable[[dict[str, Any]], dict[str, Any]]
 
 # Scenario Kustomizations: health-checked, with Flux's retry cadence short enough to measure but not instant.
-KS_DEFAULTS: dict[str, Any] = {"interval": "5m", "retryInterval": "30s", "timeout": "30s", "wait": True}
+KS_DEFAULTS: dict[str, Any] = {"interval": "5m", "retryInterval": "30s", "timeout": "20s", "wait": True}
 
 
 @dataclass

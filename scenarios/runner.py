@@ -141,8 +141,10 @@ class ScenarioRun:
             result.judge()
             lost = invariants.violations(before, invariants.snapshot(kube, [ctx.namespace]))
             if lost:
-                result.verdict = Verdict.BREACH
-                result.reason = "user data not preserved: " + "; ".join(lost)
+                if result.verdict is Verdict.PASS:
+                    result.verdict = Verdict.BREACH
+                    result.reason = ""
+                result.reason = "; ".join(filter(None, [result.reason, "user data not preserved: " + "; ".join(lost)]))
             if result.verdict is Verdict.NOT_RECOVERED:
                 result.reason += f" ({recorder.last_recovered})"
             result.attachments["flux_after"] = self._flux_objects(ctx)
