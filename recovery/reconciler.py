@@ -55,7 +55,7 @@ class Reconciler:
         self.kube, self.monitor, self.store, self.recorder, self.metrics = kube, monitor, store, recorder, metrics
         self.requeue, self.patterns, self.leader, self.options, self.clock = requeue, patterns, leader, options, clock
         self._lock = threading.Lock()
-        self._kicks: dict[ObjectRef, str] = {}
+        self._kicks: dict[ObjectRef, tuple[str, bool]] = {}
         self._cycles_reported: dict[ObjectRef, str] = {}
         self._source_revisions: dict[ObjectRef, str | None] = {}
         self._said: dict[ObjectRef, str] = {}
@@ -79,8 +79,8 @@ class Reconciler:
                 self._on_ready(ref, obj, health, state)
             with self._lock:
                 kick = self._kicks.pop(ref, None)
-            if kick is not None and not health.ready and not state.in_flight:
-                self._kick(ref, obj, kick, state)
+            if kick is not None and (kick[1] or not health.ready) and not state.in_flight:
+                self._kick(ref, obj, kick[0], state)
             if state.in_flight:
                 self._resume(ref, obj, state)
             elif not health.ready:
@@ -90,10 +90,10 @@ class Reconciler:
         finally:
             self.store.save(state)  # in memory only under --dry-run
 
-    def kick(self, ref: ObjectRef, why: str) -> None:
+    def kick(self, ref: ObjectRef, why: str, *, even_if_ready: bool = False) -> None:
         """Ask for `ref` to be reconciled now (its worker checks its dependencies again first)."""
         with self._lock:
-            self._kicks[ref] = why
+            self._kicks[ref] = (why, even_if_ready)
         self.requeue(ref, 0.0)
 
     # -- healthy -----------------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ class Reconciler:
             graph = self.monitor.graph()
             objects, sources = self.monitor.snapshot()
             for dependent in dependents_to_reconcile(ref, graph, objects, sources):
-                self.kick(dependent, f"its dependency {ref} is Ready")
+                self.kick(dependent, f"its dependency {ref} is Ready: reconciling now, not after --requeue-dependency")
 
     def _source_revision_now(self, ref: ObjectRef, obj: dict[str, Any], health: Health) -> str | None:
         """The Git revision that delivered this object's current spec (for HelmReleases: its Kustomization's)."""
@@ -342,7 +342,7 @@ class Reconciler:
         self.recorder.emit(
             obj,
             events.ACTION,
-            f"reconcile_dependents: {why}; reconciling now instead of waiting for --requeue-dependency",
+            f"reconcile_dependents: {why}",
         )
         logs.decision(ref, "dependency-chain", "reconcile_dependents", "done", why)
 
@@ -382,14 +382,16 @@ class Reconciler:
         revision = artifact_revision(src)
         with self._lock:
             changed = self._source_revisions.get(ref, revision) != revision
-            self._source_revisions[ref] = revision
         if changed and revision:
             objects, _ = self.monitor.snapshot()
+            why = (
+                f"{ref} moved to {revision}, but a dependsOn cycle stops kustomize-controller from enqueuing its "
+                "Kustomizations; reconciling now"
+            )
             for k in kick_after_source_change(ref, revision, self.monitor.graph(), self.monitor.cycles(), objects):
-                self.kick(
-                    k,
-                    f"{ref} moved to {revision}, but a dependsOn cycle stops kustomize-controller from enqueuing its Kustomizations",
-                )
+                self.kick(k, why, even_if_ready=True)
+        with self._lock:
+            self._source_revisions[ref] = revision
 
     def _say(self, ref: ObjectRef, decision: engine.Decision) -> None:
         """Log non-acting decisions once per change (acting ones are logged where they happen)."""
