@@ -29,7 +29,7 @@ class _Sum(Wait):
 
 
 @dataclass(frozen=True)
-class wait_fixed(Wait):  # noqa: N801 - tenacity's spelling
+class wait_fixed(Wait):
     seconds: float
 
     def __call__(self, attempt: int) -> float:
@@ -37,7 +37,7 @@ class wait_fixed(Wait):  # noqa: N801 - tenacity's spelling
 
 
 @dataclass(frozen=True)
-class wait_exponential(Wait):  # noqa: N801 - tenacity's spelling
+class wait_exponential(Wait):
     """multiplier * 2**(attempt-1), capped at `maximum`; nothing before the first attempt."""
 
     multiplier: float = 1.0

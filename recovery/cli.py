@@ -34,7 +34,7 @@ def register(subparsers: _Subparsers) -> None:
         help="run the recovery operator: watch Flux objects, serve metrics, recover stuck reconciliations",
         description=(
             "Watch Kustomizations and HelmReleases and recover matching failures (patterns from --patterns, "
-            f"else ConfigMap flux-recovery-config in --state-namespace, else built-in). Runs until SIGTERM/SIGINT."
+            "else ConfigMap flux-recovery-config in --state-namespace, else built-in). Runs until SIGTERM/SIGINT."
         ),
     )
     p.add_argument("--kubeconfig", type=Path, default=None, help="kubeconfig (default: $KUBECONFIG, else in-cluster)")

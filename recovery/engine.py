@@ -8,7 +8,6 @@ decision; actions never decide.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 from fluxmodel.annotations import RECOVERY_POLICY, annotation

@@ -67,7 +67,7 @@ class Operator:
             self.store,
             events.Recorder(kube, enabled=not config.dry_run, instance=config.identity),
             self.metrics,
-            lambda ref, after: self.queue.add(ref, after),
+            self.queue.add,
             self.current_patterns,
             lambda: self.leader,
             Options(dry_run=config.dry_run, settle=config.settle),

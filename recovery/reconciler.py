@@ -325,8 +325,7 @@ class Reconciler:
 
     # -- dependencies and sources -------------------------------------------------------------------------
     def _kick(self, ref: ObjectRef, obj: dict[str, Any], why: str, state: ObjectState) -> None:
-        ok, detail = dependencies_ready(ref, self.monitor.graph(), *self.monitor.snapshot())
-        if not ok:
+        if not dependencies_ready(ref, self.monitor.graph(), *self.monitor.snapshot())[0]:
             return
         if self.options.dry_run:
             logs.decision(ref, "dependency-chain", "reconcile_dependents", "dry-run", why)

@@ -28,7 +28,6 @@ class UnsafeRegex(ValueError):
 @dataclass(frozen=True)
 class _Frame:
     start: int
-    lookaround: bool = False
     atomic: bool = False
 
 
@@ -126,95 +125,111 @@ def _compile_part(text: str) -> re.Pattern[str]:
 
 def _scan(source: str, begin: int) -> list[_Cut]:
     """Walk the pattern once: reject dangerous constructs, return the top-level cut points."""
-    cuts: list[_Cut] = []
-    frames: list[_Frame] = []
-    groups: list[_Group] = [_Group()]
-    unbounded_in_part = 0
-    i = begin
-    n = len(source)
-    while i < n:
-        ch = source[i]
-        atom_start = i
-        atom_group: _Group | None = None
-        atom_atomic = False
+    return _Scanner(source).run(begin)
+
+
+@dataclass(frozen=True)
+class _Atom:
+    """One quantifiable item: where it starts, and for a group what it contains."""
+
+    start: int
+    group: _Group | None = None
+    atomic: bool = False
+
+
+class _Scanner:
+    def __init__(self, source: str):
+        self.source = source
+        self.cuts: list[_Cut] = []
+        self.frames: list[_Frame] = []
+        self.groups: list[_Group] = [_Group()]
+        self.unbounded_in_part = 0
+
+    def run(self, begin: int) -> list[_Cut]:
+        i = begin
+        while i < len(self.source):
+            atom, i = self._atom(i)
+            if atom is not None:
+                i = self._quantifier(atom, i)
+        if self.frames:
+            raise UnsafeRegex(f"unbalanced '(' at {self.frames[-1].start}")
+        return self.cuts
+
+    def _atom(self, i: int) -> tuple[_Atom | None, int]:
+        """The atom at i (None for group openings, alternation and anchors) and the index after it."""
+        source, ch = self.source, self.source[i]
         if ch == "\\":
-            if i + 1 < n and source[i + 1] in "123456789":
+            if i + 1 < len(source) and source[i + 1] in "123456789":
                 raise UnsafeRegex(f"backreference at {i}: not supported (it can backtrack exponentially)")
-            i += 2
-        elif ch == "[":
-            i = _skip_class(source, i)
-        elif ch == "(":
+            return _Atom(i), i + 2
+        if ch == "[":
+            return _Atom(i), _skip_class(source, i)
+        if ch == "(":
             if source.startswith("(?P=", i):
                 raise UnsafeRegex(f"named backreference at {i}: not supported (it can backtrack exponentially)")
             if source.startswith("(?#", i):
                 end = source.find(")", i)
-                i = n if end < 0 else end + 1
-                continue
-            look = source.startswith(("(?=", "(?!", "(?<=", "(?<!"), i)
-            frames.append(_Frame(i, lookaround=look, atomic=source.startswith("(?>", i)))
-            groups.append(_Group())
-            i += 1
-            continue
-        elif ch == ")":
-            if not frames:
+                return None, len(source) if end < 0 else end + 1
+            self.frames.append(_Frame(i, atomic=source.startswith("(?>", i)))
+            self.groups.append(_Group())
+            return None, i + 1
+        if ch == ")":
+            if not self.frames:
                 raise UnsafeRegex(f"unbalanced ')' at {i}")
-            frame = frames.pop()
-            atom_group = groups.pop()
-            atom_atomic = frame.atomic
-            atom_start = frame.start
-            i += 1
-        elif ch == "|":
-            groups[-1].alternation = True
-            if not frames:
-                cuts.append(_Cut(i, i + 1, True))
-                unbounded_in_part = 0
-            i += 1
-            continue
-        elif ch in "^$":
-            i += 1
-            continue
-        else:
-            i += 1
-        quant = _QUANTIFIER.match(source, i) if i < n else None
+            frame = self.frames.pop()
+            return _Atom(frame.start, self.groups.pop(), frame.atomic), i + 1
+        if ch == "|":
+            self.groups[-1].alternation = True
+            if not self.frames:
+                self.cuts.append(_Cut(i, i + 1, True))
+                self.unbounded_in_part = 0
+            return None, i + 1
+        if ch in "^$":
+            return None, i + 1
+        return _Atom(i), i + 1
+
+    def _quantifier(self, atom: _Atom, i: int) -> int:
+        """Check the quantifier after `atom` (if any); record wildcard cuts; return the index after it."""
+        source = self.source
+        quant = _QUANTIFIER.match(source, i) if i < len(source) else None
         if quant is None:
-            if atom_group is not None and atom_group.unbounded:
-                groups[-1].unbounded = True
-            continue
-        q_end = quant.end()
-        possessive = q_end < n and source[q_end] == "+"
-        if q_end < n and source[q_end] in "?+":
-            q_end += 1
+            if atom.group is not None and atom.group.unbounded:
+                self.groups[-1].unbounded = True
+            return i
+        end = quant.end()
+        possessive = end < len(source) and source[end] == "+"
+        if end < len(source) and source[end] in "?+":
+            end += 1
         repeats, unbounded, minimum = _bounds(quant)
-        if atom_group is not None and repeats and not (atom_atomic or possessive):
-            what = source[atom_start:q_end]
-            if atom_group.unbounded:
-                raise UnsafeRegex(
-                    f"nested repetition {what!r}: a repeated group that itself repeats without bound can "
-                    "backtrack exponentially; remove the inner or outer repetition"
-                )
-            if atom_group.alternation and unbounded:
-                raise UnsafeRegex(
-                    f"repeated alternation {what!r}: alternatives under an unbounded repetition can backtrack "
-                    "exponentially; use a character class or a bound like {0,8}"
-                )
-        wildcard = source[atom_start:i] == "." and not frames
-        if wildcard and unbounded:
-            cuts.append(_Cut(atom_start, q_end, False, minimum))
-        elif unbounded or (atom_group is not None and atom_group.unbounded):
-            groups[-1].unbounded = True
+        if atom.group is not None and repeats and not (atom.atomic or possessive):
+            self._check_group(atom, unbounded, source[atom.start : end])
+        if source[atom.start : i] == "." and not self.frames and unbounded:
+            self.cuts.append(_Cut(atom.start, end, False, minimum))
+            self.unbounded_in_part = 0
+        elif unbounded or (atom.group is not None and atom.group.unbounded):
+            self.groups[-1].unbounded = True
             if unbounded and not possessive:
-                unbounded_in_part += 1
-                if unbounded_in_part > _MAX_UNBOUNDED:
+                self.unbounded_in_part += 1
+                if self.unbounded_in_part > _MAX_UNBOUNDED:
                     raise UnsafeRegex(
-                        f"more than {_MAX_UNBOUNDED} unbounded repetitions between wildcards (at {atom_start}): "
+                        f"more than {_MAX_UNBOUNDED} unbounded repetitions between wildcards (at {atom.start}): "
                         "bound them ({1,64}), make them possessive (++), or separate the parts with .*"
                     )
-        if wildcard and unbounded:
-            unbounded_in_part = 0
-        i = q_end
-    if frames:
-        raise UnsafeRegex(f"unbalanced '(' at {frames[-1].start}")
-    return cuts
+        return end
+
+    @staticmethod
+    def _check_group(atom: _Atom, unbounded: bool, what: str) -> None:
+        assert atom.group is not None
+        if atom.group.unbounded:
+            raise UnsafeRegex(
+                f"nested repetition {what!r}: a repeated group that itself repeats without bound can "
+                "backtrack exponentially; remove the inner or outer repetition"
+            )
+        if atom.group.alternation and unbounded:
+            raise UnsafeRegex(
+                f"repeated alternation {what!r}: alternatives under an unbounded repetition can backtrack "
+                "exponentially; use a character class or a bound like {0,8}"
+            )
 
 
 def _skip_class(source: str, i: int) -> int:

@@ -7,6 +7,7 @@ patch semantics), and records every write. OperatorProcess runs `resilience reco
 
 from __future__ import annotations
 
+import builtins
 import copy
 import datetime
 import itertools
@@ -20,7 +21,6 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-import builtins
 from typing import Any
 
 from kubeapi import Conflict, NotFound

@@ -8,6 +8,7 @@ creates the objects from the desired state.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fluxmodel.conditions import deployment_available
@@ -113,10 +114,8 @@ def _advance(ctx: Context, target: dict[str, Any], progress: dict[str, Any], def
         if plan_.strategy == lifecycle.BLUE_GREEN:
             progress["copy"] = lifecycle.copy_name(name, progress["uid"])
             progress["serving"] = deployment_available(live)
-            try:
+            with contextlib.suppress(Conflict):  # created before a restart
                 ctx.kube.create(lifecycle.blue_green_copy(live, progress["copy"]))
-            except Conflict:
-                pass  # created before a restart
             progress["step"] = "copy-wait"
             progress["since"] = ctx.now()
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from test_recovery_support import App, app, deployment, dump, kustomize_file, operator, wait_for  # noqa: F401
+from test_recovery_support import App, app_fixture, deployment, dump, kustomize_file, operator_fixture, wait_for  # noqa: F401
 
 from fluxmodel import signatures as sig
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION, ObjectRef

@@ -8,7 +8,16 @@ resetting the release with backoff; an immutable change inside a chart by replac
 
 from __future__ import annotations
 
-from test_recovery_support import App, app, chart_release, dump, kustomize_file, operator, publish, wait_for  # noqa: F401
+from test_recovery_support import (  # noqa: F401
+    App,
+    app_fixture,
+    chart_release,
+    dump,
+    kustomize_file,
+    operator_fixture,
+    publish,
+    wait_for,
+)
 
 from fluxmodel import signatures as sig
 from fluxmodel.conditions import last_applied_revision

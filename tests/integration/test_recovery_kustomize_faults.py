@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 import yaml
-from test_recovery_support import App, app, deployment, dump, kustomize_file, operator, wait_for  # noqa: F401
+from test_recovery_support import App, app_fixture, deployment, dump, kustomize_file, operator_fixture, wait_for  # noqa: F401
 
 from fluxmodel import signatures as sig
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, ObjectRef

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_recovery_support import App, app, deployment, dump, kustomize_file, start_operator, wait_for  # noqa: F401
+from test_recovery_support import App, app_fixture, deployment, dump, kustomize_file, start_operator, wait_for  # noqa: F401
 
 from clusters.build import require
 from clusters.model import Cluster
@@ -85,7 +85,8 @@ tests:
     - exp_labels: {severity: critical, kind: Kustomization, namespace: flux-system, name: a, cycle: "a -> b -> a"}
       exp_annotations:
         summary: "dependsOn cycle through Kustomization flux-system/a"
-        description: "a -> b -> a: Flux waits forever and reports nothing; kustomize-controller also stops reconciling this source's Kustomizations on new revisions. Break the cycle in Git."
+        description: "a -> b -> a: Flux waits forever and reports nothing; kustomize-controller also stops
+          reconciling this source's Kustomizations on new revisions. Break the cycle in Git."
   - eval_time: 7m
     alertname: FluxDependencyDeadlock
     exp_alerts:
@@ -99,7 +100,8 @@ tests:
     - exp_labels: {severity: warning, kind: HelmRelease, action: rollback_helm_release, why: retries}
       exp_annotations:
         summary: "Automated recovery gave up on a HelmRelease (rollback_helm_release: retries)"
-        description: "See the RecoveryEscalated Event and the gitops.flux.io/recovery-escalated annotation on the object."
+        description: "See the RecoveryEscalated Event and the gitops.flux.io/recovery-escalated annotation
+          on the object."
 """
 
 
@@ -185,8 +187,8 @@ def service_account_kubeconfig(cluster: Cluster, namespace: str, name: str, tmp_
 def bind(cluster: Cluster, state_ns: str, sa_ns: str, suffix: str) -> list[tuple[str, str, str, str | None]]:
     """The shipped ClusterRole and Role, bound to a ServiceAccount of the test's own; returns what to delete."""
     created: list[tuple[str, str, str, str | None]] = []
-    for obj in manifests("rbac.yaml"):
-        obj = dict(obj)
+    for shipped in manifests("rbac.yaml"):
+        obj = dict(shipped)
         obj["metadata"] = {**obj["metadata"], "name": f"{obj['metadata']['name']}-{suffix}"}
         if obj["kind"] in ("Role", "RoleBinding"):
             obj["metadata"]["namespace"] = state_ns

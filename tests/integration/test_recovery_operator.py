@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import yaml
-from test_recovery_support import App, app, deployment, dump, kustomize_file, start_operator, wait_for  # noqa: F401
+from test_recovery_support import App, app_fixture, deployment, dump, kustomize_file, start_operator, wait_for  # noqa: F401
 
 from clusters.model import Cluster
 from fluxmodel import signatures as sig

@@ -162,7 +162,8 @@ def test_a_failing_helmrelease_matches_on_its_most_specific_condition() -> None:
 def test_applies_to_filters_on_the_refused_object_or_the_flux_kind() -> None:
     patterns = parse(
         "patterns:\n"
-        "- {error_pattern: 'field is immutable|may not change', recovery_action: recreate_resource, applies_to: [Service]}\n"
+        "- {error_pattern: 'field is immutable|may not change', recovery_action: recreate_resource,"
+        " applies_to: [Service]}\n"
         "- {name: helm-only, error_pattern: 'failed', recovery_action: escalate, applies_to: [HelmRelease]}\n",
         "test",
     )
@@ -210,7 +211,8 @@ def test_shipped_configmap_holds_the_defaults() -> None:
         ("patterns: [{error_pattern: 'x', recovery_action: escalate, retry_interval: soon}]", ["retry_interval"]),
         ("patterns: [{error_pattern: 'x', recovery_action: escalate, cleanup_dependencies: 'yes'}]", ["true or false"]),
         (
-            "patterns:\n- {name: a, error_pattern: x, recovery_action: escalate}\n- {name: a, error_pattern: y, recovery_action: escalate}",
+            "patterns:\n- {name: a, error_pattern: x, recovery_action: escalate}\n"
+            "- {name: a, error_pattern: y, recovery_action: escalate}",
             ["'a' is used more than once"],
         ),
         ("pattern: []", ["unknown top-level key", "pattern"]),
@@ -240,7 +242,8 @@ def test_every_bad_pattern_is_reported_at_once() -> None:
 
 def test_durations_and_round_trip() -> None:
     patterns = parse(
-        "patterns: [{name: p, error_pattern: x, recovery_action: reset_helm_release, retry_interval: 2m, stuck_for: 30}]",
+        "patterns: [{name: p, error_pattern: x, recovery_action: reset_helm_release, retry_interval: 2m,"
+        " stuck_for: 30}]",
         "t",
     )
     p = patterns.patterns[0]

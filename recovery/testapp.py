@@ -1,0 +1,263 @@
+"""A Flux app of one's own, for the integration tests and the benchmarks: Git files, GitRepository, Kustomization.
+
+Each app has its own namespace, path in the GitOps repository and GitRepository (the same repository, so a pin
+by the operator never touches anyone else's source), and removes all of it in cleanup(). It needs only what
+every provider's cluster has (kube, the GitOps repository, optionally the chart repository), so it does not
+import the harness.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import yaml
+
+from fluxmodel.annotations import reconcile_request
+from fluxmodel.conditions import condition, deployment_available, is_ready
+from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_RELEASE, HELM_REPOSITORY, KUSTOMIZATION, ObjectRef
+from fluxmodel.signatures import Signature
+from kubeapi import Kube
+
+HELM_REPOSITORY_NAME = "local-charts"
+
+
+class ClusterLike(Protocol):
+    """What a harness cluster offers (clusters.model.Cluster satisfies it)."""
+
+    @property
+    def kube(self) -> Kube: ...
+
+    @property
+    def git(self) -> Any: ...
+
+    @property
+    def charts(self) -> Any: ...
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, log: Callable[[], str] | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    tail = f"\noperator log tail:\n{log()[-3000:]}" if log else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{tail}")
+
+
+def dump(*docs: dict[str, Any]) -> str:
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def deployment(
+    name: str, ns: str, labels: dict[str, str], replicas: int = 2, behavior: str = "", image: str = "app:1"
+) -> dict[str, Any]:
+    template: dict[str, Any] = {
+        "metadata": {"labels": dict(labels)},
+        "spec": {"containers": [{"name": "app", "image": f"registry.local/{image}"}]},
+    }
+    if behavior:
+        template["metadata"]["annotations"] = {"resilience.gitops.io/pod-behavior": behavior}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": dict(labels)},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)}, "template": template},
+    }
+
+
+def kustomize_file(resources: list[str], **extra: Any) -> dict[str, Any]:
+    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources, **extra}
+
+
+@dataclass
+class App:
+    """One test's workload: namespace (outside Git), files under apps/<name>, a GitRepository and a Kustomization."""
+
+    cluster: ClusterLike
+    name: str
+    flux_objects: list[ObjectRef] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+
+    @property
+    def kube(self) -> Kube:
+        return self.cluster.kube
+
+    @property
+    def ns(self) -> str:
+        return self.name
+
+    @property
+    def path(self) -> str:
+        return f"apps/{self.name}"
+
+    @property
+    def source(self) -> str:
+        return self.name
+
+    def setup(self, files: dict[str, str], *, kustomization: bool = True, **spec: Any) -> str:
+        """Namespace, first commit, GitRepository and (unless told not to) the app's Kustomization."""
+        self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.ns}})
+        revision = self.commit("setup", files)
+        self.kube.apply(
+            {
+                "apiVersion": GIT_REPOSITORY.api_version,
+                "kind": GIT_REPOSITORY.kind,
+                "metadata": {"name": self.source, "namespace": FLUX_NAMESPACE},
+                "spec": {"url": self.cluster.git.url, "interval": "1m", "ref": {"branch": "main"}, "timeout": "20s"},
+            }
+        )
+        self.flux_objects.append(ObjectRef(GIT_REPOSITORY.kind, FLUX_NAMESPACE, self.source))
+        if kustomization:
+            self.kustomization(self.name, self.path, **spec)
+        return revision
+
+    def kustomization(self, name: str, path: str, **spec: Any) -> ObjectRef:
+        body: dict[str, Any] = {
+            "interval": "5m",
+            "retryInterval": "30s",
+            "path": f"./{path.lstrip('./')}",
+            "prune": True,
+            "wait": True,
+            "timeout": "30s",
+            "sourceRef": {"kind": GIT_REPOSITORY.kind, "name": self.source},
+        }
+        body.update(spec)
+        obj = {
+            "apiVersion": KUSTOMIZATION.api_version,
+            "kind": KUSTOMIZATION.kind,
+            "metadata": {"name": name, "namespace": FLUX_NAMESPACE},
+            "spec": body,
+        }
+        self.kube.apply(obj)
+        ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, name)
+        self.flux_objects.append(ref)
+        return ref
+
+    def commit(self, message: str, write: dict[str, str] | None = None, delete: list[str] | None = None) -> str:
+        self.paths.extend(write or {})
+        revision = str(self.cluster.git.commit(f"{self.name}: {message}", write=write, delete=delete))
+        self.reconcile_source()
+        return revision
+
+    def reconcile_source(self) -> None:
+        if self.kube.get(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, self.source, FLUX_NAMESPACE):
+            self.kube.merge_patch(
+                GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, self.source, FLUX_NAMESPACE, reconcile_request()
+            )
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        kind = (
+            KUSTOMIZATION
+            if ref.kind == KUSTOMIZATION.kind
+            else HELM_RELEASE
+            if ref.kind == HELM_RELEASE.kind
+            else GIT_REPOSITORY
+        )
+        return self.kube.get(kind.api_version, ref.kind, ref.name, ref.namespace)
+
+    def ks(self, name: str | None = None) -> dict[str, Any] | None:
+        return self.get(ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, name or self.name))
+
+    def ready(self, ref: ObjectRef, revision: str | None = None) -> bool:
+        obj = self.get(ref)
+        if obj is None or not is_ready(obj):
+            return False
+        stalled = condition(obj, "Stalled")
+        if stalled is not None and stalled.true:
+            return False
+        return revision is None or (obj.get("status") or {}).get("lastAppliedRevision") == revision
+
+    def shows(self, ref: ObjectRef, signature: Signature) -> bool:
+        """The object shows the signature now, or its controller recorded it in an Event (the operator may have
+        fixed it between two polls: the controller's Event is the lasting proof that the fault was real)."""
+        obj = self.get(ref)
+        if obj is not None and signature.matches(obj):
+            return True
+        controller = "helm-controller" if ref.kind == HELM_RELEASE.kind else "kustomize-controller"
+        for event in self.events(ref):
+            by = event.get("reportingComponent") or (event.get("source") or {}).get("component")
+            if by == controller and signature.message.search(event.get("message") or ""):
+                return True
+        return False
+
+    def available(self, name: str) -> bool:
+        return deployment_available(self.kube.get("apps/v1", "Deployment", name, self.ns))
+
+    def events(self, ref: ObjectRef, reason: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for event in self.kube.list("v1", "Event", ref.namespace):
+            involved = event.get("involvedObject") or {}
+            same = involved.get("kind") == ref.kind and involved.get("name") == ref.name
+            if same and (reason is None or event.get("reason") == reason):
+                out.append(event)
+        return out
+
+    def cleanup(self) -> None:
+        for ref in reversed(self.flux_objects):
+            if ref.kind == KUSTOMIZATION.kind:
+                obj = self.get(ref)
+                if obj is not None:
+                    self.kube.merge_patch(
+                        KUSTOMIZATION.api_version, ref.kind, ref.name, ref.namespace, {"spec": {"prune": True}}
+                    )
+                self.kube.delete(KUSTOMIZATION.api_version, ref.kind, ref.name, ref.namespace)
+            elif ref.kind == HELM_RELEASE.kind:
+                self.kube.delete(HELM_RELEASE.api_version, ref.kind, ref.name, ref.namespace)
+        for ref in self.flux_objects:
+            if ref.kind == GIT_REPOSITORY.kind:
+                self.kube.delete(GIT_REPOSITORY.api_version, ref.kind, ref.name, ref.namespace)
+                self.kube.delete(GIT_REPOSITORY.api_version, ref.kind, f"{ref.name}-head-probe", ref.namespace)
+        self.kube.delete("v1", "Namespace", self.ns)
+        if self.paths:
+            self.cluster.git.commit(f"{self.name}: cleanup", delete=[self.path])
+
+
+def chart_release(name: str, ns: str, version: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "interval": "10m",
+        "chart": {
+            "spec": {
+                "chart": "demo-app",
+                "version": version,
+                "sourceRef": {"kind": "HelmRepository", "name": HELM_REPOSITORY_NAME, "namespace": FLUX_NAMESPACE},
+            }
+        },
+        "install": {"timeout": "30s"},
+        "upgrade": {"timeout": "20s"},
+    }
+    body.update(spec)
+    return {
+        "apiVersion": HELM_RELEASE.api_version,
+        "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": body,
+    }
+
+
+def publish(cluster: ClusterLike, **values: Any) -> str:
+    """A new demo-app chart version (unique per call) with `values`, once the Helm repository serves it."""
+    assert cluster.charts is not None
+    version = f"1.{secrets.randbelow(10**6)}.{secrets.randbelow(1000)}"
+    repo = (
+        cluster.kube.get(HELM_REPOSITORY.api_version, HELM_REPOSITORY.kind, HELM_REPOSITORY_NAME, FLUX_NAMESPACE) or {}
+    )
+    before = ((repo.get("status") or {}).get("artifact") or {}).get("revision")
+    cluster.charts.publish("demo-app", version, values=values or None)
+    cluster.kube.merge_patch(
+        HELM_REPOSITORY.api_version, HELM_REPOSITORY.kind, HELM_REPOSITORY_NAME, FLUX_NAMESPACE, reconcile_request()
+    )
+
+    def indexed() -> bool:
+        repo = (
+            cluster.kube.get(HELM_REPOSITORY.api_version, HELM_REPOSITORY.kind, HELM_REPOSITORY_NAME, FLUX_NAMESPACE)
+            or {}
+        )
+        return ((repo.get("status") or {}).get("artifact") or {}).get("revision") not in (None, before)
+
+    wait_for(indexed, 60, f"the Helm repository to serve demo-app {version}")
+    return version
