@@ -21,6 +21,8 @@ ACTION = "RecoveryAction"
 ESCALATED = "RecoveryEscalated"
 CYCLE = "DependencyCycle"
 REASONS = (DETECTED, ACTION, ESCALATED, CYCLE)
+# eventTime (microseconds) needs an action, so watchers can time detection and action precisely.
+ACTIONS = {DETECTED: "Detect", ACTION: "Recover", ESCALATED: "Escalate", CYCLE: "Report"}
 _MESSAGE_LIMIT = 1024
 log = logging.getLogger("recovery.events")
 
@@ -58,11 +60,12 @@ def event_body(obj: dict[str, Any], reason: str, message: str, warning: bool, in
         "type": "Warning" if warning else "Normal",
         "firstTimestamp": now,
         "lastTimestamp": now,
-        "eventTime": None,
+        "eventTime": now,
+        "action": ACTIONS[reason],
         "count": 1,
-        "source": {"component": COMPONENT, "host": instance},
+        "source": {"component": COMPONENT, "host": instance[:128]},
         "reportingComponent": COMPONENT,
-        "reportingInstance": instance,
+        "reportingInstance": instance[:128],
     }
 
 

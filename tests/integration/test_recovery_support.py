@@ -58,7 +58,7 @@ def start_operator(
     return process.start()
 
 
-@pytest.fixture(name="operator_fixture", scope="module")
+@pytest.fixture(name="operator", scope="module")
 def operator_fixture(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """One operator for a test module (its objects are in per-test namespaces, so tests do not interfere)."""
     process = start_operator(cluster, tmp_path_factory.mktemp("operator"))
