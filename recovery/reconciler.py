@@ -98,7 +98,8 @@ class Reconciler:
 
     # -- healthy -----------------------------------------------------------------------------------------
     def _on_ready(self, ref: ObjectRef, obj: dict[str, Any], health: Health, state: ObjectState) -> None:
-        recovering = state.health_status != "healthy"
+        # A new revision applied counts too: dependents wait for it ("revision is not up to date").
+        recovering = state.health_status != "healthy" or state.last_successful_revision != health.last_applied
         if state.awaiting:
             action = str(state.awaiting.get("action", ""))
             self.metrics.actions.labels(ref.kind, action, "succeeded").inc()

@@ -21,6 +21,7 @@ from fluxmodel.conditions import condition, deployment_available, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_RELEASE, HELM_REPOSITORY, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import Signature
 from kubeapi import Kube
+from recovery.health import parse_time
 
 HELM_REPOSITORY_NAME = "local-charts"
 
@@ -82,6 +83,7 @@ class App:
     name: str
     flux_objects: list[ObjectRef] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    last_commit_at: float = 0.0
 
     @property
     def kube(self) -> Kube:
@@ -140,6 +142,7 @@ class App:
 
     def commit(self, message: str, write: dict[str, str] | None = None, delete: list[str] | None = None) -> str:
         self.paths.extend(write or {})
+        self.last_commit_at = time.time()
         revision = str(self.cluster.git.commit(f"{self.name}: {message}", write=write, delete=delete))
         self.reconcile_source()
         return revision
@@ -173,15 +176,17 @@ class App:
         return revision is None or (obj.get("status") or {}).get("lastAppliedRevision") == revision
 
     def shows(self, ref: ObjectRef, signature: Signature) -> bool:
-        """The object shows the signature now, or its controller recorded it in an Event (the operator may have
-        fixed it between two polls: the controller's Event is the lasting proof that the fault was real)."""
+        """The object shows the signature now, or its controller recorded it in an Event since the last commit
+        (the operator may fix it between two polls: the controller's Event is the lasting proof)."""
         obj = self.get(ref)
         if obj is not None and signature.matches(obj):
             return True
         controller = "helm-controller" if ref.kind == HELM_RELEASE.kind else "kustomize-controller"
+        since = int(self.last_commit_at)  # Event times have whole seconds
         for event in self.events(ref):
             by = event.get("reportingComponent") or (event.get("source") or {}).get("component")
-            if by == controller and signature.message.search(event.get("message") or ""):
+            at = parse_time(event.get("lastTimestamp") or event.get("eventTime")) or 0.0
+            if by == controller and at >= since and signature.message.search(event.get("message") or ""):
                 return True
         return False
 

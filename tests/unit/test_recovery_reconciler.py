@@ -256,3 +256,29 @@ def test_suspended_objects_are_left_alone(suspend: bool) -> None:
     ref = w.put(obj)
     w.reconciler.process(ref)
     assert w.events() == [] and w.kube.deletes() == []
+
+
+def test_a_new_revision_applied_by_a_dependency_kicks_its_dependents_even_if_no_failure_was_seen() -> None:
+    """Status changes are coalesced by the queue: Ready at a new revision is itself the signal."""
+    w = World()
+    root = w.put(ks("root"))
+    w.reconciler.process(root)
+    mid = w.put(
+        ks(
+            "mid",
+            "False",
+            "DependencyNotReady",
+            "dependency 'flux-system/root' revision is not up to date",
+            depends_on=["root"],
+        )
+    )
+    w.requeued.clear()
+    newer = ks("root")
+    newer["status"]["lastAppliedRevision"] = "main@sha1:" + "b" * 40
+    w.kube.objects[("source.toolkit.fluxcd.io", "GitRepository", "flux-system", "gitops")]["status"]["artifact"][
+        "revision"
+    ] = "main@sha1:" + "b" * 40
+    w.monitor.update("MODIFIED", w.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system"))  # type: ignore[arg-type]
+    w.put(newer)
+    w.process(root)
+    assert (mid, 0.0) in w.requeued
