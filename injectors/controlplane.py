@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from assertions.steady import Check, helmrelease_ready
 from fluxmodel.conditions import condition, last_applied_revision
-from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
+from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import SOURCE_FETCH_FAILED
 from injectors import apps
 from injectors.base import Fault, FaultContext, standard_setup, web_app
@@ -99,17 +99,9 @@ class HelmControllerCrash(HelmUpgradeBroken):
         super().inject(ctx)
 
         def upgrading() -> bool:
-            hr = ctx.kube.get(HELM_RELEASE.api_version, HELM_RELEASE.kind, RELEASE, ctx.namespace) or {}
-            history = (hr.get("status") or {}).get("history") or []
-            return (
-                bool(history)
-                and history[0].get("chartVersion") == self.version
-                and history[0].get("status")
-                in (
-                    "pending-upgrade",
-                    "deployed",
-                )
-            )
+            # Helm records the new release as pending-upgrade before it applies anything.
+            selector = f"owner=helm,name={RELEASE},status=pending-upgrade"
+            return bool(ctx.kube.list("v1", "Secret", ctx.namespace, label_selector=selector))
 
         _wait_until(upgrading, 60, f"helm-controller to start upgrading to {self.version}")
         time.sleep(1.0)  # into the upgrade's wait for Ready pods
