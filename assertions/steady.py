@@ -58,8 +58,11 @@ def always() -> Check:
     return Check("always", lambda _r: (True, "nothing to check"))
 
 
-def _flux_ready(kind: str, api_version: str, namespace: str, name: str, revision: str | None) -> Check:
-    label = f"{kind} {namespace}/{name} Ready" + (f" at {revision}" if revision else "")
+Revision = str | Callable[[], str] | None
+
+
+def _flux_ready(kind: str, api_version: str, namespace: str, name: str, revision: Revision) -> Check:
+    label = f"{kind} {namespace}/{name} Ready" + (" at the expected revision" if revision else "")
 
     def check(reader: Reader) -> Outcome:
         obj = reader.get(api_version, kind, name, namespace)
@@ -69,19 +72,23 @@ def _flux_ready(kind: str, api_version: str, namespace: str, name: str, revision
             ready = condition(obj, "Ready")
             return False, f"{kind} {namespace}/{name} not Ready: {ready.reason if ready else 'no status'}"
         applied = last_applied_revision(obj)
-        if revision is not None and applied != revision:
-            return False, f"{kind} {namespace}/{name} at {applied}, want {revision}"
+        want = revision() if callable(revision) else revision
+        if want is not None and applied != want:
+            return False, f"{kind} {namespace}/{name} at {applied}, want {want}"
         return True, label
 
     return Check(label, check)
 
 
-def kustomization_ready(namespace: str, name: str, revision: str | None = None) -> Check:
-    """Ready=True for the current generation (and at `revision`, Flux's `main@sha1:...`, if given)."""
+def kustomization_ready(namespace: str, name: str, revision: Revision = None) -> Check:
+    """Ready=True for the current generation (and at `revision`, Flux's `main@sha1:...`, if given).
+
+    `revision` may be a callable, read at every check: the Git head after commits still to come.
+    """
     return _flux_ready(KUSTOMIZATION.kind, KUSTOMIZATION.api_version, namespace, name, revision)
 
 
-def helmrelease_ready(namespace: str, name: str, chart_version: str | None = None) -> Check:
+def helmrelease_ready(namespace: str, name: str, chart_version: Revision = None) -> Check:
     """Ready=True, not Stalled (and the latest release at `chart_version`, if given)."""
     return _flux_ready(HELM_RELEASE.kind, HELM_RELEASE.api_version, namespace, name, chart_version)
 
