@@ -20,15 +20,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from assertions import slo
+from clusters.local.provider import LocalProvider
+from injectors.registry import FAULTS
+from scenarios.plugin import DEFAULT_SLO
+from scenarios.recoveries import parse
+from scenarios.runner import ScenarioRun
 
-from assertions import slo  # noqa: E402
-from clusters.local.provider import LocalProvider  # noqa: E402
-from injectors.registry import CATALOG, FAULTS  # noqa: E402
-from scenarios.plugin import DEFAULT_SLO  # noqa: E402
-from scenarios.recoveries import parse  # noqa: E402
-from scenarios.runner import ScenarioRun  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def fmt(seconds: float | None, verdict: str) -> str:
