@@ -124,7 +124,10 @@ def operator_marks(log: str, objects: set[str], since_epoch: float) -> dict[str,
     return out
 
 
-def fmt(value: float | None, cap: float) -> str:
+def fmt(value: float | str | None, cap: float) -> str:
+    """Seconds with one decimal, ">cap" when never reached, or a placeholder string as given."""
+    if isinstance(value, str):
+        return value
     return f">{cap:.0f}" if value is None else f"{value:.1f}"
 
 
@@ -132,5 +135,5 @@ def summary(values: list[float]) -> str:
     if not values:
         return "-"
     values = sorted(values)
-    p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+    p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
     return f"p50 {statistics.median(values):.2f}s p95 {p95:.2f}s max {values[-1]:.2f}s"

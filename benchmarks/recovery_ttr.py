@@ -49,7 +49,7 @@ def ks_ref(name: str) -> ObjectRef:
 
 
 def force(mode: str) -> dict[str, Any]:
-    return decorate(mode, {"kind": "Kustomization", "spec": {}})["spec"]
+    return dict(decorate(mode, {"kind": "Kustomization", "spec": {}})["spec"])
 
 
 def web_setup(app: App, mode: str, extra: list[str] | None = None) -> Ctx:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from fluxmodel.kinds import ObjectRef
@@ -35,6 +35,7 @@ class View:
     leader: bool = False
     patterns: int = 0
     config_valid: bool = True
+    watch_events: int = 0
 
 
 class _Collector(Collector):
@@ -77,6 +78,7 @@ class _Collector(Collector):
             pinned.add_metric([ref.kind, ref.namespace, ref.name, revision], 1)
         yield pinned
         yield GaugeMetricFamily("flux_recovery_leader", "1 when this instance holds the Lease and acts", value=v.leader)
+        yield CounterMetricFamily("flux_recovery_watch_events", "Watch events and list items processed", value=v.watch_events)
         yield GaugeMetricFamily("flux_recovery_patterns", "Recovery patterns loaded", value=v.patterns)
         yield GaugeMetricFamily(
             "flux_recovery_config_valid", "0 when the last pattern reload was refused", value=v.config_valid

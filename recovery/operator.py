@@ -202,4 +202,5 @@ class Operator:
             leader=self.leader,
             patterns=len(self.patterns.patterns) if self.patterns else 0,
             config_valid=self.config_valid,
+            watch_events=self.monitor.events_seen,
         )
