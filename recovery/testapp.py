@@ -8,6 +8,8 @@ import the harness.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from fluxmodel.annotations import reconcile_request
 from fluxmodel.conditions import condition, deployment_available, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_RELEASE, HELM_REPOSITORY, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import Signature
-from kubeapi import Kube
+from kubeapi import ApiError, Kube, NotFound
 from recovery.health import parse_time
 
 HELM_REPOSITORY_NAME = "local-charts"
@@ -203,23 +205,42 @@ class App:
         return out
 
     def cleanup(self) -> None:
+        """Remove everything the app created; every step runs even if an earlier one failed."""
+        steps: list[Callable[[], object]] = []
         for ref in reversed(self.flux_objects):
             if ref.kind == KUSTOMIZATION.kind:
-                obj = self.get(ref)
-                if obj is not None:
-                    self.kube.merge_patch(
-                        KUSTOMIZATION.api_version, ref.kind, ref.name, ref.namespace, {"spec": {"prune": True}}
-                    )
-                self.kube.delete(KUSTOMIZATION.api_version, ref.kind, ref.name, ref.namespace)
+                steps.append(functools.partial(self._delete_kustomization, ref))
             elif ref.kind == HELM_RELEASE.kind:
-                self.kube.delete(HELM_RELEASE.api_version, ref.kind, ref.name, ref.namespace)
+                steps.append(
+                    functools.partial(self.kube.delete, HELM_RELEASE.api_version, ref.kind, ref.name, ref.namespace)
+                )
         for ref in self.flux_objects:
             if ref.kind == GIT_REPOSITORY.kind:
-                self.kube.delete(GIT_REPOSITORY.api_version, ref.kind, ref.name, ref.namespace)
-                self.kube.delete(GIT_REPOSITORY.api_version, ref.kind, f"{ref.name}-head-probe", ref.namespace)
-        self.kube.delete("v1", "Namespace", self.ns)
+                for name in (ref.name, f"{ref.name}-head-probe"):
+                    steps.append(
+                        functools.partial(
+                            self.kube.delete, GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, name, FLUX_NAMESPACE
+                        )
+                    )
+        steps.append(lambda: self.kube.delete("v1", "Namespace", self.ns))
         if self.paths:
-            self.cluster.git.commit(f"{self.name}: cleanup", delete=[self.path])
+            steps.append(lambda: self.cluster.git.commit(f"{self.name}: cleanup", delete=[self.path]))
+        errors = []
+        for step in steps:
+            try:
+                step()
+            except ApiError as e:
+                errors.append(str(e))
+        if errors:
+            raise RuntimeError(f"cleanup of {self.name} left things behind: {'; '.join(errors)}")
+
+    def _delete_kustomization(self, ref: ObjectRef) -> None:
+        """Prune on: deleting the Kustomization deletes what it applied (not the namespace, made outside Git)."""
+        with contextlib.suppress(NotFound):
+            self.kube.merge_patch(
+                KUSTOMIZATION.api_version, ref.kind, ref.name, ref.namespace, {"spec": {"prune": True}}
+            )
+        self.kube.delete(KUSTOMIZATION.api_version, ref.kind, ref.name, ref.namespace)
 
 
 def chart_release(name: str, ns: str, version: str, **spec: Any) -> dict[str, Any]:
