@@ -259,6 +259,15 @@ def test_snapshot_covers_data_kinds_of_the_namespaces_but_not_kube_root_ca() -> 
     assert list(snapshot(secret_named_like_it)) == ["Secret/shop/kube-root-ca.crt"]
 
 
+def test_controller_state_secrets_are_not_user_data() -> None:
+    helm = data_obj("Secret", "sh.helm.release.v1.web.v2", type="helm.sh/release.v1", data={"release": "H4sI"})
+    token = data_obj("Secret", "builder-token", type="kubernetes.io/service-account-token", data={"token": "x"})
+    opaque = data_obj("Secret", "creds", type="Opaque", data={"password": "c2VjcmV0"})
+    assert list(snapshot([helm, token, opaque])) == ["Secret/shop/creds"]
+    # A new Helm release deletes and rewrites its release Secrets: no violation.
+    assert invariants.violations(snapshot([helm, token, opaque]), snapshot([opaque])) == []
+
+
 @pytest.mark.parametrize(
     ("after", "problems"),
     [
