@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from fluxmodel.annotations import RECOVERY_POLICY, annotation
 from fluxmodel.conditions import deployment_available
 from fluxmodel.inventory import find
 from fluxmodel.kinds import ObjectRef
@@ -89,6 +90,8 @@ def _resolve(ctx: Context) -> dict[str, dict[str, Any]]:
         if live is not None:
             if not managed_by(ctx.obj, live):
                 raise PermanentError(f"{key} was not applied by {ctx.ref}: refusing to touch it")
+            if (annotation(live, RECOVERY_POLICY) or "").strip().lower() == "manual":
+                raise PermanentError(f"{key} has {RECOVERY_POLICY}: manual")
             try:
                 lifecycle.check_declared_fields(live, ctx.match.failure.message)
             except lifecycle.StrategyRefused as e:

@@ -257,6 +257,7 @@ def test_objects_the_flux_object_did_not_apply_are_not_touched() -> None:
         ({"flux.weave.works/update-strategy": "rolling"}, "in-place updates only"),
         ({"gitops.flux.io/update-strategy": "sideways"}, "not one of"),
         ({"gitops.flux.io/immutable-fields": "spec.clusterIP"}, "not in gitops.flux.io/immutable-fields"),
+        ({"gitops.flux.io/recovery-policy": "manual"}, "recovery-policy: manual"),
     ],
 )
 def test_lifecycle_annotations_can_refuse_a_replacement(annotations: dict[str, str], why: str) -> None:
