@@ -132,7 +132,9 @@ def test_an_unreadable_record_is_a_user_error_naming_it(tmp_path: Path, content:
 
 
 @pytest.mark.xfail(
-    strict=True, reason="BUG: a JSON record without `fault`/`cluster` (or not an object) escapes as KeyError/TypeError"
+    strict=True,
+    raises=(KeyError, TypeError),
+    reason="BUG: a JSON record without `fault`/`cluster` (or not an object) escapes as KeyError/TypeError",
 )
 @pytest.mark.parametrize("content", ["{}", "[]", '{"fault": "x"}'])
 def test_a_record_of_the_wrong_shape_is_a_user_error(tmp_path: Path, content: str) -> None:
@@ -270,6 +272,7 @@ def test_a_git_failure_is_a_problem(tmp_path: Path) -> None:
 
 @pytest.mark.xfail(
     strict=True,
+    raises=UserError,
     reason="BUG: Reverter.run lets a UserError (git not on PATH, a path escaping the repository) escape: "
     "the module promises that undoing never raises and the next step still runs",
 )
