@@ -1,0 +1,223 @@
+"""The chaos suite's pytest plugin, black-boxed with pytester and --collect-only: bad options are usage errors
+naming the option (or variable) before any cluster is touched; profiles pick faults, recoveries and repeats;
+test ids carry recovery and repeat."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from injectors.registry import FAULTS, fault
+
+pytest_plugins = ("pytester",)
+
+FAULT_NAMES = ("selector-change", "source-outage", "helm-upgrade-broken")
+ENV = ("RESILIENCE_RECOVERY", "RESILIENCE_SLO", "RESILIENCE_REPEAT", "RESILIENCE_PROFILE", "RESILIENCE_PROVIDER")
+
+SUITE = f"""
+import pytest
+
+
+@pytest.mark.parametrize("fault_name", {list(FAULT_NAMES)!r})
+def test_fault(fault_name, run_fault):
+    run_fault(fault_name)
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Pytester:
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    # Where a cluster would leave its state: it must stay empty.
+    monkeypatch.setenv("RESILIENCE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("RESILIENCE_CACHE", str(tmp_path / "cache"))
+    # The inner runs need only the suite's plugins (allure, kind, locust... would only slow them down).
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makeconftest('pytest_plugins = ["clusters.pytest_plugin", "scenarios.plugin"]\n')
+    pytester.makepyfile(test_chaos=SUITE)
+    return pytester
+
+
+def collect(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider", *args)
+
+
+def collected(result: pytest.RunResult) -> list[str]:
+    return [line.split("::", 1)[1] for line in result.outlines if line.startswith("test_chaos.py::")]
+
+
+def usage_error(result: pytest.RunResult) -> str:
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.outlines + result.errlines
+    errors = [line for line in result.errlines if line.startswith("ERROR: ")]
+    assert len(errors) == 1, result.errlines
+    assert collected(result) == []
+    return errors[0].removeprefix("ERROR: ")
+
+
+def no_cluster_touched(tmp_path: Path) -> None:
+    assert not (tmp_path / "state").exists()
+    assert not (tmp_path / "cache").exists()
+
+
+# -- bad input: usage errors naming the option before any cluster is touched ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--recovery", "operatr"),
+            "Invalid recovery 'operatr' from --recovery: use one of none, flux-native, operator, command:<cmd>, "
+            "manifest:<path>",
+        ),
+        (("--recovery", "operator,command:"), "Invalid recovery 'command:' from --recovery: command: needs a command"),
+        (("--repeat", "0"), "Invalid repeat '0' from --repeat: a whole number >= 1"),
+        (("--repeat", "two"), "Invalid repeat 'two' from --repeat: a whole number >= 1"),
+        (("--repeat", "1.5"), "Invalid repeat '1.5' from --repeat: a whole number >= 1"),
+    ],
+)
+def test_bad_options_are_usage_errors_naming_the_option(
+    suite: pytest.Pytester, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    assert usage_error(collect(suite, *args)).startswith(message)
+    no_cluster_touched(tmp_path)
+
+
+def test_a_missing_manifest_names_the_option(suite: pytest.Pytester, tmp_path: Path) -> None:
+    error = usage_error(collect(suite, "--recovery", "manifest:missing.yaml"))
+    assert error.startswith("Invalid recovery 'manifest:missing.yaml' from --recovery: missing.yaml: ")
+    no_cluster_touched(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RESILIENCE_RECOVERY", "bogus", "Invalid recovery 'bogus' from RESILIENCE_RECOVERY: use one of "),
+        ("RESILIENCE_REPEAT", "-1", "Invalid repeat '-1' from RESILIENCE_REPEAT: a whole number >= 1"),
+        (
+            "RESILIENCE_PROFILE",
+            "weekly",
+            "unknown profile 'weekly' (profiles: nightly, quick, release) (from RESILIENCE_PROFILE)",
+        ),
+    ],
+)
+def test_bad_environment_values_name_the_variable(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    error = usage_error(collect(suite))
+    assert message in error
+    no_cluster_touched(tmp_path)
+
+
+def test_an_unknown_profile_names_the_profiles_and_the_option(suite: pytest.Pytester, tmp_path: Path) -> None:
+    error = usage_error(collect(suite, "--profile", "weekly"))
+    assert error.endswith("unknown profile 'weekly' (profiles: nightly, quick, release) (from --profile)")
+    assert "scenarios/slo.yaml" in error
+    no_cluster_touched(tmp_path)
+
+
+def test_a_missing_slo_file_names_the_file_and_the_option(suite: pytest.Pytester, tmp_path: Path) -> None:
+    error = usage_error(collect(suite, "--slo", "nope.yaml"))
+    assert error == "nope.yaml: cannot read the SLO file (No such file or directory); pass --slo FILE (from --slo)"
+    no_cluster_touched(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("defaults:\n  ttr: {max: 0}\n", "team.yaml: defaults.ttr.max: expected a positive number of seconds, got 0"),
+        ("scenarios:\n  selector-chnage: {}\n", "team.yaml: scenarios.selector-chnage: unknown fault (known: "),
+        ("defaults:\n  ttr: {max: 60\n", "team.yaml: not valid YAML at line 3: "),
+        (
+            "profiles:\n  ci: {recoveries: [operatr]}\n",
+            "team.yaml: profiles.ci.recoveries: unknown ",
+        ),
+    ],
+)
+def test_a_bad_slo_file_names_the_file_the_key_and_the_option(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str, message: str
+) -> None:
+    (suite.path / "team.yaml").write_text(content)
+    error = usage_error(collect(suite, "--slo", "team.yaml"))
+    assert error.startswith(message) and error.endswith("(from --slo)")
+    monkeypatch.setenv("RESILIENCE_SLO", "team.yaml")
+    assert usage_error(collect(suite)).endswith("(from RESILIENCE_SLO)")
+    no_cluster_touched(tmp_path)
+
+
+# -- resolution: defaults, profiles, CLI over environment over profile --------------------------------------
+
+
+def test_by_default_each_fault_runs_once_under_the_operator(suite: pytest.Pytester, tmp_path: Path) -> None:
+    result = collect(suite)
+    assert result.ret == pytest.ExitCode.OK
+    assert collected(result) == [f"test_fault[operator-r1-{name}]" for name in FAULT_NAMES]
+    no_cluster_touched(tmp_path)
+
+
+def test_ids_carry_recovery_and_repeat(suite: pytest.Pytester) -> None:
+    result = collect(suite, "--recovery", "operator,none", "--recovery", "operator", "--repeat", "2")
+    ids = collected(result)
+    assert len(ids) == 2 * 2 * len(FAULT_NAMES)
+    assert "test_fault[operator-r1-selector-change]" in ids
+    assert "test_fault[none-r2-helm-upgrade-broken]" in ids
+    assert not any("r3" in i for i in ids)
+
+
+def test_a_command_recovery_id_is_its_spec(suite: pytest.Pytester) -> None:
+    ids = collected(collect(suite, "--recovery", "command:true"))
+    assert ids[0] == "test_fault[command:true-r1-selector-change]"
+
+
+def test_a_profile_sets_recoveries_and_repeat(suite: pytest.Pytester) -> None:
+    ids = collected(collect(suite, "--profile", "nightly"))
+    assert len(ids) == 3 * 3 * len(FAULT_NAMES)
+    assert {i.split("[")[1].split("-r")[0] for i in ids} == {"none", "flux-native", "operator"}
+
+
+def test_the_command_line_overrides_the_environment_and_the_profile(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESILIENCE_RECOVERY", "none")
+    monkeypatch.setenv("RESILIENCE_REPEAT", "2")
+    ids = collected(collect(suite, "--profile", "nightly", "--recovery", "flux-native"))
+    assert sorted(ids) == sorted(f"test_fault[flux-native-r{i}-{name}]" for i in (1, 2) for name in FAULT_NAMES)
+    monkeypatch.setenv("RESILIENCE_PROFILE", "nightly")
+    ids = collected(collect(suite, "--repeat", "1"))
+    assert ids == [f"test_fault[none-r1-{name}]" for name in FAULT_NAMES]
+
+
+def test_a_profile_of_a_custom_slo_file_deselects_the_other_faults(suite: pytest.Pytester, tmp_path: Path) -> None:
+    (suite.path / "team.yaml").write_text(
+        textwrap.dedent(
+            """\
+            profiles:
+              quick: {repeat: 2, recoveries: [none, operator], faults: [source-outage]}
+            """
+        )
+    )
+    result = collect(suite, "--slo", "team.yaml", "--profile", "quick")
+    assert result.ret == pytest.ExitCode.OK
+    assert collected(result) == [
+        "test_fault[none-r1-source-outage]",
+        "test_fault[none-r2-source-outage]",
+        "test_fault[operator-r1-source-outage]",
+        "test_fault[operator-r2-source-outage]",
+    ]
+    result.stdout.fnmatch_lines(["*4/12 tests collected (8 deselected)*"])
+    no_cluster_touched(tmp_path)
+
+
+def test_tests_are_marked_with_their_fault_family(suite: pytest.Pytester) -> None:
+    assert fault("source-outage").family == "control-plane"
+    ids = collected(collect(suite, "-m", "control-plane"))
+    assert ids == ["test_fault[operator-r1-source-outage]"]
+    result = suite.runpytest("--markers", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["@pytest.mark.selector: the selector fault family"])
+
+
+def test_the_shipped_catalog_names_match(suite: pytest.Pytester) -> None:
+    assert set(FAULT_NAMES) <= set(FAULTS)
