@@ -224,7 +224,11 @@ def cycle_inject(app: App, ctx: Ctx) -> None:
 
 
 def cycle_visible(app: App, ctx: Ctx) -> bool:
-    return all(app.shows(r, sig.DEPENDENCY_NOT_READY) for r in ctx["refs"][1:])
+    """Both members wait for each other now (the parent has applied the cycle)."""
+    a, b = (app.get(r) for r in ctx["refs"][1:])
+    if a is None or b is None or not (sig.DEPENDENCY_NOT_READY.matches(a) and sig.DEPENDENCY_NOT_READY.matches(b)):
+        return False
+    return bool(a["spec"].get("dependsOn")) and bool(b["spec"].get("dependsOn"))
 
 
 def cycle_fix(app: App, ctx: Ctx) -> None:

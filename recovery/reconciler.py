@@ -30,6 +30,7 @@ from recovery.state import ObjectState, StateStore
 
 ESCALATED_ANNOTATION = "gitops.flux.io/recovery-escalated"
 MAX_STEP_ERRORS = 10
+SOURCE_KICKS = 5  # times a source change is pushed to its Kustomizations past a cycle
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Reconciler:
         self._kicks: dict[ObjectRef, tuple[str, bool]] = {}
         self._cycles_reported: dict[ObjectRef, str] = {}
         self._source_revisions: dict[ObjectRef, str | None] = {}
+        self._source_pending: dict[ObjectRef, tuple[str, int]] = {}
         self._said: dict[ObjectRef, str] = {}
 
     # -- entry point ---------------------------------------------------------------------------------------
@@ -381,17 +383,33 @@ class Reconciler:
                 self.recorder.emit(src, events.ACTION, summary)
         revision = artifact_revision(src)
         with self._lock:
-            changed = self._source_revisions.get(ref, revision) != revision
-        if changed and revision:
-            objects, _ = self.monitor.snapshot()
-            why = (
-                f"{ref} moved to {revision}, but a dependsOn cycle stops kustomize-controller from enqueuing its "
-                "Kustomizations; reconciling now"
-            )
-            for k in kick_after_source_change(ref, revision, self.monitor.graph(), self.monitor.cycles(), objects):
-                self.kick(k, why, even_if_ready=True)
-        with self._lock:
+            if revision and self._source_revisions.get(ref, revision) != revision:
+                self._source_pending[ref] = (revision, 0)
             self._source_revisions[ref] = revision
+            pending = self._source_pending.get(ref)
+        if pending is not None and pending[0] == revision:
+            self._follow_source(ref, revision, pending[1])
+
+    def _follow_source(self, ref: ObjectRef, revision: str, tries: int) -> None:
+        """Reconcile a source's Kustomizations past a cycle until each has attempted `revision` (a request can
+        be handled from a cache that has not seen the new artifact yet, so check and ask again, a few times)."""
+        objects, _ = self.monitor.snapshot()
+        cycles = self.monitor.cycles()
+        behind = kick_after_source_change(ref, revision, self.monitor.graph(), cycles, objects)
+        movable = [k for k in behind if k not in cycles.members or tries == 0]
+        if not movable or tries >= SOURCE_KICKS:
+            with self._lock:
+                self._source_pending.pop(ref, None)
+            return
+        why = (
+            f"{ref} moved to {revision}, but a dependsOn cycle stops kustomize-controller from enqueuing its "
+            "Kustomizations; reconciling now"
+        )
+        for k in movable:
+            self.kick(k, why, even_if_ready=True)
+        with self._lock:
+            self._source_pending[ref] = (revision, tries + 1)
+        self.requeue(ref, 3.0)
 
     def _say(self, ref: ObjectRef, decision: engine.Decision) -> None:
         """Log non-acting decisions once per change (acting ones are logged where they happen)."""
