@@ -282,3 +282,37 @@ def test_a_new_revision_applied_by_a_dependency_kicks_its_dependents_even_if_no_
     w.put(newer)
     w.process(root)
     assert (mid, 0.0) in w.requeued
+
+
+def test_a_source_change_is_pushed_past_a_cycle_until_its_kustomizations_attempted_it() -> None:
+    w = World()
+    parent = w.put(ks("parent"))
+    for name, other in (("a", "b"), ("b", "a")):
+        w.put(
+            ks(
+                name,
+                "False",
+                "DependencyNotReady",
+                f"dependency 'flux-system/{other}' is not ready",
+                depends_on=[other],
+            )
+        )
+    source = ObjectRef("GitRepository", "flux-system", "gitops")
+    w.reconciler.process(source)  # first sight of the source: nothing to push
+    assert w.requeued == []
+    key = ("source.toolkit.fluxcd.io", "GitRepository", "flux-system", "gitops")
+    w.kube.objects[key]["status"]["artifact"]["revision"] = "main@sha1:" + "f" * 40
+    w.monitor.update("MODIFIED", w.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system"))  # type: ignore[arg-type]
+    w.reconciler.process(source)
+    assert (parent, 0.0) in w.requeued and (source, 3.0) in w.requeued
+    w.process(parent)  # Ready, but behind: reconciled anyway (Flux would not enqueue it)
+    assert [x[3] for x in w.kube.writes if x[0] == "patch" and x[1] == "Kustomization"] == ["parent"]
+    w.requeued.clear()
+    w.reconciler.process(source)  # Flux handled it from a stale cache: still behind, so asked again
+    assert (parent, 0.0) in w.requeued
+    newer = ks("parent")
+    newer["status"]["lastAttemptedRevision"] = "main@sha1:" + "f" * 40
+    w.put(newer)
+    w.requeued.clear()
+    w.reconciler.process(source)
+    assert w.requeued == []  # caught up: nothing more to push
