@@ -112,7 +112,7 @@ class _Checker:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
+            raise self.fail(where or "top level", f"expected a mapping, got {type(value).__name__}")
         if allowed is not None:
             allowed = tuple(allowed)
             for key in value:
@@ -142,15 +142,20 @@ class _Checker:
         if "wait" in raw:
             self.seconds(raw["wait"], f"{where}.wait")
 
+    def name(self, item: str, where: str, known: tuple[str, ...], what: str) -> None:
+        """A fault or recovery name; recoveries may also be command:<cmd> or manifest:<path>."""
+        external = what == "recovery" and item.startswith(("command:", "manifest:"))
+        if item not in known and not external:
+            raise self.fail(where, f"unknown {what} {item!r} (known: {', '.join(known)})")
+
     def names(self, value: Any, where: str, known: Iterable[str], what: str) -> tuple[str, ...]:
         known = tuple(known)
         if value == "all":
             return tuple(known)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(where, f"expected a list of {what} or 'all', got {value!r}")
+            raise self.fail(where, f"expected a list of {what} names or 'all', got {value!r}")
         for item in value:
-            if item not in known and not item.startswith(("command:", "manifest:")):
-                raise self.fail(where, f"unknown {what[:-1]} {item!r} (known: {', '.join(known)})")
+            self.name(item, where, known, what)
         return tuple(value)
 
 
@@ -158,7 +163,7 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     """Validate and build an SloFile from parsed YAML."""
     known_faults = tuple(known_faults)
     check = _Checker(path)
-    top = check.mapping(raw, "top level", ("version", "defaults", "profiles", "scenarios"))
+    top = check.mapping(raw, "", ("version", "defaults", "profiles", "scenarios"))
     if top.get("version", 1) != 1:
         raise check.fail("version", f"unsupported version {top['version']!r} (this harness reads version 1)")
     check.budget(top.get("defaults"), "defaults")
@@ -171,10 +176,10 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise check.fail(f"{where}.repeat", f"expected a whole number >= 1, got {repeat!r}")
         recoveries = check.names(
-            body.get("recoveries", ["operator"]), f"{where}.recoveries", RECOVERY_MODES_BUILTIN, "recoveries"
+            body.get("recoveries", ["operator"]), f"{where}.recoveries", RECOVERY_MODES_BUILTIN, "recovery"
         )
         faults = body.get("faults", "all")
-        fault_names = None if faults == "all" else check.names(faults, f"{where}.faults", known_faults, "faults")
+        fault_names = None if faults == "all" else check.names(faults, f"{where}.faults", known_faults, "fault")
         profiles[name] = Profile(str(name), repeat, recoveries, fault_names)
     scenarios = check.mapping(top.get("scenarios"), "scenarios")
     for fault, body in scenarios.items():
@@ -183,6 +188,7 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
             raise check.fail(where, f"unknown fault (known: {', '.join(known_faults)})")
         check.budget(body, where, ("recoveries",))
         for recovery, override in check.mapping((body or {}).get("recoveries"), f"{where}.recoveries").items():
+            check.name(str(recovery), f"{where}.recoveries.{recovery}", RECOVERY_MODES_BUILTIN, "recovery")
             check.budget(override, f"{where}.recoveries.{recovery}")
     return SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()})
 

@@ -151,7 +151,10 @@ def wrapper_go_mod(component: GoComponent, upstream: dict[str, Any]) -> str:
     for rep in upstream.get("Replace") or []:
         old, new = rep["Old"]["Path"], rep["New"]
         if new.get("Version"):
-            replaces.append(f"replace {old} => {new['Path']} {new['Version']}")
+            # `replace m v1 => n v2` replaces only that version of m: keep the qualifier.
+            old_version = rep["Old"].get("Version")
+            qualified = f"{old} {old_version}" if old_version else old
+            replaces.append(f"replace {qualified} => {new['Path']} {new['Version']}")
             continue
         # A local directory in the upstream repository: the same module from the proxy. A local replace of a
         # module the build does not require (etcd's FORBIDDEN_DEPENDENCY guards) has nothing to resolve.

@@ -22,7 +22,7 @@ from clusters.local.lifecycle import LocalControl
 from clusters.model import Cluster
 from fluxmodel.annotations import reconcile_request
 from kubeapi import ApiError, Kube, connect
-from resilience.errors import HarnessError, UserError
+from resilience.errors import HarnessError, ResilienceError, UserError
 
 log = logging.getLogger(__name__)
 RUNS_DIR = Path("runs")
@@ -75,7 +75,20 @@ class RevertRecord:
             body = json.loads(path.read_text())
         except (OSError, ValueError) as e:
             raise UserError(f"{path}: not a readable revert record ({e})") from e
-        return cls(path, body["fault"], body["cluster"], body.get("steps", []), body.get("reverted", False))
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("fault"), str)
+            or not isinstance(body.get("cluster"), dict)
+        ):
+            raise UserError(f"{path}: not a revert record (expected an object with `fault` and `cluster`)")
+        return cls(
+            path,
+            body["fault"],
+            body["cluster"],
+            list(body.get("steps") or []),
+            bool(body.get("reverted", False)),
+            float(body.get("created") or time.time()),
+        )
 
 
 class Reverter:
@@ -99,7 +112,7 @@ class Reverter:
             try:
                 self._undo(step)
                 step["done"] = True
-            except (ApiError, HarnessError, OSError, KeyError) as e:
+            except (ApiError, ResilienceError, OSError, KeyError) as e:
                 problems.append(f"{step['op']}: {e}")
                 log.warning("revert step %s of %s failed: %s", step["op"], self.record.fault, e)
             self.record.save()
@@ -149,7 +162,7 @@ def revert_run(run: str) -> tuple[int, list[str]]:
         try:
             found = Reverter(record).run()
         except ValueError as e:  # the kubeconfig is gone: the cluster went with it
-            found = [f"{path.name}: cluster unreachable ({e})"]
+            found = [f"cluster unreachable ({e})"]
         problems += [f"{path.name}: {p}" for p in found]
         count += 1
     return count, problems

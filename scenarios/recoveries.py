@@ -81,10 +81,10 @@ class FluxNative(RecoveryMode):
     """Flux's own knobs: Kustomization force (re-create on immutable errors), HelmRelease RetryOnFailure."""
 
     def decorate(self, obj: dict[str, Any]) -> dict[str, Any]:
-        spec = obj.setdefault("spec", {})
         if obj.get("kind") == KUSTOMIZATION.kind:
-            spec["force"] = True
+            obj.setdefault("spec", {})["force"] = True
         elif obj.get("kind") == HELM_RELEASE.kind:
+            spec = obj.setdefault("spec", {})
             retry = {"name": "RetryOnFailure", "retryInterval": "30s"}
             spec.setdefault("install", {})["strategy"] = dict(retry)
             spec.setdefault("upgrade", {})["strategy"] = dict(retry)
@@ -166,7 +166,10 @@ def parse(spec: str, source: str = "--recovery") -> RecoveryMode:
     if spec == "operator":
         return Operator("operator")
     if spec.startswith("command:"):
-        argv = shlex.split(spec.removeprefix("command:"))
+        try:
+            argv = shlex.split(spec.removeprefix("command:"))
+        except ValueError as e:
+            raise UserError(f"Invalid recovery {spec!r} from {source}: {e}") from None
         if not argv:
             raise UserError(f"Invalid recovery {spec!r} from {source}: command: needs a command line")
         return Command(spec, argv)

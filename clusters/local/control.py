@@ -35,6 +35,9 @@ class ControlServer:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop serving: shutdown wakes the thread blocked in accept(), close releases the address."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.sock.close()
 

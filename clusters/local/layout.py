@@ -21,7 +21,7 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 def check_name(name: str) -> str:
     """Cluster names become directory names and kubeconfig contexts: DNS-label style, <= 40 chars."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UserError(
             f"bad cluster name {name!r}: use lower-case letters, digits and '-', at most 40 characters, "
             "starting and ending with a letter or digit"

@@ -201,6 +201,8 @@ class Supervisor:
                         delay = self.backoff.delay(child.consecutive_crashes)
                         child.restart_at = now + delay
                         self._record_restart(name, child, code, delay)
+                    else:
+                        child.popen = None  # reported once; its pid may belong to someone else soon
                 if child.restart_at is not None and now >= child.restart_at:
                     child.restarts += 1
                     self.start(name)
