@@ -144,11 +144,6 @@ def test_an_upstream_without_require_or_replace_gives_just_the_module() -> None:
     assert directives(go_mod) == ["require example.com/demo v1.2.3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a version-specific replace (`replace m v1.0.0 => n v1.1.0`) is mirrored as `replace m => n v1.1.0`,"
-    " which replaces every version of m, not only the one upstream replaces",
-)
 def test_a_version_specific_replace_keeps_its_old_version() -> None:
     upstream = go_mod_json({}, [])
     upstream["Replace"] = [

@@ -56,7 +56,6 @@ def test_check_name_refuses_other_names_with_the_rule(name: str) -> None:
     assert "at most 40 characters" in message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `$` in layout._NAME matches before a final newline: 'abc\\n' is accepted")
 def test_check_name_refuses_a_trailing_newline() -> None:
     with pytest.raises(UserError):
         check_name("abc\n")
@@ -354,12 +353,6 @@ def test_request_without_a_supervisor_is_a_harness_error() -> None:
         request(unused_address(), "status", timeout=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ControlServer.close() closes the listening socket while the serving thread is blocked in accept(); "
-    "on Linux that accept() keeps the socket alive, so the address stays bound and one more request is served "
-    "(shutdown(SHUT_RDWR) before close() would wake it)",
-)
 def test_a_closed_server_is_not_reachable(control: Control) -> None:
     control.server.start()
     assert request(control.address, "status")

@@ -162,11 +162,6 @@ def test_a_component_not_marked_restartable_stays_down(
     assert not layout.pid_file("crasher").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: poll() reports a non-restartable component's exit again on every call (and SIGKILLs the process "
-    "group of its old, possibly reused, pid each time); its docstring says 'exited since the last poll'",
-)
 def test_an_exit_is_reported_by_one_poll_only(make_sup: Callable[..., Supervisor]) -> None:
     sup = make_sup()
     sup.start("crasher")
