@@ -338,6 +338,15 @@ def feed(rec: PhaseRecorder, reader: Reader, o: dict[str, Any], at: float) -> No
     rec.on_change("MODIFIED", o, at)
 
 
+def visible_at(at: float) -> tuple[PhaseRecorder, Timeline, Reader]:
+    """A recorder whose fault became visible at `at` (a failing Kustomization)."""
+    reader = Reader(ks("False", "ReconciliationFailed"))
+    rec, timeline = recorder(reader)
+    feed(rec, reader, ks("False", "ReconciliationFailed"), at=at)
+    assert timeline.marks == {"injected": INJECTED, "visible": at}
+    return rec, timeline, reader
+
+
 def event(reason: str, component: str | None = OPERATOR_COMPONENT, source: str | None = None) -> dict[str, Any]:
     e: dict[str, Any] = {
         "kind": "Event",
@@ -420,9 +429,7 @@ def test_after_recovery_nothing_is_evaluated_again() -> None:
 
 
 def test_operator_events_mark_detected_and_acted() -> None:
-    reader = Reader(ks("False", "ReconciliationFailed"))
-    rec, timeline = recorder(reader)
-    feed(rec, reader, ks("False", "ReconciliationFailed"), at=101.0)
+    rec, timeline, _ = visible_at(101.0)
     rec.on_change("ADDED", event("RecoveryDetected"), 102.0)
     rec.on_change("ADDED", event("RecoveryAction"), 104.0)
     rec.on_change("ADDED", event("RecoveryDetected"), 105.0)  # the first mark wins
@@ -434,17 +441,13 @@ def test_operator_events_mark_detected_and_acted() -> None:
 
 
 def test_an_action_without_a_detection_event_marks_both() -> None:
-    reader = Reader(ks("False", "ReconciliationFailed"))
-    rec, timeline = recorder(reader)
-    feed(rec, reader, ks("False", "ReconciliationFailed"), at=101.0)
+    rec, timeline, _ = visible_at(101.0)
     rec.on_change("ADDED", event("RecoveryAction"), 103.0)
     assert timeline.marks["detected"] == timeline.marks["acted"] == 103.0
 
 
 def test_dependency_cycle_events_and_the_legacy_source_field_count() -> None:
-    reader = Reader(ks("False", "ReconciliationFailed"))
-    rec, timeline = recorder(reader)
-    feed(rec, reader, ks("False", "ReconciliationFailed"), at=101.0)
+    rec, timeline, _ = visible_at(101.0)
     rec.on_change("ADDED", event("DependencyCycle", component=None, source=OPERATOR_COMPONENT), 102.0)
     assert timeline.marks["detected"] == 102.0
 
@@ -460,9 +463,7 @@ def test_dependency_cycle_events_and_the_legacy_source_field_count() -> None:
     ids=["other-component", "other-source", "no-component", "other-reason"],
 )
 def test_other_events_are_recorded_but_mark_nothing(e: dict[str, Any]) -> None:
-    reader = Reader(ks("False", "ReconciliationFailed"))
-    rec, timeline = recorder(reader)
-    feed(rec, reader, ks("False", "ReconciliationFailed"), at=101.0)
+    rec, timeline, _ = visible_at(101.0)
     rec.on_change("ADDED", e, 102.0)
     assert set(timeline.marks) == {"injected", "visible"}
     assert len(timeline.events) == 1

@@ -79,6 +79,13 @@ def until(condition: Callable[[], Any], sup: Supervisor | None = None, what: str
     pytest.fail(f"{what} did not happen within {PATIENCE}s")
 
 
+def supervising(sup: Supervisor, name: str) -> Supervisor:
+    """`sup` running `name` as a restartable component."""
+    sup.restartable.add(name)
+    sup.start(name)
+    return sup
+
+
 def restarts(layout: ClusterLayout, count: int) -> Callable[[], list[dict[str, Any]]]:
     return lambda: (found := read_restarts(layout.restarts_file)) and len(found) >= count and found
 
@@ -129,9 +136,7 @@ def test_components_get_their_env_and_run_in_the_cluster_directory(
 def test_a_restartable_component_that_exits_is_restarted_and_recorded(
     make_sup: Callable[..., Supervisor], layout: ClusterLayout
 ) -> None:
-    sup = make_sup()
-    sup.restartable.add("crasher")
-    sup.start("crasher")
+    sup = supervising(make_sup(), "crasher")
     first, second = until(restarts(layout, 2), sup, "two restarts")[:2]
     assert first["component"] == "crasher" and first["exit_code"] == 3 and first["signal"] is None
     assert (first["restart_number"], first["delay_seconds"]) == (1, 0.0)
@@ -171,18 +176,14 @@ def test_an_exit_is_reported_by_one_poll_only(make_sup: Callable[..., Supervisor
 
 def test_a_long_enough_good_run_resets_the_backoff(make_sup: Callable[..., Supervisor], layout: ClusterLayout) -> None:
     flaky = {"flaky": ComponentSpec("flaky", sh("sleep 0.3; exit 1"), Probe())}
-    sup = make_sup(flaky, Backoff(first=0.0, base=0.05, cap=0.1, reset_after=0.0))
-    sup.restartable.add("flaky")
-    sup.start("flaky")
+    sup = supervising(make_sup(flaky, Backoff(first=0.0, base=0.05, cap=0.1, reset_after=0.0)), "flaky")
     assert [r["delay_seconds"] for r in until(restarts(layout, 2), sup, "two restarts")[:2]] == [0.0, 0.0]
 
 
 def test_kill_with_sigkill_is_recorded_as_that_signal_and_restarted(
     make_sup: Callable[..., Supervisor], layout: ClusterLayout
 ) -> None:
-    sup = make_sup()
-    sup.restartable.add("sleeper")
-    sup.start("sleeper")
+    sup = supervising(make_sup(), "sleeper")
     killed = sup.kill("sleeper")
     (event,) = until(restarts(layout, 1), sup, "the restart")
     assert event["signal"] == "SIGKILL" and event["exit_code"] is None and event["pid"] == killed
@@ -191,9 +192,7 @@ def test_kill_with_sigkill_is_recorded_as_that_signal_and_restarted(
 
 
 def test_kill_with_sigterm_is_recorded_as_sigterm(make_sup: Callable[..., Supervisor], layout: ClusterLayout) -> None:
-    sup = make_sup()
-    sup.restartable.add("sleeper")
-    sup.start("sleeper")
+    sup = supervising(make_sup(), "sleeper")
     sup.kill("sleeper", signal.SIGTERM)
     assert until(restarts(layout, 1), sup, "the restart")[0]["signal"] == "SIGTERM"
 
@@ -209,9 +208,7 @@ def test_killing_a_component_that_is_not_running_is_a_harness_error(make_sup: Ca
 
 
 def test_hold_keeps_a_component_down_until_release(make_sup: Callable[..., Supervisor], layout: ClusterLayout) -> None:
-    sup = make_sup()
-    sup.restartable.add("sleeper")
-    sup.start("sleeper")
+    sup = supervising(make_sup(), "sleeper")
     before = sup.status()["sleeper"]["pid"]
     sup.hold("sleeper", None)
     for _ in range(10):
