@@ -1,7 +1,8 @@
 """Time to recover per fault under `operator` vs `flux-native` vs `none`, side by side, in one run.
 
 For each mode, each fault runs on an app of its own (namespace, Git path, GitRepository, Flux objects):
-set up and wait Ready, inject by a Git commit (and a reconcile request on its source, as a user would), then
+set up and wait Ready, inject by a Git commit (and a reconcile request on its source, as a user would; the cycle
+by creating the Kustomization that applies it from Git, so it deadlocks from the start), then
 record, in seconds after the injection: visible (Flux shows the fault), detected and acted (the operator's
 decision log), fixed (for faults whose cause a human later removes: the chain's root fixed in Git, the cycle
 broken in Git, the missing namespace created) and recovered (workload and Flux objects Ready). TTR is
@@ -42,6 +43,9 @@ class Fault:
     visible: Callable[[App, Ctx], bool]
     recovered: Callable[[App, Ctx], bool]
     fix: Callable[[App, Ctx], None] | None = None
+    # Git now holds a bad desired state: the old revision is Ready until Flux shows the fault, so recovery only
+    # counts after that (as the harness judges it).
+    bad_in_git: bool = False
 
 
 def ks_ref(name: str) -> ObjectRef:
@@ -209,18 +213,16 @@ def cycle_files(app: App, mode: str, a_deps: str | None, b_deps: str | None) -> 
 
 
 def cycle_setup(app: App, mode: str) -> Ctx:
-    revision = app.setup(
-        {**level(app, "a"), **level(app, "b"), **cycle_files(app, mode, None, "a")}, kustomization=False
-    )
-    parent = app.kustomization(app.name, f"{app.path}/flux", wait=False, **force(mode))
-    refs = [parent, ks_ref(f"{app.name}-a"), ks_ref(f"{app.name}-b")]
+    """Git holds A and B depending on each other; nothing in the cluster yet."""
+    app.setup({**level(app, "a"), **level(app, "b"), **cycle_files(app, mode, "b", "a")}, kustomization=False)
+    refs = [ks_ref(app.name), ks_ref(f"{app.name}-a"), ks_ref(f"{app.name}-b")]
     app.flux_objects.extend(refs[1:])
-    poll_until(lambda: all(app.ready(r, revision) for r in refs), 150)
     return {"refs": refs, "mode": mode, "objects": {str(r) for r in refs}}
 
 
 def cycle_inject(app: App, ctx: Ctx) -> None:
-    app.commit("cycle", cycle_files(app, ctx["mode"], "b", "a"))
+    """The parent Kustomization applies A and B: they wait for each other from the start (a real deadlock)."""
+    app.kustomization(app.name, f"{app.path}/flux", wait=False, **force(ctx["mode"]))
 
 
 def cycle_visible(app: App, ctx: Ctx) -> bool:
@@ -244,6 +246,7 @@ FAULTS = [
         rollout_inject,
         lambda a, c: a.shows(c["ref"], sig.HEALTH_CHECK_FAILED),
         any_ready,
+        bad_in_git=True,
     ),
     Fault(
         "helm-rejected-chart",
@@ -251,6 +254,7 @@ FAULTS = [
         helm_inject({"replicaCount": -1}),
         helm_failed,
         lambda a, c: a.ready(c["ref"]) and a.available("web"),
+        bad_in_git=True,
     ),
     Fault(
         "helm-never-ready",
@@ -258,6 +262,7 @@ FAULTS = [
         helm_inject({"podBehavior": "never-ready"}),
         helm_failed,
         lambda a, c: a.ready(c["ref"]) and a.available("web"),
+        bad_in_git=True,
     ),
     Fault(
         "helm-retries-exhausted",
@@ -281,12 +286,13 @@ def run_one(cluster: Cluster, fault: Fault, mode: str, cap: float, log: Callable
         started_epoch = time.time()
         timeline = Timeline(fault.name, mode)
         fault.inject(app, ctx)
-        if poll_until(lambda: fault.visible(app, ctx) or fault.recovered(app, ctx), cap):
+        shown = poll_until(lambda: fault.visible(app, ctx) or (not fault.bad_in_git and fault.recovered(app, ctx)), cap)
+        if shown and fault.visible(app, ctx):
             timeline.mark("visible")
         if fault.fix is not None:
             fault.fix(app, ctx)
             timeline.mark("fixed")
-        if poll_until(lambda: fault.recovered(app, ctx), cap):
+        if (shown or not fault.bad_in_git) and poll_until(lambda: fault.recovered(app, ctx), cap):
             timeline.mark("recovered")
         if log is not None:
             for name, epoch in operator_marks(log(), ctx["objects"], started_epoch).items():
