@@ -187,23 +187,8 @@ def all_at_head(app: App, ctx: Ctx) -> bool:
 
 def cycle_files(app: App, mode: str, a_deps: str | None, b_deps: str | None) -> dict[str, str]:
     def flux(name: str, dep: str | None) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "interval": "5m",
-            "retryInterval": "30s",
-            "path": f"./{app.path}/{name}",
-            "prune": True,
-            "timeout": "30s",
-            "sourceRef": {"kind": "GitRepository", "name": app.source},
-            **force(mode),
-        }
-        if dep:
-            spec["dependsOn"] = [{"name": f"{app.name}-{dep}"}]
-        return {
-            "apiVersion": KUSTOMIZATION.api_version,
-            "kind": "Kustomization",
-            "metadata": {"name": f"{app.name}-{name}", "namespace": FLUX_NAMESPACE},
-            "spec": spec,
-        }
+        deps = (f"{app.name}-{dep}",) if dep else ()
+        return app.manifest(f"{app.name}-{name}", f"{app.path}/{name}", depends_on=deps, wait=False, **force(mode))
 
     return {
         f"{app.path}/flux/a.yaml": dump(flux("a", a_deps)),

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Protocol
 
+from recovery.api import KubeApi
 from recovery.defaults import default_patterns
 from recovery.errors import PatternError
 from recovery.patterns import CONFIGMAP_KEY, CONFIGMAP_NAME, PatternSet, parse
 
 
-class ConfigApi(Protocol):
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None: ...
-
-
 class PatternSource:
     """A file or the ConfigMap, polled for changes (cheap: one GET or stat every few seconds)."""
 
-    def __init__(self, kube: ConfigApi | None, namespace: str, file: Path | None = None):
+    def __init__(self, kube: KubeApi | None, namespace: str, file: Path | None = None):
         self.kube = kube
         self.namespace = namespace
         self.file = file

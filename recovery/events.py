@@ -11,9 +11,10 @@ import datetime
 import logging
 import secrets
 import socket
-from typing import Any, Protocol
+from typing import Any
 
 from kubeapi import ApiError
+from recovery.api import KubeApi
 
 COMPONENT = "gitops-resilience-operator"
 DETECTED = "RecoveryDetected"
@@ -25,10 +26,6 @@ REASONS = (DETECTED, ACTION, ESCALATED, CYCLE)
 ACTIONS = {DETECTED: "Detect", ACTION: "Recover", ESCALATED: "Escalate", CYCLE: "Report"}
 _MESSAGE_LIMIT = 1024
 log = logging.getLogger("recovery.events")
-
-
-class EventApi(Protocol):
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def _now() -> str:
@@ -72,7 +69,7 @@ def event_body(obj: dict[str, Any], reason: str, message: str, warning: bool, in
 class Recorder:
     """Creates Events; disabled (log only) in dry-run."""
 
-    def __init__(self, kube: EventApi | None, *, enabled: bool = True, instance: str | None = None):
+    def __init__(self, kube: KubeApi | None, *, enabled: bool = True, instance: str | None = None):
         self.kube = kube
         self.enabled = enabled and kube is not None
         self.instance = instance or socket.gethostname()

@@ -9,27 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from kubeapi import ApiError
+from recovery.api import KubeApi
 
 log = logging.getLogger("recovery.informer")
 WATCH_SECONDS = 60
-
-
-class WatchApi(Protocol):
-    def list_with_version(
-        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> tuple[list[dict[str, Any]], str]: ...
-
-    def watch(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        resource_version: str | None = None,
-        timeout: int = 60,
-    ) -> Any: ...
 
 
 class Informer(threading.Thread):
@@ -37,7 +23,7 @@ class Informer(threading.Thread):
 
     def __init__(
         self,
-        kube: WatchApi,
+        kube: KubeApi,
         api_version: str,
         kind: str,
         namespace: str | None,

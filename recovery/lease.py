@@ -11,23 +11,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from kubeapi import ApiError, Conflict
+from recovery.api import KubeApi
 
 API_VERSION = "coordination.k8s.io/v1"
 NAME = "gitops-resilience-operator"
 log = logging.getLogger("recovery.lease")
-
-
-class LeaseApi(Protocol):
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None: ...
-
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]: ...
-
-    def merge_patch(
-        self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]
-    ) -> dict[str, Any]: ...
 
 
 def _micro(epoch: float) -> str:
@@ -46,7 +37,7 @@ class LeaderElector:
 
     def __init__(
         self,
-        kube: LeaseApi,
+        kube: KubeApi,
         namespace: str,
         identity: str,
         *,

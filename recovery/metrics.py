@@ -78,7 +78,9 @@ class _Collector(Collector):
             pinned.add_metric([ref.kind, ref.namespace, ref.name, revision], 1)
         yield pinned
         yield GaugeMetricFamily("flux_recovery_leader", "1 when this instance holds the Lease and acts", value=v.leader)
-        yield CounterMetricFamily("flux_recovery_watch_events", "Watch events and list items processed", value=v.watch_events)
+        yield CounterMetricFamily(
+            "flux_recovery_watch_events", "Watch events and list items processed", value=v.watch_events
+        )
         yield GaugeMetricFamily("flux_recovery_patterns", "Recovery patterns loaded", value=v.patterns)
         yield GaugeMetricFamily(
             "flux_recovery_config_valid", "0 when the last pattern reload was refused", value=v.config_valid

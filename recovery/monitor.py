@@ -13,9 +13,10 @@ from typing import Any
 
 from fluxmodel.graph import DependencyGraph
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
+from recovery.api import KubeApi
 from recovery.dependencies import CycleReport, blocked
 from recovery.health import Health, observe, with_last_ready
-from recovery.informer import Informer, WatchApi
+from recovery.informer import Informer
 
 FLUX_KINDS = (KUSTOMIZATION, HELM_RELEASE)
 WATCHED = (KUSTOMIZATION, HELM_RELEASE, GIT_REPOSITORY)
@@ -28,7 +29,7 @@ class Monitor:
 
     def __init__(
         self,
-        kube: WatchApi,
+        kube: KubeApi,
         namespaces: Iterable[str | None] = (None,),
         clock: Callable[[], float] = time.time,
         last_ready: Callable[[ObjectRef], float | None] = lambda ref: None,

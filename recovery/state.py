@@ -14,11 +14,12 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from fluxmodel.kinds import ObjectRef
 from kubeapi import NotFound
 from kubeapi.errors import Conflict
+from recovery.api import KubeApi
 from recovery.health import format_time, parse_time
 
 PREFIX = "reconciliation-state"
@@ -26,30 +27,6 @@ MANAGED_BY = "gitops-resilience-operator"
 STATE_LABEL = "gitops.flux.io/reconciliation-state"
 OBJECT_ANNOTATION = "gitops.flux.io/object"
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-class StateApi(Protocol):
-    """The part of kubeapi.Kube the store uses (a fake implements it in unit tests)."""
-
-    def list(
-        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> list[dict[str, Any]]: ...
-
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]: ...
-
-    def merge_patch(
-        self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]
-    ) -> dict[str, Any]: ...
-
-    def delete(
-        self,
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None = None,
-        propagation: str = "Background",
-        uid: str | None = None,
-    ) -> bool: ...
 
 
 @dataclass
@@ -135,7 +112,7 @@ def configmap_name(ref: ObjectRef) -> str:
 class StateStore:
     """ObjectStates cached in memory and written through to ConfigMaps in one namespace."""
 
-    def __init__(self, kube: StateApi | None, namespace: str, *, persist: bool = True):
+    def __init__(self, kube: KubeApi | None, namespace: str, *, persist: bool = True):
         self.kube = kube
         self.namespace = namespace
         self.persist = persist and kube is not None

@@ -120,7 +120,8 @@ class App:
             self.kustomization(self.name, self.path, **spec)
         return revision
 
-    def kustomization(self, name: str, path: str, **spec: Any) -> ObjectRef:
+    def manifest(self, name: str, path: str, *, depends_on: tuple[str, ...] = (), **spec: Any) -> dict[str, Any]:
+        """A Flux Kustomization of this app's source (to apply, or to commit for a parent Kustomization)."""
         body: dict[str, Any] = {
             "interval": "5m",
             "retryInterval": "30s",
@@ -130,14 +131,19 @@ class App:
             "timeout": "30s",
             "sourceRef": {"kind": GIT_REPOSITORY.kind, "name": self.source},
         }
+        if depends_on:
+            body["dependsOn"] = [{"name": d} for d in depends_on]
         body.update(spec)
-        obj = {
+        return {
             "apiVersion": KUSTOMIZATION.api_version,
             "kind": KUSTOMIZATION.kind,
             "metadata": {"name": name, "namespace": FLUX_NAMESPACE},
             "spec": body,
         }
-        self.kube.apply(obj)
+
+    def kustomization(self, name: str, path: str, **spec: Any) -> ObjectRef:
+        """Apply a Flux Kustomization (see manifest) and remember it for cleanup."""
+        self.kube.apply(self.manifest(name, path, **spec))
         ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, name)
         self.flux_objects.append(ref)
         return ref

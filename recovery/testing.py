@@ -77,6 +77,12 @@ class FakeKube:
         obj = self.objects.get(self._key(api_version, kind, name, namespace))
         return copy.deepcopy(obj) if obj is not None else None
 
+    def must(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """get(), for tests that know the object exists."""
+        obj = self.get(api_version, kind, name, namespace)
+        assert obj is not None, f"{kind} {namespace}/{name} does not exist"
+        return obj
+
     def list(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
     ) -> list[dict[str, Any]]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from fluxmodel.annotations import owner, reconcile_request
 from fluxmodel.inventory import find
 from fluxmodel.kinds import FLUX_KINDS, ObjectRef
 from kubeapi import Conflict, NotFound
+from recovery.api import KubeApi
 from recovery.errors import PermanentError
 from recovery.patterns import Match
 from recovery.state import ObjectState
@@ -25,32 +26,6 @@ from recovery.state import ObjectState
 NEVER_DELETE = frozenset(
     {"Namespace", "PersistentVolumeClaim", "PersistentVolume", "Secret", "CustomResourceDefinition"}
 )
-
-
-class Api(Protocol):
-    """The part of kubeapi.Kube actions use (tests substitute recovery.testing.FakeKube)."""
-
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None: ...
-
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]: ...
-
-    def apply(
-        self, obj: dict[str, Any], field_manager: str = ..., force: bool = ..., dry_run: bool = ...
-    ) -> dict[str, Any]: ...
-
-    def merge_patch(
-        self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]
-    ) -> dict[str, Any]: ...
-
-    def delete(
-        self,
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None = None,
-        propagation: str = "Background",
-        uid: str | None = None,
-    ) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -76,7 +51,7 @@ Outcome = Done | Requeue
 class Context:
     """One run of one action on one Flux object."""
 
-    kube: Api
+    kube: KubeApi
     obj: dict[str, Any]
     match: Match
     state: ObjectState
@@ -98,7 +73,7 @@ class Context:
         return self.progress.get(key, default)
 
 
-def request_reconcile(kube: Api, obj: dict[str, Any], *, helm_force: bool = False) -> str:
+def request_reconcile(kube: KubeApi, obj: dict[str, Any], *, helm_force: bool = False) -> str:
     """Ask Flux to reconcile `obj` now; HelmReleases may also be forced and reset. Returns the token."""
     patch = reconcile_request(force=helm_force, reset=helm_force)
     token = str(patch["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"])
@@ -108,7 +83,7 @@ def request_reconcile(kube: Api, obj: dict[str, Any], *, helm_force: bool = Fals
 
 
 def guarded_delete(
-    kube: Api, api_version: str, kind: str, name: str, namespace: str | None, *, propagation: str, uid: str | None
+    kube: KubeApi, api_version: str, kind: str, name: str, namespace: str | None, *, propagation: str, uid: str | None
 ) -> bool:
     """Delete one object unless its kind holds user data; only the recorded incarnation (uid) is deleted."""
     if kind in NEVER_DELETE:

@@ -16,7 +16,8 @@ from typing import Any
 from fluxmodel.annotations import REQUESTED_AT, reconcile_request
 from fluxmodel.conditions import artifact_revision, revision_commit
 from fluxmodel.kinds import GIT_REPOSITORY, ObjectRef
-from recovery.actions.base import Api, Context, Done, Outcome, guarded_delete
+from recovery.actions.base import Context, Done, Outcome, guarded_delete
+from recovery.api import KubeApi
 from recovery.errors import PermanentError
 from recovery.state import ObjectState
 
@@ -126,7 +127,7 @@ def _probe(src: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check_pin(kube: Api, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None) -> str | None:
+def check_pin(kube: KubeApi, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None) -> str | None:
     """For a pinned source: forward reconcile requests to the probe, unpin when the head moved.
 
     Mutates `state` (the source's); returns a one-line summary of what was done, or None.
@@ -135,7 +136,7 @@ def check_pin(kube: Api, state: ObjectState, source: dict[str, Any], probe: dict
         return _check_pin(kube, state, source, probe)
 
 
-def _check_pin(kube: Api, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None) -> str | None:
+def _check_pin(kube: KubeApi, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None) -> str | None:
     pin_ = state.pin
     if not pin_:
         return None
@@ -166,7 +167,7 @@ def _check_pin(kube: Api, state: ObjectState, source: dict[str, Any], probe: dic
     return f"unpinned {ref}: the branch moved to {head} (pinned at {pin_.get('revision')}, bad {pin_.get('bad')})"
 
 
-def _drop_probe(kube: Api, source: ObjectRef, name: str) -> None:
+def _drop_probe(kube: KubeApi, source: ObjectRef, name: str) -> None:
     guarded_delete(
         kube,
         GIT_REPOSITORY.api_version,

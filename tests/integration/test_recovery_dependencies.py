@@ -64,22 +64,7 @@ def test_a_cycle_is_reported_within_seconds_and_the_fix_in_git_is_applied(app: A
     a, b = f"{app.name}-a", f"{app.name}-b"
 
     def flux_ks(name: str, depends: str | None) -> dict[str, object]:
-        spec: dict[str, object] = {
-            "interval": "5m",
-            "retryInterval": "30s",
-            "path": f"./{app.path}/{name[-1]}",
-            "prune": True,
-            "timeout": "30s",
-            "sourceRef": {"kind": "GitRepository", "name": app.source},
-        }
-        if depends:
-            spec["dependsOn"] = [{"name": depends}]
-        return {
-            "apiVersion": KUSTOMIZATION.api_version,
-            "kind": "Kustomization",
-            "metadata": {"name": name, "namespace": FLUX_NAMESPACE},
-            "spec": spec,
-        }
+        return app.manifest(name, f"{app.path}/{name[-1]}", depends_on=(depends,) if depends else (), wait=False)
 
     files = {
         **level_files(app, "a"),

@@ -163,8 +163,8 @@ def test_a_restart_mid_action_converges_without_acting_twice() -> None:
     h.run(ks, failure, progress)
     copy_name = progress["steps"]["Deployment/shop/web"]["copy"]
     h.kube.objects[("apps", "Deployment", "shop", copy_name)] = available(
-        h.kube.get("apps/v1", "Deployment", copy_name, "shop")
-    )  # type: ignore[arg-type]
+        h.kube.must("apps/v1", "Deployment", copy_name, "shop")
+    )
     h.run(ks, failure, progress)  # deleted the original, requested the reconcile: then the process dies
 
     resumed = json.loads(json.dumps(progress))

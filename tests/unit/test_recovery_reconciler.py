@@ -78,8 +78,8 @@ class World:
             }
         )
         self.monitor.update(
-            "ADDED", self.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
-        )  # type: ignore[arg-type]
+            "ADDED", self.kube.must("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
+        )
 
     def put(self, obj: dict[str, Any]) -> ObjectRef:
         key = ("kustomize.toolkit.fluxcd.io", obj["kind"], "flux-system", obj["metadata"]["name"])
@@ -101,8 +101,8 @@ class World:
 
     def process(self, ref: ObjectRef) -> None:
         self.monitor.update(
-            "MODIFIED", self.kube.get("kustomize.toolkit.fluxcd.io/v1", ref.kind, ref.name, ref.namespace)
-        )  # type: ignore[arg-type]
+            "MODIFIED", self.kube.must("kustomize.toolkit.fluxcd.io/v1", ref.kind, ref.name, ref.namespace)
+        )
         self.reconciler.process(ref)
 
     def events(self, reason: str | None = None) -> list[dict[str, Any]]:
@@ -278,7 +278,7 @@ def test_a_new_revision_applied_by_a_dependency_kicks_its_dependents_even_if_no_
     w.kube.objects[("source.toolkit.fluxcd.io", "GitRepository", "flux-system", "gitops")]["status"]["artifact"][
         "revision"
     ] = "main@sha1:" + "b" * 40
-    w.monitor.update("MODIFIED", w.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system"))  # type: ignore[arg-type]
+    w.monitor.update("MODIFIED", w.kube.must("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system"))
     w.put(newer)
     w.process(root)
     assert (mid, 0.0) in w.requeued
@@ -302,7 +302,7 @@ def test_a_source_change_is_pushed_past_a_cycle_until_its_kustomizations_attempt
     assert w.requeued == []
     key = ("source.toolkit.fluxcd.io", "GitRepository", "flux-system", "gitops")
     w.kube.objects[key]["status"]["artifact"]["revision"] = "main@sha1:" + "f" * 40
-    w.monitor.update("MODIFIED", w.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system"))  # type: ignore[arg-type]
+    w.monitor.update("MODIFIED", w.kube.must("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system"))
     w.reconciler.process(source)
     assert (parent, 0.0) in w.requeued and (source, 3.0) in w.requeued
     w.process(parent)  # Ready, but behind: reconciled anyway (Flux would not enqueue it)
