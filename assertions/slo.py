@@ -190,7 +190,18 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
         for recovery, override in check.mapping((body or {}).get("recoveries"), f"{where}.recoveries").items():
             check.name(str(recovery), f"{where}.recoveries.{recovery}", RECOVERY_MODES_BUILTIN, "recovery")
             check.budget(override, f"{where}.recoveries.{recovery}")
-    return SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()})
+    slo = SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()})
+    # Merged budgets can cross where no single mapping does (defaults p95 80, a fault's max 60).
+    for fault, body in slo.scenarios.items():
+        for recovery in ("", *(str(r) for r in (body.get("recoveries") or {}))):
+            budget = slo.budget(fault, recovery)
+            for name, limit in (("ttr", budget.ttr), ("detect", budget.detect)):
+                if limit.max is not None and limit.p95 is not None and limit.p95 > limit.max:
+                    where = f"scenarios.{fault}" + (f".recoveries.{recovery}" if recovery else "")
+                    raise check.fail(
+                        where, f"{name} p95 ({limit.p95}) exceeds max ({limit.max}) once merged with the defaults"
+                    )
+    return slo
 
 
 def load(path: Path | str, known_faults: Iterable[str]) -> SloFile:

@@ -6,7 +6,7 @@ the whole upgrade. Pins were chosen as the newest releases that build with Go 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 KUBERNETES_VERSION = "v1.36.3"
 
@@ -29,7 +29,6 @@ class GoComponent:
     crd_dir: str | None = None
     # Built on demand by the feature that needs it, not by `resilience build` by default.
     optional: bool = False
-    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 def _k8s_ldflags(version: str) -> tuple[str, ...]:

@@ -67,7 +67,7 @@ class ControlServer:
             return {"pid": self.sup.kill(component, int(request.get("signal", signal.SIGKILL)))}
         if op == "hold":
             seconds = request.get("seconds")
-            self.sup.hold(component, float(seconds) if seconds else None)
+            self.sup.hold(component, float(seconds) if seconds is not None else None)
             return {}
         if op == "release":
             self.sup.release(component)

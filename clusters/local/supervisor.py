@@ -163,7 +163,7 @@ class Supervisor:
         with self.lock:
             child = self.children[name]
             child.held = True
-            child.held_until = time.monotonic() + seconds if seconds else None
+            child.held_until = time.monotonic() + seconds if seconds is not None else None
             self.stop(name, grace=0.5)
 
     def release(self, name: str) -> None:

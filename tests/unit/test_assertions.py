@@ -56,7 +56,7 @@ BUDGETS = {
         "selector-change": {
             "ttr": {"max": 90},
             "detect": {"p95": 10},
-            "recoveries": {"none": {"ttr": {"max": 600}, "wait": 900}, "operator": {"detect": {"max": 5}}},
+            "recoveries": {"none": {"ttr": {"max": 600}, "wait": 900}, "operator": {"detect": {"max": 12}}},
         },
         "source-outage": None,
     },
@@ -67,7 +67,7 @@ BUDGETS = {
     ("fault", "recovery", "ttr", "detect", "wait"),
     [
         ("selector-change", "none", Limit(600, 80), Limit(30, 10), 900),  # recoveries.none > scenario > defaults
-        ("selector-change", "operator", Limit(90, 80), Limit(5, 10), 300),
+        ("selector-change", "operator", Limit(90, 80), Limit(12, 10), 300),
         ("selector-change", "flux-native", Limit(90, 80), Limit(30, 10), 300),  # scenario > defaults
         ("source-outage", "operator", Limit(100, 80), Limit(30, None), 300),  # an empty scenario: defaults
         ("helm-upgrade-broken", "none", Limit(100, 80), Limit(30, None), 300),  # no scenario: defaults
@@ -76,6 +76,12 @@ BUDGETS = {
 def test_budget_precedence(fault: str, recovery: str, ttr: Limit, detect: Limit, wait: float) -> None:
     budget = parse(BUDGETS, "slo.yaml", KNOWN).budget(fault, recovery)
     assert (budget.ttr, budget.detect, budget.give_up_after) == (ttr, detect, wait)
+
+
+def test_a_p95_above_max_after_merging_is_refused() -> None:
+    raw = {"defaults": {"ttr": {"max": 100, "p95": 80}}, "scenarios": {"selector-change": {"ttr": {"max": 60}}}}
+    with pytest.raises(UserError, match=r"slo.yaml: scenarios.selector-change: ttr p95 \(80\) exceeds max \(60\)"):
+        parse(raw, "slo.yaml", KNOWN)
 
 
 def test_give_up_after_defaults_to_twice_the_ttr_max() -> None:
