@@ -30,7 +30,7 @@ test: setup
 	$(PYTEST) tests $(NO_TESTS_OK)
 
 test-unit: venv
-	$(PYTEST) tests/unit $(NO_TESTS_OK)
+	$(PYTEST) tests/unit -m "not integration" $(NO_TESTS_OK)
 
 test-integration: setup
 	$(PYTEST) tests/integration $(NO_TESTS_OK)

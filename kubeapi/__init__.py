@@ -5,7 +5,7 @@ rather than generated models; API errors become the classes in kubeapi.errors, m
 """
 
 from kubeapi.client import Kube, connect, connect_in_cluster
-from kubeapi.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, TemporaryApiError
+from kubeapi.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, TemporaryApiError, UnknownKind
 
 __all__ = [
     "ApiError",
@@ -15,6 +15,7 @@ __all__ = [
     "Kube",
     "NotFound",
     "TemporaryApiError",
+    "UnknownKind",
     "connect",
     "connect_in_cluster",
 ]

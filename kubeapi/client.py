@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from kubeapi.errors import ApiError, NotFound, TemporaryApiError, from_exception
+from kubeapi.errors import ApiError, NotFound, TemporaryApiError, UnknownKind, from_exception
 
 FIELD_MANAGER = "gitops-resilience"
 T = TypeVar("T")
@@ -84,7 +84,7 @@ class Kube:
             try:
                 return _call(lambda: self.dynamic.resources.get(api_version=api_version, kind=kind))
             except ResourceNotFoundError as e:
-                raise NotFound(404, "NotFound", f"the server has no kind {kind} in {api_version}") from e
+                raise UnknownKind(404, "NotFound", f"the server has no kind {kind} in {api_version}") from e
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object as a dict, or None when it does not exist."""
@@ -120,16 +120,15 @@ class Kube:
         force: bool = True,
         dry_run: bool = False,
     ) -> dict[str, Any]:
-        """Server-side apply of one object."""
+        """Server-side apply of one object (a namespaced one without a namespace goes to `default`)."""
         res = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj.get("metadata") or {}
+        namespace = (meta.get("namespace") or "default") if res.namespaced else None
         kwargs: dict[str, Any] = {"field_manager": field_manager, "force_conflicts": force}
         if dry_run:
             kwargs["dry_run"] = "All"
         out = _call(
-            lambda: self.dynamic.server_side_apply(
-                res, body=obj, name=meta.get("name"), namespace=meta.get("namespace"), **kwargs
-            )
+            lambda: self.dynamic.server_side_apply(res, body=obj, name=meta.get("name"), namespace=namespace, **kwargs)
         )
         return dict(out.to_dict())
 

@@ -27,6 +27,10 @@ class NotFound(ApiError):
     """404: the object (or its kind) does not exist."""
 
 
+class UnknownKind(NotFound):
+    """The server serves no such apiVersion/kind (its CRD is missing, or the API is not enabled)."""
+
+
 class Conflict(ApiError):
     """409: AlreadyExists or a resourceVersion / field-manager conflict."""
 

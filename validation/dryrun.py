@@ -9,13 +9,14 @@ needing one are reported as skipped rather than failed.
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from fluxmodel.immutable import api_group, rule_for_error
+from kubeapi.errors import ApiError, TemporaryApiError, UnknownKind
 from resilience.errors import UserError
 from validation.diff import object_key
 from validation.findings import DRY_RUN, DRY_RUN_SKIPPED, ERROR, WARNING, Finding
@@ -27,54 +28,26 @@ _NS_NOT_FOUND = re.compile(r'namespaces "([^"]+)" not found')
 
 
 class Applier(Protocol):
-    """Applies one object with dryRun=All; raises the client's ApiException (or ResourceNotFoundError)."""
+    """Applies one object with dryRun=All; raises kubeapi's ApiError classes (UnknownKind for a missing kind)."""
 
     def apply(self, obj: dict[str, Any]) -> None: ...
 
 
-class UnknownKind(Exception):
-    """The cluster serves no such apiVersion/kind."""
-
-
 class ClusterApplier:
-    """Server-side apply with dryRun=All through the kubernetes dynamic client."""
+    """Server-side apply with dryRun=All, under kustomize-controller's field manager."""
 
     def __init__(self, kubeconfig: Path | None) -> None:
-        # Imported here: the kubernetes client takes ~0.5 s to import and only --server-dry-run needs it.
-        from kubernetes import config, dynamic
-        from kubernetes.config.config_exception import ConfigException
+        # Imported here: the kubernetes client takes a while to import and only --server-dry-run needs it.
+        from kubeapi import connect
 
-        where = str(kubeconfig) if kubeconfig else "kubeconfig"
+        where = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or "~/.kube/config"
         try:
-            api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=str(kubeconfig) if kubeconfig else None
-            )
-            self._client = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
-        except (ConfigException, OSError, TypeError) as e:
+            self._kube = connect(kubeconfig or where)
+        except ValueError as e:
             raise UserError(f"{where}: cannot load a cluster from it ({e}); pass a valid --kubeconfig") from None
-        except Exception as e:
-            if _is_connection_error(e):
-                raise UserError(f"{where}: cannot reach the API server ({e}); is the cluster running?") from None
-            raise
 
     def apply(self, obj: dict[str, Any]) -> None:
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-        try:
-            resource = self._client.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        except ResourceNotFoundError as e:
-            raise UnknownKind(str(e)) from None
-        meta = obj.get("metadata") or {}
-        namespace = (meta.get("namespace") or "default") if resource.namespaced else None
-        self._client.server_side_apply(  # type: ignore[no-untyped-call]
-            resource,
-            body=obj,
-            name=meta.get("name"),
-            namespace=namespace,
-            field_manager=FIELD_MANAGER,
-            force_conflicts=True,
-            dry_run="All",
-        )
+        self._kube.apply(obj, field_manager=FIELD_MANAGER, dry_run=True)
 
 
 def dry_run(objects: Sequence[Rendered], applier: Applier, display: Callable[[Path], str]) -> list[Finding]:
@@ -93,14 +66,13 @@ def dry_run(objects: Sequence[Rendered], applier: Applier, display: Callable[[Pa
             if (api_group(str(r.obj.get("apiVersion", ""))), str(r.obj.get("kind", ""))) in crd_kinds:
                 findings.append(_skipped(r, display, "its CRD is part of this change"))
             else:
-                findings.append(_refused(r, display, "", f"the cluster serves no such kind ({e})"))
-        except Exception as e:
-            if _is_connection_error(e):
-                raise UserError(f"API server: unreachable during dry-run ({e}); is the cluster up?") from None
-            status = getattr(e, "status", None)
-            if not isinstance(status, int):
-                raise
-            findings.append(api_error_finding(r, status, _message(e), display, namespaces))
+                findings.append(_refused(r, display, "", f"the cluster serves no such kind ({e.message})"))
+        except TemporaryApiError as e:
+            if e.status == 0:
+                raise UserError(f"API server: unreachable during dry-run ({e.message}); is the cluster up?") from None
+            findings.append(api_error_finding(r, e.status, _first_line(e.message), display, namespaces))
+        except ApiError as e:
+            findings.append(api_error_finding(r, e.status, _first_line(e.message), display, namespaces))
     return findings
 
 
@@ -150,31 +122,7 @@ def _crd_kind(obj: dict[str, Any]) -> tuple[str, str]:
     return (str(spec.get("group", "")), str((spec.get("names") or {}).get("kind", "")))
 
 
-def _message(e: BaseException) -> str:
-    body = getattr(e, "body", None)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str) and body:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return " ".join(body.split())
-        if isinstance(data, dict) and data.get("message"):
-            # Some refusals (PVC) append a multi-line diff of the spec: keep the one-line reason.
-            first, _, rest = str(data["message"]).partition("\n")
-            return first + (" (the server's spec diff is omitted)" if rest.strip() else "")
-    return str(getattr(e, "reason", "") or e)
-
-
-def _is_connection_error(e: BaseException) -> bool:
-    names = {type(x).__name__ for x in (e, e.__cause__, e.__context__) if x is not None}
-    return bool(
-        names
-        & {
-            "MaxRetryError",
-            "NewConnectionError",
-            "ConnectionError",
-            "ConnectionRefusedError",
-            "ProtocolError",
-        }
-    )
+def _first_line(message: str) -> str:
+    """Some refusals (PVC) append a multi-line diff of the spec: keep the one-line reason."""
+    first, _, rest = message.partition("\n")
+    return first + (" (the server's spec diff is omitted)" if rest.strip() else "")

@@ -24,8 +24,10 @@ from test_validate_support import (
     workload,
 )
 
+from clusters.model import Cluster
+from kubeapi.errors import ApiError, TemporaryApiError, UnknownKind, from_exception
 from resilience.errors import UserError
-from validation.dryrun import DRY_RUN, UnknownKind, dry_run
+from validation.dryrun import DRY_RUN, dry_run
 from validation.render import Rendered
 
 STS_MESSAGE = (
@@ -35,8 +37,11 @@ STS_MESSAGE = (
 )
 
 
-def api_error(status: int, message: str) -> ApiException:
-    return ApiException(status=status, reason="Error", body=json.dumps({"kind": "Status", "message": message}))
+def api_error(status: int, message: str) -> ApiError:
+    """What kubeapi raises for an API answer with this status and Status message."""
+    return from_exception(
+        ApiException(status=status, reason="Error", body=json.dumps({"kind": "Status", "message": message}))
+    )
 
 
 class FakeApplier:
@@ -125,8 +130,8 @@ def test_namespaces_and_crds_of_the_same_change_are_skipped_not_failed() -> None
         {
             "cm": api_error(404, 'namespaces "apps" not found'),
             "elsewhere": api_error(404, 'namespaces "ghost" not found'),
-            "db": UnknownKind("no Database in example.com/v1"),
-            "w": UnknownKind("no Widget in other.io/v1"),
+            "db": UnknownKind(404, "NotFound", "no Database in example.com/v1"),
+            "w": UnknownKind(404, "NotFound", "no Widget in other.io/v1"),
         }
     )
 
@@ -150,11 +155,9 @@ def test_forbidden_is_a_warning_and_unauthorized_is_bad_input() -> None:
 
 
 def test_unreachable_server_is_bad_input() -> None:
-    class MaxRetryError(Exception):
-        pass
-
+    unreachable = TemporaryApiError(0, "Unreachable", "connection refused")
     with pytest.raises(UserError, match="unreachable"):
-        dry_run([rendered("Secret", "s")], FakeApplier({"s": MaxRetryError("connection refused")}), show)
+        dry_run([rendered("Secret", "s")], FakeApplier({"s": unreachable}), show)
 
 
 def test_duplicates_are_applied_once_and_clean_objects_give_no_finding() -> None:
@@ -178,22 +181,12 @@ def test_bad_kubeconfig_exits_2(tmp_path: Path) -> None:
     assert result.err.startswith(f"resilience: error: {bogus}")
 
 
-def _cluster_kubeconfig(request: pytest.FixtureRequest) -> Path:
-    if "integration" not in (request.config.option.markexpr or ""):
-        pytest.skip("integration test: run with `-m integration` (starts or reuses a cluster)")
-    try:
-        cluster = request.getfixturevalue("cluster")
-    except pytest.FixtureLookupError:
-        pytest.skip("no `cluster` fixture available (clusters/ pytest plugin not loaded)")
-    return Path(cluster.kubeconfig)
-
-
 @pytest.mark.integration
 @needs_kubectl
 @needs_git
-def test_server_dry_run_against_a_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_server_dry_run_against_a_cluster(tmp_path: Path, cluster: Cluster) -> None:
     """Real API-server refusals of each kind are recognised as the rule that predicts them."""
-    kubeconfig = _cluster_kubeconfig(request)
+    kubeconfig = cluster.kubeconfig
     kubectl = [KUBECTL or "kubectl", "--kubeconfig", str(kubeconfig)]
     namespace = f"validate-{uuid.uuid4().hex[:8]}"
     ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
