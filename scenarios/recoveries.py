@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from clusters.local.ports import port_is_free
+from clusters.local.ports import ephemeral_port
 from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
@@ -95,7 +95,7 @@ class Operator(RecoveryMode):
     """This project's recovery operator (`resilience recover`) as a process beside the cluster."""
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
-        port = _free_port()
+        port = ephemeral_port()
         argv = [sys.executable, "-m", "resilience.cli", "recover", "--kubeconfig", str(cluster.kubeconfig)]
         if cluster.context:
             argv += ["--context", cluster.context]
@@ -144,17 +144,6 @@ class Manifest(RecoveryMode):
             for obj in reversed(self.objects):
                 meta = obj["metadata"]
                 self.cluster.kube.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    if not port_is_free(port):  # pragma: no cover - raced by another process
-        return _free_port()
-    return port
 
 
 def parse(spec: str, source: str = "--recovery") -> RecoveryMode:

@@ -58,7 +58,8 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def _ephemeral_port(host: str = "127.0.0.1") -> int:
+def ephemeral_port(host: str = "127.0.0.1") -> int:
+    """A port the kernel considers free right now (another process may still take it before we bind)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -85,7 +86,7 @@ def allocate(fixed: dict[str, int], reserved: Iterable[int]) -> dict[str, int]:
         if name in ports:
             continue
         for _ in range(50):
-            port = _ephemeral_port()
+            port = ephemeral_port()
             if port not in taken:
                 break
         else:  # pragma: no cover - the kernel keeps handing out reserved ports

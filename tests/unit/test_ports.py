@@ -61,7 +61,7 @@ def test_allocation_avoids_reserved_ports(monkeypatch: pytest.MonkeyPatch) -> No
         handed_out.append(port)
         return port
 
-    monkeypatch.setattr(ports_mod, "_ephemeral_port", kernel_port)
+    monkeypatch.setattr(ports_mod, "ephemeral_port", kernel_port)
     ports = allocate({}, reserved)
     assert set(reserved).isdisjoint(ports.values())
     assert set(reserved) <= set(handed_out)
