@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from clusters.model import Cluster
 from resilience.errors import UserError
+
+if TYPE_CHECKING:  # the model pulls in the Kubernetes client: not needed to parse a command line
+    from clusters.model import Cluster
 
 
 class Provider(Protocol):

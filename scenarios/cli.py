@@ -7,12 +7,12 @@ import json
 import sys
 from typing import Any
 
-from injectors.records import revert_run
-from injectors.registry import CATALOG
 from resilience.errors import HarnessError
 
 
 def cmd_revert(args: argparse.Namespace) -> int:
+    from injectors.records import revert_run
+
     count, problems = revert_run(args.run)
     for problem in problems:
         print(f"resilience: revert: {problem}", file=sys.stderr)
@@ -23,6 +23,8 @@ def cmd_revert(args: argparse.Namespace) -> int:
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
+    from injectors.registry import CATALOG
+
     rows = [
         {
             "name": f.name,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fluxmodel.immutable import api_group, rule_for_error
-from kubeapi.errors import ApiError, TemporaryApiError, UnknownKind
 from resilience.errors import UserError
 from validation.diff import object_key
 from validation.findings import DRY_RUN, DRY_RUN_SKIPPED, ERROR, WARNING, Finding
@@ -52,6 +51,9 @@ class ClusterApplier:
 
 def dry_run(objects: Sequence[Rendered], applier: Applier, display: Callable[[Path], str]) -> list[Finding]:
     """Apply each distinct object (Namespaces and CRDs first) and turn every refusal into a finding."""
+    # Imported here: the Kubernetes client is slow to import and only --server-dry-run needs it.
+    from kubeapi.errors import ApiError, TemporaryApiError, UnknownKind
+
     unique: dict[tuple[str, str, str, str], Rendered] = {}
     for r in objects:
         unique.setdefault(object_key(r.obj), r)
