@@ -13,7 +13,9 @@ import contextlib
 import os
 import re
 import secrets
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +33,7 @@ MODES = ("operator", "flux-native", "none")
 @contextlib.contextmanager
 def local_cluster(reuse: str | None) -> Iterator[Cluster]:
     """The named running local cluster, or a fresh one removed at the end."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # run the cleanups on SIGTERM
     provider = LocalProvider()
     if reuse:
         yield provider.attach(reuse)

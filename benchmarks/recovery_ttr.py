@@ -271,13 +271,16 @@ def run_one(cluster: Cluster, fault: Fault, mode: str, cap: float, log: Callable
         started_epoch = time.time()
         timeline = Timeline(fault.name, mode)
         fault.inject(app, ctx)
-        shown = poll_until(lambda: fault.visible(app, ctx) or (not fault.bad_in_git and fault.recovered(app, ctx)), cap)
+        # With a bad state in Git, or a fix to make, the fault must show first; otherwise Flux's own knobs may
+        # recover it before it ever shows (force re-creates within the failing reconcile).
+        strict = fault.bad_in_git or fault.fix is not None
+        shown = poll_until(lambda: fault.visible(app, ctx) or (not strict and fault.recovered(app, ctx)), cap)
         if shown and fault.visible(app, ctx):
             timeline.mark("visible")
         if fault.fix is not None:
             fault.fix(app, ctx)
             timeline.mark("fixed")
-        if (shown or not fault.bad_in_git) and poll_until(lambda: fault.recovered(app, ctx), cap):
+        if (shown or not strict) and poll_until(lambda: fault.recovered(app, ctx), cap):
             timeline.mark("recovered")
         if log is not None:
             for name, epoch in operator_marks(log(), ctx["objects"], started_epoch).items():
