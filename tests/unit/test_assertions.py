@@ -46,8 +46,11 @@ def test_the_shipped_slo_file_is_valid_for_the_catalog() -> None:
     assert set(slo.profiles) == {"quick", "nightly", "release"}
     assert slo.profile("nightly").recoveries == ("none", "flux-native", "operator")
     assert slo.profile("quick").faults is None  # all
-    budget = slo.budget("selector-change", "operator")
-    assert budget.ttr == Limit(60, 45) and budget.detect == Limit(20, None)
+    # Every fault of the catalog has budgets of its own, each within the defaults' wait.
+    assert set(slo.scenarios) == set(FAULTS)
+    for fault in FAULTS:
+        budget = slo.budget(fault, "operator")
+        assert budget.ttr.max is not None and budget.ttr.max <= budget.give_up_after
 
 
 BUDGETS = {
