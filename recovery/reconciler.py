@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fluxmodel.annotations import owner
-from fluxmodel.conditions import artifact_revision
 from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
 from kubeapi import ApiError, Conflict, Kube
 from recovery import engine, events, logs
 from recovery.actions import ACTIONS, Context, Done, Requeue
-from recovery.actions.base import request_reconcile
-from recovery.actions.sources import PROBE_FOR, check_pin
-from recovery.dependencies import dependencies_ready, dependents_to_reconcile, kick_after_source_change
+from recovery.chains import ChainResolver
+from recovery.dependencies import dependencies_ready, dependents_to_reconcile
 from recovery.errors import PermanentError, TemporaryError
 from recovery.health import Failure, Health
 from recovery.metrics import Metrics
@@ -30,7 +28,6 @@ from recovery.state import ObjectState, StateStore
 
 ESCALATED_ANNOTATION = "gitops.flux.io/recovery-escalated"
 MAX_STEP_ERRORS = 10
-SOURCE_KICKS = 5  # times a source change is pushed to its Kustomizations past a cycle
 
 
 @dataclass
@@ -56,19 +53,16 @@ class Reconciler:
         self.kube, self.monitor, self.store, self.recorder, self.metrics = kube, monitor, store, recorder, metrics
         self.requeue, self.patterns, self.leader, self.options, self.clock = requeue, patterns, leader, options, clock
         self._lock = threading.Lock()
-        self._kicks: dict[ObjectRef, tuple[str, bool]] = {}
-        self._cycles_reported: dict[ObjectRef, str] = {}
-        self._source_revisions: dict[ObjectRef, str | None] = {}
-        self._source_pending: dict[ObjectRef, tuple[str, int]] = {}
         self._said: dict[ObjectRef, str] = {}
+        self.chains = ChainResolver(kube, monitor, store, recorder, metrics, requeue, options.dry_run, clock)
 
     # -- entry point ---------------------------------------------------------------------------------------
     def process(self, ref: ObjectRef) -> None:
         if not self.leader():
             return
-        self.report_cycles()
+        self.chains.report_cycles()
         if ref.kind == GIT_REPOSITORY.kind:
-            self._source(ref)
+            self.chains.source(ref)
             return
         obj, health = self.monitor.get(ref), self.monitor.health.get(ref)
         if obj is None or health is None:
@@ -79,10 +73,9 @@ class Reconciler:
         try:
             if health.ready:
                 self._on_ready(ref, obj, health, state)
-            with self._lock:
-                kick = self._kicks.pop(ref, None)
+            kick = self.chains.pop_kick(ref)
             if kick is not None and (kick[1] or not health.ready) and not state.in_flight:
-                self._kick(ref, obj, kick[0], state)
+                self.chains.reconcile_now(ref, obj, kick[0], state)
             if state.in_flight:
                 self._resume(ref, obj, state)
             elif not health.ready:
@@ -91,12 +84,6 @@ class Reconciler:
                 state.health_status = health.status
         finally:
             self.store.save(state)  # in memory only under --dry-run
-
-    def kick(self, ref: ObjectRef, why: str, *, even_if_ready: bool = False) -> None:
-        """Ask for `ref` to be reconciled now (its worker checks its dependencies again first)."""
-        with self._lock:
-            self._kicks[ref] = (why, even_if_ready)
-        self.requeue(ref, 0.0)
 
     # -- healthy -----------------------------------------------------------------------------------------
     def _on_ready(self, ref: ObjectRef, obj: dict[str, Any], health: Health, state: ObjectState) -> None:
@@ -121,7 +108,9 @@ class Reconciler:
             graph = self.monitor.graph()
             objects, sources = self.monitor.snapshot()
             for dependent in dependents_to_reconcile(ref, graph, objects, sources):
-                self.kick(dependent, f"its dependency {ref} is Ready: reconciling now, not after --requeue-dependency")
+                self.chains.kick(
+                    dependent, f"its dependency {ref} is Ready: reconciling now, not after --requeue-dependency"
+                )
 
     def _source_revision_now(self, ref: ObjectRef, obj: dict[str, Any], health: Health) -> str | None:
         """The Git revision that delivered this object's current spec (for HelmReleases: its Kustomization's)."""
@@ -325,91 +314,6 @@ class Reconciler:
             self.kube.merge_patch(str(obj["apiVersion"]), ref.kind, ref.name, ref.namespace, patch)
         except ApiError as e:
             logs.log.warning("could not annotate %s: %s", ref, e)
-
-    # -- dependencies and sources -------------------------------------------------------------------------
-    def _kick(self, ref: ObjectRef, obj: dict[str, Any], why: str, state: ObjectState) -> None:
-        if not dependencies_ready(ref, self.monitor.graph(), *self.monitor.snapshot())[0]:
-            return
-        if self.options.dry_run:
-            logs.decision(ref, "dependency-chain", "reconcile_dependents", "dry-run", why)
-            return
-        token = request_reconcile(self.kube, obj)
-        state.awaiting = {
-            "token": token,
-            "since": self.clock(),
-            "action": "reconcile_dependents",
-            "pattern": "dependency-chain",
-        }
-        self.metrics.actions.labels(ref.kind, "reconcile_dependents", "started").inc()
-        self.recorder.emit(
-            obj,
-            events.ACTION,
-            f"reconcile_dependents: {why}",
-        )
-        logs.decision(ref, "dependency-chain", "reconcile_dependents", "done", why)
-
-    def report_cycles(self) -> None:
-        cycles = self.monitor.cycles().members
-        with self._lock:
-            new = {r: c for r, c in cycles.items() if self._cycles_reported.get(r) != c}
-            self._cycles_reported = dict(cycles)
-        for ref, text in new.items():
-            obj = self.monitor.get(ref)
-            logs.decision(ref, "dependency-cycle", "report", "reported", text)
-            if obj is not None and not self.options.dry_run:
-                self.recorder.emit(
-                    obj,
-                    events.CYCLE,
-                    f"dependsOn cycle: {text}. Flux reports nothing and waits forever; kustomize-controller also stops "
-                    "enqueuing this source's Kustomizations on new revisions. Break the cycle in Git.",
-                    warning=True,
-                )
-
-    def _source(self, ref: ObjectRef) -> None:
-        src = self.monitor.get(ref)
-        if src is None:
-            return
-        parent = ((src.get("metadata") or {}).get("labels") or {}).get(PROBE_FOR)
-        if parent:
-            self.requeue(ObjectRef(ref.kind, ref.namespace, parent), 0.0)
-            return
-        state = self.store.get(ref)
-        if state.pin and not self.options.dry_run:
-            probe = self.monitor.get(ObjectRef(ref.kind, ref.namespace, str(state.pin.get("probe"))))
-            summary = check_pin(self.kube, state, src, probe)
-            if summary:
-                self.store.save(state)
-                logs.decision(ref, "pin", "rollback_to_last_good_revision", "updated", summary)
-                self.recorder.emit(src, events.ACTION, summary)
-        revision = artifact_revision(src)
-        with self._lock:
-            if revision and self._source_revisions.get(ref, revision) != revision:
-                self._source_pending[ref] = (revision, 0)
-            self._source_revisions[ref] = revision
-            pending = self._source_pending.get(ref)
-        if pending is not None and pending[0] == revision:
-            self._follow_source(ref, revision, pending[1])
-
-    def _follow_source(self, ref: ObjectRef, revision: str, tries: int) -> None:
-        """Reconcile a source's Kustomizations past a cycle until each has attempted `revision` (a request can
-        be handled from a cache that has not seen the new artifact yet, so check and ask again, a few times)."""
-        objects, _ = self.monitor.snapshot()
-        cycles = self.monitor.cycles()
-        behind = kick_after_source_change(ref, revision, self.monitor.graph(), cycles, objects)
-        movable = [k for k in behind if k not in cycles.members or tries == 0]
-        if not movable or tries >= SOURCE_KICKS:
-            with self._lock:
-                self._source_pending.pop(ref, None)
-            return
-        why = (
-            f"{ref} moved to {revision}, but a dependsOn cycle stops kustomize-controller from enqueuing its "
-            "Kustomizations; reconciling now"
-        )
-        for k in movable:
-            self.kick(k, why, even_if_ready=True)
-        with self._lock:
-            self._source_pending[ref] = (revision, tries + 1)
-        self.requeue(ref, 3.0)
 
     def _say(self, ref: ObjectRef, decision: engine.Decision) -> None:
         """Log non-acting decisions once per change (acting ones are logged where they happen)."""
