@@ -238,3 +238,31 @@ def test_explain_exit_codes_and_bad_patterns(tmp_path: Path, capsys: pytest.Capt
     patterns.write_text("patterns: [{error_pattern: '(a+)+', recovery_action: escalate}]")
     with pytest.raises(UserError, match=r"pattern 0.*nested repetition"):
         run_explain(argparse.Namespace(**{**vars(args), "patterns": patterns}))
+
+
+def test_events_carry_the_reason_component_and_a_microsecond_time() -> None:
+    from recovery.events import ACTION, Recorder, event_body
+
+    obj = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "shop", "namespace": "flux-system", "uid": "u1"},
+    }
+    body = event_body(obj, ACTION, "x" * 5000, False, "host-1")
+    assert body["reportingComponent"] == "gitops-resilience-operator" and body["action"] == "Recover"
+    assert len(body["message"]) == 1024 and body["eventTime"].count(".") == 1
+    assert body["involvedObject"] == {
+        "apiVersion": obj["apiVersion"],
+        "kind": "Kustomization",
+        "name": "shop",
+        "namespace": "flux-system",
+        "uid": "u1",
+        "resourceVersion": None,
+    }
+    with pytest.raises(ValueError, match="unknown Event reason"):
+        event_body(obj, "Whatever", "m", False, "h")
+    kube = FakeKube()
+    Recorder(kube, enabled=False).emit(obj, ACTION, "dry")
+    assert kube.writes == []
+    Recorder(kube, instance="i").emit(obj, ACTION, "real")
+    assert [w[1] for w in kube.writes] == ["Event"]
