@@ -1,7 +1,9 @@
 """User data must survive every recovery action: PVCs, Secrets and ConfigMaps keep their identity and data.
 
 A snapshot before injection is compared with the state after recovery; a recreated PVC (new UID) is lost
-data even if it has the same name, so identity counts, not just presence.
+data even if it has the same name, so identity counts, not just presence. ConfigMaps and Secrets that Flux or
+Helm apply from Git are the desired state, which a fault may change on purpose: only the others (data that
+lives nowhere else) are compared. PVCs are compared whoever made them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ DATA_KINDS: tuple[str, ...] = ("PersistentVolumeClaim", "Secret", "ConfigMap")
 _IGNORED = {("ConfigMap", "kube-root-ca.crt")}
 # Controllers' own state, rewritten on every release or token rotation: not user data.
 _IGNORED_SECRET_TYPES = {"helm.sh/release.v1", "kubernetes.io/service-account-token"}
+# Labels that say an object is applied from Git (by kustomize-controller, or by Helm for helm-controller).
+_FROM_GIT = ("kustomize.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/name")
+
+
+def _from_git(obj: dict[str, Any]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return any(key in labels for key in _FROM_GIT) or labels.get("app.kubernetes.io/managed-by") == "Helm"
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ def snapshot(kube: Kube, namespaces: Iterable[str]) -> dict[str, DataRecord]:
             for obj in kube.list("v1", kind, namespace):
                 name = str(obj["metadata"]["name"])
                 if (kind, name) in _IGNORED or obj.get("type") in _IGNORED_SECRET_TYPES:
+                    continue
+                if kind != "PersistentVolumeClaim" and _from_git(obj):
                     continue
                 out[f"{kind}/{namespace}/{name}"] = DataRecord(str(obj["metadata"].get("uid")), _digest(obj))
     return out
