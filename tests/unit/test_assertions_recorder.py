@@ -268,6 +268,29 @@ def test_controller_state_secrets_are_not_user_data() -> None:
     assert invariants.violations(snapshot([helm, token, opaque]), snapshot([opaque])) == []
 
 
+def test_data_applied_from_git_may_change_but_pvcs_may_not() -> None:
+    def labelled(kind: str, name: str, labels: dict[str, str], **body: Any) -> dict[str, Any]:
+        obj = data_obj(kind, name, **body)
+        obj["metadata"]["labels"] = labels
+        return obj
+
+    flux = {"kustomize.toolkit.fluxcd.io/name": "app"}
+    helm = {"app.kubernetes.io/managed-by": "Helm"}
+    before = [
+        labelled("ConfigMap", "from-flux", flux, data={"v": "1"}),
+        labelled("Secret", "from-helm", helm, data={"v": "MQ=="}),
+        labelled("PersistentVolumeClaim", "data-db-0", flux, spec={"volumeName": "pv-1"}),
+    ]
+    assert list(snapshot(before)) == ["PersistentVolumeClaim/shop/data-db-0"]
+    after = [
+        labelled("ConfigMap", "from-flux", flux, data={"v": "2"}),
+        labelled("PersistentVolumeClaim", "data-db-0", flux, spec={"volumeName": "pv-2"}),
+    ]
+    assert invariants.violations(snapshot(before), snapshot(after)) == [
+        "PersistentVolumeClaim/shop/data-db-0 data changed"
+    ]
+
+
 @pytest.mark.parametrize(
     ("after", "problems"),
     [
