@@ -89,6 +89,8 @@ class HelmControllerCrash(HelmUpgradeBroken):
     desired_state_valid = True
     version = "1.4.0"
     component: ClassVar[str] = "helm-controller"
+    # Room for a rolling upgrade of pods that take seconds to become Ready, before and after the crash.
+    release_spec: ClassVar[dict[str, Any]] = {"timeout": "60s"}
 
     def setup(self, ctx: FaultContext) -> None:
         _control(ctx)

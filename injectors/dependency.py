@@ -60,8 +60,9 @@ class _Chain(Fault):
         raise NotImplementedError
 
     def setup(self, ctx: FaultContext) -> None:
-        # The parent applies the child Flux objects (apps/<app>/flux), not workloads.
-        standard_setup(ctx, self.files(ctx, self.initial(), "v1"), path=f"{ctx.path}/flux")
+        # The parent applies the child Flux objects (apps/<app>/flux), not workloads, and like Flux's own
+        # flux-system Kustomization it does not wait for them: each child reports for itself.
+        standard_setup(ctx, self.files(ctx, self.initial(), "v1"), path=f"{ctx.path}/flux", wait=False)
 
     def steady(self, ctx: FaultContext, revision: Revision) -> Check:
         check = kustomization_ready(ctx.flux_namespace, ctx.app, revision)

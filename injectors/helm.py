@@ -24,7 +24,7 @@ CHARTS: dict[str, dict[str, Any]] = {
     "1.1.0": {"replicaCount": -1},  # rendered `replicas: -1`: the API server rejects the manifest
     "1.2.0": {"podBehavior": "never-ready"},  # pods run but never become Ready
     "1.3.0": {"podLabels": {"release-train": "2"}},  # a harmless template change
-    "1.4.0": {"podAnnotations": {"pod-ready.stage.kwok.x-k8s.io/delay": "6s"}},  # pods Ready after 6 s
+    "1.4.0": {"podAnnotations": {"pod-ready.stage.kwok.x-k8s.io/delay": "4s"}},  # pods Ready after 4 s
 }
 
 
