@@ -207,6 +207,15 @@ class Fault(ABC):
         return {str(self.target(ctx))}
 
 
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `predicate` every 20 ms; HarnessError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.02)
+
+
 def web_app(ctx: FaultContext, deployment: dict[str, Any] | None = None, **kustomize: Any) -> dict[str, str]:
     """Git files of the common workload: a Deployment `web` (app=web) under the run's path."""
     dep = deployment or apps.deployment("web", ctx.namespace, {"app": "web"})

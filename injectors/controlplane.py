@@ -14,7 +14,7 @@ from fluxmodel.conditions import condition, last_applied_revision
 from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import SOURCE_FETCH_FAILED
 from injectors import apps
-from injectors.base import Fault, FaultContext, standard_setup, web_app
+from injectors.base import Fault, FaultContext, standard_setup, wait_until, web_app
 from injectors.helm import RELEASE, HelmUpgradeBroken
 from resilience.errors import HarnessError
 
@@ -27,14 +27,6 @@ def _control(ctx: FaultContext) -> Any:
             f"{ctx.cluster.provider} clusters have no process supervisor: this fault needs --provider local"
         )
     return ctx.cluster.control
-
-
-def _wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def restarted(ctx: FaultContext, component: str) -> Check:
@@ -71,7 +63,7 @@ class KustomizeControllerCrash(Fault):
             busy = condition(ks, "Reconciling")
             return bool(busy and busy.true) and last_applied_revision(ks) != head
 
-        _wait_until(reconciling, 30, f"kustomize-controller to start reconciling {head}")
+        wait_until(reconciling, 30, f"kustomize-controller to start reconciling {head}")
         ctx.state["killed_pid"] = control.kill(self.component, CRASH_SIGNAL)
         ctx.state["proof"] = f"killed {self.component} pid {ctx.state['killed_pid']} while Reconciling {head}"
 
@@ -105,7 +97,7 @@ class HelmControllerCrash(HelmUpgradeBroken):
             selector = f"owner=helm,name={RELEASE},status=pending-upgrade"
             return bool(ctx.kube.list("v1", "Secret", ctx.namespace, label_selector=selector))
 
-        _wait_until(upgrading, 60, f"helm-controller to start upgrading to {self.version}")
+        wait_until(upgrading, 60, f"helm-controller to start upgrading to {self.version}")
         time.sleep(1.0)  # into the upgrade's wait for Ready pods
         ctx.state["killed_pid"] = control.kill(self.component, CRASH_SIGNAL)
         ctx.state["proof"] = (

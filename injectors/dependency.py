@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 from assertions.steady import Check, Revision, helmrelease_ready, kustomization_ready
 from fluxmodel.graph import DependencyGraph, format_cycle
-from fluxmodel.kinds import HELM_RELEASE, ObjectRef
+from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import DEPENDENCY_NOT_READY
 from injectors import apps
-from injectors.base import Fault, FaultContext, standard_setup
+from injectors.base import Fault, FaultContext, standard_setup, wait_until
 from injectors.helm import BASE_VERSION, publish
 
 
@@ -91,11 +91,27 @@ class DependencyCycle(_Chain):
         return ctx.kustomization_ref(f"{ctx.app}-b")
 
     def inject(self, ctx: FaultContext) -> None:
+        """The cycle lands first; the next commit is what it locks up.
+
+        Children already at the head when the cycle arrives pass each other's dependency check, so the cycle
+        alone proves nothing. Once it is in place, a new revision cannot be applied by either child, and
+        kustomize-controller stops enqueuing every Kustomization of the source on revision changes.
+        """
         cyclic = {"a": ["b"], "b": ["a"]}
         graph = DependencyGraph.from_objects([self.child(ctx, n, d) for n, d in cyclic.items()])
         ctx.prove("; ".join(format_cycle(c) for c in graph.cycles()) or None, "a dependsOn cycle")
-        ctx.commit("Make a depend on b", write=self.files(ctx, cyclic, "v2"))
+        ctx.commit("Make a depend on b", write=self.files(ctx, cyclic, "v1"))
         ctx.reconcile(ctx.kustomization_ref())
+
+        def cycle_applied() -> bool:
+            ks = ctx.kube.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, f"{ctx.app}-a", ctx.flux_namespace)
+            return bool(ks and (ks.get("spec") or {}).get("dependsOn"))
+
+        wait_until(cycle_applied, 60, "the parent to apply the cycle")
+        ctx.commit("Roll v2 through a and b", write=self.files(ctx, cyclic, "v2"))
+        # What each child's own interval would do, now: both wait for each other from here on.
+        for name in self.children:
+            ctx.reconcile(ctx.kustomization_ref(f"{ctx.app}-{name}"))
 
     def after_proof(self, ctx: FaultContext) -> None:
         self.fix(ctx, self.files(ctx, self.initial(), "v3"), "Break the a <-> b cycle")
