@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,7 +61,6 @@ class _Child:
     held_until: float | None = None
     held: bool = False
     last_exit: int | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def pid(self) -> int | None:
