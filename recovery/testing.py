@@ -8,7 +8,9 @@ patch semantics), and records every write. OperatorProcess runs `resilience reco
 from __future__ import annotations
 
 import builtins
+import contextlib
 import copy
+import ctypes
 import datetime
 import itertools
 import os
@@ -170,6 +172,13 @@ class FakeKube:
         return [(k, ns, n, d) for verb, k, ns, n, d in self.writes if verb == "delete"]
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG), so no operator outlives its
+    test or benchmark even when that is killed."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -206,6 +215,7 @@ class OperatorProcess:
                 stdin=subprocess.DEVNULL,
                 env=self.env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, which is async-signal-safe
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
