@@ -33,7 +33,8 @@ from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION
 from recovery.testapp import App, deployment, dump, kustomize_file
 
 _DECISION = re.compile(
-    r"^(?P<ts>\S+) info decision object=Kustomization/flux-system/(?P<name>\S+) .* result=(?P<result>\S+)"
+    r"^(?P<ts>\S+) info decision object=Kustomization/flux-system/(?P<name>\S+) pattern=(?P<pattern>\S+) .* "
+    r"result=(?P<result>\S+)"
 )
 
 
@@ -97,11 +98,12 @@ def run(cluster: Cluster, mode: str, count: int, cap: float, workers: int, wait:
                     if not m or m["name"] not in names:
                         continue
                     at = datetime.datetime.fromisoformat(m["ts"].replace("Z", "+00:00")).timestamp() - started
-                    detected.setdefault(m["name"], at)
+                    if m["pattern"] != "-":
+                        detected.setdefault(m["name"], at)
                     if m["result"] == "started":
                         acted.setdefault(m["name"], at)
-                    elif m["result"] == "done":
-                        handled.setdefault(m["name"], at)
+                    elif m["result"] == "done" or (m["result"] == "waiting" and "Flux's new" in line):
+                        handled.setdefault(m["name"], at)  # all the operator can do is done: Flux sets the pace
         latency = [acted[n] - detected[n] for n in acted if n in detected]
         return {
             "visible": max(visible.values()) if len(visible) == count else None,

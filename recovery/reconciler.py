@@ -268,6 +268,8 @@ class Reconciler:
         finally:
             self.metrics.duration.labels(action.name).observe(time.monotonic() - started)
         if isinstance(outcome, Requeue):
+            if self._once(ref, f"waiting|{outcome.note}"):  # progress, once per step
+                logs.decision(ref, match.pattern.name, action.name, "waiting", outcome.note)
             self.requeue(ref, outcome.after)
             return
         assert isinstance(outcome, Done)
