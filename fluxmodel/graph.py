@@ -139,6 +139,16 @@ class DependencyGraph:
                     heapq.heappush(ready, user)
         return order
 
+    def depths(self) -> dict[ObjectRef, int]:
+        """Each node's depth (0: depends on nothing); a cycle's members share one, so they order by ref."""
+        depth: dict[ObjectRef, int] = {}
+        for component in self._components():  # Tarjan emits a component after every component it depends on
+            members = set(component)
+            outside = (depth.get(d, 0) for n in component for d in self._deps.get(n, ()) if d not in members)
+            value = 1 + max(outside, default=-1)
+            depth.update(dict.fromkeys(component, value))
+        return {n: depth.get(n, 0) for n in self._nodes}
+
     def dependents_of(self, ref: ObjectRef) -> list[ObjectRef]:
         """Everything that transitively waits for `ref` (impact analysis), sorted, without `ref` itself."""
         users: dict[ObjectRef, list[ObjectRef]] = {}

@@ -147,9 +147,11 @@ HELM_UPGRADE_TIMEOUT = Signature(
     "Released",
     ("UpgradeFailed",),
     # helm-controller v1.6 (Helm 4, kstatus wait): "...: timeout waiting for: [Deployment/<ns>/<name> status:
-    # 'InProgress']"; Helm 3 based releases said "context deadline exceeded" / "timed out waiting for the condition".
+    # 'InProgress']", or, when the deadline hits client-go's rate limiter first, "...: client rate limiter Wait
+    # returned an error: rate: Wait(n=1) would exceed context deadline"; Helm 3 based releases said "context
+    # deadline exceeded" / "timed out waiting for the condition".
     _re(
-        r"Helm upgrade failed .*(timeout waiting for|context deadline exceeded|"
+        r"Helm upgrade failed .*(timeout waiting for|context deadline|"
         r"timed out waiting for the condition|resource not ready)"
     ),
     "helm upgrade waited for workloads that never became Ready",

@@ -65,17 +65,8 @@ def dependencies_ready(ref: ObjectRef, graph: DependencyGraph, objects: Objects,
 
 def order_key(graph: DependencyGraph, objects: Objects) -> dict[ObjectRef, tuple[int, int, ObjectRef]]:
     """Sort keys: depth in the graph (dependencies first), then dependency weight, then ref."""
-    depth: dict[ObjectRef, int] = {}
-
-    def level(ref: ObjectRef, seen: frozenset[ObjectRef]) -> int:
-        if ref in depth:
-            return depth[ref]
-        deps = [d for d in graph.dependencies(ref) if d not in seen]
-        value = 1 + max((level(d, seen | {ref}) for d in deps), default=-1)
-        depth[ref] = value
-        return value
-
-    return {ref: (level(ref, frozenset()), weight(objects.get(ref)), ref) for ref in graph.nodes}
+    depth = graph.depths()
+    return {ref: (depth[ref], weight(objects.get(ref)), ref) for ref in graph.nodes}
 
 
 def dependents_to_reconcile(

@@ -168,6 +168,17 @@ def test_dags_have_no_cycles_and_a_full_order(pairs: list[tuple[int, int]]) -> N
     assert len(graph.topological_order()) == 10
 
 
+@given(edge_lists)
+def test_depths_put_dependencies_deeper_than_nothing_and_share_a_cycle(edges: list[tuple[str, str]]) -> None:
+    graph = _graph(edges)
+    depth = graph.depths()
+    assert set(depth) == graph.nodes
+    for dependent, dependency in edges:
+        a, b = K(dependent), K(dependency)
+        mutual = a == b or (a in graph.dependents_of(b) and b in graph.dependents_of(a))
+        assert depth[a] == depth[b] if mutual else depth[a] > depth[b], (a, b)
+
+
 @given(edge_lists, st.sampled_from(NAMES))
 def test_dependents_of_matches_reverse_reachability(edges: list[tuple[str, str]], start: str) -> None:
     expected = sorted(K(n) for n in _reaches(set(edges), start))
