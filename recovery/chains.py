@@ -106,11 +106,13 @@ class ChainResolver:
         state = self.store.get(ref)
         if state.pin and not self.dry_run:
             probe = self.monitor.get(ObjectRef(ref.kind, ref.namespace, str(state.pin.get("probe"))))
-            summary = check_pin(self.kube, state, src, probe)
+            summary = check_pin(self.kube, state, src, probe, self.clock())
             if summary:
                 self.store.save(state)
                 logs.decision(ref, "pin", "rollback_to_last_good_revision", "updated", summary)
                 self.recorder.emit(src, events.ACTION, summary)
+            if state.pin and state.pin.get("retry_at") is not None:
+                self.requeue(ref, max(0.0, float(state.pin["retry_at"]) - self.clock()))
         revision = artifact_revision(src)
         with self._lock:
             if revision and self._source_revisions.get(ref, revision) != revision:

@@ -48,6 +48,7 @@ class ObjectState:
     escalated: str | None = None
     detected: str | None = None
     pin: dict[str, Any] | None = None
+    retried: dict[str, int] = field(default_factory=dict)  # a source's rejected revision -> times retried
 
     def reset_episode(self) -> None:
         """The object is healthy again: forget attempts, escalation and what was awaited."""
@@ -76,6 +77,7 @@ class ObjectState:
             "escalated": self.escalated or "",
             "detected": self.detected or "",
             "pin": json.dumps(self.pin, sort_keys=True) if self.pin else "",
+            "retried": json.dumps(self.retried, sort_keys=True) if self.retried else "",
         }
         return data
 
@@ -97,6 +99,7 @@ class ObjectState:
             escalated=data.get("escalated") or None,
             detected=data.get("detected") or None,
             pin=_json(data.get("pin"), None),
+            retried={str(k): int(v) for k, v in _json(data.get("retried"), {}).items()},
         )
 
 

@@ -3,8 +3,9 @@
 reset: forceAt and resetAt with requestedAt (helm-controller only honours them when equal), so a release
 that spent its remediation retries is tried again; the engine spaces attempts out, for causes that go away.
 rollback: when Git delivered the HelmRelease (origin labels name its Kustomization), pin that Git source to
-the revision at which the release was last Ready, so Git, the HelmRelease and the release agree again; a
-HelmRelease applied by hand gets its chart version set back to the deployed one.
+the revision at which the release was last Ready, so Git, the HelmRelease and the release agree again, and
+try the rejected revision again later (a quota or a missing namespace goes away; a broken chart does not);
+a HelmRelease applied by hand gets its chart version set back to the deployed one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def plan_reset() -> list[str]:
 def plan_rollback() -> list[str]:
     return [
         "if a Kustomization applied the HelmRelease: pin its GitRepository to the revision at which the release "
-        "was last Ready (the Kustomization then applies the old HelmRelease spec)",
+        "was last Ready (the Kustomization then applies the old HelmRelease spec); lift the pin after 30 s, 60 s, "
+        "120 s to try the rejected revision again (a failure rolls back again)",
         "otherwise: set spec.chart.spec.version back to the deployed chart version, force and reset",
     ]
 
@@ -68,7 +70,7 @@ def _rollback_source(ctx: Context, owner_ref: ObjectRef) -> Outcome:
     if good == current:
         raise PermanentError(f"{owner_ref} is already at {good}, where this HelmRelease was last Ready")
     source = source_of(ks)
-    revision = pin(ctx, source, good, str(current or ""))
+    revision = pin(ctx, source, good, str(current or ""), retry=True)
     generation = int((ctx.obj.get("metadata") or {}).get("generation") or 0)
     return Done(
         f"pinned {source} to {revision}, where this HelmRelease was last Ready ({owner_ref} was at {current})",

@@ -5,6 +5,9 @@ the GitRepository from Git does not remove). While pinned, an unpinned probe Git
 secret and branch) tracks the branch head; when its revision is neither the pinned nor the bad one, someone
 pushed something newer, so the pin is lifted and Flux tries the new head. A reconcile request on the pinned
 source is forwarded to the probe, so a push followed by `flux reconcile source git` is seen at once.
+A pin made with `retry=True` is lifted again after RETRY_REJECTED_AFTER[n] seconds to try the rejected
+revision once more (a Helm release also fails for causes outside Git that go away: a quota, a missing
+namespace or CRD); when that fails too, the rollback pins again, and after the last retry the pin stays.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ PINNED_BY = "gitops.flux.io/pinned-by"
 PINNED_FROM = "gitops.flux.io/pinned-from"
 PROBE_FOR = "gitops.flux.io/probe-for"
 PROBE_INTERVAL = "30s"
+RETRY_REJECTED_AFTER = (30.0, 60.0, 120.0)
 # Pins are changed from the pinning object's worker and from the source's; they are rare, one lock is enough.
 _PIN_LOCK = threading.RLock()
 
@@ -62,13 +66,16 @@ def run(ctx: Context) -> Outcome:
     return Done(f"pinned {source} to {revision} (was failing at {bad})", {"revision": revision})
 
 
-def pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
-    """Pin `source` to `good` (idempotent), create its probe, record the pin; returns the pinned revision."""
+def pin(ctx: Context, source: ObjectRef, good: str, bad: str, *, retry: bool = False) -> str:
+    """Pin `source` to `good` (idempotent), create its probe, record the pin; returns the pinned revision.
+
+    With `retry`, the pin is lifted later to try `bad` again (see the module's docstring).
+    """
     with _PIN_LOCK:
-        return _pin(ctx, source, good, bad)
+        return _pin(ctx, source, good, bad, retry)
 
 
-def _pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
+def _pin(ctx: Context, source: ObjectRef, good: str, bad: str, retry: bool) -> str:
     if source.kind != GIT_REPOSITORY.kind:
         raise PermanentError(f"{source.kind} sources cannot be pinned; only GitRepository")
     src = ctx.kube.get(GIT_REPOSITORY.api_version, source.kind, source.name, source.namespace)
@@ -104,6 +111,9 @@ def _pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
             "generation": generation,
             "forwarded": requested,  # requests made before (or by) the pin need no forwarding
         }
+        retries = state.retried.get(bad, 0)
+        if retry and retries < len(RETRY_REJECTED_AFTER):
+            state.pin["retry_at"] = ctx.now() + RETRY_REJECTED_AFTER[retries]
         state.health_status = "pinned"
         ctx.save_state(state)
     return good
@@ -127,16 +137,20 @@ def _probe(src: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check_pin(kube: KubeApi, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None) -> str | None:
-    """For a pinned source: forward reconcile requests to the probe, unpin when the head moved.
+def check_pin(
+    kube: KubeApi, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None, now: float
+) -> str | None:
+    """For a pinned source: forward reconcile requests to the probe, unpin when the head moved or a retry is due.
 
     Mutates `state` (the source's); returns a one-line summary of what was done, or None.
     """
     with _PIN_LOCK:
-        return _check_pin(kube, state, source, probe)
+        return _check_pin(kube, state, source, probe, now)
 
 
-def _check_pin(kube: KubeApi, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None) -> str | None:
+def _check_pin(
+    kube: KubeApi, state: ObjectState, source: dict[str, Any], probe: dict[str, Any] | None, now: float
+) -> str | None:
     pin_ = state.pin
     if not pin_:
         return None
@@ -155,8 +169,23 @@ def _check_pin(kube: KubeApi, state: ObjectState, source: dict[str, Any], probe:
         kube.merge_patch(GIT_REPOSITORY.api_version, ref.kind, str(pin_["probe"]), ref.namespace, reconcile_request())
         return f"forwarded a reconcile request on {ref} to its probe"
     head = artifact_revision(probe) if probe else None
-    if not head or head in (pin_.get("revision"), pin_.get("bad")):
+    if head and head not in (pin_.get("revision"), pin_.get("bad")):
+        _unpin(kube, ref, state)
+        return f"unpinned {ref}: the branch moved to {head} (pinned at {pin_.get('revision')}, bad {pin_.get('bad')})"
+    retry_at = pin_.get("retry_at")
+    if retry_at is None or now < float(retry_at):
         return None
+    bad = str(pin_.get("bad"))
+    state.retried = {bad: state.retried.get(bad, 0) + 1}
+    _unpin(kube, ref, state)
+    return (
+        f"unpinned {ref} to try {bad} again (retry {state.retried[bad]} of {len(RETRY_REJECTED_AFTER)}): "
+        "causes outside Git go away; a new failure rolls back again"
+    )
+
+
+def _unpin(kube: KubeApi, ref: ObjectRef, state: ObjectState) -> None:
+    pin_ = state.pin or {}
     patch: dict[str, Any] = reconcile_request()
     patch["metadata"]["annotations"].update({PINNED_BY: None, PINNED_FROM: None})
     patch["spec"] = {"ref": {"commit": None}}
@@ -164,7 +193,6 @@ def _check_pin(kube: KubeApi, state: ObjectState, source: dict[str, Any], probe:
     _drop_probe(kube, ref, str(pin_.get("probe")))
     state.pin = None
     state.health_status = "healthy"
-    return f"unpinned {ref}: the branch moved to {head} (pinned at {pin_.get('revision')}, bad {pin_.get('bad')})"
 
 
 def _drop_probe(kube: KubeApi, source: ObjectRef, name: str) -> None:

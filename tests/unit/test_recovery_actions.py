@@ -10,7 +10,7 @@ import pytest
 from fluxmodel.kinds import ObjectRef
 from recovery import lifecycle
 from recovery.actions import ACTIONS, Context, Done, Requeue
-from recovery.actions.sources import PINNED_BY, check_pin
+from recovery.actions.sources import PINNED_BY, RETRY_REJECTED_AFTER, check_pin
 from recovery.defaults import default_patterns
 from recovery.errors import PermanentError
 from recovery.health import Failure
@@ -336,7 +336,7 @@ def test_rollback_pins_the_source_and_a_new_push_unpins_it() -> None:
     src = h.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
     assert src is not None
     probe["status"] = {"artifact": {"revision": BAD}}
-    assert check_pin(h.kube, state, src, probe) is None  # the head is still the bad commit
+    assert check_pin(h.kube, state, src, probe, 1e6) is None  # the head is still the bad commit
     src = h.kube.merge_patch(
         "source.toolkit.fluxcd.io/v1",
         "GitRepository",
@@ -344,9 +344,9 @@ def test_rollback_pins_the_source_and_a_new_push_unpins_it() -> None:
         "flux-system",
         {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "pushed"}}},
     )
-    assert "forwarded" in (check_pin(h.kube, state, src, probe) or "")
+    assert "forwarded" in (check_pin(h.kube, state, src, probe, 1e6) or "")
     probe["status"] = {"artifact": {"revision": NEWER}}
-    summary = check_pin(h.kube, state, src, probe)
+    summary = check_pin(h.kube, state, src, probe, 1e6)
     assert summary is not None and "unpinned" in summary and NEWER in summary
     src = h.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
     assert (
@@ -417,3 +417,30 @@ def test_rollback_of_a_helmrelease_from_git_pins_its_kustomizations_source() -> 
     assert isinstance(done, Done) and done.awaiting == {"generation": 3}
     src = h.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
     assert src is not None and src["spec"]["ref"]["commit"] == "a" * 40
+
+
+def test_a_rolled_back_helm_revision_is_retried_with_backoff_then_stays_pinned() -> None:
+    h = Harness()  # its clock says 100.0
+    h.kube.add(gitrepository())
+    h.kube.add(kustomization("ok", lastAppliedRevision=BAD, lastAttemptedRevision=BAD))
+    origin = {"kustomize.toolkit.fluxcd.io/name": "shop", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}
+    hr = h.kube.add(helmrelease(**origin))
+    state = h.store.get(ObjectRef.of(hr))
+    state.last_successful_source_revision = GOOD
+    h.store.save(state)
+    source = ObjectRef("GitRepository", "flux-system", "gitops")
+    for retry, after in enumerate(RETRY_REJECTED_AFTER, start=1):
+        assert isinstance(h.run(hr, STALLED, {}), Done)
+        pinned = h.store.get(source)
+        assert pinned.pin is not None and pinned.pin["retry_at"] == 100.0 + after
+        src = h.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
+        assert src is not None
+        assert check_pin(h.kube, pinned, src, None, 100.0 + after - 1) is None  # not yet due
+        summary = check_pin(h.kube, pinned, src, None, 100.0 + after)
+        assert summary is not None and f"try {BAD} again (retry {retry} of" in summary
+        h.store.save(pinned)
+        src = h.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
+        assert src is not None and "commit" not in src["spec"]["ref"]
+    assert isinstance(h.run(hr, STALLED, {}), Done)  # the retries are spent: this pin stays until a new push
+    final = h.store.get(source)
+    assert final.pin is not None and "retry_at" not in final.pin

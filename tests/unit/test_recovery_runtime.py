@@ -95,6 +95,7 @@ def test_state_round_trips_through_its_configmap_and_writes_only_changes() -> No
     state.last_successful_revision = "main@sha1:" + "a" * 40
     state.attempts = {"recreate_deployment|Deployment/shop/web": 2}
     state.in_flight = {"action": "recreate_deployment", "progress": {"step": "copy-wait"}}
+    state.retried = {"main@sha1:" + "b" * 40: 2}
     assert store.save(state) and not store.save(state)
     cm = kube.get("v1", "ConfigMap", "reconciliation-state.kustomization.flux-system.shop", "flux-system")
     assert cm is not None
