@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fluxmodel.annotations import owner
-from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
+from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
 from kubeapi import ApiError, Conflict, Kube
 from recovery import engine, events, logs
 from recovery.actions import ACTIONS, Context, Done, Requeue
@@ -104,6 +104,8 @@ class Reconciler:
             state.last_successful_timestamp = self.clock()
         state.last_successful_source_revision = self._source_revision_now(ref, obj, health)
         state.health_status = "healthy"
+        if ref.kind == KUSTOMIZATION.kind and health.last_applied:
+            self._note_releases_ready_at(ref, health.last_applied)
         if recovering:
             graph = self.monitor.graph()
             objects, sources = self.monitor.snapshot()
@@ -111,6 +113,21 @@ class Reconciler:
                 self.chains.kick(
                     dependent, f"its dependency {ref} is Ready: reconciling now, not after --requeue-dependency"
                 )
+
+    def _note_releases_ready_at(self, ks: ObjectRef, revision: str) -> None:
+        """A Kustomization is Ready at `revision`: its Ready HelmReleases were delivered by it (a release is often
+        Ready before the Kustomization that waits for it has recorded the revision)."""
+        objects, _ = self.monitor.snapshot()
+        for hr_ref, hr in objects.items():
+            health = self.monitor.health.get(hr_ref)
+            if hr_ref.kind != HELM_RELEASE.kind or health is None or not health.ready:
+                continue
+            origin = owner(hr)
+            if origin and ObjectRef(*origin) == ks:
+                hr_state = self.store.get(hr_ref)
+                if hr_state.last_successful_source_revision != revision:
+                    hr_state.last_successful_source_revision = revision
+                    self.store.save(hr_state)
 
     def _source_revision_now(self, ref: ObjectRef, obj: dict[str, Any], health: Health) -> str | None:
         """The Git revision that delivered this object's current spec (for HelmReleases: its Kustomization's)."""

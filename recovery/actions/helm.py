@@ -70,7 +70,7 @@ def _rollback_source(ctx: Context, owner_ref: ObjectRef) -> Outcome:
     if good == current:
         raise PermanentError(f"{owner_ref} is already at {good}, where this HelmRelease was last Ready")
     source = source_of(ks)
-    revision = pin(ctx, source, good, str(current or ""), retry=True)
+    revision = pin(ctx, source, good, str(current or ""))
     generation = int((ctx.obj.get("metadata") or {}).get("generation") or 0)
     return Done(
         f"pinned {source} to {revision}, where this HelmRelease was last Ready ({owner_ref} was at {current})",

@@ -5,9 +5,9 @@ the GitRepository from Git does not remove). While pinned, an unpinned probe Git
 secret and branch) tracks the branch head; when its revision is neither the pinned nor the bad one, someone
 pushed something newer, so the pin is lifted and Flux tries the new head. A reconcile request on the pinned
 source is forwarded to the probe, so a push followed by `flux reconcile source git` is seen at once.
-A pin made with `retry=True` is lifted again after RETRY_REJECTED_AFTER[n] seconds to try the rejected
-revision once more (a Helm release also fails for causes outside Git that go away: a quota, a missing
-namespace or CRD); when that fails too, the rollback pins again, and after the last retry the pin stays.
+A pin is lifted again after RETRY_REJECTED_AFTER[n] seconds to try the rejected revision once more, since
+a rollout or a release also fails for causes outside Git that go away (a quota, a missing namespace or CRD);
+when that fails too, the rollback pins again, and after the last retry the pin stays until a new push.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def plan() -> list[str]:
         "pin the Kustomization's GitRepository (spec.ref.commit) to its last successful revision from "
         "reconciliation-state (or status.lastAppliedRevision)",
         "create an unpinned probe GitRepository that follows the branch head",
-        "Flux applies the pinned revision; the pin is lifted when the probe sees a newer commit",
+        "Flux applies the pinned revision; the pin is lifted when the probe sees a newer commit, or after 30 s, "
+        "60 s, 120 s to try the rejected revision again (a failure rolls back again)",
     ]
 
 
@@ -66,16 +67,14 @@ def run(ctx: Context) -> Outcome:
     return Done(f"pinned {source} to {revision} (was failing at {bad})", {"revision": revision})
 
 
-def pin(ctx: Context, source: ObjectRef, good: str, bad: str, *, retry: bool = False) -> str:
-    """Pin `source` to `good` (idempotent), create its probe, record the pin; returns the pinned revision.
-
-    With `retry`, the pin is lifted later to try `bad` again (see the module's docstring).
-    """
+def pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
+    """Pin `source` to `good` (idempotent), create its probe, record the pin and when to retry `bad`; returns the
+    pinned revision."""
     with _PIN_LOCK:
-        return _pin(ctx, source, good, bad, retry)
+        return _pin(ctx, source, good, bad)
 
 
-def _pin(ctx: Context, source: ObjectRef, good: str, bad: str, retry: bool) -> str:
+def _pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
     if source.kind != GIT_REPOSITORY.kind:
         raise PermanentError(f"{source.kind} sources cannot be pinned; only GitRepository")
     src = ctx.kube.get(GIT_REPOSITORY.api_version, source.kind, source.name, source.namespace)
@@ -112,7 +111,7 @@ def _pin(ctx: Context, source: ObjectRef, good: str, bad: str, retry: bool) -> s
             "forwarded": requested,  # requests made before (or by) the pin need no forwarding
         }
         retries = state.retried.get(bad, 0)
-        if retry and retries < len(RETRY_REJECTED_AFTER):
+        if retries < len(RETRY_REJECTED_AFTER):
             state.pin["retry_at"] = ctx.now() + RETRY_REJECTED_AFTER[retries]
         state.health_status = "pinned"
         ctx.save_state(state)

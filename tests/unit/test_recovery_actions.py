@@ -336,7 +336,7 @@ def test_rollback_pins_the_source_and_a_new_push_unpins_it() -> None:
     src = h.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
     assert src is not None
     probe["status"] = {"artifact": {"revision": BAD}}
-    assert check_pin(h.kube, state, src, probe, 1e6) is None  # the head is still the bad commit
+    assert check_pin(h.kube, state, src, probe, 100.0) is None  # the head is still the bad commit
     src = h.kube.merge_patch(
         "source.toolkit.fluxcd.io/v1",
         "GitRepository",
@@ -344,9 +344,9 @@ def test_rollback_pins_the_source_and_a_new_push_unpins_it() -> None:
         "flux-system",
         {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "pushed"}}},
     )
-    assert "forwarded" in (check_pin(h.kube, state, src, probe, 1e6) or "")
+    assert "forwarded" in (check_pin(h.kube, state, src, probe, 100.0) or "")
     probe["status"] = {"artifact": {"revision": NEWER}}
-    summary = check_pin(h.kube, state, src, probe, 1e6)
+    summary = check_pin(h.kube, state, src, probe, 100.0)
     assert summary is not None and "unpinned" in summary and NEWER in summary
     src = h.kube.get("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
     assert (
@@ -419,7 +419,7 @@ def test_rollback_of_a_helmrelease_from_git_pins_its_kustomizations_source() -> 
     assert src is not None and src["spec"]["ref"]["commit"] == "a" * 40
 
 
-def test_a_rolled_back_helm_revision_is_retried_with_backoff_then_stays_pinned() -> None:
+def test_a_rejected_revision_is_retried_with_backoff_then_stays_pinned() -> None:
     h = Harness()  # its clock says 100.0
     h.kube.add(gitrepository())
     h.kube.add(kustomization("ok", lastAppliedRevision=BAD, lastAttemptedRevision=BAD))

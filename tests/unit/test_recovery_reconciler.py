@@ -316,3 +316,34 @@ def test_a_source_change_is_pushed_past_a_cycle_until_its_kustomizations_attempt
     w.requeued.clear()
     w.reconciler.process(source)
     assert w.requeued == []  # caught up: nothing more to push
+
+
+def test_a_release_ready_before_its_kustomization_learns_the_revision_that_delivered_it() -> None:
+    """The rollback of a release needs that revision; a Kustomization that waits for it is Ready only later."""
+    w = World()
+    release = w.kube.add(
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {
+                "name": "web",
+                "namespace": "shop",
+                "generation": 1,
+                "labels": {
+                    "kustomize.toolkit.fluxcd.io/name": "shop",
+                    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+                },
+            },
+            "spec": {"chart": {"spec": {"chart": "demo-app", "version": "1.0.0"}}},
+            "status": {
+                "observedGeneration": 1,
+                "conditions": [{"type": "Ready", "status": "True", "reason": "UpgradeSucceeded", "message": "ok"}],
+            },
+        }
+    )
+    w.monitor.update("ADDED", release)
+    hr = ObjectRef.of(release)
+    w.reconciler.process(hr)
+    assert w.store.get(hr).last_successful_source_revision is None  # its Kustomization is not Ready yet
+    w.reconciler.process(w.put(ks("shop")))
+    assert w.store.get(hr).last_successful_source_revision == REV
