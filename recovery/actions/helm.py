@@ -30,21 +30,29 @@ def plan_rollback() -> list[str]:
         "was last Ready (the Kustomization then applies the old HelmRelease spec); lift the pin after 30 s, 60 s, "
         "120 s to try the rejected revision again (a failure rolls back again)",
         "otherwise: set spec.chart.spec.version back to the deployed chart version, force and reset",
+        "when nothing was ever deployed (a failed install): force and reset, as for install retries exhausted",
     ]
 
 
-def reset(ctx: Context) -> Outcome:
+def reset(ctx: Context) -> Done:
     token = request_reconcile(ctx.kube, ctx.obj, helm_force=True)
     return Done("requested a forced, reset reconcile (forceAt = resetAt = requestedAt)", {"token": token})
 
 
 def rollback(ctx: Context) -> Outcome:
     origin = owner(ctx.obj)
-    if origin and origin[0] == KUSTOMIZATION.kind:
+    if origin and origin[0] == KUSTOMIZATION.kind and ctx.state.last_successful_source_revision:
         return _rollback_source(ctx, ObjectRef(*origin))
     deployed = last_applied_revision(ctx.obj)
     chart_spec = ((ctx.obj.get("spec") or {}).get("chart") or {}).get("spec") or {}
     wanted = chart_spec.get("version")
+    if not deployed and not ctx.state.last_successful_source_revision:
+        # Never deployed (an install that failed, then upgrades of that failed release): nothing to go back to,
+        # so the release is tried again, as for install retries exhausted.
+        done = reset(ctx)
+        return Done(f"nothing was ever deployed to roll back to; {done.summary}", done.awaiting)
+    if origin and origin[0] == KUSTOMIZATION.kind:
+        raise PermanentError(f"no revision of {ObjectRef(*origin)}'s source is recorded where this release was Ready")
     if not deployed or not wanted or deployed == wanted:
         raise PermanentError(
             f"nothing to roll back to: the deployed chart version is {deployed or 'unknown'} and the spec asks for "
@@ -63,10 +71,8 @@ def _rollback_source(ctx: Context, owner_ref: ObjectRef) -> Outcome:
     ks = ctx.kube.get(KUSTOMIZATION.api_version, owner_ref.kind, owner_ref.name, owner_ref.namespace)
     if ks is None:
         raise PermanentError(f"{owner_ref}, which applied this HelmRelease, does not exist")
-    good = ctx.state.last_successful_source_revision
+    good = str(ctx.state.last_successful_source_revision)
     current = (ks.get("status") or {}).get("lastAttemptedRevision")
-    if not good:
-        raise PermanentError(f"no revision of {owner_ref}'s source is recorded at which this HelmRelease was Ready")
     if good == current:
         raise PermanentError(f"{owner_ref} is already at {good}, where this HelmRelease was last Ready")
     source = source_of(ks)

@@ -401,6 +401,21 @@ def test_rollback_of_a_helmrelease_applied_by_hand_sets_the_deployed_version_bac
     assert after["metadata"]["annotations"]["gitops.flux.io/rolled-back-from"] == "1.9.0"
 
 
+def test_rollback_of_a_release_never_deployed_tries_it_again() -> None:
+    """A failed install followed by failed upgrades: nothing to go back to, so it is reset (not escalated)."""
+    h = Harness()
+    never = helmrelease()
+    never["status"]["history"] = [{"chartVersion": "1.9.0", "status": "failed"}]
+    hr = h.kube.add(never)
+    done = h.run(hr, STALLED, {})
+    annotations = h.kube.must("helm.toolkit.fluxcd.io/v2", "HelmRelease", "web", "shop")["metadata"]["annotations"]
+    assert isinstance(done, Done) and "nothing was ever deployed" in done.summary
+    assert annotations["reconcile.fluxcd.io/resetAt"] == annotations["reconcile.fluxcd.io/requestedAt"]
+    assert h.kube.must("helm.toolkit.fluxcd.io/v2", "HelmRelease", "web", "shop")["spec"]["chart"]["spec"][
+        "version"
+    ] == ("1.9.0")
+
+
 def test_rollback_of_a_helmrelease_from_git_pins_its_kustomizations_source() -> None:
     h = Harness()
     h.kube.add(gitrepository())
