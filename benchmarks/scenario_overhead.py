@@ -36,6 +36,14 @@ def fmt(seconds: float | None, verdict: str) -> str:
     return "never" if seconds is None else f"{seconds:.1f}s"
 
 
+def ratio(ttr: dict[tuple[str, str], float], fault: str, mode: str, base: str) -> str:
+    """TTR under `mode` over TTR under `base`: how many times faster `base` recovers."""
+    value, reference = ttr.get((fault, mode)), ttr.get((fault, base))
+    if value is None or reference is None or reference <= 0:
+        return "-"
+    return f"{value / reference:.1f}x"
+
+
 def chaos_wall() -> float:
     started = time.monotonic()
     subprocess.run(
@@ -58,6 +66,8 @@ def main() -> int:
     faults = [FAULTS[name] for name in args.faults.split(",")]
     modes = [parse(spec, "--recoveries") for spec in args.recoveries.split(",")]
     rows: dict[str, dict[str, str]] = {f.name: {} for f in faults}
+    ttr: dict[tuple[str, str], float] = {}
+    harness_of: dict[str, list[float]] = {f.name: [] for f in faults}
     overhead: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-scenarios-") as tmp:
         os.environ["RESILIENCE_STATE"] = f"{tmp}/state"
@@ -74,8 +84,10 @@ def main() -> int:
                         result = ScenarioRun(cluster, fault, mode, budget, Path(tmp) / "run").execute()
                         harness = float(result.attachments.get("harness_seconds") or 0.0)
                         overhead.append(harness)
+                        harness_of[fault.name].append(harness)
                         rows[fault.name][mode.name] = fmt(result.ttr_seconds, str(result.verdict))
-                        rows[fault.name]["harness"] = f"{harness:.1f}s"
+                        if result.ttr_seconds is not None and str(result.verdict) != "invalid":
+                            ttr[fault.name, mode.name] = result.ttr_seconds
                         print(
                             f"{fault.name} under {mode.name}: {result.verdict} TTR {result.ttr_seconds} "
                             f"(harness {harness:.1f}s)",
@@ -86,12 +98,25 @@ def main() -> int:
         finally:
             provider.down(cluster.name)
 
-    columns = [m.name for m in modes] + ["harness"]
-    width = max(len(f.name) for f in faults)
-    print()
-    print(f"{'fault':<{width}}  " + "  ".join(f"{c:>12}" for c in columns))
+    names = [m.name for m in modes]
+    ratios = [f"{m}/{names[0]}" for m in names[1:]]
     for fault in faults:
-        print(f"{fault.name:<{width}}  " + "  ".join(f"{rows[fault.name].get(c, '-'):>12}" for c in columns))
+        own = harness_of[fault.name]
+        rows[fault.name]["harness"] = f"{statistics.median(own):.1f}s" if own else "-"
+        for m, column in zip(names[1:], ratios, strict=True):
+            rows[fault.name][column] = ratio(ttr, fault.name, m, names[0])
+    columns = [*names, "harness", *ratios]
+    width = max(len(f.name) for f in faults)
+    cells = [max(12, len(c)) for c in columns]
+    print()
+    print(f"{'fault':<{width}}  " + "  ".join(f"{c:>{n}}" for c, n in zip(columns, cells, strict=True)))
+    for fault in faults:
+        values = [rows[fault.name].get(c, "-") for c in columns]
+        print(f"{fault.name:<{width}}  " + "  ".join(f"{v:>{n}}" for v, n in zip(values, cells, strict=True)))
+    print(
+        "(harness: the median of its own overhead per run; a/b: TTR under a over TTR under b, '-' when either "
+        "never recovered)"
+    )
     if overhead:
         print(
             f"\nharness overhead per scenario: median {statistics.median(overhead):.1f}s, max {max(overhead):.1f}s "
