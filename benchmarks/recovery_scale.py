@@ -4,7 +4,8 @@ N Kustomizations (each its own path with one Deployment, all from one GitReposit
 changes every Deployment's selector, so kustomize-controller's dry-run refuses all N. Printed per mode, in
 seconds after the commit: all N visible (Flux shows the refusal), all N handled (the operator's action on each
 is done: copy serving, old Deployment gone, reconcile requested), all N recovered (Ready at the new revision,
-Deployment Available), and per object the latency from visible to acted (the operator's first step).
+Deployment Available), and per object the latency from Flux writing the refusal (the Ready condition's
+lastTransitionTime, 1 s resolution) to the operator's first step.
 Flux-native (spec.force) has no "handled" step: kustomize-controller deletes and re-creates in its reconcile.
 
 Usage: .venv/bin/python benchmarks/recovery_scale.py [--reuse-cluster NAME] [--count 100] [--modes operator,flux-native]
@@ -28,7 +29,7 @@ from recovery_common import decorate, fmt, local_cluster, operator_for, summary
 
 from clusters.model import Cluster
 from fluxmodel import signatures as sig
-from fluxmodel.conditions import is_ready
+from fluxmodel.conditions import condition, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION
 from recovery.testapp import App, deployment, dump, kustomize_file
 
@@ -36,6 +37,11 @@ _DECISION = re.compile(
     r"^(?P<ts>\S+) info decision object=Kustomization/flux-system/(?P<name>\S+) pattern=(?P<pattern>\S+) .* "
     r"result=(?P<result>\S+)"
 )
+
+
+def wall_seconds(stamp: str) -> float:
+    """An RFC 3339 time (Kubernetes' or the operator log's) as seconds since the epoch."""
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def files(app: App, count: int, selector_extra: dict[str, str]) -> dict[str, str]:
@@ -80,16 +86,19 @@ def run(cluster: Cluster, mode: str, count: int, cap: float, workers: int, wait:
             t0 = time.monotonic()
             head = app.commit("selector change everywhere", files(app, count, {"rev": "2"}))
             visible: dict[str, float] = {}
+            failed_at: dict[str, float] = {}
             recovered: dict[str, float] = {}
             while time.monotonic() - t0 < cap and len(recovered) < count:
                 now = time.monotonic() - t0
                 for name, k in statuses(app, names).items():
                     if name not in visible and sig.SELECTOR_IMMUTABLE.matches(k):
                         visible[name] = now
+                        ready = condition(k)
+                        if ready is not None and ready.last_transition_time:
+                            failed_at[name] = wall_seconds(ready.last_transition_time) - started
                     if name not in recovered and is_ready(k) and k["status"].get("lastAppliedRevision") == head:
                         recovered[name] = now
                 time.sleep(0.5)
-            detected: dict[str, float] = {}
             acted: dict[str, float] = {}
             handled: dict[str, float] = {}
             if operator is not None:
@@ -97,14 +106,12 @@ def run(cluster: Cluster, mode: str, count: int, cap: float, workers: int, wait:
                     m = _DECISION.match(line)
                     if not m or m["name"] not in names:
                         continue
-                    at = datetime.datetime.fromisoformat(m["ts"].replace("Z", "+00:00")).timestamp() - started
-                    if m["pattern"] != "-":
-                        detected.setdefault(m["name"], at)
+                    at = wall_seconds(m["ts"]) - started
                     if m["result"] == "started":
                         acted.setdefault(m["name"], at)
                     elif m["result"] == "done" or (m["result"] == "waiting" and "Flux's new" in line):
                         handled.setdefault(m["name"], at)  # all the operator can do is done: Flux sets the pace
-        latency = [acted[n] - detected[n] for n in acted if n in detected]
+        latency = [acted[n] - failed_at[n] for n in acted if n in failed_at]
         return {
             "visible": max(visible.values()) if len(visible) == count else None,
             "seen": len(visible),
@@ -148,7 +155,7 @@ def main() -> int:
         f"operator --workers {args.workers}); seconds after the commit, cap {cap:.0f}s\n"
     )
     head = f"{'mode':12} {'all visible':>12} {'all acted':>10} {'all handled':>12} {'all recovered':>14}"
-    print(f"{head}   detected->acted per object")
+    print(f"{head}   refused->acted per object")
     for mode, measured in results.items():
         print(row(mode, measured, cap, args.count))
     return 0
