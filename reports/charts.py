@@ -75,11 +75,13 @@ def run_chart(entry: Mapping[str, Any]) -> bytes:
     if budget.ttr.max is not None:
         ax.axvline(budget.ttr.max, color=COLORS[Verdict.BREACH], linestyle="--", linewidth=1.5)
         ax.text(budget.ttr.max, 0.42, f" budget {budget.ttr.max:.0f}s", color=COLORS[Verdict.BREACH], fontsize=8)
-    ax.axvline(budget.give_up_after, color="#757575", linestyle=":", linewidth=1)
-    ax.text(budget.give_up_after, -0.5, f" wait {budget.give_up_after:.0f}s", color="#757575", fontsize=8)
+    right = max(end, budget.give_up_after if ttr is None else 0, budget.ttr.max or 0, 1) * 1.08
+    if budget.give_up_after <= right:  # a label beyond the axes would squeeze them to nothing
+        ax.axvline(budget.give_up_after, color="#757575", linestyle=":", linewidth=1)
+        ax.text(budget.give_up_after, -0.5, f" wait {budget.give_up_after:.0f}s", color="#757575", fontsize=8)
     ax.set_yticks([])
     ax.set_ylim(-0.6, 0.9)
-    ax.set_xlim(0, max(end, budget.give_up_after if ttr is None else 0, budget.ttr.max or 0, 1) * 1.08)
+    ax.set_xlim(0, right)
     ax.set_xlabel("seconds since injection")
     if ttr is not None:
         what = f"TTR {seconds(ttr)} ({verdict.value})"
