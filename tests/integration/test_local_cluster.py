@@ -52,9 +52,17 @@ def deployment(name: str, ns: str, labels: dict[str, str]) -> dict[str, Any]:
 
 
 def test_bootstrap_is_ready_at_the_git_head(cluster: Cluster) -> None:
-    ks = cluster.kube.get(KUSTOMIZATION.api_version, "Kustomization", DEMO_KUSTOMIZATION, FLUX_NAMESPACE)
-    assert ks is not None and is_ready(ks)
-    assert last_applied_revision(ks) == cluster.git.revision()
+    kube, head = cluster.kube, cluster.git.revision()  # the session's other tests may have pushed since start-up
+    kube.merge_patch(GIT_REPOSITORY.api_version, "GitRepository", "gitops", FLUX_NAMESPACE, reconcile_request())
+    kube.merge_patch(
+        KUSTOMIZATION.api_version, "Kustomization", DEMO_KUSTOMIZATION, FLUX_NAMESPACE, reconcile_request()
+    )
+
+    def demo_at_head() -> bool:
+        ks = kube.get(KUSTOMIZATION.api_version, "Kustomization", DEMO_KUSTOMIZATION, FLUX_NAMESPACE)
+        return ks is not None and is_ready(ks) and last_applied_revision(ks) == head
+
+    wait_for(demo_at_head, 60, f"the bootstrap Kustomization Ready at the git head {head}")
     assert deployment_available(cluster.kube.get("apps/v1", "Deployment", "demo", "demo"))
     nodes = cluster.kube.list("v1", "Node")
     assert len(nodes) >= 2

@@ -9,12 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from clusters.local.layout import ClusterLayout
+from clusters.local.layout import ClusterLayout, all_layouts
+from clusters.local.lifecycle import reap
 from clusters.local.procs import ProcessRecord
 from clusters.local.provider import LocalProvider
 from clusters.model import Cluster
@@ -30,11 +31,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 @pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A state directory of the test's own (the build cache stays the shared one)."""
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A state directory of the test's own (the build cache stays the shared one); a failed test leaves no cluster."""
     path = tmp_path / "state"
     monkeypatch.setenv("RESILIENCE_STATE", str(path))
-    return path
+    yield path
+    for layout in all_layouts():
+        reap(layout)
 
 
 def cli(*args: str) -> subprocess.Popen[str]:
