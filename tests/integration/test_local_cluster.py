@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,16 +15,7 @@ from fluxmodel.annotations import reconcile_request
 from fluxmodel.conditions import condition, deployment_available, is_ready, last_applied_revision
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION
 from kubeapi import Invalid, Kube
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from recovery.testapp import wait_for
 
 
 def namespace(kube: Kube, prefix: str) -> str:
