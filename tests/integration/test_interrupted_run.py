@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import terminal
 
 from clusters.model import Cluster
 from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION
@@ -41,7 +42,7 @@ def processes(marker: str) -> list[str]:
 def test_interrupted_run_is_fully_reverted(cluster: Cluster, tmp_path: Path, sig: signal.Signals) -> None:
     run_dir = tmp_path / "run"
     marker = f"sleep {4000 + sig}"  # the recovery process this run starts; it must not outlive the run
-    child = subprocess.Popen(
+    child = terminal.popen(
         [
             sys.executable,
             "-m",
@@ -62,7 +63,6 @@ def test_interrupted_run_is_fully_reverted(cluster: Cluster, tmp_path: Path, sig
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     deadline = time.monotonic() + 180
     record = None
@@ -76,6 +76,8 @@ def test_interrupted_run_is_fully_reverted(cluster: Cluster, tmp_path: Path, sig
 
     child.send_signal(sig)
     child.wait(timeout=120)
+    interrupted = 2 if sig == signal.SIGINT else -sig  # 2: pytest's exit code for an interrupted session
+    assert child.returncode == interrupted, "the run was not interrupted"
     revert = subprocess.run(
         [sys.executable, "-m", "resilience.cli", "revert", str(run_dir)],
         cwd=ROOT,

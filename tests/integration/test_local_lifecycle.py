@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import terminal
 
 from clusters.local.layout import ClusterLayout, all_layouts
 from clusters.local.lifecycle import reap
@@ -32,11 +33,8 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "resilience.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return terminal.popen(
+        [sys.executable, "-m", "resilience.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
 
 
