@@ -11,7 +11,7 @@ CHAOS_ARGS ?= --profile quick
 SLO ?= scenarios/slo.yaml
 RESULTS := reports/allure-results
 
-.PHONY: setup venv build test test-unit test-integration lint chaos report gate bench clean
+.PHONY: setup venv build allure test test-unit test-integration lint chaos report gate bench clean
 
 venv: $(BIN)/.installed
 
@@ -25,6 +25,10 @@ build: venv
 	$(BIN)/resilience build
 
 setup: venv build
+
+# The pinned Allure CLI (npm ci into reports/node_modules); `resilience report` also installs it when first needed.
+allure: venv
+	$(BIN)/python -c 'from reports.htmlreport import ensure_allure; ensure_allure(None, print)'
 
 test: setup
 	$(PYTEST) tests $(NO_TESTS_OK)
