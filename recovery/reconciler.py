@@ -104,9 +104,9 @@ class Reconciler:
             state.last_successful_timestamp = self.clock()
         state.last_successful_source_revision = self._source_revision_now(ref, obj, health)
         state.health_status = "healthy"
-        if ref.kind == KUSTOMIZATION.kind and health.last_applied:
-            self._note_releases_ready_at(ref, health.last_applied)
-        if recovering:
+        if recovering:  # newly Ready or at a new revision: not on every status event of a Ready object
+            if ref.kind == KUSTOMIZATION.kind and health.last_applied:
+                self._note_releases_ready_at(ref, health.last_applied)
             graph = self.monitor.graph()
             objects, sources = self.monitor.snapshot()
             for dependent in dependents_to_reconcile(ref, graph, objects, sources):
