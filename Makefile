@@ -11,7 +11,7 @@ CHAOS_ARGS ?= --profile quick
 SLO ?= scenarios/slo.yaml
 RESULTS := reports/allure-results
 
-.PHONY: setup venv build allure test test-unit test-integration lint chaos report gate bench clean
+.PHONY: setup venv build build-test build-chaos allure test test-unit test-integration lint chaos report gate bench clean
 
 venv: $(BIN)/.installed
 
@@ -21,8 +21,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# What a cluster needs; build-test and build-chaos add what the tests / the chaos suite need (clusters/pins.py).
 build: venv
 	$(BIN)/resilience build
+
+build-test: venv
+	$(BIN)/resilience build --for test
+
+build-chaos: venv
+	$(BIN)/resilience build --for chaos
 
 setup: venv build
 
@@ -30,13 +37,13 @@ setup: venv build
 allure: venv
 	$(BIN)/python -c 'from reports.htmlreport import ensure_allure; ensure_allure(None, print)'
 
-test: setup
+test: build-test
 	$(PYTEST) tests $(NO_TESTS_OK)
 
 test-unit: venv
 	$(PYTEST) tests/unit -m "not integration" $(NO_TESTS_OK)
 
-test-integration: setup
+test-integration: build-test
 	$(PYTEST) tests/integration $(NO_TESTS_OK)
 
 lint: venv
@@ -46,7 +53,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 # Scenarios, then the HTML report and the release gate; exits with the gate's verdict.
-chaos: setup
+chaos: build-chaos
 	-$(PYTEST) scenarios --slo $(SLO) $(CHAOS_ARGS) --alluredir $(RESULTS) --clean-alluredir \
 		--junitxml reports/junit.xml
 	$(BIN)/resilience report

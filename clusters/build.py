@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from clusters.paths import cache_root
-from clusters.pins import COMPONENTS, GoComponent
+from clusters.pins import COMPONENTS, PURPOSES, GoComponent, components_for
 from resilience.errors import HarnessError, UserError
 
 STAMP = "build.json"
@@ -240,18 +240,33 @@ def build_component(component: GoComponent, go: str, log_dir: Path) -> BuiltComp
     return BuiltComponent(component, final, seconds)
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def build(
     names: Sequence[str] | None = None,
     include_optional: bool = False,
-    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    progress: Callable[[str], None] = _stderr,
+    purpose: str | None = None,
 ) -> list[BuiltComponent]:
-    """Build the selected components (default: every non-optional one), showing progress per component."""
-    wanted = [c for c in COMPONENTS if (c.name in names if names else include_optional or not c.optional)]
+    """Build the selected components, showing progress per component.
+
+    Default: what a cluster needs; `purpose` adds what that purpose needs (`make test` builds for "test");
+    `include_optional` builds everything.
+    """
     if names:
         unknown = sorted(set(names) - {c.name for c in COMPONENTS})
         if unknown:
             known = ", ".join(c.name for c in COMPONENTS)
             raise UserError(f"unknown component(s) {', '.join(unknown)}: choose from {known}")
+        wanted = [c for c in COMPONENTS if c.name in names]
+    elif include_optional:
+        wanted = list(COMPONENTS)
+    else:
+        if purpose is not None and purpose not in PURPOSES:
+            raise UserError(f"--for {purpose!r}: unknown purpose; choose one of {', '.join(PURPOSES)}")
+        wanted = list(components_for(purpose or "cluster"))
     go = ""
     log_dir = cache_root() / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -270,16 +285,18 @@ def build(
     return results
 
 
-def require(name: str) -> BuiltComponent:
-    """A built component, or a UserError telling how to build it."""
+def require(name: str, progress: Callable[[str], None] = _stderr) -> BuiltComponent:
+    """A built component. One a cluster does not need is built now, on first use (same progress lines); for a
+    cluster component a UserError tells how to build it (a 15-minute build is not started behind `cluster up`)."""
     from clusters.pins import component
 
     comp = component(name)
     done = cached(comp)
+    if done is None and comp.optional:
+        (done,) = build([name], progress=progress)
     if done is None:
-        flag = f" --component {name}" if comp.optional else ""
         raise UserError(
-            f"{name} {comp.version} is not built yet: run `resilience build{flag}` (or `make setup`) first; "
+            f"{name} {comp.version} is not built yet: run `resilience build` (or `make setup`) first; "
             f"cache: {cache_root()}"
         )
     return done

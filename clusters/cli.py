@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from clusters.pins import PURPOSES
 from clusters.providers import PROVIDERS, get_provider
 from resilience.errors import UserError
 
@@ -18,7 +19,7 @@ def _print_json(data: Any) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     from clusters.build import build
 
-    results = build(args.component or None, include_optional=args.all)
+    results = build(args.component or None, include_optional=args.all, purpose=args.purpose)
     if args.json:
         _print_json({b.component.name: {"version": b.component.version, "dir": str(b.directory)} for b in results})
     return 0
@@ -82,7 +83,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("build", help="build the pinned upstream binaries into the cache (no-op when cached)")
     p.add_argument("--component", action="append", help="build only this component (repeatable)")
-    p.add_argument("--all", action="store_true", help="also build optional components (promtool)")
+    p.add_argument("--all", action="store_true", help="every component, whatever needs it")
+    p.add_argument(
+        "--for",
+        dest="purpose",
+        choices=sorted(PURPOSES),
+        default=None,
+        help="also what this needs: test (make test), chaos (make chaos); default: what a cluster needs",
+    )
     p.add_argument("--json", action="store_true", help="print where each component is")
     p.set_defaults(func=cmd_build)
 

@@ -27,8 +27,14 @@ class GoComponent:
     ldflags: tuple[str, ...] = ()
     local_replace_version: str | None = None
     crd_dir: str | None = None
-    # Built on demand by the feature that needs it, not by `resilience build` by default.
-    optional: bool = False
+    # What needs it (see PURPOSES). Components a cluster needs are built up front by `resilience build`; the
+    # others are built by `resilience build --for PURPOSE` (what `make test` / `make chaos` run) or on demand.
+    needed_for: tuple[str, ...] = ("cluster",)
+
+    @property
+    def optional(self) -> bool:
+        """Not needed to run a cluster: built for its purpose or on first use, not by a plain `resilience build`."""
+        return "cluster" not in self.needed_for
 
 
 def _k8s_ldflags(version: str) -> tuple[str, ...]:
@@ -104,12 +110,27 @@ COMPONENTS: tuple[GoComponent, ...] = (
         module="github.com/prometheus/prometheus",
         version="v0.316.0",
         packages={"promtool": "github.com/prometheus/prometheus/cmd/promtool"},
-        optional=True,
+        needed_for=("test",),
     ),
 )
 
 # The Flux distribution these controllers ship in, for reports.
 FLUX_DISTRIBUTION = "v2.9 (source-controller v1.9.1, kustomize-controller v1.9.4, helm-controller v1.6.4)"
+
+
+# Why a component is built; `make test` builds for "test", `make chaos` for "chaos" (both include "cluster").
+PURPOSES: dict[str, str] = {
+    "cluster": "run a local cluster (cluster up, every scenario)",
+    "test": "the project's test suite (make test): a cluster, plus promtool for the alert rules",
+    "chaos": "the chaos suite (make chaos): a cluster, plus what its profiles turn on",
+}
+
+
+def components_for(purpose: str) -> tuple[GoComponent, ...]:
+    """The components a purpose needs: its own, and every cluster component (each purpose runs a cluster)."""
+    if purpose not in PURPOSES:
+        raise KeyError(purpose)
+    return tuple(c for c in COMPONENTS if "cluster" in c.needed_for or purpose in c.needed_for)
 
 
 def component(name: str) -> GoComponent:

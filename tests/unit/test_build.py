@@ -203,7 +203,7 @@ def test_recipe_key_changes_when_a_pin_changes(change: dict[str, Any]) -> None:
 
 def test_recipe_key_is_stable_and_ignores_what_does_not_change_the_build() -> None:
     assert recipe_key(DEMO) == recipe_key(dataclasses.replace(DEMO))
-    assert recipe_key(dataclasses.replace(DEMO, optional=True)) == recipe_key(DEMO)
+    assert recipe_key(dataclasses.replace(DEMO, needed_for=("test",))) == recipe_key(DEMO)
 
 
 def test_component_dir_is_under_the_cache_and_names_component_version_and_key(cache: Path) -> None:
@@ -254,14 +254,46 @@ def test_a_pin_change_makes_the_old_build_invisible(cache: Path) -> None:
     assert cached(dataclasses.replace(DEMO, version="v1.2.4")) is None
 
 
-def test_require_names_the_build_command_and_the_cache(cache: Path) -> None:
+def test_require_of_a_cluster_component_names_the_build_command_and_the_cache(cache: Path) -> None:
     with pytest.raises(UserError) as info:
-        require("prometheus")
-    message = str(info.value)
-    assert "prometheus" in message and "resilience build --component prometheus" in message
-    assert str(cache) in message and "\n" not in message
-    with pytest.raises(UserError, match=r"run `resilience build` \(or `make setup`\)"):
         require("etcd")
+    message = str(info.value)
+    assert "etcd" in message and "run `resilience build` (or `make setup`)" in message
+    assert str(cache) in message and "\n" not in message
+
+
+def test_require_builds_a_component_no_cluster_needs_on_first_use(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """promtool is not part of a cluster: the first test that needs it builds it, with the usual progress."""
+    built: list[str] = []
+
+    def fake_build(comp: GoComponent, go: str, log_dir: Path) -> Any:
+        built.append(comp.name)
+        fill(component_dir(comp), json.dumps({"seconds": 3.0}), tuple(comp.packages))
+        return cached(comp)
+
+    monkeypatch.setattr(build_mod, "build_component", fake_build)
+    monkeypatch.setattr(build_mod, "go_executable", lambda: "go")
+    lines: list[str] = []
+    done = require("prometheus", progress=lines.append)
+    assert built == ["prometheus"] and done.binary("promtool").is_file()
+    assert lines[0].startswith("[1/1] prometheus ") and "building (log: " in lines[0]
+    assert lines[1].endswith("built in 3s")
+    assert require("prometheus", progress=lines.append) == done and built == ["prometheus"]
+
+
+def test_build_for_a_purpose_adds_its_components_to_the_cluster_ones(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for comp in COMPONENTS:
+        fill(component_dir(comp), "{}", tuple(comp.packages))
+    cluster = [b.component.name for b in build(progress=lambda _line: None)]
+    tests = [b.component.name for b in build(purpose="test", progress=lambda _line: None)]
+    assert "prometheus" not in cluster and "etcd" in cluster
+    assert tests == [*cluster, "prometheus"]
+    with pytest.raises(UserError, match=r"--for 'nope': unknown purpose; choose one of cluster, test, chaos"):
+        build(purpose="nope", progress=lambda _line: None)
 
 
 def test_build_with_unknown_components_lists_the_known_ones(cache: Path) -> None:
