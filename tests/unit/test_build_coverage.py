@@ -42,7 +42,9 @@ def test_the_scan_finds_what_the_code_requires() -> None:
     assert used <= {c.name for c in COMPONENTS}
 
 
-@pytest.mark.parametrize(("target", "purpose", "tops"), [("test", "test", USED_FROM), ("chaos", "chaos", USED_FROM[1:])])
+@pytest.mark.parametrize(
+    ("target", "purpose", "tops"), [("test", "test", USED_FROM), ("chaos", "chaos", USED_FROM[1:])]
+)
 def test_the_readme_commands_build_every_component_their_code_requires(
     target: str, purpose: str, tops: tuple[str, ...]
 ) -> None:
