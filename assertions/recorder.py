@@ -112,12 +112,6 @@ class PhaseRecorder:
                 if ok:
                     self.timeline.mark("recovered", now)
 
-    def wait_for(self, *phases: str, timeout: float, tick: float = 0.25) -> bool:
-        """Wait until any of `phases` is marked."""
-        deadline = time.monotonic() + timeout
-        while not any(self.timeline.has(p) for p in phases):
-            if time.monotonic() >= deadline:
-                return False
-            self.evaluate()
-            time.sleep(tick)
-        return True
+    def reached(self, *phases: str) -> bool:
+        """Whether any of `phases` is marked (wait with foundation.waiting.poll, evaluating between polls)."""
+        return any(self.timeline.has(p) for p in phases)

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator")
 

@@ -9,7 +9,6 @@ expression decides "steady before injection" and "recovered after it".
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -128,13 +127,3 @@ def statefulset_ready(namespace: str, name: str) -> Check:
 def exists(api_version: str, kind: str, namespace: str | None, name: str) -> Check:
     label = f"{kind} {namespace}/{name} exists"
     return Check(label, lambda r: (r.get(api_version, kind, name, namespace) is not None, label))
-
-
-def wait(check: Check, reader: Reader, timeout: float, interval: float = 0.2) -> Outcome:
-    """Poll `check` until it holds or `timeout` passes; returns the last outcome."""
-    deadline = time.monotonic() + timeout
-    while True:
-        outcome = check(reader)
-        if outcome[0] or time.monotonic() >= deadline:
-            return outcome
-        time.sleep(interval)

@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,15 +92,6 @@ class Timeline:
 
     def get(self, name: str) -> float | None:
         return self.marks.get(name)
-
-
-def poll_until(predicate: Callable[[], Any], cap: float, every: float = 0.2) -> bool:
-    deadline = time.monotonic() + cap
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
 
 
 _LINE = re.compile(

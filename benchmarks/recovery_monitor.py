@@ -23,12 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recovery_common import local_cluster, operator_for, poll_until
+from recovery_common import local_cluster, operator_for
 
 from fluxmodel.annotations import reconcile_request
 from fluxmodel.conditions import is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, HELM_RELEASE, KUSTOMIZATION
-from recovery.testapp import App, chart_release, dump, kustomize_file, publish
+from foundation.waiting import poll
+from injectors.apps import dump, kustomization_file
+from injectors.testapp import App, chart_release, publish
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -65,7 +67,7 @@ def main() -> int:
                     "data": {"i": str(i)},
                 }
                 files[f"{app.path}/k{i}/cm.yaml"] = dump(cm)
-                files[f"{app.path}/k{i}/kustomization.yaml"] = dump(kustomize_file(["cm.yaml"]))
+                files[f"{app.path}/k{i}/kustomization.yaml"] = dump(kustomization_file(["cm.yaml"]))
             version = publish(cluster, replicaCount=1)
             app.setup(files, kustomization=False)
             names = [
@@ -86,7 +88,7 @@ def main() -> int:
                 hr = [h for h in app.kube.list(HELM_RELEASE.api_version, HELM_RELEASE.kind, app.ns) if is_ready(h)]
                 return len(ks) + len(hr)
 
-            poll_until(lambda: ready_count() >= total, 900, every=2)
+            poll(lambda: ready_count() >= total, 900, interval=2)
             print(f"  {ready_count()}/{total} Flux objects Ready", file=sys.stderr, flush=True)
 
             spawned = time.monotonic()
@@ -101,7 +103,7 @@ def main() -> int:
                     hr = [x for x in lines if x.startswith("flux_helmrelease_ready{") and f'namespace="{app.ns}"' in x]
                     return len(ks) + len(hr)
 
-                poll_until(lambda: objects_in_metrics() >= total, 60, every=0.1)
+                poll(lambda: objects_in_metrics() >= total, 60, interval=0.1)
                 synced_at = time.monotonic() - spawned
                 pid = operator.pid
                 cpu0, wall0 = cpu_seconds(pid), time.monotonic()

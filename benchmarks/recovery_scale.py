@@ -31,7 +31,8 @@ from clusters.model import Cluster
 from fluxmodel import signatures as sig
 from fluxmodel.conditions import condition, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION
-from recovery.testapp import App, deployment, dump, kustomize_file
+from injectors.apps import deployment, dump, kustomization_file
+from injectors.testapp import App
 
 _DECISION = re.compile(
     r"^(?P<ts>\S+) info decision object=Kustomization/flux-system/(?P<name>\S+) pattern=(?P<pattern>\S+) .* "
@@ -49,7 +50,7 @@ def files(app: App, count: int, selector_extra: dict[str, str]) -> dict[str, str
     for i in range(count):
         labels = {"app": f"d{i}", **selector_extra}
         out[f"{app.path}/k{i}/deployment.yaml"] = dump(deployment(f"d{i}", app.ns, labels, replicas=1))
-        out[f"{app.path}/k{i}/kustomization.yaml"] = dump(kustomize_file(["deployment.yaml"]))
+        out[f"{app.path}/k{i}/kustomization.yaml"] = dump(kustomization_file(["deployment.yaml"]))
     return out
 
 

@@ -25,12 +25,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recovery_common import MODES, Timeline, decorate, fmt, local_cluster, operator_for, operator_marks, poll_until
+from recovery_common import MODES, Timeline, decorate, fmt, local_cluster, operator_for, operator_marks
 
 from clusters.model import Cluster
 from fluxmodel import signatures as sig
 from fluxmodel.kinds import FLUX_NAMESPACE, HELM_RELEASE, KUSTOMIZATION, ObjectRef
-from recovery.testapp import App, chart_release, deployment, dump, kustomize_file, publish
+from foundation.waiting import poll
+from injectors.apps import deployment, dump, kustomization_file
+from injectors.testapp import App, chart_release, publish
 
 Ctx = dict[str, Any]
 
@@ -58,10 +60,10 @@ def force(mode: str) -> dict[str, Any]:
 
 def web_setup(app: App, mode: str, extra: list[str] | None = None) -> Ctx:
     files = {f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"}))}
-    files[f"{app.path}/kustomization.yaml"] = dump(kustomize_file(["deployment.yaml", *(extra or [])]))
+    files[f"{app.path}/kustomization.yaml"] = dump(kustomization_file(["deployment.yaml", *(extra or [])]))
     revision = app.setup(files, **force(mode))
     ref = ks_ref(app.name)
-    poll_until(lambda: app.ready(ref, revision) and app.available("web"), 120)
+    poll(lambda: app.ready(ref, revision) and app.available("web"), 120)
     return {"ref": ref, "objects": {str(ref)}}
 
 
@@ -76,12 +78,12 @@ def selector_inject(app: App, ctx: Ctx) -> None:
 
 
 def labels_inject(app: App, ctx: Ctx) -> None:
-    labelled = kustomize_file(["deployment.yaml"], labels=[{"pairs": {"team": "t"}, "includeSelectors": True}])
+    labelled = kustomization_file(["deployment.yaml"], labels=[{"pairs": {"team": "t"}, "includeSelectors": True}])
     commit_head(app, ctx, "labels", {f"{app.path}/kustomization.yaml": dump(labelled)})
 
 
 def rollout_inject(app: App, ctx: Ctx) -> None:
-    broken = deployment("web", app.ns, {"app": "web"}, behavior="never-ready", image="app:2")
+    broken = deployment("web", app.ns, {"app": "web"}, behavior="never-ready", image="registry.local/app:2")
     commit_head(app, ctx, "rollout", {f"{app.path}/deployment.yaml": dump(broken)})
 
 
@@ -97,7 +99,7 @@ def helm_files(app: App, mode: str, version: str) -> dict[str, str]:
     release = decorate(mode, chart_release("web", app.ns, version))
     return {
         f"{app.path}/release.yaml": dump(release),
-        f"{app.path}/kustomization.yaml": dump(kustomize_file(["release.yaml"])),
+        f"{app.path}/kustomization.yaml": dump(kustomization_file(["release.yaml"])),
     }
 
 
@@ -106,7 +108,7 @@ def helm_setup(app: App, mode: str) -> Ctx:
     app.setup(helm_files(app, mode, good), wait=False, **force(mode))
     ref = ObjectRef(HELM_RELEASE.kind, app.ns, "web")
     app.flux_objects.append(ref)
-    poll_until(lambda: app.ready(ref), 120)
+    poll(lambda: app.ready(ref), 120)
     return {"ref": ref, "mode": mode, "objects": {str(ref), str(ks_ref(app.name))}}
 
 
@@ -148,7 +150,7 @@ def install_fix(app: App, ctx: Ctx) -> None:
 def level(app: App, name: str, files: dict[str, str] | None = None) -> dict[str, str]:
     return {
         f"{app.path}/{name}/deployment.yaml": dump(deployment(name, app.ns, {"app": name}, replicas=1)),
-        f"{app.path}/{name}/kustomization.yaml": dump(kustomize_file(["deployment.yaml"])),
+        f"{app.path}/{name}/kustomization.yaml": dump(kustomization_file(["deployment.yaml"])),
     }
 
 
@@ -161,13 +163,14 @@ def chain_setup(app: App, mode: str) -> Ctx:
     refs.append(
         app.kustomization(f"{app.name}-leaf", f"{app.path}/leaf", dependsOn=[{"name": refs[1].name}], **force(mode))
     )
-    poll_until(lambda: all(app.ready(r, revision) for r in refs), 150)
+    poll(lambda: all(app.ready(r, revision) for r in refs), 150)
     return {"refs": refs, "objects": {str(r) for r in refs}}
 
 
 def chain_inject(app: App, ctx: Ctx) -> None:
     app.commit(
-        "break root", {f"{app.path}/root/kustomization.yaml": dump(kustomize_file(["deployment.yaml", "missing.yaml"]))}
+        "break root",
+        {f"{app.path}/root/kustomization.yaml": dump(kustomization_file(["deployment.yaml", "missing.yaml"]))},
     )
 
 
@@ -177,7 +180,7 @@ def chain_visible(app: App, ctx: Ctx) -> bool:
 
 def chain_fix(app: App, ctx: Ctx) -> None:
     ctx["head"] = app.commit(
-        "fix root", {f"{app.path}/root/kustomization.yaml": dump(kustomize_file(["deployment.yaml"]))}
+        "fix root", {f"{app.path}/root/kustomization.yaml": dump(kustomization_file(["deployment.yaml"]))}
     )
 
 
@@ -193,7 +196,7 @@ def cycle_files(app: App, mode: str, a_deps: str | None, b_deps: str | None) -> 
     return {
         f"{app.path}/flux/a.yaml": dump(flux("a", a_deps)),
         f"{app.path}/flux/b.yaml": dump(flux("b", b_deps)),
-        f"{app.path}/flux/kustomization.yaml": dump(kustomize_file(["a.yaml", "b.yaml"])),
+        f"{app.path}/flux/kustomization.yaml": dump(kustomization_file(["a.yaml", "b.yaml"])),
     }
 
 
@@ -274,13 +277,13 @@ def run_one(cluster: Cluster, fault: Fault, mode: str, cap: float, log: Callable
         # With a bad state in Git, or a fix to make, the fault must show first; otherwise Flux's own knobs may
         # recover it before it ever shows (force re-creates within the failing reconcile).
         strict = fault.bad_in_git or fault.fix is not None
-        shown = poll_until(lambda: fault.visible(app, ctx) or (not strict and fault.recovered(app, ctx)), cap)
+        shown = poll(lambda: fault.visible(app, ctx) or (not strict and fault.recovered(app, ctx)), cap)
         if shown and fault.visible(app, ctx):
             timeline.mark("visible")
         if fault.fix is not None:
             fault.fix(app, ctx)
             timeline.mark("fixed")
-        if (shown or not strict) and poll_until(lambda: fault.recovered(app, ctx), cap):
+        if (shown or not strict) and poll(lambda: fault.recovered(app, ctx), cap):
             timeline.mark("recovered")
         if log is not None:
             for name, epoch in operator_marks(log(), ctx["objects"], started_epoch).items():

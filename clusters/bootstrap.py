@@ -16,8 +16,8 @@ import yaml
 
 from fluxmodel.conditions import condition, deployment_available, is_ready, last_applied_revision
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_REPOSITORY, KUSTOMIZATION
+from foundation.errors import HarnessError
 from kubeapi import Kube, TemporaryApiError
-from resilience.errors import HarnessError
 
 GIT_REPOSITORY_NAME = "gitops"
 HELM_REPOSITORY_NAME = "local-charts"

@@ -25,7 +25,7 @@ from typing import Any
 
 from clusters.paths import cache_root
 from clusters.pins import COMPONENTS, PURPOSES, GoComponent, components_for
-from resilience.errors import HarnessError, UserError
+from foundation.errors import HarnessError, UserError
 
 STAMP = "build.json"
 # Words in `go` output that mean the module proxy could not be reached, as opposed to a compile error.

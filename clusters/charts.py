@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from resilience.errors import HarnessError
+from foundation.errors import HarnessError
 
 BASE_CHARTS = ("demo-app",)
 

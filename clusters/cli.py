@@ -9,7 +9,7 @@ from typing import Any
 
 from clusters.pins import PURPOSES
 from clusters.providers import PROVIDERS, get_provider
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 
 def _print_json(data: Any) -> None:

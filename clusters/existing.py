@@ -14,8 +14,8 @@ import yaml
 
 from clusters import hosted
 from clusters.model import Cluster
+from foundation.errors import UserError
 from kubeapi import connect
-from resilience.errors import UserError
 
 PROVIDER = "existing"
 

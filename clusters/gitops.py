@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from resilience.errors import HarnessError, UserError
+from foundation.errors import HarnessError, UserError
 
 BRANCH = "main"
 _GIT_ENV = {

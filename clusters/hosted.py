@@ -22,8 +22,8 @@ from clusters.local.procs import process_start_time
 from clusters.model import Cluster
 from clusters.paths import state_root
 from fluxmodel.kinds import KUSTOMIZATION
+from foundation.errors import UserError
 from kubeapi import ApiError, Kube, NotFound, TemporaryApiError, connect
-from resilience.errors import UserError
 
 FLUX_CRDS = (
     "gitrepositories.source.toolkit.fluxcd.io",

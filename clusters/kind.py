@@ -15,7 +15,7 @@ from typing import Any
 
 from clusters import hosted
 from clusters.model import Cluster
-from resilience.errors import HarnessError, UserError
+from foundation.errors import HarnessError, UserError
 
 PROVIDER = "kind"
 FLUX_COMPONENTS = "source-controller,kustomize-controller,helm-controller"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 if TYPE_CHECKING:  # the model pulls in the Kubernetes client: not needed to parse a command line
     from clusters.model import Cluster

@@ -16,7 +16,7 @@ import pytest
 
 from clusters.model import Cluster
 from clusters.providers import PROVIDERS, get_provider
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -20,10 +20,10 @@ from clusters.model import Cluster
 from fluxmodel.annotations import reconcile_request
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef, flux_kind
 from fluxmodel.signatures import Signature
+from foundation.errors import HarnessError
 from injectors import apps
 from injectors.records import RevertRecord
 from kubeapi import Forbidden, Invalid
-from resilience.errors import HarnessError
 
 Decorate = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -205,15 +205,6 @@ class Fault(ABC):
 
     def watched_refs(self, ctx: FaultContext) -> set[str]:
         return {str(self.target(ctx))}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `predicate` every 20 ms; HarnessError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def web_app(ctx: FaultContext, deployment: dict[str, Any] | None = None, **kustomize: Any) -> dict[str, str]:

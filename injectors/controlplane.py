@@ -13,10 +13,11 @@ from assertions.steady import Check, helmrelease_ready
 from fluxmodel.conditions import condition, last_applied_revision
 from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import SOURCE_FETCH_FAILED
+from foundation.errors import HarnessError
+from foundation.waiting import wait_until
 from injectors import apps
-from injectors.base import Fault, FaultContext, standard_setup, wait_until, web_app
+from injectors.base import Fault, FaultContext, standard_setup, web_app
 from injectors.helm import RELEASE, HelmUpgradeBroken
-from resilience.errors import HarnessError
 
 CRASH_SIGNAL = 9
 
@@ -63,7 +64,7 @@ class KustomizeControllerCrash(Fault):
             busy = condition(ks, "Reconciling")
             return bool(busy and busy.true) and last_applied_revision(ks) != head
 
-        wait_until(reconciling, 30, f"kustomize-controller to start reconciling {head}")
+        wait_until(reconciling, 30, f"kustomize-controller to start reconciling {head}", interval=0.02)
         ctx.state["killed_pid"] = control.kill(self.component, CRASH_SIGNAL)
         ctx.state["proof"] = f"killed {self.component} pid {ctx.state['killed_pid']} while Reconciling {head}"
 
@@ -97,7 +98,7 @@ class HelmControllerCrash(HelmUpgradeBroken):
             selector = f"owner=helm,name={RELEASE},status=pending-upgrade"
             return bool(ctx.kube.list("v1", "Secret", ctx.namespace, label_selector=selector))
 
-        wait_until(upgrading, 60, f"helm-controller to start upgrading to {self.version}")
+        wait_until(upgrading, 60, f"helm-controller to start upgrading to {self.version}", interval=0.02)
         time.sleep(1.0)  # into the upgrade's wait for Ready pods
         ctx.state["killed_pid"] = control.kill(self.component, CRASH_SIGNAL)
         ctx.state["proof"] = (

@@ -15,8 +15,9 @@ from assertions.steady import Check, Revision, helmrelease_ready, kustomization_
 from fluxmodel.graph import DependencyGraph, format_cycle
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import DEPENDENCY_NOT_READY
+from foundation.waiting import wait_until
 from injectors import apps
-from injectors.base import Fault, FaultContext, standard_setup, wait_until
+from injectors.base import Fault, FaultContext, standard_setup
 from injectors.helm import BASE_VERSION, publish
 
 
@@ -107,7 +108,7 @@ class DependencyCycle(_Chain):
             ks = ctx.kube.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, f"{ctx.app}-a", ctx.flux_namespace)
             return bool(ks and (ks.get("spec") or {}).get("dependsOn"))
 
-        wait_until(cycle_applied, 60, "the parent to apply the cycle")
+        wait_until(cycle_applied, 60, "the parent to apply the cycle", interval=0.02)
         ctx.commit("Roll v2 through a and b", write=self.files(ctx, cyclic, "v2"))
         # What each child's own interval would do, now: both wait for each other from here on.
         for name in self.children:

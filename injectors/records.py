@@ -21,8 +21,8 @@ from clusters.local.layout import ClusterLayout
 from clusters.local.lifecycle import LocalControl
 from clusters.model import Cluster
 from fluxmodel.annotations import reconcile_request
+from foundation.errors import HarnessError, ResilienceError, UserError
 from kubeapi import ApiError, Kube, connect
-from resilience.errors import HarnessError, ResilienceError, UserError
 
 log = logging.getLogger(__name__)
 RUNS_DIR = Path("runs")

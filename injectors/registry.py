@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from foundation.errors import UserError
 from injectors.base import Fault
 from injectors.controlplane import HelmControllerCrash, KustomizeControllerCrash, SourceOutage
 from injectors.dependency import DependencyChainBlocked, DependencyCycle, HelmDependencyCycle
@@ -9,7 +10,6 @@ from injectors.helm import HelmRetriesExhausted, HelmUpgradeBroken, HelmUpgradeU
 from injectors.immutable import JobTemplate, ServiceClusterIP, StatefulSetClaims
 from injectors.rollout import UnhealthyRollout
 from injectors.selector import CommonLabelsPropagation, LabelsIncludeSelectors, SelectorChange
-from resilience.errors import UserError
 
 CATALOG: tuple[Fault, ...] = (
     SelectorChange(),

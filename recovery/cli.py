@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Protocol
 
 from fluxmodel.kinds import FLUX_NAMESPACE, RECONCILED_KINDS
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 NO_MATCH = 3
 _ADDR = re.compile(r"^(?P<host>[^:]*|\[[^\]]+\]):(?P<port>\d{1,5})$")

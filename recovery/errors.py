@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 
 class RecoveryError(Exception):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxmodel.kinds import FLUX_NAMESPACE, ObjectRef
+from foundation.errors import UserError
 from kubeapi import Forbidden, Kube
 from recovery import events, logs
 from recovery.config import PatternSource
@@ -27,7 +28,6 @@ from recovery.patterns import PatternSet
 from recovery.reconciler import Options, Reconciler
 from recovery.state import StateStore
 from recovery.workqueue import WorkQueue
-from resilience.errors import UserError
 
 log = logging.getLogger("recovery.operator")
 

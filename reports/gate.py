@@ -16,9 +16,9 @@ import yaml
 
 from assertions import slo as slo_model
 from assertions.verdict import Verdict
+from foundation.errors import UserError
 from reports import summary
 from reports.matrix import Cell, build_cells, render_table, seconds, ttr_text, verdict_line
-from resilience.errors import UserError
 
 
 def _faults_named_in(path: Path) -> set[str]:

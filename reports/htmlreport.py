@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import HarnessError, UserError
 from reports.categories import allure3_categories
-from resilience.errors import HarnessError, UserError
 
 PACKAGE_DIR = Path(__file__).parent
 HISTORY_FILE = "history.jsonl"

@@ -29,9 +29,9 @@ import pytest
 
 from assertions.verdict import RunResult
 from fluxmodel.conditions import condition
+from foundation.errors import HarnessError
 from reports import allure_files, charts, summary
 from reports.matrix import build_cells, render_table, verdict_line
-from resilience.errors import HarnessError
 
 WORKER_OUTPUT_KEY = "resilience_reports"
 PLUGIN_NAME = "resilience-reports-recorder"

@@ -23,7 +23,7 @@ from typing import Any
 
 from assertions.slo import RECOVERY_MODES_BUILTIN
 from assertions.verdict import Verdict
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 REQUIRED: tuple[str, ...] = ("fault", "recovery", "verdict", "ttr_seconds", "phases")

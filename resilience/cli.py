@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from resilience.errors import ResilienceError
+from foundation.errors import ResilienceError
 
 # Modules that define `register(subparsers)`; each adds its commands with a `func(args) -> int` default.
 COMMAND_MODULES: tuple[str, ...] = (

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from resilience.errors import HarnessError
+from foundation.errors import HarnessError
 
 
 def cmd_revert(args: argparse.Namespace) -> int:

@@ -18,8 +18,8 @@ import pytest
 from assertions import slo as slo_model
 from assertions.verdict import RunResult, Verdict
 from clusters.model import Cluster
+from foundation.errors import UserError
 from injectors.registry import FAULTS, families, fault
-from resilience.errors import UserError
 from scenarios import hooks
 from scenarios.recoveries import RecoveryMode, parse
 from scenarios.runner import ScenarioRun

@@ -23,7 +23,7 @@ from clusters.local.ports import ephemeral_port
 from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
-from resilience.errors import HarnessError, UserError
+from foundation.errors import HarnessError, UserError
 
 BUILTIN = ("none", "flux-native", "operator")
 

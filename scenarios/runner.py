@@ -19,11 +19,11 @@ import allure
 from assertions import invariants
 from assertions.recorder import PhaseRecorder
 from assertions.slo import Budget
-from assertions.steady import wait
 from assertions.verdict import RunResult, Verdict
 from assertions.watch import WatchCache
 from clusters.model import Cluster
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
+from foundation.waiting import poll
 from injectors.base import Fault, FaultContext
 from injectors.records import Reverter, RevertRecord, cluster_locator
 from scenarios.recoveries import RecoveryMode
@@ -99,7 +99,8 @@ class ScenarioRun:
         fault, kube = self.fault, self.cluster.kube
         with allure.step(f"set up {ctx.app}: steady state before injection"):
             fault.setup(ctx)
-            ok, detail = wait(fault.steady(ctx, ctx.setup_revision), kube, STEADY_TIMEOUT)
+            steady = fault.steady(ctx, ctx.setup_revision)
+            ok, detail = poll(lambda: steady(kube), STEADY_TIMEOUT, done=lambda outcome: outcome[0])
             if not ok:
                 result.invalidate(f"not in steady state before injection: {detail}")
                 return
@@ -119,7 +120,12 @@ class ScenarioRun:
                 fault.inject(ctx)
                 recorder.recovered = fault.recovered(ctx)
             with allure.step(f"prove the fault: {fault.signature.name if fault.signature else 'its effect'}"):
-                recorder.wait_for("visible", "recovered", timeout=fault.prove_within)
+                poll(
+                    lambda: recorder.reached("visible", "recovered"),
+                    fault.prove_within,
+                    0.25,
+                    before_sleep=recorder.evaluate,
+                )
                 evidence = ctx.state.get("proof")
                 if evidence:
                     result.attachments["proof"] = evidence
@@ -135,7 +141,12 @@ class ScenarioRun:
                     return
                 fault.after_proof(ctx)
             with allure.step(f"recover under {self.recovery.name} (budget {self.budget.ttr.max}s)"):
-                recorder.wait_for("recovered", timeout=self.budget.give_up_after)
+                poll(
+                    lambda: recorder.reached("recovered"),
+                    self.budget.give_up_after,
+                    0.25,
+                    before_sleep=recorder.evaluate,
+                )
                 self.recovery.check_alive()
         with allure.step("judge"):
             result.judge()
@@ -175,6 +186,11 @@ class ScenarioRun:
             matching = [line for line in self.recovery.log.read_text(errors="replace").splitlines() if ctx.app in line]
             out[f"recovery-{self.recovery.name}"] = "\n".join(matching[-lines:])
         return out
+
+
+def _await(recorder: PhaseRecorder, phases: tuple[str, ...], timeout: float) -> bool:
+    """Wait for any of `phases`, re-evaluating the checks between polls (a safety net under the watch events)."""
+    return poll(lambda: recorder.reached(*phases), timeout, 0.25, before_sleep=recorder.evaluate)
 
 
 def _slim_meta(meta: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-from resilience.errors import UserError
+from foundation.errors import UserError
 from validation.findings import has_errors, render_json, render_text
 from validation.run import Options, validate
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fluxmodel.immutable import api_group, rule_for_error
-from resilience.errors import UserError
+from foundation.errors import UserError
 from validation.diff import object_key
 from validation.findings import DRY_RUN, DRY_RUN_SKIPPED, ERROR, WARNING, Finding
 from validation.render import Rendered

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 STAGED = ":staged"
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from resilience.errors import UserError
+from foundation.errors import UserError
 from validation.tree import KUSTOMIZATION_FILES, Loader
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxmodel.graph import is_reconciled
-from resilience.errors import UserError
+from foundation.errors import UserError
 from validation import gitrev
 from validation.diff import compare, forced_units
 from validation.dryrun import Applier, ClusterApplier, dry_run

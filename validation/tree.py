@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from resilience.errors import UserError
+from foundation.errors import UserError
 from validation.findings import display_path
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clusters.local.supervisor import Supervisor
-from resilience.errors import HarnessError
+from foundation.errors import HarnessError
 
 _MAX_REQUEST = 65536
 

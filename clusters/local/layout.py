@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from clusters.paths import clusters_root
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 

@@ -21,7 +21,7 @@ from clusters.local.layout import ClusterLayout
 from clusters.local.procs import ProcessRecord, terminate
 from clusters.local.supervisor import read_restarts
 from clusters.paths import state_root
-from resilience.errors import HarnessError
+from foundation.errors import HarnessError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from clusters.paths import state_root
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 # Every listening endpoint of a local cluster, in start order.
 PORT_NAMES: tuple[str, ...] = (

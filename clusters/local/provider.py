@@ -27,7 +27,7 @@ from clusters.local.procs import process_start_time
 from clusters.local.supervisor import read_restarts
 from clusters.model import Cluster
 from clusters.pins import COMPONENTS
-from resilience.errors import HarnessError, UserError
+from foundation.errors import HarnessError, UserError
 
 # Binary -> the build component it comes from.
 BINARIES = {

@@ -20,8 +20,8 @@ from clusters.bootstrap import Bootstrap
 from clusters.local.components import FLUX_CONTROLLERS
 from clusters.local.supervisor import Supervisor
 from fluxmodel.conditions import condition
+from foundation.errors import HarnessError
 from kubeapi import Kube, connect
-from resilience.errors import HarnessError
 
 KWOK_NODE_LABEL = {"type": "kwok"}
 FILE_SERVERS = ("gitserver", "chartserver")

@@ -26,7 +26,7 @@ from typing import IO, Any
 from clusters.local.components import ComponentSpec, Probe
 from clusters.local.layout import ClusterLayout
 from clusters.local.procs import ProcessRecord, kill_group, process_start_time, tied_to_parent
-from resilience.errors import HarnessError
+from foundation.errors import HarnessError
 
 log = logging.getLogger(__name__)
 

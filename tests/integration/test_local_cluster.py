@@ -14,8 +14,8 @@ from clusters.model import Cluster
 from fluxmodel.annotations import reconcile_request
 from fluxmodel.conditions import condition, deployment_available, is_ready, last_applied_revision
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION
+from foundation.waiting import wait_until
 from kubeapi import Invalid, Kube
-from recovery.testapp import wait_for
 
 
 def namespace(kube: Kube, prefix: str) -> str:
@@ -51,7 +51,7 @@ def test_bootstrap_is_ready_at_the_git_head(cluster: Cluster) -> None:
         ks = kube.get(KUSTOMIZATION.api_version, "Kustomization", DEMO_KUSTOMIZATION, FLUX_NAMESPACE)
         return ks is not None and is_ready(ks) and last_applied_revision(ks) == head
 
-    wait_for(demo_at_head, 60, f"the bootstrap Kustomization Ready at the git head {head}")
+    wait_until(demo_at_head, 60, f"the bootstrap Kustomization Ready at the git head {head}")
     assert deployment_available(cluster.kube.get("apps/v1", "Deployment", "demo", "demo"))
     nodes = cluster.kube.list("v1", "Node")
     assert len(nodes) >= 2
@@ -100,7 +100,7 @@ def test_pushed_commit_is_applied_by_kustomize_controller(cluster: Cluster) -> N
         ks = kube.get(KUSTOMIZATION.api_version, "Kustomization", DEMO_KUSTOMIZATION, FLUX_NAMESPACE)
         return bool(ks and is_ready(ks) and last_applied_revision(ks) == revision)
 
-    wait_for(applied, 60, f"Kustomization {DEMO_KUSTOMIZATION} to apply {revision}")
+    wait_until(applied, 60, f"Kustomization {DEMO_KUSTOMIZATION} to apply {revision}")
     cm = kube.get("v1", "ConfigMap", "from-git", "demo")
     assert cm is not None and cm["data"]["marker"] == marker
 
@@ -129,13 +129,13 @@ def test_helmrelease_from_local_chart_repo_installs(cluster: Cluster) -> None:
         },
     }
     kube.apply(release)
-    hr = wait_for(
+    hr = wait_until(
         lambda: (obj := kube.get(HELM_RELEASE.api_version, "HelmRelease", "web", ns)) and is_ready(obj) and obj,
         120,
         "HelmRelease web Ready",
     )
     assert last_applied_revision(hr) == "1.0.0"
-    assert wait_for(lambda: deployment_available(kube.get("apps/v1", "Deployment", "web", ns)), 60, "web Available")
+    assert wait_until(lambda: deployment_available(kube.get("apps/v1", "Deployment", "web", ns)), 60, "web Available")
     kube.delete(HELM_RELEASE.api_version, "HelmRelease", "web", ns)
 
 
@@ -148,7 +148,7 @@ def test_crashed_controller_is_restarted_and_recorded(cluster: Cluster) -> None:
         status = cluster.control.status()["kustomize-controller"]  # type: ignore[union-attr]
         return bool(status["running"] and status["pid"] != pid)
 
-    wait_for(restarted, 30, "kustomize-controller to be restarted")
+    wait_until(restarted, 30, "kustomize-controller to be restarted")
     events = cluster.control.restarts()[before:]
     assert [e["component"] for e in events] == ["kustomize-controller"]
     assert events[0]["signal"] == "SIGKILL" and events[0]["pid"] == pid

@@ -19,7 +19,7 @@ from clusters.local.lifecycle import reap
 from clusters.local.procs import ProcessRecord
 from clusters.local.provider import LocalProvider
 from clusters.model import Cluster
-from recovery.testapp import wait_for
+from foundation.waiting import wait_until
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_second_cluster_side_by_side_and_owner_death_removes_it(cluster: Cluster
     finally:
         owner.kill()
         owner.wait()
-    wait_for(lambda: not layout.root.exists(), 30, "the owned cluster to remove itself")
+    wait_until(lambda: not layout.root.exists(), 30, "the owned cluster to remove itself")
     assert not any(r.alive() for r in records)
     # The session cluster is unaffected.
     assert cluster.control is not None and cluster.control.status()["kube-apiserver"]["running"]
@@ -86,12 +86,12 @@ def test_second_cluster_side_by_side_and_owner_death_removes_it(cluster: Cluster
 def test_ctrl_c_during_up_leaves_nothing(state: Path) -> None:
     proc = cli("cluster", "up", "--name", "interrupted")
     status = state / "clusters" / "interrupted" / "status.json"
-    wait_for(lambda: status.exists() and "control-plane" in status.read_text(), 60, "start-up to be under way")
+    wait_until(lambda: status.exists() and "control-plane" in status.read_text(), 60, "start-up to be under way")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert not (state / "clusters" / "interrupted").exists()
-    wait_for(lambda: processes_mentioning(str(state)) == [], 10, "every process to be gone")
+    wait_until(lambda: processes_mentioning(str(state)) == [], 10, "every process to be gone")
 
 
 def test_killed_supervisor_takes_its_children_and_is_swept(state: Path) -> None:
@@ -104,7 +104,7 @@ def test_killed_supervisor_takes_its_children_and_is_swept(state: Path) -> None:
     supervisor = ProcessRecord.read(layout.supervisor_pid_file)
     assert supervisor is not None and records
     os.kill(supervisor.pid, signal.SIGKILL)
-    wait_for(lambda: not any(r.alive() for r in records), 10, "children to die with their supervisor")
+    wait_until(lambda: not any(r.alive() for r in records), 10, "children to die with their supervisor")
     listing = cli("cluster", "list", "--json")
     rows = json.loads(listing.communicate(timeout=30)[0])
     assert [(r["name"], r["phase"]) for r in rows] == [("orphaned", "dead")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from test_recovery_support import App, app_fixture, deployment, dump, kustomize_file, operator_fixture, wait_for  # noqa: F401
+from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, operator_fixture, wait_until  # noqa: F401
 
 from fluxmodel import signatures as sig
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION, ObjectRef
@@ -20,7 +20,7 @@ from recovery.testing import OperatorProcess
 def level_files(app: App, level: str) -> dict[str, str]:
     return {
         f"{app.path}/{level}/deployment.yaml": dump(deployment(level, app.ns, {"app": level}, replicas=1)),
-        f"{app.path}/{level}/kustomization.yaml": dump(kustomize_file(["deployment.yaml"])),
+        f"{app.path}/{level}/kustomization.yaml": dump(kustomization_file(["deployment.yaml"])),
     }
 
 
@@ -31,29 +31,31 @@ def test_a_blocked_three_deep_chain_follows_its_root_at_once(app: App, operator:
     root = app.kustomization(names["root"], f"{app.path}/root")
     mid = app.kustomization(names["mid"], f"{app.path}/mid", dependsOn=[{"name": names["root"]}])
     leaf = app.kustomization(names["leaf"], f"{app.path}/leaf", dependsOn=[{"name": names["mid"]}])
-    wait_for(lambda: all(app.ready(r, first) for r in (root, mid, leaf)), 150, "the chain to be Ready", operator.log)
+    wait_until(
+        lambda: all(app.ready(r, first) for r in (root, mid, leaf)), 150, "the chain to be Ready", detail=operator.log
+    )
 
-    broken = kustomize_file(["deployment.yaml", "missing.yaml"])
+    broken = kustomization_file(["deployment.yaml", "missing.yaml"])
     app.commit("break the root", {f"{app.path}/root/kustomization.yaml": dump(broken)})
-    wait_for(
+    wait_until(
         lambda: app.shows(mid, sig.DEPENDENCY_NOT_READY) and app.shows(leaf, sig.DEPENDENCY_NOT_READY),
         120,
         "the chain blocked behind its root",
-        operator.log,
+        detail=operator.log,
     )
-    wait_for(
+    wait_until(
         lambda: [e for e in app.events(root) if e.get("reason") == "BuildFailed"], 30, "the root's BuildFailed Event"
     )
     assert not app.ready(root)
 
     head = app.commit(
-        "fix the root", {f"{app.path}/root/kustomization.yaml": dump(kustomize_file(["deployment.yaml"]))}
+        "fix the root", {f"{app.path}/root/kustomization.yaml": dump(kustomization_file(["deployment.yaml"]))}
     )
-    wait_for(
+    wait_until(
         lambda: all(app.ready(r, head) for r in (root, mid, leaf)),
         120,
         "the whole chain Ready at the fix",
-        operator.log,
+        detail=operator.log,
     )
     for ref in (mid, leaf):
         kicks = [e for e in app.events(ref, "RecoveryAction") if "reconcile_dependents" in e.get("message", "")]
@@ -71,31 +73,35 @@ def test_a_cycle_is_reported_within_seconds_and_the_fix_in_git_is_applied(app: A
         **level_files(app, "b"),
         f"{app.path}/flux/a.yaml": dump(flux_ks(a, b)),
         f"{app.path}/flux/b.yaml": dump(flux_ks(b, a)),
-        f"{app.path}/flux/kustomization.yaml": dump(kustomize_file(["a.yaml", "b.yaml"])),
+        f"{app.path}/flux/kustomization.yaml": dump(kustomization_file(["a.yaml", "b.yaml"])),
     }
     app.setup(files, kustomization=False)
     refs = [ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, n) for n in (a, b)]
     app.flux_objects.extend(refs)
     parent = app.kustomization(app.name, f"{app.path}/flux", wait=False)
-    wait_for(lambda: all(app.get(r) for r in refs), 60, "the cycle's Kustomizations applied from Git")
+    wait_until(lambda: all(app.get(r) for r in refs), 60, "the cycle's Kustomizations applied from Git")
     created = time.monotonic()
     for ref in refs:
-        wait_for(lambda ref=ref: app.events(ref, "DependencyCycle"), 10, f"DependencyCycle on {ref}", operator.log)
+        wait_until(
+            lambda ref=ref: app.events(ref, "DependencyCycle"), 10, f"DependencyCycle on {ref}", detail=operator.log
+        )
     reported = time.monotonic() - created
     assert reported < 10
-    wait_for(lambda: all(app.shows(r, sig.DEPENDENCY_NOT_READY) for r in refs), 30, "Flux showing the cycle as waiting")
+    wait_until(
+        lambda: all(app.shows(r, sig.DEPENDENCY_NOT_READY) for r in refs), 30, "Flux showing the cycle as waiting"
+    )
     assert operator.sample("flux_dependency_cycle", kind="Kustomization", namespace=FLUX_NAMESPACE, name=a) == 1
 
     head = app.commit("break the cycle", {f"{app.path}/flux/b.yaml": dump(flux_ks(b, None))})
-    wait_for(
+    wait_until(
         lambda: app.ready(parent, head) and all(app.ready(r, head) for r in refs),
         120,
         "everything Ready after the fix",
-        operator.log,
+        detail=operator.log,
     )
     kicked = [e for e in app.events(parent, "RecoveryAction") if "cycle" in e.get("message", "")]
     assert kicked, "the parent was not reconciled past the cycle by the operator"
-    wait_for(
+    wait_until(
         lambda: (
             operator.sample("flux_dependency_cycle", kind="Kustomization", namespace=FLUX_NAMESPACE, name=a) is None
         ),

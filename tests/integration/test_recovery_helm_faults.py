@@ -14,10 +14,10 @@ from test_recovery_support import (  # noqa: F401
     app_fixture,
     chart_release,
     dump,
-    kustomize_file,
+    kustomization_file,
     operator_fixture,
     publish,
-    wait_for,
+    wait_until,
 )
 
 from fluxmodel import signatures as sig
@@ -32,7 +32,7 @@ RECOVERY_SECONDS = 180
 def release_files(app: App, version: str) -> dict[str, str]:
     return {
         f"{app.path}/release.yaml": dump(chart_release("web", app.ns, version)),
-        f"{app.path}/kustomization.yaml": dump(kustomize_file(["release.yaml"])),
+        f"{app.path}/kustomization.yaml": dump(kustomization_file(["release.yaml"])),
     }
 
 
@@ -47,7 +47,7 @@ def git_release(app: App) -> tuple[ObjectRef, str, str]:
     revision = app.setup(release_files(app, good), wait=False)
     ref = ObjectRef(HELM_RELEASE.kind, app.ns, "web")
     app.flux_objects.append(ref)
-    wait_for(lambda: app.ready(ref) and deployed(app, ref) == good, 120, f"the release at {good}")
+    wait_until(lambda: app.ready(ref) and deployed(app, ref) == good, 120, f"the release at {good}")
     return ref, good, revision
 
 
@@ -60,16 +60,16 @@ def test_chart_the_api_server_rejects_is_rolled_back_and_a_fix_unpins(app: App, 
     ref, good, _ = git_release(app)
     broken = publish(app.cluster, replicaCount=-1)
     app.commit(f"chart {broken}", release_files(app, broken))
-    wait_for(
+    wait_until(
         lambda: app.shows(ref, sig.HELM_RETRIES_EXHAUSTED) and app.shows(ref, sig.HELM_UPGRADE_FAILED),
         FAULT_SECONDS,
         "the rejected upgrade, retries exhausted",
     )
-    wait_for(
+    wait_until(
         lambda: app.ready(ref) and deployed(app, ref) == good,
         RECOVERY_SECONDS,
         f"the release back at {good}",
-        operator.log,
+        detail=operator.log,
     )
     hr = app.get(ref)
     assert hr is not None and hr["spec"]["chart"]["spec"]["version"] == good  # Git (pinned) and the release agree
@@ -79,11 +79,11 @@ def test_chart_the_api_server_rejects_is_rolled_back_and_a_fix_unpins(app: App, 
 
     fixed = publish(app.cluster, image="registry.local/demo-app:1.1.0")
     app.commit(f"chart {fixed}", release_files(app, fixed))
-    wait_for(
+    wait_until(
         lambda: app.ready(ref) and deployed(app, ref) == fixed,
         RECOVERY_SECONDS,
         "the fix applied after the pin is lifted",
-        operator.log,
+        detail=operator.log,
     )
     source = app.get(ObjectRef(GIT_REPOSITORY.kind, FLUX_NAMESPACE, app.source))
     assert source is not None and "commit" not in source["spec"]["ref"]
@@ -93,12 +93,12 @@ def test_chart_whose_pods_never_become_ready_is_rolled_back(app: App, operator: 
     ref, good, _ = git_release(app)
     slow = publish(app.cluster, podBehavior="never-ready")
     app.commit(f"chart {slow}", release_files(app, slow))
-    wait_for(lambda: app.shows(ref, sig.HELM_UPGRADE_TIMEOUT), FAULT_SECONDS, "the upgrade timeout")
-    wait_for(
+    wait_until(lambda: app.shows(ref, sig.HELM_UPGRADE_TIMEOUT), FAULT_SECONDS, "the upgrade timeout")
+    wait_until(
         lambda: app.ready(ref) and deployed(app, ref) == good and app.available("web"),
         RECOVERY_SECONDS,
         f"the release back at {good} with its pods Ready",
-        operator.log,
+        detail=operator.log,
     )
     expect_events(app, ref, "rollback_helm_release")
 
@@ -113,18 +113,18 @@ def test_retries_exhausted_are_reset_once_the_cause_goes_away(app: App, operator
     app.flux_objects.append(ref)
     try:
         app.kube.apply(release)
-        wait_for(lambda: app.shows(ref, sig.HELM_RETRIES_EXHAUSTED), FAULT_SECONDS, "install retries exhausted")
+        wait_until(lambda: app.shows(ref, sig.HELM_RETRIES_EXHAUSTED), FAULT_SECONDS, "install retries exhausted")
         hr = app.get(ref)
         assert hr is not None and "not found" in next(
             c["message"] for c in hr["status"]["conditions"] if c["type"] == "Ready"
         )
-        wait_for(lambda: app.events(ref, "RecoveryAction"), 30, "a first reset", operator.log)
+        wait_until(lambda: app.events(ref, "RecoveryAction"), 30, "a first reset", detail=operator.log)
         app.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target}})  # the cause goes away
-        wait_for(
+        wait_until(
             lambda: app.ready(ref) and deployed(app, ref) == version,
             RECOVERY_SECONDS,
             "the install retried",
-            operator.log,
+            detail=operator.log,
         )
         expect_events(app, ref, "reset_helm_release")
     finally:
@@ -137,12 +137,12 @@ def test_immutable_change_inside_a_chart_is_replaced(app: App, operator: Operato
     old_uid = app.kube.get("apps/v1", "Deployment", "web", app.ns)["metadata"]["uid"]  # type: ignore[index]
     relabelled = publish(app.cluster, selectorLabels={"tier": "frontend"})
     app.commit(f"chart {relabelled}", release_files(app, relabelled))
-    wait_for(lambda: app.shows(ref, sig.HELM_IMMUTABLE_FIELD), FAULT_SECONDS, "the immutable selector refusal")
-    wait_for(
+    wait_until(lambda: app.shows(ref, sig.HELM_IMMUTABLE_FIELD), FAULT_SECONDS, "the immutable selector refusal")
+    wait_until(
         lambda: app.ready(ref) and deployed(app, ref) == relabelled and app.available("web"),
         RECOVERY_SECONDS,
         f"the release at {relabelled}",
-        operator.log,
+        detail=operator.log,
     )
     live = app.kube.get("apps/v1", "Deployment", "web", app.ns)
     assert live is not None and live["metadata"]["uid"] != old_uid
@@ -158,7 +158,7 @@ def test_helmrelease_dependency_cycle_is_reported_within_seconds(app: App, opera
     for name, other in (("x", "y"), ("y", "x")):
         app.kube.apply(chart_release(name, app.ns, version, dependsOn=[{"name": other}]))
     for ref in refs:
-        wait_for(
+        wait_until(
             lambda ref=ref: app.events(ref, "DependencyCycle"), 15, f"a DependencyCycle Event on {ref}", operator.log
         )
     message = app.events(refs[0], "DependencyCycle")[0]["message"]

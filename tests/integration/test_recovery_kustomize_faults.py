@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 import yaml
-from test_recovery_support import App, app_fixture, deployment, dump, kustomize_file, operator_fixture, wait_for  # noqa: F401
+from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, operator_fixture, wait_until  # noqa: F401
 
 from fluxmodel import signatures as sig
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
@@ -64,23 +64,23 @@ def test_selector_change_is_replaced_blue_green_without_a_moment_without_ready_p
     labels = {"app": "web"}
     files = {
         f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, labels)),
-        f"{app.path}/kustomization.yaml": dump(kustomize_file(["deployment.yaml"])),
+        f"{app.path}/kustomization.yaml": dump(kustomization_file(["deployment.yaml"])),
     }
     first = app.setup(files)
     ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
-    wait_for(lambda: app.ready(ref, first) and app.available("web"), 90, "the app to be Ready")
+    wait_until(lambda: app.ready(ref, first) and app.available("web"), 90, "the app to be Ready")
     old_uid = app.kube.get("apps/v1", "Deployment", "web", app.ns)["metadata"]["uid"]  # type: ignore[index]
 
     watch = PodWatch(app, labels)
     watch.start()
     changed = deployment("web", app.ns, {"app": "web", "tier": "frontend"})
     head = app.commit("selector change", {f"{app.path}/deployment.yaml": dump(changed)})
-    wait_for(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), FAULT_SECONDS, "the selector fault")
-    wait_for(
+    wait_until(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), FAULT_SECONDS, "the selector fault")
+    wait_until(
         lambda: app.ready(ref, head) and app.available("web"),
         RECOVERY_SECONDS,
         "recovery at the new revision",
-        operator.log,
+        detail=operator.log,
     )
     watch.stop.set()
     watch.join()
@@ -103,18 +103,18 @@ def test_common_labels_with_include_selectors_is_recovered(app: App, operator: O
     files = {
         f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"})),
         f"{app.path}/service.yaml": dump(service),
-        f"{app.path}/kustomization.yaml": dump(kustomize_file(["deployment.yaml", "service.yaml"])),
+        f"{app.path}/kustomization.yaml": dump(kustomization_file(["deployment.yaml", "service.yaml"])),
     }
     first = app.setup(files)
     ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
-    wait_for(lambda: app.ready(ref, first), 90, "the app to be Ready")
+    wait_until(lambda: app.ready(ref, first), 90, "the app to be Ready")
 
-    labelled = kustomize_file(
+    labelled = kustomization_file(
         ["deployment.yaml", "service.yaml"], labels=[{"pairs": {"team": "payments"}, "includeSelectors": True}]
     )
     head = app.commit("team label everywhere", {f"{app.path}/kustomization.yaml": dump(labelled)})
-    wait_for(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), FAULT_SECONDS, "the includeSelectors fault")
-    wait_for(lambda: app.ready(ref, head) and app.available("web"), RECOVERY_SECONDS, "recovery", operator.log)
+    wait_until(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), FAULT_SECONDS, "the includeSelectors fault")
+    wait_until(lambda: app.ready(ref, head) and app.available("web"), RECOVERY_SECONDS, "recovery", detail=operator.log)
     live = app.kube.get("apps/v1", "Deployment", "web", app.ns)
     svc = app.kube.get("v1", "Service", "web", app.ns)
     assert live is not None and live["spec"]["selector"]["matchLabels"] == {"app": "web", "team": "payments"}
@@ -127,20 +127,20 @@ def test_unhealthy_rollout_is_rolled_back_to_the_last_good_revision_and_unpinned
 ) -> None:
     files = {
         f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"})),
-        f"{app.path}/kustomization.yaml": dump(kustomize_file(["deployment.yaml"])),
+        f"{app.path}/kustomization.yaml": dump(kustomization_file(["deployment.yaml"])),
     }
     good = app.setup(files)
     ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
-    wait_for(lambda: app.ready(ref, good), 90, "the app to be Ready")
+    wait_until(lambda: app.ready(ref, good), 90, "the app to be Ready")
 
-    broken = deployment("web", app.ns, {"app": "web"}, behavior="never-ready", image="app:2")
+    broken = deployment("web", app.ns, {"app": "web"}, behavior="never-ready", image="registry.local/app:2")
     app.commit("rollout that never becomes Ready", {f"{app.path}/deployment.yaml": dump(broken)})
-    wait_for(lambda: app.shows(ref, sig.HEALTH_CHECK_FAILED), FAULT_SECONDS, "HealthCheckFailed")
-    wait_for(
+    wait_until(lambda: app.shows(ref, sig.HEALTH_CHECK_FAILED), FAULT_SECONDS, "HealthCheckFailed")
+    wait_until(
         lambda: app.ready(ref, good) and app.available("web"),
         RECOVERY_SECONDS,
         "rollback to the last good revision",
-        operator.log,
+        detail=operator.log,
     )
     source = app.get(ObjectRef(GIT_REPOSITORY.kind, FLUX_NAMESPACE, app.source))
     assert source is not None and source["spec"]["ref"].get("commit") == good.split(":")[-1]
@@ -149,9 +149,11 @@ def test_unhealthy_rollout_is_rolled_back_to_the_last_good_revision_and_unpinned
     assert live is not None and live["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/app:1"
     expect_recovery_events(app, ref, "rollback_to_last_good_revision")
 
-    fixed = deployment("web", app.ns, {"app": "web"}, image="app:3")
+    fixed = deployment("web", app.ns, {"app": "web"}, image="registry.local/app:3")
     head = app.commit("fixed rollout", {f"{app.path}/deployment.yaml": dump(fixed)})
-    wait_for(lambda: app.ready(ref, head), RECOVERY_SECONDS, "the pin lifted and the fix applied", operator.log)
+    wait_until(
+        lambda: app.ready(ref, head), RECOVERY_SECONDS, "the pin lifted and the fix applied", detail=operator.log
+    )
     source = app.get(ObjectRef(GIT_REPOSITORY.kind, FLUX_NAMESPACE, app.source))
     assert source is not None and "commit" not in source["spec"]["ref"]
     assert app.get(ObjectRef(GIT_REPOSITORY.kind, FLUX_NAMESPACE, f"{app.source}-head-probe")) is None
@@ -180,15 +182,15 @@ def test_service_cluster_ip_change_is_recreated(app: App, operator: OperatorProc
     files = {
         f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"})),
         f"{app.path}/service.yaml": dump(service(app, first_ip)),
-        f"{app.path}/kustomization.yaml": dump(kustomize_file(["deployment.yaml", "service.yaml"])),
+        f"{app.path}/kustomization.yaml": dump(kustomization_file(["deployment.yaml", "service.yaml"])),
     }
     first = app.setup(files)
     ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
-    wait_for(lambda: app.ready(ref, first), 90, "the app to be Ready")
+    wait_until(lambda: app.ready(ref, first), 90, "the app to be Ready")
 
     head = app.commit("move the Service address", {f"{app.path}/service.yaml": dump(service(app, second_ip))})
-    wait_for(lambda: app.shows(ref, sig.IMMUTABLE_FIELD), FAULT_SECONDS, "the clusterIP refusal")
-    wait_for(lambda: app.ready(ref, head), RECOVERY_SECONDS, "recovery", operator.log)
+    wait_until(lambda: app.shows(ref, sig.IMMUTABLE_FIELD), FAULT_SECONDS, "the clusterIP refusal")
+    wait_until(lambda: app.ready(ref, head), RECOVERY_SECONDS, "recovery", detail=operator.log)
     svc = app.kube.get("v1", "Service", "web", app.ns)
     assert svc is not None and svc["spec"]["clusterIP"] == second_ip
     assert app.available("web")  # the Deployment was not touched
@@ -217,17 +219,17 @@ def job(app: App, command: str) -> dict[str, Any]:
 def test_job_template_change_is_recreated(app: App, operator: OperatorProcess) -> None:
     files = {
         f"{app.path}/job.yaml": dump(job(app, "migrate --to 1")),
-        f"{app.path}/kustomization.yaml": dump(kustomize_file(["job.yaml"])),
+        f"{app.path}/kustomization.yaml": dump(kustomization_file(["job.yaml"])),
     }
     first = app.setup(files, wait=False)
     ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
-    wait_for(lambda: app.ready(ref, first), 90, "the app to be Ready")
+    wait_until(lambda: app.ready(ref, first), 90, "the app to be Ready")
     old = app.kube.get("batch/v1", "Job", "migrate", app.ns)
     assert old is not None
 
     head = app.commit("next migration", {f"{app.path}/job.yaml": dump(job(app, "migrate --to 2"))})
-    wait_for(lambda: app.shows(ref, sig.IMMUTABLE_FIELD), FAULT_SECONDS, "the Job template refusal")
-    wait_for(lambda: app.ready(ref, head), RECOVERY_SECONDS, "recovery", operator.log)
+    wait_until(lambda: app.shows(ref, sig.IMMUTABLE_FIELD), FAULT_SECONDS, "the Job template refusal")
+    wait_until(lambda: app.ready(ref, head), RECOVERY_SECONDS, "recovery", detail=operator.log)
     new = app.kube.get("batch/v1", "Job", "migrate", app.ns)
     assert new is not None and new["metadata"]["uid"] != old["metadata"]["uid"]
     assert new["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "migrate --to 2"
@@ -287,19 +289,19 @@ def test_statefulset_volume_claim_template_change_keeps_pvcs_and_data(app: App, 
     try:
         files = {
             f"{app.path}/sts.yaml": dump(statefulset(app, "1Gi")),
-            f"{app.path}/kustomization.yaml": dump(kustomize_file(["sts.yaml"])),
+            f"{app.path}/kustomization.yaml": dump(kustomization_file(["sts.yaml"])),
         }
         first = app.setup(files)
         ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
-        wait_for(lambda: app.ready(ref, first), 120, "the StatefulSet app to be Ready")
+        wait_until(lambda: app.ready(ref, first), 120, "the StatefulSet app to be Ready")
         pvc = app.kube.get("v1", "PersistentVolumeClaim", "data-db-0", app.ns)
         assert pvc is not None and (pvc.get("status") or {}).get("phase") == "Bound"
         secret_uid = app.kube.get("v1", "Secret", "db-credentials", app.ns)["metadata"]["uid"]  # type: ignore[index]
         old_sts = app.kube.get("apps/v1", "StatefulSet", "db", app.ns)
 
         head = app.commit("bigger volumes", {f"{app.path}/sts.yaml": dump(statefulset(app, "2Gi"))})
-        wait_for(lambda: app.shows(ref, sig.IMMUTABLE_FIELD), FAULT_SECONDS, "the StatefulSet refusal")
-        wait_for(lambda: app.ready(ref, head), RECOVERY_SECONDS, "recovery", operator.log)
+        wait_until(lambda: app.shows(ref, sig.IMMUTABLE_FIELD), FAULT_SECONDS, "the StatefulSet refusal")
+        wait_until(lambda: app.ready(ref, head), RECOVERY_SECONDS, "recovery", detail=operator.log)
         new_sts = app.kube.get("apps/v1", "StatefulSet", "db", app.ns)
         assert new_sts is not None and old_sts is not None and new_sts["metadata"]["uid"] != old_sts["metadata"]["uid"]
         assert new_sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "2Gi"
@@ -319,11 +321,11 @@ def test_explain_on_the_live_message_names_the_same_pattern(app: App, operator: 
 
     files = {
         f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"})),
-        f"{app.path}/kustomization.yaml": dump(kustomize_file(["deployment.yaml"])),
+        f"{app.path}/kustomization.yaml": dump(kustomization_file(["deployment.yaml"])),
     }
     first = app.setup(files, suspend=False)
     ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
-    wait_for(lambda: app.ready(ref, first), 90, "the app to be Ready")
+    wait_until(lambda: app.ready(ref, first), 90, "the app to be Ready")
     app.kube.merge_patch(
         KUSTOMIZATION.api_version,
         ref.kind,
@@ -334,7 +336,7 @@ def test_explain_on_the_live_message_names_the_same_pattern(app: App, operator: 
     app.commit(
         "selector change", {f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web", "v": "2"}))}
     )
-    wait_for(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), FAULT_SECONDS, "the selector fault")
+    wait_until(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), FAULT_SECONDS, "the selector fault")
     ready = next(c for c in app.ks()["status"]["conditions"] if c["type"] == "Ready")  # type: ignore[index]
     out = subprocess.run(
         [
@@ -356,7 +358,7 @@ def test_explain_on_the_live_message_names_the_same_pattern(app: App, operator: 
     plan = json.loads(out.stdout)
     assert plan["pattern"]["name"] == "selector-immutable" and plan["action"]["name"] == "recreate_deployment"
     # recovery-policy manual: the operator reports and escalates, and leaves the Deployment alone
-    wait_for(lambda: app.events(ref, "RecoveryEscalated"), 30, "the manual-policy escalation", operator.log)
+    wait_until(lambda: app.events(ref, "RecoveryEscalated"), 30, "the manual-policy escalation", detail=operator.log)
     assert "manual" in app.events(ref, "RecoveryEscalated")[0]["message"]
     assert not [e for e in app.events(ref, "RecoveryAction")]
     assert yaml.safe_load(yaml.safe_dump(plan))  # plain JSON data

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_recovery_support import App, app_fixture, deployment, dump, kustomize_file, start_operator, wait_for  # noqa: F401
+from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, start_operator, wait_until  # noqa: F401
 
 from clusters.build import require
 from clusters.model import Cluster
@@ -240,17 +240,17 @@ def test_the_shipped_rbac_is_enough_to_recover_and_forbids_user_data(app: App, t
         operator = start_operator(cluster, tmp_path, state_namespace=state_ns, kubeconfig=kubeconfig)
         files = {
             f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"})),
-            f"{app.path}/kustomization.yaml": dump(kustomize_file(["deployment.yaml"])),
+            f"{app.path}/kustomization.yaml": dump(kustomization_file(["deployment.yaml"])),
         }
         first = app.setup(files)
         ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
-        wait_for(lambda: app.ready(ref, first), 90, "the app to be Ready")
+        wait_until(lambda: app.ready(ref, first), 90, "the app to be Ready")
         head = app.commit(
             "selector change",
             {f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web", "v": "2"}))},
         )
-        wait_for(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), 90, "the selector fault")
-        wait_for(
+        wait_until(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), 90, "the selector fault")
+        wait_until(
             lambda: app.ready(ref, head) and app.available("web"), 120, "recovery with the shipped RBAC", operator.log
         )
         assert "Forbidden" not in operator.log() and "forbidden" not in operator.log()

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import yaml
-from test_recovery_support import App, app_fixture, deployment, dump, kustomize_file, start_operator, wait_for  # noqa: F401
+from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, start_operator, wait_until  # noqa: F401
 
 from clusters.model import Cluster
 from fluxmodel import signatures as sig
@@ -20,11 +20,11 @@ from recovery.state import configmap_name
 def selector_app(app: App) -> tuple[ObjectRef, str]:
     files = {
         f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"})),
-        f"{app.path}/kustomization.yaml": dump(kustomize_file(["deployment.yaml"])),
+        f"{app.path}/kustomization.yaml": dump(kustomization_file(["deployment.yaml"])),
     }
     first = app.setup(files)
     ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
-    wait_for(lambda: app.ready(ref, first) and app.available("web"), 90, "the app to be Ready")
+    wait_until(lambda: app.ready(ref, first) and app.available("web"), 90, "the app to be Ready")
     return ref, first
 
 
@@ -39,7 +39,7 @@ def test_only_the_lease_holder_acts_and_a_standby_takes_over(cluster: Cluster, t
     first = start_operator(cluster, tmp_path, "--lease-duration", "4", state_namespace=state_ns)
     second = start_operator(cluster, tmp_path, "--lease-duration", "4", state_namespace=state_ns)
     try:
-        wait_for(
+        wait_until(
             lambda: {first.sample("flux_recovery_leader"), second.sample("flux_recovery_leader")} == {0.0, 1.0},
             20,
             "one leader and one standby",
@@ -48,7 +48,7 @@ def test_only_the_lease_holder_acts_and_a_standby_takes_over(cluster: Cluster, t
         lease = cluster.kube.get("coordination.k8s.io/v1", "Lease", "gitops-resilience-operator", state_ns)
         assert lease is not None and str(leader.pid) in lease["spec"]["holderIdentity"]
         leader.kill()  # no clean stop: the Lease must expire before the standby may act
-        wait_for(lambda: standby.sample("flux_recovery_leader") == 1, 30, "the standby to take over")
+        wait_until(lambda: standby.sample("flux_recovery_leader") == 1, 30, "the standby to take over")
         lease = cluster.kube.get("coordination.k8s.io/v1", "Lease", "gitops-resilience-operator", state_ns)
         assert lease is not None and str(standby.pid) in lease["spec"]["holderIdentity"]
         assert lease["spec"]["leaseTransitions"] >= 1
@@ -80,13 +80,13 @@ def test_a_restart_in_the_middle_of_an_action_converges_without_acting_twice(app
         watcher = threading.Thread(target=watch_copies, daemon=True)
         watcher.start()
         head = break_selector(app)
-        wait_for(lambda: copies, 60, "the blue-green copy", operator.log)
+        wait_until(lambda: copies, 60, "the blue-green copy", detail=operator.log)
         cm = app.kube.get("v1", "ConfigMap", configmap_name(ref), state_ns)
         assert cm is not None and json.loads(cm["data"]["in-flight"])["attempt"] == 1  # it died mid-action
 
         restarted = start_operator(app.cluster, tmp_path, "--lease-duration", "3", state_namespace=state_ns)
         try:
-            wait_for(
+            wait_until(
                 lambda: app.ready(ref, head) and app.available("web"), 120, "recovery after the restart", restarted.log
             )
             cm = app.kube.get("v1", "ConfigMap", configmap_name(ref), state_ns)
@@ -120,19 +120,21 @@ def test_patterns_reload_from_the_configmap_and_a_bad_one_is_refused(app: App, t
         app.kube.apply(
             configmap("patterns:\n- {name: broken-one, error_pattern: '(a+)+', recovery_action: escalate}\n")
         )
-        wait_for(
+        wait_until(
             lambda: operator.sample("flux_recovery_config_valid") == 0, 20, "the bad patterns refused", operator.log
         )
         assert "broken-one" in operator.log() and "nested repetition" in operator.log()
         assert operator.sample("flux_recovery_patterns") == 7  # the old ones stay
         custom = "patterns:\n- {name: only-escalate, error_pattern: 'field is immutable', recovery_action: escalate}\n"
         app.kube.apply(configmap(custom))
-        wait_for(lambda: operator.sample("flux_recovery_patterns") == 1, 20, "the new patterns", operator.log)
+        wait_until(lambda: operator.sample("flux_recovery_patterns") == 1, 20, "the new patterns", detail=operator.log)
         assert operator.sample("flux_recovery_config_valid") == 1
 
         ref, _ = selector_app(app)
         break_selector(app)
-        wait_for(lambda: app.events(ref, "RecoveryEscalated"), 60, "the custom pattern's escalation", operator.log)
+        wait_until(
+            lambda: app.events(ref, "RecoveryEscalated"), 60, "the custom pattern's escalation", detail=operator.log
+        )
         assert "only-escalate" in app.events(ref, "RecoveryEscalated")[0]["message"]
         assert not app.events(ref, "RecoveryAction")
         obj = app.ks()
@@ -150,8 +152,8 @@ def test_dry_run_decides_and_logs_but_changes_nothing(app: App, tmp_path: Path) 
         ref, _ = selector_app(app)
         old_uid = app.kube.get("apps/v1", "Deployment", "web", app.ns)["metadata"]["uid"]  # type: ignore[index]
         break_selector(app)
-        wait_for(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), 90, "the selector fault")
-        wait_for(lambda: "result=dry-run" in operator.log(), 30, "the dry-run decision", operator.log)
+        wait_until(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), 90, "the selector fault")
+        wait_until(lambda: "result=dry-run" in operator.log(), 30, "the dry-run decision", detail=operator.log)
         line = next(x for x in operator.log().splitlines() if "result=dry-run" in x)
         assert f"object=Kustomization/flux-system/{app.name}" in line and "action=recreate_deployment" in line
         assert "pattern=selector-immutable" in line
@@ -172,7 +174,7 @@ def test_json_logs_have_one_line_per_decision(app: App, tmp_path: Path) -> None:
     try:
         ref, _ = selector_app(app)
         head = break_selector(app)
-        wait_for(lambda: app.ready(ref, head), 120, "recovery", operator.log)
+        wait_until(lambda: app.ready(ref, head), 120, "recovery", detail=operator.log)
         decisions = [json.loads(x) for x in operator.log().splitlines() if x.startswith("{")]
         mine = [d for d in decisions if d.get("object") == str(ref) and d.get("msg") == "decision"]
         assert {"started", "done"} <= {d["result"] for d in mine}

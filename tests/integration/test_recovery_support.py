@@ -1,4 +1,4 @@
-"""Fixtures for the recovery integration tests: an app of one's own (recovery.testapp) and the operator process.
+"""Fixtures for the recovery integration tests: an app of one's own (injectors.testapp) and the operator process.
 
 Each test gets its own namespace, Git path, GitRepository and Kustomization, removed afterwards. The operator
 runs as a real process with a state namespace of its own, so its Lease and reconciliation-state never meet
@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from clusters.model import Cluster
-from recovery.testapp import App, chart_release, deployment, dump, kustomize_file, publish, wait_for
+from foundation.waiting import wait_until
+from injectors.apps import deployment, dump, kustomization_file
+from injectors.testapp import App, chart_release, publish
 from recovery.testing import OperatorProcess
 
 __all__ = [
@@ -23,11 +25,11 @@ __all__ = [
     "chart_release",
     "deployment",
     "dump",
-    "kustomize_file",
+    "kustomization_file",
     "operator_fixture",
     "publish",
     "start_operator",
-    "wait_for",
+    "wait_until",
 ]
 
 

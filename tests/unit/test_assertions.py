@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from assertions.slo import Budget, Limit, SloFile, load, parse
 from assertions.timeline import PHASES, Timeline
 from assertions.verdict import RunResult, Verdict, judge_seconds, percentile
+from foundation.errors import UserError
 from injectors.registry import FAULTS
-from resilience.errors import UserError
 
 SHIPPED = Path(__file__).resolve().parents[2] / "scenarios" / "slo.yaml"
 KNOWN = ("selector-change", "source-outage", "helm-upgrade-broken")

@@ -17,9 +17,9 @@ from assertions.steady import (
     helmrelease_ready,
     kustomization_ready,
     statefulset_ready,
-    wait,
 )
 from assertions.timeline import Timeline
+from foundation.waiting import poll
 
 REV1 = "main@sha1:" + "1" * 40
 REV2 = "main@sha1:" + "2" * 40
@@ -193,12 +193,12 @@ def test_wait_polls_until_the_check_holds_and_returns_the_last_outcome() -> None
             reader.put(ks("True"))
         return check(r)
 
-    assert wait(Check("flip", flipping), reader, timeout=30, interval=0) == (
+    assert poll(lambda: Check("flip", flipping)(reader), 30, 0, done=lambda outcome: outcome[0]) == (
         True,
         "Kustomization flux-system/app Ready",
     )
     assert seen == 3
-    assert wait(check, Reader(), timeout=0)[0] is False
+    assert poll(lambda: check(Reader()), 0, done=lambda outcome: outcome[0])[0] is False
 
 
 # -- invariants: user data survives ---------------------------------------------------------------------
@@ -535,10 +535,10 @@ def test_unwatched_objects_record_no_conditions() -> None:
     assert timeline.conditions == []
 
 
-def test_wait_for() -> None:
+def test_waiting_for_a_phase_evaluates_between_polls() -> None:
     reader = Reader(ks("False", "ReconciliationFailed"))
     rec, timeline = recorder(reader)
-    assert rec.wait_for("visible", timeout=30, tick=0) is True  # the safety-net tick evaluates
+    assert poll(lambda: rec.reached("visible"), 30, 0, before_sleep=rec.evaluate) is True  # the safety-net tick
     assert timeline.has("visible")
-    assert rec.wait_for("recovered", timeout=0, tick=0) is False
-    assert rec.wait_for("recovered", "visible", timeout=0) is True
+    assert poll(lambda: rec.reached("recovered"), 0, 0, before_sleep=rec.evaluate) is False
+    assert rec.reached("recovered", "visible") is True

@@ -28,7 +28,7 @@ from clusters.build import (
     wrapper_go_mod,
 )
 from clusters.pins import COMPONENTS, GoComponent, component
-from resilience.errors import HarnessError, UserError
+from foundation.errors import HarnessError, UserError
 
 KUBERNETES = GoComponent(
     name="kubernetes",
@@ -262,9 +262,7 @@ def test_require_of_a_cluster_component_names_the_build_command_and_the_cache(ca
     assert str(cache) in message and "\n" not in message
 
 
-def test_require_builds_a_component_no_cluster_needs_on_first_use(
-    cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_require_builds_a_component_no_cluster_needs_on_first_use(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """promtool is not part of a cluster: the first test that needs it builds it, with the usual progress."""
     built: list[str] = []
 

@@ -35,7 +35,7 @@ from clusters.local.control import ControlServer, request
 from clusters.local.layout import ClusterLayout, all_layouts, check_name
 from clusters.local.pki import ClusterPki, Identity, write_kubeconfig, write_pki
 from clusters.pins import component
-from resilience.errors import HarnessError, UserError
+from foundation.errors import HarnessError, UserError
 
 # -- layout ----------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from clusters.local import ports as ports_mod
 from clusters.local.ports import PORT_NAMES, allocate, allocation_lock, port_is_free
-from resilience.errors import UserError
+from foundation.errors import UserError
 
 
 @pytest.fixture

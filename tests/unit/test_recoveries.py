@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from clusters.local.procs import alive
-from resilience.errors import HarnessError, UserError
+from foundation.errors import HarnessError, UserError
 from scenarios.recoveries import BUILTIN, Command, FluxNative, Manifest, Operator, RecoveryMode, parse
 
 BAD_CHOICE = "use one of none, flux-native, operator, command:<cmd>, manifest:<path>"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fluxmodel.kinds import ObjectRef
+from foundation.errors import UserError
 from recovery.cli import parse_addr, run_explain, run_recover
 from recovery.health import observe
 from recovery.lease import LeaderElector
@@ -16,7 +17,6 @@ from recovery.metrics import Metrics, View, sample
 from recovery.state import ObjectState, StateStore, configmap_name
 from recovery.testing import FakeKube
 from recovery.workqueue import WorkQueue
-from resilience.errors import UserError
 
 
 class Clock:

@@ -11,9 +11,9 @@ import pytest
 from test_reports_support import NOT_RECOVERED, entry, recovered, write_json
 
 from assertions.verdict import Verdict
+from foundation.errors import UserError
 from reports import charts, summary
 from reports.matrix import build_cells, render_html, render_table
-from resilience.errors import UserError
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -95,7 +95,7 @@ import pytest
 from assertions.slo import Budget, Limit
 from assertions.timeline import Timeline
 from assertions.verdict import RunResult, Verdict
-from resilience.errors import HarnessError
+from foundation.errors import HarnessError
 
 READY = {"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded", "message": "Applied revision"}
 FAILED = {"type": "Ready", "status": "False", "reason": "ReconciliationFailed", "message": "dry-run failed: immutable"}

@@ -14,9 +14,9 @@ import yaml
 from clusters.gitops import GitOpsRepo
 from clusters.model import Cluster
 from fluxmodel.annotations import REQUESTED_AT
+from foundation.errors import HarnessError, UserError
 from injectors.records import Reverter, RevertRecord, cluster_locator, pending_records, revert_run
 from kubeapi import NotFound, TemporaryApiError
-from resilience.errors import HarnessError, UserError
 
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}}
 

@@ -25,7 +25,7 @@ from clusters.local.components import ComponentSpec, Probe
 from clusters.local.layout import ClusterLayout
 from clusters.local.procs import ProcessRecord, alive, kill_group, process_start_time, terminate, tied_to_parent
 from clusters.local.supervisor import Backoff, ComponentExited, Supervisor, probe, read_restarts
-from resilience.errors import HarnessError
+from foundation.errors import HarnessError
 
 FAST = Backoff(first=0.0, base=0.05, cap=0.1, reset_after=600.0)
 PATIENCE = 15.0  # a guard against hanging, not a timing assertion

@@ -25,8 +25,8 @@ from test_validate_support import (
 )
 
 from clusters.model import Cluster
+from foundation.errors import UserError
 from kubeapi.errors import ApiError, TemporaryApiError, UnknownKind, from_exception
-from resilience.errors import UserError
 from validation.dryrun import DRY_RUN, dry_run
 from validation.render import Rendered
 

@@ -1,4 +1,8 @@
-"""The project's error hierarchy: a failure the user can fix is a UserError with one line to print."""
+"""The project's error hierarchy: a failure the user can fix is a UserError with one line to print.
+
+It lives at the bottom so the system under test (recovery/, validation/) and the harness share it without the
+system under test importing any of the harness.
+"""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Each app has its own namespace, path in the GitOps repository and GitRepository (the same repository, so a pin
 by the operator never touches anyone else's source), and removes all of it in cleanup(). It needs only what
-every provider's cluster has (kube, the GitOps repository, optionally the chart repository), so it does not
-import the harness.
+every provider's cluster has (kube, the GitOps repository, optionally the chart repository), so the
+integration tests and benchmarks can use it on any cluster.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import yaml
-
 from fluxmodel.annotations import reconcile_request
 from fluxmodel.conditions import condition, deployment_available, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_RELEASE, HELM_REPOSITORY, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import Signature
+from foundation.waiting import wait_until
 from kubeapi import ApiError, Kube, NotFound
 from recovery.health import parse_time
 
@@ -39,42 +38,6 @@ class ClusterLike(Protocol):
 
     @property
     def charts(self) -> Any: ...
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, log: Callable[[], str] | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    tail = f"\noperator log tail:\n{log()[-3000:]}" if log else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}{tail}")
-
-
-def dump(*docs: dict[str, Any]) -> str:
-    return yaml.safe_dump_all(docs, sort_keys=False)
-
-
-def deployment(
-    name: str, ns: str, labels: dict[str, str], replicas: int = 2, behavior: str = "", image: str = "app:1"
-) -> dict[str, Any]:
-    template: dict[str, Any] = {
-        "metadata": {"labels": dict(labels)},
-        "spec": {"containers": [{"name": "app", "image": f"registry.local/{image}"}]},
-    }
-    if behavior:
-        template["metadata"]["annotations"] = {"resilience.gitops.io/pod-behavior": behavior}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns, "labels": dict(labels)},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)}, "template": template},
-    }
-
-
-def kustomize_file(resources: list[str], **extra: Any) -> dict[str, Any]:
-    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources, **extra}
 
 
 @dataclass
@@ -291,5 +254,5 @@ def publish(cluster: ClusterLike, **values: Any) -> str:
         )
         return ((repo.get("status") or {}).get("artifact") or {}).get("revision") not in (None, before)
 
-    wait_for(indexed, 60, f"the Helm repository to serve demo-app {version}")
+    wait_until(indexed, 60, f"the Helm repository to serve demo-app {version}")
     return version
