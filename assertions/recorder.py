@@ -1,8 +1,9 @@
 """Turns watch events into phase marks: the fault became visible, the recovery detected and acted, recovered.
 
 `visible` is the proof of fault: until the fault's real signature has been seen, a recovery cannot be timed
-(the run is invalid, not fast). `detected` and `acted` come from the Events the recovery operator emits; the
-other recovery modes do not report them, and their runs simply lack those two marks.
+(the run is invalid, not fast). `detected` and `acted` come from the Events the recovery operator emits on the
+run's own objects; the other recovery modes do not report them, and their runs simply lack those two marks. An
+operator that detects the fault before Flux shows it is timed all the same, and a note says so.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import threading
 import time
 from typing import Any
 
+from assertions.isolation import Owns
 from assertions.steady import Check, Reader
 from assertions.timeline import Timeline
+from fluxmodel.annotations import OPERATOR_COMPONENT
 from fluxmodel.conditions import conditions
 
-OPERATOR_COMPONENT = "gitops-resilience-operator"
 EVENT_PHASES = {"RecoveryDetected": "detected", "DependencyCycle": "detected", "RecoveryAction": "acted"}
 
 
@@ -32,13 +34,16 @@ class PhaseRecorder:
         recovered: Check | None,
         watched: set[str],
         requires_visible: bool = True,
+        owns: Owns | None = None,
     ):
         self.timeline = timeline
         self.requires_visible = requires_visible
         self.visible = visible
         self.recovered = recovered
         self.watched = watched  # "Kind/namespace/name" of the Flux objects whose conditions are recorded
+        self.owns = owns  # Events on objects the run does not own (another run's) are not its phases
         self.reader: Reader | None = None
+        self.notes: list[str] = []
         self._lock = threading.Lock()
         self._last_conditions: dict[str, tuple[str, str, str]] = {}
         self.last_visible = "not evaluated"
@@ -58,6 +63,10 @@ class PhaseRecorder:
         if "injected" not in self.timeline.marks or received < self.timeline.marks["injected"]:
             return
         involved = event.get("involvedObject") or {}
+        if self.owns is not None and not self.owns(
+            str(involved.get("kind")), involved.get("namespace"), involved.get("name")
+        ):
+            return
         component = event.get("reportingComponent") or (event.get("source") or {}).get("component") or ""
         entry = {
             "reason": event.get("reason"),
@@ -68,7 +77,9 @@ class PhaseRecorder:
         }
         self.timeline.record_event(entry)
         phase = EVENT_PHASES.get(str(event.get("reason")))
-        if phase and component == OPERATOR_COMPONENT and self.timeline.has("visible"):
+        if phase and component == OPERATOR_COMPONENT:
+            if not self.timeline.has("visible"):
+                self.notes.append(f"the operator's {event.get('reason')} came before Flux showed the fault")
             if phase == "acted":
                 self.timeline.mark("detected", received)
             self.timeline.mark(phase, received)

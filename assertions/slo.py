@@ -18,6 +18,7 @@ the key path and the problem. Budget lookup: scenarios.FAULT.recoveries.RECOVERY
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -123,8 +124,8 @@ class _Checker:
         return value
 
     def seconds(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.fail(where, f"expected a positive number of seconds, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise self.fail(where, f"expected a finite positive number of seconds, got {value!r}")
         return float(value)
 
     def limit(self, value: Any, where: str) -> None:
@@ -190,6 +191,9 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
         for recovery, override in check.mapping((body or {}).get("recoveries"), f"{where}.recoveries").items():
             check.name(str(recovery), f"{where}.recoveries.{recovery}", RECOVERY_MODES_BUILTIN, "recovery")
             check.budget(override, f"{where}.recoveries.{recovery}")
+    if not (top.get("defaults") or scenarios):
+        # Budgets nobody wrote would be invented ones: say so rather than judge against them.
+        raise check.fail("top level", "no budgets (neither defaults nor scenarios); write the budgets to judge by")
     slo = SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()})
     # Merged budgets can cross where no single mapping does (defaults p95 80, a fault's max 60).
     for fault, body in slo.scenarios.items():

@@ -56,12 +56,11 @@ class Timeline:
         return self.since_injected("detected") if "detected" in self.marks else self.since_injected("visible")
 
     def phase_seconds(self) -> dict[str, float]:
-        """Duration of each reached phase, measured from the previous reached phase."""
+        """Duration of each reached phase, measured from the phase reached before it (in time, which is the
+        order of PHASES except when a recovery detects a fault before Flux shows it)."""
         out: dict[str, float] = {}
         previous: float | None = None
-        for phase in PHASES:
-            if phase not in self.marks:
-                continue
+        for phase in sorted(self.marks, key=lambda p: (self.marks[p], PHASES.index(p))):
             if previous is not None:
                 out[phase] = round(self.marks[phase] - previous, 3)
             previous = self.marks[phase]

@@ -1,19 +1,24 @@
-"""The outcome of one scenario run and how it is judged against its budget.
+"""The one judge: a run's verdict from the evidence it recorded, against a budget.
 
-`invalid` is not `fast`: a run whose fault was never observed (or whose cluster was not in steady state
-before injection) proves nothing about recovery, and the gate treats it as a failure of its own.
+The runner, the summary, `resilience gate` (with or without another SLO file) and the benchmarks all call
+`judge`, on the same `Evidence` (a summary entry holds all of it, see `evidence_from_entry`). Only the TTR part
+of a verdict depends on the budget: a run that lost user data, proves nothing (not steady, fault not proven,
+another recovery acting on its objects) or hit a harness error never passes, under any SLO file. Times are
+measured from one moment, the injection (`MEASURED_FROM`), for the TTR and for the wait alike.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from assertions.slo import Budget
 from assertions.timeline import Timeline
+
+MEASURED_FROM = "injected"
 
 
 class Verdict(StrEnum):
@@ -23,72 +28,189 @@ class Verdict(StrEnum):
     INVALID = "invalid"
 
 
-@dataclass
-class RunResult:
-    """One scenario run: which fault, under which recovery, what happened, and the verdict."""
+# Worst last: a cell's verdict is its worst run's.
+SEVERITY: dict[Verdict, int] = {Verdict.PASS: 0, Verdict.BREACH: 1, Verdict.NOT_RECOVERED: 2, Verdict.INVALID: 3}
 
-    fault: str
-    family: str
-    recovery: str
-    budget: Budget
-    timeline: Timeline = field(default_factory=Timeline)
-    verdict: Verdict | None = None
-    reason: str = ""
-    repeat: int = 1
-    provider: str = "local"
-    signature: str | None = None
-    attachments: dict[str, Any] = field(default_factory=dict)
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything a verdict depends on, as one run recorded it.
+
+    `invalid`, `harness_errors` and `foreign_activity` each make the run prove nothing; `data_violations` make
+    it a breach whatever its TTR; `notes` are reported and change nothing.
+    """
+
+    ttr: float | None = None
+    detect: float | None = None
+    proven: bool = False
+    invalid: tuple[str, ...] = ()
+    harness_errors: tuple[str, ...] = ()
+    foreign_activity: tuple[str, ...] = ()
+    data_violations: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    not_recovered_detail: str = ""
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict and why; `excusable` when only time was missed (what a baseline mode may do)."""
+
+    verdict: Verdict
+    reason: str
+    excusable: bool = False
 
     @property
-    def ttr_seconds(self) -> float | None:
-        return self.timeline.ttr
-
-    def judge(self) -> Verdict:
-        """Set and return the verdict from the timeline (unless already invalid)."""
-        if self.verdict is Verdict.INVALID:
-            return self.verdict
-        verdict, reason = judge_seconds(self.timeline.ttr, self.timeline.time_to_detect, self.budget)
-        self.verdict = verdict
-        self.reason = (self.reason or reason) if verdict is Verdict.NOT_RECOVERED else reason
-        return self.verdict
-
-    def invalidate(self, reason: str) -> None:
-        self.verdict = Verdict.INVALID
-        self.reason = reason
-
-    def summary_entry(self) -> dict[str, Any]:
-        """One entry of reports/summary.json (the gate's input)."""
-        return {
-            "fault": self.fault,
-            "family": self.family,
-            "recovery": self.recovery,
-            "verdict": str(self.verdict or Verdict.INVALID),
-            "ttr_seconds": self.ttr_seconds,
-            "detect_seconds": self.timeline.time_to_detect,
-            "phases": self.timeline.phase_seconds(),
-            "budget": self.budget.to_json(),
-            "reason": self.reason,
-            "repeat": self.repeat,
-            "provider": self.provider,
-            "signature": self.signature,
-        }
+    def passed(self) -> bool:
+        return self.verdict is Verdict.PASS
 
 
-def judge_seconds(ttr: float | None, detect: float | None, budget: Budget) -> tuple[Verdict, str]:
-    """The verdict and its reason for one run's measured seconds against a budget (never `invalid`).
+def _finite(value: float | None) -> bool:
+    return value is None or (isinstance(value, int | float) and math.isfinite(value) and value >= 0)
 
-    Shared by RunResult.judge and the reports gate, which re-judges summary entries against another SLO file.
-    """
+
+def judge(evidence: Evidence, budget: Budget) -> Judgement:
+    """The verdict of one run against one budget; the only place a verdict is decided."""
+    notes = "".join(f"; note: {n}" for n in evidence.notes)
+    if evidence.harness_errors:
+        return Judgement(Verdict.INVALID, "harness error: " + "; ".join(evidence.harness_errors) + notes)
+    if evidence.invalid:
+        return Judgement(Verdict.INVALID, "; ".join(evidence.invalid) + notes)
+    if not evidence.proven:
+        return Judgement(Verdict.INVALID, "fault not proven: no evidence that it happened" + notes)
+    if evidence.foreign_activity:
+        acted = "; ".join(evidence.foreign_activity)
+        return Judgement(Verdict.INVALID, f"not measured under its own recovery alone: {acted}" + notes)
+    if not (_finite(evidence.ttr) and _finite(evidence.detect)):
+        return Judgement(Verdict.INVALID, f"not a finite measurement (TTR {evidence.ttr}, detect {evidence.detect})")
+    lost = "user data not preserved: " + "; ".join(evidence.data_violations) if evidence.data_violations else ""
+    timing = _judge_time(evidence, budget)
+    if lost:
+        reason = lost if timing.passed else f"{lost}; {timing.reason}"
+        return Judgement(Verdict.BREACH if timing.passed else timing.verdict, reason + notes)
+    return Judgement(timing.verdict, timing.reason + notes, excusable=not timing.passed)
+
+
+def _judge_time(evidence: Evidence, budget: Budget) -> Judgement:
+    wait = budget.give_up_after
+    ttr, detect = evidence.ttr, evidence.detect
     if ttr is None:
-        return Verdict.NOT_RECOVERED, f"not recovered within {budget.give_up_after:.0f}s"
+        detail = f" ({evidence.not_recovered_detail})" if evidence.not_recovered_detail else ""
+        return Judgement(Verdict.NOT_RECOVERED, f"not recovered within {wait:.0f}s of injection{detail}")
+    if ttr > wait:
+        return Judgement(Verdict.NOT_RECOVERED, f"recovered after {ttr:.1f}s, later than the wait of {wait:.0f}s")
     problems = []
     if budget.ttr.max is not None and ttr > budget.ttr.max:
         problems.append(f"TTR {ttr:.1f}s > max {budget.ttr.max:.0f}s")
     if detect is not None and budget.detect.max is not None and detect > budget.detect.max:
         problems.append(f"time to detect {detect:.1f}s > max {budget.detect.max:.0f}s")
     if problems:
-        return Verdict.BREACH, "; ".join(problems)
-    return Verdict.PASS, f"TTR {ttr:.1f}s within {budget.ttr.max}s"
+        return Judgement(Verdict.BREACH, "; ".join(problems))
+    limit = f"{budget.ttr.max:.0f}s" if budget.ttr.max is not None else "no max"
+    return Judgement(Verdict.PASS, f"TTR {ttr:.1f}s within {limit}")
+
+
+@dataclass
+class RunResult:
+    """One scenario run: which fault, under which recovery, the evidence it gathered, and the verdict."""
+
+    fault: str
+    family: str
+    recovery: str
+    budget: Budget
+    timeline: Timeline = field(default_factory=Timeline)
+    repeat: int = 1
+    provider: str = "local"
+    signature: str | None = None
+    baselines: tuple[str, ...] = ()
+    proven: bool = False
+    invalid: list[str] = field(default_factory=list)
+    harness_errors: list[str] = field(default_factory=list)
+    foreign_activity: list[str] = field(default_factory=list)
+    data_violations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    not_recovered_detail: str = ""
+    attachments: dict[str, Any] = field(default_factory=dict)
+    judgement: Judgement | None = None
+
+    @property
+    def ttr_seconds(self) -> float | None:
+        return self.timeline.ttr
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return self.judgement.verdict if self.judgement else None
+
+    @property
+    def reason(self) -> str:
+        return self.judgement.reason if self.judgement else ""
+
+    def evidence(self) -> Evidence:
+        return Evidence(
+            ttr=self.timeline.ttr,
+            detect=self.timeline.time_to_detect,
+            proven=self.proven,
+            invalid=tuple(self.invalid),
+            harness_errors=tuple(self.harness_errors),
+            foreign_activity=tuple(dict.fromkeys(self.foreign_activity)),
+            data_violations=tuple(self.data_violations),
+            notes=tuple(dict.fromkeys(self.notes)),
+            not_recovered_detail=self.not_recovered_detail,
+        )
+
+    def judge(self) -> Judgement:
+        """Judge the evidence gathered so far (again, if more came in) against the run's budget."""
+        self.judgement = judge(self.evidence(), self.budget)
+        return self.judgement
+
+    def summary_entry(self) -> dict[str, Any]:
+        """One entry of reports/summary.json: the evidence, the budget, and the verdict they gave."""
+        judgement = self.judgement or self.judge()
+        evidence = self.evidence()
+        return {
+            "fault": self.fault,
+            "family": self.family,
+            "recovery": self.recovery,
+            "verdict": str(judgement.verdict),
+            "reason": judgement.reason,
+            "ttr_seconds": evidence.ttr,
+            "detect_seconds": evidence.detect,
+            "measured_from": MEASURED_FROM,
+            "phases": self.timeline.phase_seconds(),
+            "budget": self.budget.to_json(),
+            "proven": evidence.proven,
+            "invalid": list(evidence.invalid),
+            "harness_errors": list(evidence.harness_errors),
+            "foreign_activity": list(evidence.foreign_activity),
+            "data_violations": list(evidence.data_violations),
+            "notes": list(evidence.notes),
+            "not_recovered_detail": evidence.not_recovered_detail,
+            "baselines": list(self.baselines),
+            "repeat": self.repeat,
+            "provider": self.provider,
+            "signature": self.signature,
+        }
+
+
+EVIDENCE_LISTS: tuple[str, ...] = ("invalid", "harness_errors", "foreign_activity", "data_violations", "notes")
+
+
+def evidence_from_entry(entry: Mapping[str, Any]) -> Evidence:
+    """The Evidence a summary entry recorded (the entry is validated by reports.summary first)."""
+
+    def strings(key: str) -> tuple[str, ...]:
+        return tuple(str(v) for v in entry.get(key) or ())
+
+    return Evidence(
+        ttr=entry.get("ttr_seconds"),
+        detect=entry.get("detect_seconds"),
+        proven=bool(entry.get("proven")),
+        invalid=strings("invalid"),
+        harness_errors=strings("harness_errors"),
+        foreign_activity=strings("foreign_activity"),
+        data_violations=strings("data_violations"),
+        notes=strings("notes"),
+        not_recovered_detail=str(entry.get("not_recovered_detail") or ""),
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float:

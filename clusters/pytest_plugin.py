@@ -28,6 +28,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-context", action="append", default=[], help="existing provider: allowed context")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A bad --provider is a usage error before any test runs, not a failure in every test's fixture."""
+    provider_name(config)
+
+
 def provider_name(config: pytest.Config) -> str:
     value = config.getoption("--provider")
     source = "--provider"

@@ -18,6 +18,14 @@ KUSTOMIZE_NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
 HELM_NAME_LABEL = "helm.toolkit.fluxcd.io/name"
 HELM_NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/namespace"
 
+# The recovery operator's marks, read by the harness too: the component on its Events, the annotation on a
+# GitRepository it pinned to the last good revision.
+OPERATOR_COMPONENT = "gitops-resilience-operator"
+PINNED_BY = "gitops.flux.io/pinned-by"
+# The recovery mode a chaos run's Flux objects are measured under; an operator scoped with
+# `--selector resilience.gitops.io/recovery=operator` acts on those runs only.
+RECOVERY_MODE_LABEL = "resilience.gitops.io/recovery"
+
 # The design document's annotations, and the older names it also uses.
 UPDATE_STRATEGY = "gitops.flux.io/update-strategy"
 IMMUTABLE_FIELDS = "gitops.flux.io/immutable-fields"

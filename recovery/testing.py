@@ -2,7 +2,8 @@
 
 FakeKube implements the part of kubeapi.Kube the recovery code uses, with the API server's behaviours that
 matter to it (uid and resourceVersion preconditions, AlreadyExists, generation bumps on spec changes, merge
-patch semantics), and records every write. OperatorProcess runs `resilience recover` exactly as users do.
+patch semantics, watches from a resourceVersion), and records every write. OperatorProcess runs
+`resilience recover` exactly as users do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -55,6 +57,14 @@ class FakeKube:
         self.writes: list[tuple[str, str, str, str, Any]] = []
         self._rv = itertools.count(1)
         self.fail_next: dict[str, Exception] = {}
+        # Every change, for watches: (resourceVersion, event type, object).
+        self._events: list[tuple[int, str, dict[str, Any]]] = []
+        self._changed = threading.Condition()
+
+    def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
+        with self._changed:
+            self._events.append((int(obj["metadata"]["resourceVersion"]), event_type, copy.deepcopy(obj)))
+            self._changed.notify_all()
 
     def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> Key:
         return (_group(api_version), kind, namespace or "", name)
@@ -72,7 +82,10 @@ class FakeKube:
         meta.setdefault("generation", 1)
         meta.setdefault("creationTimestamp", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         meta["resourceVersion"] = str(next(self._rv))
-        self.objects[self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))] = obj
+        key = self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        existed = key in self.objects
+        self.objects[key] = obj
+        self._emit("MODIFIED" if existed else "ADDED", obj)
         return copy.deepcopy(obj)
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
@@ -143,6 +156,7 @@ class FakeKube:
         new["metadata"]["uid"] = old["metadata"]["uid"]
         new["metadata"]["resourceVersion"] = str(next(self._rv))
         self.objects[key] = new
+        self._emit("MODIFIED", new)
         return copy.deepcopy(new)
 
     def delete(
@@ -163,10 +177,38 @@ class FakeKube:
             raise Conflict(409, "Conflict", "Precondition failed: UID in precondition does not match")
         self.writes.append(("delete", kind, namespace or "", name, propagation))
         del self.objects[key]
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = str(next(self._rv))
+        self._emit("DELETED", gone)
         return True
 
-    def watch(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-        return iter(())
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        timeout: float = 5,
+        **_: Any,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Changes of a kind after `resource_version`, as they happen, until `timeout` seconds pass quietly."""
+        since = int(resource_version or 0)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._changed:
+                pending = [
+                    e for e in self._events if e[0] > since and self._watched(e[2], api_version, kind, namespace)
+                ]
+                if not pending and not self._changed.wait(max(0.0, deadline - time.monotonic())):
+                    return
+            for version, event_type, obj in pending:
+                since = version
+                yield event_type, copy.deepcopy(obj)
+
+    def _watched(self, obj: dict[str, Any], api_version: str, kind: str, namespace: str | None) -> bool:
+        meta = obj["metadata"]
+        same_kind = _group(obj["apiVersion"]) == _group(api_version) and obj["kind"] == kind
+        return same_kind and (namespace is None or meta.get("namespace") == namespace)
 
     def deletes(self) -> builtins.list[tuple[str, str, str, Any]]:
         return [(k, ns, n, d) for verb, k, ns, n, d in self.writes if verb == "delete"]

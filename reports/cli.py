@@ -79,7 +79,7 @@ def register(subparsers: _Subparsers) -> None:
 
 
 def run_gate(args: argparse.Namespace) -> int:
-    code = gate.run_gate(args.summary, args.slo, args.baseline, args.junit)
+    code = gate.run_gate(args.summary, args.slo, args.baseline or None, args.junit)
     sys.stdout.flush()
     return code
 

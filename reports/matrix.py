@@ -1,8 +1,11 @@
 """Fault x recovery cells: the runs of one fault under one recovery mode, judged together against one budget.
 
-A cell's verdict is the worst of its runs' verdicts (invalid > not-recovered > breach > pass), and a breach when
-the p95 over its runs exceeds the budget's p95. p95 is judged only when the fault ran more than once under that
-recovery (nearest rank, as assertions.verdict.percentile; a run that never recovered counts as infinitely slow).
+Every run is judged by the one judge (assertions.verdict.judge) from the evidence its summary entry recorded,
+against the recorded budget or another SLO file's. A cell's verdict is the worst of its runs' verdicts (invalid >
+not-recovered > breach > pass), and a breach when the p95 over its runs exceeds the budget's p95. p95 is judged
+only when the fault ran more than once under that recovery (nearest rank, assertions.verdict.percentile; a run
+that never recovered counts as infinitely slow). A baseline mode's cell may miss its time budget without
+failing the gate; it still fails on lost data, on an invalid run and on a harness error.
 The gate, the terminal summary, the Allure summary page and the TTR chart all read cells from here.
 """
 
@@ -15,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assertions.slo import Budget, Limit, SloFile
-from assertions.verdict import Verdict, judge_seconds, percentile
+from assertions.verdict import SEVERITY, Judgement, Verdict, evidence_from_entry, judge, percentile
 from reports.summary import recovery_rank
 
-SEVERITY: dict[Verdict, int] = {Verdict.PASS: 0, Verdict.BREACH: 1, Verdict.NOT_RECOVERED: 2, Verdict.INVALID: 3}
 COLORS: dict[Verdict, str] = {
     Verdict.PASS: "#2e7d32",
     Verdict.BREACH: "#c62828",
@@ -35,11 +37,18 @@ BACKGROUNDS: dict[Verdict, str] = {
 
 @dataclass(frozen=True)
 class Run:
-    """One summary entry with the verdict that counts (the recorded one, or re-judged against an SLO file)."""
+    """One summary entry and the judge's verdict on it (against the recorded budget, or an SLO file's)."""
 
     entry: Mapping[str, Any]
-    verdict: Verdict
-    reason: str
+    judgement: Judgement
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.judgement.verdict
+
+    @property
+    def reason(self) -> str:
+        return self.judgement.reason
 
     @property
     def ttr(self) -> float | None:
@@ -92,8 +101,14 @@ class Cell:
         return max(self.runs, key=lambda r: (SEVERITY[r.verdict], math.inf if r.ttr is None else r.ttr))
 
     @property
+    def excused(self) -> bool:
+        """A baseline cell that missed only its time budget: shown, not failing the gate."""
+        failed = [r for r in self.runs if r.verdict is not Verdict.PASS]
+        return self.baseline and self.verdict is not Verdict.PASS and all(r.judgement.excusable for r in failed)
+
+    @property
     def fails_gate(self) -> bool:
-        return self.verdict is not Verdict.PASS and not self.baseline
+        return self.verdict is not Verdict.PASS and not self.excused
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -115,18 +130,17 @@ def budget_from_json(raw: Mapping[str, Any] | None) -> Budget:
     )
 
 
-def rejudge(entry: Mapping[str, Any], budget: Budget) -> Run:
-    """Judge one recorded run against another budget; invalid stays invalid, and so does a run that never
-    recovered; a run that recovered only after the budget's wait counts as not recovered."""
-    verdict, reason = Verdict(entry["verdict"]), str(entry.get("reason") or "")
-    ttr, detect = entry.get("ttr_seconds"), entry.get("detect_seconds")
-    if verdict is Verdict.INVALID or (verdict is Verdict.NOT_RECOVERED and ttr is None):
-        return Run(entry, verdict, reason or verdict.value)
-    if ttr is not None and ttr > budget.give_up_after:
-        wait = budget.give_up_after
-        return Run(entry, Verdict.NOT_RECOVERED, f"recovered after {ttr:.1f}s, later than the wait of {wait:.0f}s")
-    verdict, reason = judge_seconds(ttr, detect, budget)
-    return Run(entry, verdict, reason)
+def judge_entry(entry: Mapping[str, Any], budget: Budget | None = None) -> Run:
+    """Judge one recorded run, against `budget` or the budget it recorded. A recorded verdict worse than the
+    judge's under the same budget means the entry was written by something else: the worse one counts."""
+    recorded_budget = budget_from_json(entry.get("budget"))
+    judgement = judge(evidence_from_entry(entry), budget or recorded_budget)
+    if budget is None:
+        recorded = Verdict(entry["verdict"])
+        if SEVERITY[recorded] > SEVERITY[judgement.verdict]:
+            why = entry.get("reason") or "no reason"
+            judgement = Judgement(recorded, f"recorded {recorded.value} ({why}); the judge says {judgement.verdict}")
+    return Run(entry, judgement)
 
 
 def _p95_problems(runs: list[Run], budget: Budget) -> list[str]:
@@ -161,10 +175,10 @@ def build_cells(
     ):
         if slo is not None:
             budget = slo.budget(fault, recovery)
-            runs = [rejudge(e, budget) for e in group]
+            runs = [judge_entry(e, budget) for e in group]
         else:
             budget = budget_from_json(group[0].get("budget"))
-            runs = [Run(e, Verdict(e["verdict"]), str(e.get("reason") or "")) for e in group]
+            runs = [judge_entry(e) for e in group]
         p95 = _p95_problems(runs, budget)
         verdict = max((r.verdict for r in runs), key=SEVERITY.__getitem__)
         if p95 and verdict is Verdict.PASS:
@@ -204,7 +218,7 @@ def render_table(cells: list[Cell]) -> str:
     rows: list[tuple[str, ...]] = []
     previous = None
     for cell in cells:
-        verdict = cell.verdict.value.upper() + (" (baseline)" if cell.baseline else "")
+        verdict = cell.verdict.value.upper() + (" (baseline)" if cell.excused else "")
         rows.append(
             (
                 cell.fault if cell.fault != previous else "",
@@ -228,7 +242,7 @@ def render_table(cells: list[Cell]) -> str:
 def verdict_line(cells: list[Cell]) -> str:
     """One line: did the gate pass, and what failed."""
     failing = [c for c in cells if c.fails_gate]
-    ignored = [c for c in cells if c.baseline and c.verdict is not Verdict.PASS]
+    ignored = [c for c in cells if c.excused]
     note = f" ({len(ignored)} baseline cell(s) not judged)" if ignored else ""
     if not failing:
         return f"gate: PASS - {len(cells)} fault x recovery cell(s), none over budget{note}"

@@ -1,20 +1,25 @@
 """reports/summary.json: one entry per scenario run, the gate's input and CI's machine-readable result.
 
-The file is a JSON list. Each entry is RunResult.summary_entry() plus the test's node id:
+The file is a JSON list. Each entry is RunResult.summary_entry() plus the test's node id: the evidence the
+judge needs (assertions.verdict.evidence_from_entry), the budget, and the verdict they gave:
 
     {"fault": "selector-change", "family": "workload", "recovery": "operator", "verdict": "pass",
-     "ttr_seconds": 12.4, "detect_seconds": 1.2, "phases": {"visible": 1.2, "recovered": 11.2},
+     "reason": "TTR 12.4s within 60s", "ttr_seconds": 12.4, "detect_seconds": 1.2, "measured_from": "injected",
+     "phases": {"visible": 1.2, "recovered": 11.2}, "proven": true, "data_violations": [], "invalid": [],
+     "harness_errors": [], "foreign_activity": [], "notes": [], "not_recovered_detail": "",
      "budget": {"ttr": {"max": 60, "p95": null}, "detect": {"max": 30, "p95": null}, "wait": 120},
-     "reason": "...", "repeat": 1, "provider": "local", "signature": "immutable-field", "test": "scenarios/..."}
+     "baselines": ["none"], "repeat": 1, "provider": "local", "signature": "immutable-field", "test": "..."}
 
-Required: fault, recovery, verdict (pass|breach|not-recovered|invalid), ttr_seconds (number or null) and phases
-(phase -> seconds); the other keys are checked when present. A bad file is one UserError naming the file, the
-entry's index and the key.
+Required: fault, recovery, verdict (pass|breach|not-recovered|invalid), ttr_seconds (number or null), phases
+(phase -> seconds), proven and data_violations (so a re-judged run can never lose its proof or its data check);
+the other keys are checked when present. Numbers must be finite (NaN and Infinity are refused, in the JSON too).
+A bad file is one UserError naming the file, the entry's index and the key.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -22,22 +27,34 @@ from pathlib import Path
 from typing import Any
 
 from assertions.slo import RECOVERY_MODES_BUILTIN
-from assertions.verdict import Verdict
+from assertions.verdict import EVIDENCE_LISTS, MEASURED_FROM, Verdict
 from foundation.errors import UserError
 
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
-REQUIRED: tuple[str, ...] = ("fault", "recovery", "verdict", "ttr_seconds", "phases")
+REQUIRED: tuple[str, ...] = ("fault", "recovery", "verdict", "ttr_seconds", "phases", "proven", "data_violations")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_seconds(value: Any, where: str, nullable: bool) -> str | None:
     if value is None:
         return None if nullable else f"{where}: expected a number of seconds, got null"
     if not _is_number(value) or value < 0:
-        return f"{where}: expected a number of seconds >= 0{' or null' if nullable else ''}, got {value!r}"
+        return f"{where}: expected a finite number of seconds >= 0{' or null' if nullable else ''}, got {value!r}"
+    return None
+
+
+def _evidence_problem(entry: dict[str, Any], where: str) -> str | None:
+    if not isinstance(entry["proven"], bool):
+        return f"{where}.proven: expected true or false, got {entry['proven']!r}"
+    for key in (*EVIDENCE_LISTS, "baselines"):
+        value = entry.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"{where}.{key}: expected a list of strings, got {value!r}"
+    if entry.get("measured_from", MEASURED_FROM) != MEASURED_FROM:
+        return f"{where}.measured_from: times must be measured from {MEASURED_FROM!r}, got {entry['measured_from']!r}"
     return None
 
 
@@ -76,7 +93,10 @@ def entry_problem(entry: Any, where: str) -> str | None:
         problem = _check_seconds(seconds, f"{where}.phases.{phase}", nullable=False)
         if problem:
             return problem
-    for key in ("family", "reason", "provider", "test"):
+    problem = _evidence_problem(entry, where)
+    if problem:
+        return problem
+    for key in ("family", "reason", "provider", "test", "not_recovered_detail"):
         if key in entry and not isinstance(entry[key], str):
             return f"{where}.{key}: expected a string, got {entry[key]!r}"
     if "signature" in entry and entry["signature"] is not None and not isinstance(entry["signature"], str):
@@ -121,10 +141,21 @@ def read(path: Path | str) -> list[dict[str, Any]]:
     except OSError as e:
         raise UserError(f"{path}: cannot read the summary ({e.strerror})") from e
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+    except ValueError as e:
+        raise UserError(f"{path}: {e}; a summary holds finite numbers only") from e
     return validate(data, str(path))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def recorded_baselines(entries: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The baseline recovery modes the chaos suite ran with, as recorded in its entries."""
+    return tuple(sorted({str(b) for e in entries for b in e.get("baselines") or ()}))
 
 
 def sort_key(entry: Mapping[str, Any]) -> tuple[str, int, str, int, str]:
@@ -150,7 +181,7 @@ def write(path: Path | str, entries: Iterable[Mapping[str, Any]]) -> list[dict[s
     data = validate([dict(e) for e in entries], "summary entries")
     data.sort(key=sort_key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return data
 
 

@@ -3,6 +3,10 @@
 The same scenario runs under each, so a report can put their TTRs side by side. A mode may decorate the Flux
 objects a fault sets up (flux-native turns on Flux's own knobs) and may run something beside the cluster for
 the whole session (the operator, a user's command) or inside it (a manifest).
+
+Each run is measured under its own mode alone: every Flux object a run creates carries its mode in the label
+resilience.gitops.io/recovery, and the operator is started scoped to `...=operator`, so in a session (or on a
+shared cluster) running several modes it never acts on a `none` or `flux-native` run.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import yaml
 from clusters.local.ports import ephemeral_port
 from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
+from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
 
@@ -36,7 +41,15 @@ class RecoveryMode:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log: Path | None = None
 
+    @property
+    def label(self) -> str:
+        """The value of RECOVERY_MODE_LABEL on this mode's objects (a label value: command:/manifest: lose the spec)."""
+        return self.name.split(":", 1)[0]
+
     def decorate(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Mark a run's Flux object with its mode, so only this mode's recovery acts on it."""
+        labels = obj.setdefault("metadata", {}).setdefault("labels", {})
+        labels[RECOVERY_MODE_LABEL] = self.label
         return obj
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
@@ -81,6 +94,7 @@ class FluxNative(RecoveryMode):
     """Flux's own knobs: Kustomization force (re-create on immutable errors), HelmRelease RetryOnFailure."""
 
     def decorate(self, obj: dict[str, Any]) -> dict[str, Any]:
+        obj = super().decorate(obj)
         if obj.get("kind") == KUSTOMIZATION.kind:
             obj.setdefault("spec", {})["force"] = True
         elif obj.get("kind") == HELM_RELEASE.kind:
@@ -100,6 +114,7 @@ class Operator(RecoveryMode):
         if cluster.context:
             argv += ["--context", cluster.context]
         argv += ["--metrics-addr", f"127.0.0.1:{port}", "--state-namespace", cluster.bootstrap.flux_namespace]
+        argv += ["--selector", f"{RECOVERY_MODE_LABEL}={self.label}"]
         self._spawn(argv, cluster, run_dir)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

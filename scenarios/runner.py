@@ -1,7 +1,9 @@
-"""One scenario run, start to finish: steady state, inject, prove, time the recovery, judge, always revert.
+"""One scenario run, start to finish: steady state, inject, prove, time the recovery, check data, revert, judge.
 
-Phases are Allure steps. The revert in `finally` never raises, so an interrupted run still puts Git and the
-cluster back; what the revert could not do stays in the run's revert record for `resilience revert RUN`.
+The run gathers evidence (proof, timeline, user data, other recoveries acting, harness errors) and the one judge
+(assertions.verdict) decides, after the revert, so nothing that goes wrong late can leave a pass behind. Phases
+are Allure steps. The revert never raises, so an interrupted run still puts Git and the cluster back; what it
+could not do stays in the run's revert record for `resilience revert RUN` (and makes the run invalid).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any
 import allure
 
 from assertions import invariants
+from assertions.isolation import ForeignActivity, owned_by_run
 from assertions.recorder import PhaseRecorder
 from assertions.slo import Budget
-from assertions.verdict import RunResult, Verdict
+from assertions.verdict import RunResult
 from assertions.watch import WatchCache
 from clusters.model import Cluster
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
@@ -35,7 +38,7 @@ LOG_COMPONENTS = ("kustomize-controller", "helm-controller", "source-controller"
 
 @dataclass
 class ScenarioRun:
-    """Inputs of one run; `execute` returns its RunResult."""
+    """Inputs of one run; `execute` returns its RunResult, judged."""
 
     cluster: Cluster
     fault: Fault
@@ -44,8 +47,9 @@ class ScenarioRun:
     run_dir: Path
     repeat: int = 1
     node_id: str = ""
-    # Stop once the fault is proven (no recovery wait, no verdict): the catalog's signature tests.
+    # Stop once the fault is proven (no recovery wait): the catalog's signature tests.
     prove_only: bool = False
+    baselines: tuple[str, ...] = ()
 
     def execute(self) -> RunResult:
         result = RunResult(
@@ -56,32 +60,31 @@ class ScenarioRun:
             repeat=self.repeat,
             provider=self.cluster.provider,
             signature=self.fault.signature.name if self.fault.signature else None,
+            baselines=self.baselines,
         )
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.node_id or f"{self.fault.name}-{self.recovery.name}")[-150:]
         record = RevertRecord(self.run_dir / "revert" / f"{slug}.json", self.fault.name, cluster_locator(self.cluster))
         prefix = self.fault.name[:24].rstrip("-")
         ctx = FaultContext.new(self.cluster, record, prefix, self.recovery.decorate)
         started = time.monotonic()
+        measured = 0.0
         try:
-            self._run(ctx, result)
-        except Exception as e:
-            if result.verdict is None:
-                result.invalidate(f"harness error: {e}")
+            measured = self._run(ctx, result)
+        except Exception as e:  # whatever broke, the run proves nothing: invalid, never a pass
+            result.harness_errors.append(f"{type(e).__name__}: {e}")
             log.exception("scenario %s failed", self.fault.name)
         finally:
             with allure.step("revert"):
                 problems = Reverter(record, kube=self.cluster.kube, git=self.cluster.git).run()
                 if problems:
                     result.attachments["revert_problems"] = problems
-            # The harness's own share of the run: everything but the time from injection to verdict.
-            measured = result.timeline.ttr if result.timeline.ttr is not None else self._waited(result)
+                    result.harness_errors.append(f"revert left {len(problems)} step(s) undone: {problems[0]}")
+            with allure.step("judge"):
+                result.judge()
+            # The harness's own share of the run: everything but injection to recovered (or to giving up).
             result.attachments["harness_seconds"] = round(time.monotonic() - started - measured, 3)
             self._save(result, slug)
         return result
-
-    def _waited(self, result: RunResult) -> float:
-        marks = result.timeline.marks
-        return 0.0 if "injected" not in marks else max(marks.values()) - marks["injected"]
 
     def _save(self, result: RunResult, slug: str) -> None:
         """The run's summary entry and timeline beside its revert record, for post-mortems without Allure."""
@@ -95,72 +98,73 @@ class ScenarioRun:
         }
         path.write_text(json.dumps(body, indent=2, default=str) + "\n")
 
-    def _run(self, ctx: FaultContext, result: RunResult) -> None:
-        fault, kube = self.fault, self.cluster.kube
+    def _run(self, ctx: FaultContext, result: RunResult) -> float:
+        """Gather the run's evidence into `result`; returns the seconds measured (injection to recovered or to
+        giving up), which are not the harness's overhead."""
+        fault, kube, timeline = self.fault, self.cluster.kube, result.timeline
         with allure.step(f"set up {ctx.app}: steady state before injection"):
             fault.setup(ctx)
             steady = fault.steady(ctx, ctx.setup_revision)
             ok, detail = poll(lambda: steady(kube), STEADY_TIMEOUT, done=lambda outcome: outcome[0])
             if not ok:
-                result.invalidate(f"not in steady state before injection: {detail}")
-                return
+                result.invalid.append(f"not in steady state before injection: {detail}")
+                return 0.0
             before = invariants.snapshot(kube, [ctx.namespace])
             result.attachments["flux_before"] = self._flux_objects(ctx)
+        owns = owned_by_run(ctx.app, ctx.namespace)
+        foreign = ForeignActivity(self.recovery.name, owns)
         recorder = PhaseRecorder(
-            result.timeline,
+            timeline,
             fault.visible(ctx),
             None,
             fault.watched_refs(ctx),
             requires_visible=not fault.desired_state_valid,
+            owns=owns,
         )
-        with WatchCache(kube, fault.targets(ctx), recorder.on_change) as cache:
+
+        def on_change(event_type: str, obj: dict[str, Any], received: float) -> None:
+            foreign.observe(obj)
+            recorder.on_change(event_type, obj, received)
+
+        with WatchCache(kube, fault.targets(ctx), on_change) as cache:
             recorder.attach(cache)
             with allure.step(f"inject {fault.name}"):
-                result.timeline.mark("injected")
+                injected = timeline.mark("injected")
                 fault.inject(ctx)
                 recorder.recovered = fault.recovered(ctx)
             with allure.step(f"prove the fault: {fault.signature.name if fault.signature else 'its effect'}"):
-                poll(
-                    lambda: recorder.reached("visible", "recovered"),
-                    fault.prove_within,
-                    0.25,
-                    before_sleep=recorder.evaluate,
-                )
+                _await(recorder, ("visible", "recovered"), fault.prove_within)
                 evidence = ctx.state.get("proof")
                 if evidence:
                     result.attachments["proof"] = evidence
                 # Without the signature, only independent evidence (taken before the fault landed) proves it:
                 # the recovery under test may keep Flux from ever showing it.
-                if not result.timeline.has("visible") and evidence is None:
-                    result.invalidate(
+                if not timeline.has("visible") and evidence is None:
+                    result.invalid.append(
                         f"fault not proven: no {result.signature or 'effect'} within {fault.prove_within:.0f}s "
                         f"({recorder.last_visible})"
                     )
-                    return
+                    return 0.0
+                result.proven = True
                 if self.prove_only:
-                    return
+                    return 0.0
                 fault.after_proof(ctx)
+            # The wait counts from the injection, as the TTR does (the judge compares the two).
             with allure.step(f"recover under {self.recovery.name} (budget {self.budget.ttr.max}s)"):
-                poll(
-                    lambda: recorder.reached("recovered"),
-                    self.budget.give_up_after,
-                    0.25,
-                    before_sleep=recorder.evaluate,
-                )
+                remaining = self.budget.give_up_after - (time.monotonic() - injected)
+                _await(recorder, ("recovered",), remaining)
+                measured = timeline.ttr if timeline.ttr is not None else time.monotonic() - injected
                 self.recovery.check_alive()
-        with allure.step("judge"):
-            result.judge()
-            lost = invariants.violations(before, invariants.snapshot(kube, [ctx.namespace]))
-            if lost:
-                if result.verdict is Verdict.PASS:
-                    result.verdict = Verdict.BREACH
-                    result.reason = ""
-                result.reason = "; ".join(filter(None, [result.reason, "user data not preserved: " + "; ".join(lost)]))
-            if result.verdict is Verdict.NOT_RECOVERED:
-                result.reason += f" ({recorder.last_recovered})"
-            result.attachments["flux_after"] = self._flux_objects(ctx)
-            result.attachments["logs"] = self._log_excerpts(ctx)
-            result.attachments["events"] = result.timeline.events
+            if not timeline.has("recovered"):
+                result.not_recovered_detail = recorder.last_recovered
+            result.foreign_activity += foreign.findings
+            result.notes += recorder.notes
+        with allure.step("check user data"):
+            result.data_violations += invariants.violations(before, invariants.snapshot(kube, [ctx.namespace]))
+        result.attachments["flux_after"] = self._flux_objects(ctx)
+        result.attachments["logs"] = self._log_excerpts(ctx)
+        result.attachments["events"] = timeline.events
+        return measured
 
     def _flux_objects(self, ctx: FaultContext) -> list[dict[str, Any]]:
         """The run's Flux objects with their status, for the report."""

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from assertions import invariants
-from assertions.recorder import OPERATOR_COMPONENT, PhaseRecorder
+from assertions.isolation import owned_by_run
+from assertions.recorder import PhaseRecorder
 from assertions.steady import (
     Check,
     always,
@@ -19,6 +20,7 @@ from assertions.steady import (
     statefulset_ready,
 )
 from assertions.timeline import Timeline
+from fluxmodel.annotations import OPERATOR_COMPONENT
 from foundation.waiting import poll
 
 REV1 = "main@sha1:" + "1" * 40
@@ -492,13 +494,36 @@ def test_other_events_are_recorded_but_mark_nothing(e: dict[str, Any]) -> None:
     assert len(timeline.events) == 1
 
 
-def test_operator_events_before_the_fault_is_visible_or_before_injection_mark_nothing() -> None:
+def test_operator_events_before_injection_mark_nothing() -> None:
     reader = Reader(ks("True"))
     rec, timeline = recorder(reader)
     rec.on_change("ADDED", event("RecoveryDetected"), 99.0)  # received before injection: ignored entirely
-    assert timeline.events == []
+    assert timeline.events == [] and set(timeline.marks) == {"injected"}
+
+
+def test_an_operator_that_detects_before_flux_shows_the_fault_is_timed_and_reported() -> None:
+    """Not silently skipped: the detection counts, and a note says it came first."""
+    reader = Reader(ks("True"))
+    rec, timeline = recorder(reader)
     rec.on_change("ADDED", event("RecoveryDetected"), 101.0)
-    assert set(timeline.marks) == {"injected"} and len(timeline.events) == 1
+    assert timeline.marks["detected"] == 101.0 and not timeline.has("visible") and len(timeline.events) == 1
+    assert rec.notes == ["the operator's RecoveryDetected came before Flux showed the fault"]
+    feed(rec, reader, ks("False", "ReconciliationFailed"), at=103.0)
+    assert timeline.time_to_detect == 1.0 and timeline.phase_seconds() == {"detected": 1.0, "visible": 2.0}
+
+
+def test_events_on_objects_of_other_runs_are_not_this_runs_phases() -> None:
+    reader = Reader(ks("False", "ReconciliationFailed"))
+    timeline = Timeline()
+    rec = PhaseRecorder(timeline, always(), None, set(), owns=owned_by_run("app", "app-ns"))
+    rec.attach(reader)
+    timeline.mark("injected", 100.0)
+    other = event("RecoveryAction")
+    other["involvedObject"] = {"kind": "Kustomization", "namespace": "flux-system", "name": "someone-else"}
+    rec.on_change("ADDED", other, 101.0)
+    assert timeline.events == [] and not timeline.has("acted")
+    rec.on_change("ADDED", event("RecoveryAction"), 102.0)  # on flux-system/app: this run's
+    assert timeline.has("acted")
 
 
 def test_condition_transitions_are_recorded_once_per_change() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from clusters.local.procs import alive
+from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from foundation.errors import HarnessError, UserError
 from scenarios.recoveries import BUILTIN, Command, FluxNative, Manifest, Operator, RecoveryMode, parse
 
@@ -140,6 +141,7 @@ RETRY = {"name": "RetryOnFailure", "retryInterval": "30s"}
 def test_flux_native_forces_kustomizations() -> None:
     decorated = FluxNative("flux-native").decorate(copy.deepcopy(KUSTOMIZATION))
     assert decorated["spec"] == {"interval": "1m", "prune": True, "force": True}
+    assert decorated["metadata"]["labels"] == {RECOVERY_MODE_LABEL: "flux-native"}
 
 
 def test_flux_native_retries_helm_releases_on_failure() -> None:
@@ -158,19 +160,26 @@ def test_flux_native_retries_helm_releases_on_failure() -> None:
         {"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}},
     ],
 )
-def test_flux_native_leaves_other_kinds_alone(o: dict[str, Any]) -> None:
-    assert FluxNative("flux-native").decorate(copy.deepcopy(o)) == o
+def test_flux_native_leaves_other_kinds_alone_but_for_the_mode_label(o: dict[str, Any]) -> None:
+    assert FluxNative("flux-native").decorate(copy.deepcopy(o)) == labelled(o, "flux-native")
 
 
-def test_flux_native_leaves_an_object_without_spec_alone() -> None:
+def test_flux_native_leaves_an_object_without_spec_alone_but_for_the_mode_label() -> None:
     config_map = {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}}
-    assert FluxNative("flux-native").decorate(copy.deepcopy(config_map)) == config_map
+    assert FluxNative("flux-native").decorate(copy.deepcopy(config_map)) == labelled(config_map, "flux-native")
 
 
-@pytest.mark.parametrize("spec", ["none", "operator", "command:true"])
-def test_other_modes_do_not_decorate(spec: str) -> None:
+def labelled(obj: dict[str, Any], mode: str) -> dict[str, Any]:
+    out = copy.deepcopy(obj)
+    out["metadata"].setdefault("labels", {})[RECOVERY_MODE_LABEL] = mode
+    return out
+
+
+@pytest.mark.parametrize(("spec", "label"), [("none", "none"), ("operator", "operator"), ("command:true", "command")])
+def test_other_modes_only_label_a_runs_objects_with_the_mode(spec: str, label: str) -> None:
+    """The label scopes the operator to its own runs (--selector resilience.gitops.io/recovery=operator)."""
     for o in (KUSTOMIZATION, HELMRELEASE):
-        assert parse(spec).decorate(copy.deepcopy(o)) == o
+        assert parse(spec).decorate(copy.deepcopy(o)) == labelled(o, label)
 
 
 # -- processes and objects beside the cluster ------------------------------------------------------------

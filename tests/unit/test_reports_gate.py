@@ -123,6 +123,35 @@ def test_baseline_modes_are_shown_but_never_fail(capsys: pytest.CaptureFixture[s
     assert "note: no runs under baseline mode(s) flux-native" in out
 
 
+def test_the_gate_never_erases_a_data_loss_breach(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The runner turned a pass into a breach for lost data; re-judging by timings alone made it PASS again."""
+    lost = entry("selector-change", "operator", OPERATOR_MARKS, data_violations=["Secret/app/db was deleted"])
+    assert lost["verdict"] == "breach"
+    summary = write_json(tmp_path / "summary.json", [lost])
+    for args in ((), ("--slo", str(write_slo(tmp_path / "loose.yaml", LOOSE))), ("--baseline", "operator")):
+        code, out, _ = gate(capsys, "--summary", str(summary), *args)
+        assert code == 1, out
+        assert "user data not preserved: Secret/app/db was deleted" in row(out, "selector-change", "operator")
+
+
+def test_the_gate_defaults_to_the_baselines_the_suite_recorded(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """pytest passed a nightly run with its `none` cells as baselines; the gate must judge them the same way."""
+    summary = write_json(
+        tmp_path / "summary.json",
+        [
+            entry("selector-change", "none", NOT_RECOVERED, ttr_max=120, baselines=("none",)),
+            entry("selector-change", "operator", OPERATOR_MARKS, baselines=("none",)),
+        ],
+    )
+    code, out, _ = gate(capsys, "--summary", str(summary))
+    assert code == 0, out
+    assert "NOT-RECOVERED (baseline)" in row(out, "selector-change", "none")
+    code, out, _ = gate(capsys, "--summary", str(summary), "--baseline", "flux-native")
+    assert code == 1, out  # an explicit --baseline replaces the recorded ones
+
+
 def _tight(tmp_path: Path) -> Path:
     return write_slo(tmp_path / "tight.yaml", TIGHT)
 
@@ -234,7 +263,11 @@ def good() -> dict[str, Any]:
         ([], ("no runs to judge",)),
         ([{**good(), "verdict": "ok"}], ("[0].verdict: expected one of pass, breach, not-recovered, invalid",)),
         ([good(), {k: v for k, v in good().items() if k != "phases"}], ("[1]: missing key 'phases'",)),
-        ([{**good(), "ttr_seconds": -1}], ("[0].ttr_seconds: expected a number of seconds",)),
+        ([{**good(), "ttr_seconds": -1}], ("[0].ttr_seconds: expected a finite number of seconds",)),
+        ([{k: v for k, v in good().items() if k != "data_violations"}], ("[0]: missing key 'data_violations'",)),
+        ([{**good(), "data_violations": "none"}], ("[0].data_violations: expected a list of strings",)),
+        ([{**good(), "proven": "yes"}], ("[0].proven: expected true or false",)),
+        ([{**good(), "measured_from": "proof"}], ("[0].measured_from: times must be measured from 'injected'",)),
         ([{**good(), "ttr_seconds": None}], ("[0]: verdict pass needs a ttr_seconds number",)),
         ([{**good(), "phases": {"visible": "fast"}}], ("[0].phases.visible",)),
         ([{**good(), "budget": {"ttr": {"max": "1m"}}}], ("[0].budget.ttr.max",)),
@@ -245,6 +278,18 @@ def test_bad_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path, data: A
     path = write_json(tmp_path / "summary.json", data)
     code, _, err = gate(capsys, "--summary", str(path))
     assert_one_line(code, err, str(path), *fragments)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_in_a_summary_are_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, constant: str
+) -> None:
+    """json.loads accepts NaN; the gate judged such a run PASS."""
+    path = tmp_path / "summary.json"
+    write_json(path, [good()])
+    path.write_text(path.read_text().replace('"ttr_seconds": 14.8', f'"ttr_seconds": {constant}'))
+    code, _, err = gate(capsys, "--summary", str(path))
+    assert_one_line(code, err, str(path), f"{constant} is not a number JSON allows")
 
 
 def test_missing_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -31,16 +31,17 @@ def make_result(
     wait: float | None = None,
     invalid: str | None = None,
     repeat: int = 1,
+    **evidence: Any,
 ) -> RunResult:
-    """A judged RunResult whose timeline has the given phase marks (seconds)."""
+    """A judged RunResult of a proven fault whose timeline has the given phase marks (seconds)."""
     timeline = Timeline()
     for phase, at in marks.items():
         timeline.mark(phase, at)
-    result = RunResult(fault, family, recovery, Budget(ttr=Limit(ttr_max, ttr_p95), wait=wait), timeline, repeat=repeat)
+    budget = Budget(ttr=Limit(ttr_max, ttr_p95), wait=wait)
+    result = RunResult(fault, family, recovery, budget, timeline, repeat=repeat, proven=True, **evidence)
     if invalid:
-        result.invalidate(invalid)
-    else:
-        result.judge()
+        result.invalid.append(invalid)
+    result.judge()
     return result
 
 
@@ -136,11 +137,10 @@ def run(request, case, repeat=1):
     for phase, at in marks.items():
         timeline.mark(phase, at)
     result = RunResult(fault, family, recovery, Budget(ttr=Limit(ttr)), timeline, repeat=repeat, provider="local",
-                       signature="immutable-field", attachments=dict(ATTACHMENTS))
+                       signature="immutable-field", attachments=dict(ATTACHMENTS), proven=True)
     if invalid:
-        result.invalidate(invalid)
-    else:
-        result.judge()
+        result.invalid.append(invalid)
+    result.judge()
     with allure.step("inject"):
         pass
     request.config.hook.pytest_resilience_run_result(result=result, item=request.node)

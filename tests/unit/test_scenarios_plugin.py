@@ -14,7 +14,14 @@ from injectors.registry import FAULTS, fault
 pytest_plugins = ("pytester",)
 
 FAULT_NAMES = ("selector-change", "source-outage", "helm-upgrade-broken")
-ENV = ("RESILIENCE_RECOVERY", "RESILIENCE_SLO", "RESILIENCE_REPEAT", "RESILIENCE_PROFILE", "RESILIENCE_PROVIDER")
+ENV = (
+    "RESILIENCE_RECOVERY",
+    "RESILIENCE_SLO",
+    "RESILIENCE_REPEAT",
+    "RESILIENCE_PROFILE",
+    "RESILIENCE_PROVIDER",
+    "RESILIENCE_BASELINE",
+)
 
 SUITE = f"""
 import pytest
@@ -73,9 +80,15 @@ def no_cluster_touched(tmp_path: Path) -> None:
             "manifest:<path>",
         ),
         (("--recovery", "operator,command:"), "Invalid recovery 'command:' from --recovery: command: needs a command"),
-        (("--repeat", "0"), "Invalid repeat '0' from --repeat: a whole number >= 1"),
-        (("--repeat", "two"), "Invalid repeat 'two' from --repeat: a whole number >= 1"),
-        (("--repeat", "1.5"), "Invalid repeat '1.5' from --repeat: a whole number >= 1"),
+        (("--repeat", "0"), "Invalid repeat '0' from --repeat: a whole number from 1 to 100"),
+        (("--repeat", "two"), "Invalid repeat 'two' from --repeat: a whole number from 1 to 100"),
+        (("--repeat", "1.5"), "Invalid repeat '1.5' from --repeat: a whole number from 1 to 100"),
+        (("--repeat", "1000000"), "Invalid repeat '1000000' from --repeat: a whole number from 1 to 100"),
+        (("--recovery", ","), "Invalid recovery ',' from --recovery: name at least one recovery"),
+        (("--recovery", " , ,"), "Invalid recovery ' , ,' from --recovery: name at least one recovery"),
+        (("--baseline", "nonne"), "Invalid baseline 'nonne' from --baseline: use one of none, flux-native, operator"),
+        (("--baseline", ","), "Invalid baseline ',' from --baseline: name at least one baseline"),
+        (("--provider", "nope"), "Invalid provider 'nope' from --provider: choose one of local, kind, existing"),
     ],
 )
 def test_bad_options_are_usage_errors_naming_the_option(
@@ -95,7 +108,9 @@ def test_a_missing_manifest_names_the_option(suite: pytest.Pytester, tmp_path: P
     ("variable", "value", "message"),
     [
         ("RESILIENCE_RECOVERY", "bogus", "Invalid recovery 'bogus' from RESILIENCE_RECOVERY: use one of "),
-        ("RESILIENCE_REPEAT", "-1", "Invalid repeat '-1' from RESILIENCE_REPEAT: a whole number >= 1"),
+        ("RESILIENCE_REPEAT", "-1", "Invalid repeat '-1' from RESILIENCE_REPEAT: a whole number from 1 to 100"),
+        ("RESILIENCE_BASELINE", "operatr", "Invalid baseline 'operatr' from RESILIENCE_BASELINE: use one of "),
+        ("RESILIENCE_PROVIDER", "nope", "Invalid provider 'nope' from RESILIENCE_PROVIDER: choose one of "),
         (
             "RESILIENCE_PROFILE",
             "weekly",
@@ -128,7 +143,13 @@ def test_a_missing_slo_file_names_the_file_and_the_option(suite: pytest.Pytester
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("defaults:\n  ttr: {max: 0}\n", "team.yaml: defaults.ttr.max: expected a positive number of seconds, got 0"),
+        ("defaults:\n  ttr: {max: 0}\n", "team.yaml: defaults.ttr.max: expected a finite positive number of seconds"),
+        (
+            "defaults:\n  ttr: {max: .nan}\n",
+            "team.yaml: defaults.ttr.max: expected a finite positive number of seconds",
+        ),
+        ("defaults:\n  wait: .inf\n", "team.yaml: defaults.wait: expected a finite positive number of seconds"),
+        ("", "team.yaml: top level: no budgets (neither defaults nor scenarios)"),
         ("scenarios:\n  selector-chnage: {}\n", "team.yaml: scenarios.selector-chnage: unknown fault (known: "),
         ("defaults:\n  ttr: {max: 60\n", "team.yaml: not valid YAML at line 3: "),
         (
@@ -194,6 +215,7 @@ def test_a_profile_of_a_custom_slo_file_deselects_the_other_faults(suite: pytest
     (suite.path / "team.yaml").write_text(
         textwrap.dedent(
             """\
+            defaults: {ttr: {max: 60}}
             profiles:
               quick: {repeat: 2, recoveries: [none, operator], faults: [source-outage]}
             """
