@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from foundation.cliargs import add_format_option, print_json
 from foundation.errors import HarnessError
 
 
@@ -34,8 +34,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
         }
         for f in CATALOG
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    if args.format == "json":
+        print_json(rows)
     else:
         for row in rows:
             print(f"{row['family']:16} {row['name']:30} {row['summary']}")
@@ -47,5 +47,5 @@ def register(sub: Any) -> None:
     revert.add_argument("run", help="the run directory (runs/<id>) or its id, printed at the end of a chaos run")
     revert.set_defaults(func=cmd_revert)
     faults = sub.add_parser("faults", help="the fault catalog")
-    faults.add_argument("--json", action="store_true")
+    add_format_option(faults)
     faults.set_defaults(func=cmd_faults)
