@@ -1,17 +1,21 @@
 """Bad input to the cluster commands: one line naming the culprit and the fix, exit 2, nothing left behind; and
-the conventions of every command: usage of the subcommand on an unknown flag, --format, --version, a closed pipe."""
+the conventions of every command: usage of the subcommand on an unknown flag, --format, --version, a closed pipe,
+output paths nobody may write to."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from test_reports_support import entry, recovered, write_json
 
 from resilience.cli import EXIT_CLOSED_PIPE, main, parse
 
@@ -302,3 +306,34 @@ def test_output_cut_short_by_a_closed_pipe_exits_quietly(env: dict[str, str]) ->
     finally:
         os.close(write_end)
     assert (proc.returncode, proc.stderr) == (EXIT_CLOSED_PIPE, "")
+
+
+# -- output paths nobody may write to ------------------------------------------------------------------------
+
+
+def run_unprivileged(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Root writes anywhere: without that privilege (setpriv) permissions apply to it as to anyone."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: directory permissions would not apply")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "resilience.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "locked"
+    path.mkdir(mode=0o555)
+    yield path
+    path.chmod(0o755)
+
+
+def test_gate_junit_into_a_read_only_directory(env: dict[str, str], tmp_path: Path, locked: Path) -> None:
+    summary = write_json(tmp_path / "summary.json", [entry("selector-change", "operator", recovered(10.0))])
+    proc = run_unprivileged(["gate", "--summary", str(summary), "--junit", str(locked / "gate.xml")], env)
+    assert_clean_error(proc, f"--junit {locked / 'gate.xml'}: cannot write in {locked}", "choose a writable path")
+    assert proc.stdout == "", "nothing judged, no PASS printed"
