@@ -337,3 +337,15 @@ def test_gate_junit_into_a_read_only_directory(env: dict[str, str], tmp_path: Pa
     proc = run_unprivileged(["gate", "--summary", str(summary), "--junit", str(locked / "gate.xml")], env)
     assert_clean_error(proc, f"--junit {locked / 'gate.xml'}: cannot write in {locked}", "choose a writable path")
     assert proc.stdout == "", "nothing judged, no PASS printed"
+
+
+@pytest.mark.parametrize("flag", ["--out", "--history"])
+def test_report_into_a_read_only_directory(env: dict[str, str], tmp_path: Path, locked: Path, flag: str) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "0-result.json").write_text("{}")
+    paths = {"--out": tmp_path / "html", "--history": tmp_path / "history", flag: locked / "x"}
+    args = ["report", "--results", str(results), "--allure", "true"]
+    proc = run_unprivileged([*args, *(a for f, p in paths.items() for a in (f, str(p)))], env)
+    assert_clean_error(proc, f"{flag} {locked / 'x'}: cannot write in {locked}")
+    assert not list(locked.iterdir()) and not (tmp_path / "html").exists() and not (tmp_path / "history").exists()
