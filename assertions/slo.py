@@ -29,6 +29,16 @@ import yaml
 from foundation.errors import UserError
 
 RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator")
+# A user's own recovery: a command beside the cluster, or a manifest applied into it (scenarios.recoveries).
+RECOVERY_MODES_EXTERNAL = {"command:": "command:<cmd>", "manifest:": "manifest:<path>"}
+RECOVERY_MODES_HELP = ", ".join([*RECOVERY_MODES_BUILTIN, *RECOVERY_MODES_EXTERNAL.values()])
+
+
+def is_recovery_name(name: str) -> bool:
+    """A built-in mode, or an external one with its command or path (`command:` alone names nothing)."""
+    return name in RECOVERY_MODES_BUILTIN or any(
+        name.startswith(prefix) and name != prefix for prefix in RECOVERY_MODES_EXTERNAL
+    )
 
 
 @dataclass(frozen=True)
@@ -145,8 +155,7 @@ class _Checker:
 
     def name(self, item: str, where: str, known: tuple[str, ...], what: str) -> None:
         """A fault or recovery name; recoveries may also be command:<cmd> or manifest:<path>."""
-        external = what == "recovery" and item.startswith(("command:", "manifest:"))
-        if item not in known and not external:
+        if item not in known and not (what == "recovery" and is_recovery_name(item)):
             raise self.fail(where, f"unknown {what} {item!r} (known: {', '.join(known)})")
 
     def names(self, value: Any, where: str, known: Iterable[str], what: str) -> tuple[str, ...]:

@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
 from typing import Any
 
 from clusters.pins import PURPOSES
 from clusters.providers import PROVIDERS, get_provider
+from foundation.cliargs import add_format_option, print_json
 from foundation.errors import UserError
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True))
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from clusters.build import build
 
     results = build(args.component or None, include_optional=args.all, purpose=args.purpose)
-    if args.json:
-        _print_json({b.component.name: {"version": b.component.version, "dir": str(b.directory)} for b in results})
+    if args.format == "json":
+        print_json({b.component.name: {"version": b.component.version, "dir": str(b.directory)} for b in results})
     return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     provider = get_provider(args.provider)
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UserError(f"--timeout {args.timeout}: expected a number of seconds > 0, e.g. --timeout 180")
     options: dict[str, Any] = {}
     if args.provider == "local":
         options = {"api_port": args.api_port, "nodes": args.nodes, "timeout": args.timeout}
@@ -39,8 +38,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             "allow_context": args.allow_context,
         }
     cluster = provider.up(args.name, **options)
-    if args.json:
-        _print_json(cluster.to_json())
+    if args.format == "json":
+        print_json(cluster.to_json())
     else:
         total = cluster.phases.get("total")
         print(f"cluster {cluster.name} ({cluster.provider}) is Ready" + (f" in {total:.1f}s" if total else ""))
@@ -63,8 +62,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     rows = get_provider(args.provider).list()
-    if args.json:
-        _print_json(rows)
+    if args.format == "json":
+        print_json(rows)
         return 0
     if not rows:
         print("no clusters")
@@ -76,8 +75,21 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _print_json(get_provider(args.provider).status(args.name))
+    status = get_provider(args.provider).status(args.name)
+    if args.format == "json":
+        print_json(status)
+    else:
+        print("\n".join(_flat_lines(status)))
     return 0
+
+
+def _flat_lines(data: Any, key: str = "") -> list[str]:
+    """Nested data as `a.b: value` lines, one per leaf: readable at a terminal whatever the provider reports."""
+    if isinstance(data, dict) and data:
+        return [line for k, v in sorted(data.items()) for line in _flat_lines(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(data, list) and data:
+        return [line for i, v in enumerate(data) for line in _flat_lines(v, f"{key}.{i}" if key else str(i))]
+    return [f"{key}: {'-' if data in (None, {}, []) else data}"]
 
 
 def register(sub: Any) -> None:
@@ -91,7 +103,7 @@ def register(sub: Any) -> None:
         default=None,
         help="also what this needs: test (make test), chaos (make chaos); default: what a cluster needs",
     )
-    p.add_argument("--json", action="store_true", help="print where each component is")
+    add_format_option(p, json_holds="where each component is (text: the progress lines only)")
     p.set_defaults(func=cmd_build)
 
     cluster = sub.add_parser("cluster", help="start, stop and inspect clusters")
@@ -101,7 +113,7 @@ def register(sub: Any) -> None:
     up = csub.add_parser("up", help="start a cluster with Flux and wait until it is Ready")
     up.add_argument("--provider", default="local", help=provider_help)
     up.add_argument("--name", default="resilience")
-    up.add_argument("--json", action="store_true", help="print kubeconfig, versions, ports, logs, phase times")
+    add_format_option(up, json_holds="kubeconfig, versions, ports, logs, phase times")
     up.add_argument("--api-port", type=int, default=None, help="local: kube-apiserver port (default: a free one)")
     up.add_argument("--nodes", type=int, default=2, help="local: number of kwok nodes")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Ready")
@@ -117,16 +129,18 @@ def register(sub: Any) -> None:
 
     down = csub.add_parser("down", help="stop a cluster and remove its files")
     down.add_argument("--provider", default="local", help=provider_help)
-    down.add_argument("--name")
-    down.add_argument("--all", action="store_true", help="every cluster of the provider")
+    which = down.add_mutually_exclusive_group()
+    which.add_argument("--name")
+    which.add_argument("--all", action="store_true", help="every cluster of the provider")
     down.set_defaults(func=cmd_down)
 
     lst = csub.add_parser("list", help="clusters and their phase")
     lst.add_argument("--provider", default="local", help=provider_help)
-    lst.add_argument("--json", action="store_true")
+    add_format_option(lst)
     lst.set_defaults(func=cmd_list)
 
-    st = csub.add_parser("status", help="phase, processes and restarts of one cluster (JSON)")
+    st = csub.add_parser("status", help="phase, processes and restarts of one cluster (JSON unless --format text)")
     st.add_argument("--provider", default="local", help=provider_help)
     st.add_argument("--name", default="resilience")
+    add_format_option(st, default="json")  # JSON was its only output: the default, for scripts
     st.set_defaults(func=cmd_status)

@@ -3,13 +3,15 @@
 Every change a scenario makes (a Git commit, an object created, a component held down) first appends a step
 to its record file, so `resilience revert RUN` can undo an interrupted or crashed run from the files alone.
 Steps are undone last-first, each idempotently, and undoing never raises: a failed step is reported and the
-next one still runs.
+next one still runs. Likewise a record that cannot be read or a step of the wrong shape is reported and every
+other record and step is still undone.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,6 +28,16 @@ from kubeapi import ApiError, Kube, connect
 
 log = logging.getLogger(__name__)
 RUNS_DIR = Path("runs")
+
+# The record format: what each undo step needs besides `op`. "files" maps a path to its previous content (null:
+# the file did not exist), "object" is a whole Kubernetes object; every other field is a non-empty string.
+STEP_FIELDS: dict[str, tuple[str, ...]] = {
+    "git-restore": ("files",),
+    "delete": ("apiVersion", "kind", "name"),
+    "apply": ("object",),
+    "reconcile": ("apiVersion", "kind", "name", "namespace"),
+    "release": ("component",),
+}
 
 
 def cluster_locator(cluster: Cluster) -> dict[str, Any]:
@@ -71,6 +83,8 @@ class RevertRecord:
 
     @classmethod
     def load(cls, path: Path) -> RevertRecord:
+        """The record at path; UserError naming the file when it is unreadable or not shaped like a record
+        (steps are checked one by one when undone, so one bad step does not keep the others from running)."""
         try:
             body = json.loads(path.read_text())
         except (OSError, ValueError) as e:
@@ -81,6 +95,9 @@ class RevertRecord:
             or not isinstance(body.get("cluster"), dict)
         ):
             raise UserError(f"{path}: not a revert record (expected an object with `fault` and `cluster`)")
+        problem = _record_problem(body)
+        if problem:
+            raise UserError(f"{path}: not a usable revert record ({problem})")
         return cls(
             path,
             body["fault"],
@@ -89,6 +106,63 @@ class RevertRecord:
             bool(body.get("reverted", False)),
             float(body.get("created") or time.time()),
         )
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _record_problem(body: dict[str, Any]) -> str | None:
+    """What in a record's body, beyond its steps, keeps it from being undone (None when nothing)."""
+    cluster, git = body["cluster"], body["cluster"].get("git")
+    if not _is_text(cluster.get("kubeconfig")):
+        return "cluster.kubeconfig: expected a path"
+    if not isinstance(git, dict) or not all(_is_text(git.get(k)) for k in ("bare", "work", "url")):
+        return "cluster.git: expected an object with bare, work and url"
+    for key in ("context", "local_root"):
+        if cluster.get(key) is not None and not _is_text(cluster[key]):
+            return f"cluster.{key}: expected a string or null"
+    if body.get("steps") is not None and not isinstance(body["steps"], list):
+        return "steps: expected a list"
+    if not isinstance(body.get("reverted", False), bool):
+        return "reverted: expected true or false"
+    created = body.get("created")
+    if created is not None and not (isinstance(created, int | float) and math.isfinite(created)):
+        return "created: expected a time in seconds"
+    return None
+
+
+def step_problem(step: Any) -> str | None:
+    """What keeps a step from being undone as written (None when it is well-formed)."""
+    if not isinstance(step, dict):
+        return f"expected an object, got {type(step).__name__}"
+    op = step.get("op")
+    if not _is_text(op):
+        return "no `op` saying what to undo"
+    if op not in STEP_FIELDS:
+        return f"unknown revert op {op!r}"
+    for name in STEP_FIELDS[op]:
+        if name not in step:
+            return f"missing field {name!r}"
+        value = step[name]
+        if name == "files":
+            if not isinstance(value, dict) or not all(isinstance(c, str | None) for c in value.values()):
+                return "files: expected an object of path -> previous content (or null)"
+        elif name == "object":
+            if not isinstance(value, dict):
+                return "object: expected a Kubernetes object"
+        elif not _is_text(value):
+            return f"{name}: expected a non-empty string, got {value!r}"
+    for name in ("namespace", "message"):
+        if step.get(name) is not None and not isinstance(step[name], str):
+            return f"{name}: expected a string, got {step[name]!r}"
+    return None
+
+
+def _step_label(step: Any, index: int) -> str:
+    """How a step is named in problems: its op, else its position (1 = the first recorded)."""
+    op = step.get("op") if isinstance(step, dict) else None
+    return str(op) if _is_text(op) else f"step {index + 1}"
 
 
 class Reverter:
@@ -106,15 +180,20 @@ class Reverter:
     def run(self) -> list[str]:
         """Undo every step, last first; returns the problems (empty when all went well)."""
         problems = []
-        for step in reversed(self.record.steps):
-            if step.get("done"):
+        for index, step in reversed(list(enumerate(self.record.steps))):
+            if isinstance(step, dict) and step.get("done"):
                 continue
-            try:
-                self._undo(step)
-                step["done"] = True
-            except (ApiError, ResilienceError, OSError, KeyError) as e:
-                problems.append(f"{step['op']}: {e}")
-                log.warning("revert step %s of %s failed: %s", step["op"], self.record.fault, e)
+            problem = step_problem(step)
+            if problem is None:
+                try:
+                    self._undo(step)
+                    step["done"] = True
+                except (ApiError, ResilienceError, OSError, KeyError) as e:
+                    problem = str(e)
+            if problem is not None:
+                label = _step_label(step, index)
+                problems.append(f"{label}: {problem}")
+                log.warning("revert step %s of %s failed: %s", label, self.record.fault, problem)
             self.record.save()
         self.record.reverted = not problems
         self.record.save()
@@ -142,21 +221,35 @@ class Reverter:
             raise HarnessError(f"unknown revert op {op!r}")
 
 
+def run_dir(run: str) -> Path:
+    """The directory of a run: a path, else an id under runs/."""
+    if run.strip():
+        for path in (Path(run), RUNS_DIR / run):
+            if path.is_dir():
+                return path
+    raise UserError(f"no run {run!r}: pass a run directory or an id under {RUNS_DIR}/")
+
+
 def pending_records(run: str) -> list[Path]:
     """Record files of a run (a run id under runs/, or a path), oldest first."""
-    path = Path(run)
-    if not path.exists():
-        path = RUNS_DIR / run
-    if not path.is_dir():
-        raise UserError(f"no run {run!r}: pass a run directory or an id under {RUNS_DIR}/")
-    return sorted((path / "revert").glob("*.json"), key=lambda p: p.stat().st_mtime)
+    # lstat: a dangling link is still listed, and reported as unreadable when loaded.
+    return sorted((run_dir(run) / "revert").glob("*.json"), key=lambda p: p.lstat().st_mtime)
 
 
 def revert_run(run: str) -> tuple[int, list[str]]:
-    """Revert every record of a run not yet reverted; returns (records reverted, problems)."""
+    """Revert every record of a run not yet reverted, each even when another cannot be read; returns (records
+    worked on, problems). A run without any record is a UserError: nothing was checked, so nothing may pass."""
+    paths = pending_records(run)
+    if not paths:
+        where = run_dir(run) / "revert"
+        raise UserError(f"nothing to revert: no revert records in {where}; pass the run directory a chaos run printed")
     count, problems = 0, []
-    for path in pending_records(run):
-        record = RevertRecord.load(path)
+    for path in paths:
+        try:
+            record = RevertRecord.load(path)
+        except UserError as e:
+            problems.append(str(e))
+            continue
         if record.reverted:
             continue
         try:

@@ -2,7 +2,8 @@
 
 Paths default to reports/ under the current directory and can be set by flag or environment variable:
 RESILIENCE_SUMMARY (summary.json), RESILIENCE_ALLURE_RESULTS (Allure results), RESILIENCE_REPORT_DIR (HTML),
-RESILIENCE_HISTORY_DIR (history), RESILIENCE_ALLURE (an Allure 3 executable to use instead of the pinned one).
+RESILIENCE_HISTORY_DIR (history), RESILIENCE_ALLURE (an Allure 3 executable to use instead of the pinned one);
+RESILIENCE_BASELINE (comma-separated) stands for the gate's --baseline flags when none is given.
 """
 
 from __future__ import annotations
@@ -10,10 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from assertions.slo import RECOVERY_MODES_HELP, is_recovery_name
+from foundation.cliargs import check_output_file, nonempty_path
+from foundation.errors import UserError
 from reports import gate, htmlreport
+
+BASELINE_ENV = "RESILIENCE_BASELINE"
+# Recoveries named by what they run, as the chaos suite and SLO files accept them: prefix -> how it is spelled.
 
 
 class _Subparsers(Protocol):
@@ -24,7 +32,7 @@ def _path_option(parser: argparse.ArgumentParser, flag: str, env: str, fallback:
     """A path flag whose default comes from an environment variable, else a path under reports/."""
     parser.add_argument(
         flag,
-        type=Path,
+        type=nonempty_path,
         default=Path(os.environ.get(env) or fallback),
         help=f"{what} (default: ${env}, else {fallback})",
     )
@@ -41,19 +49,20 @@ def register(subparsers: _Subparsers) -> None:
     _path_option(g, "--summary", "RESILIENCE_SUMMARY", "reports/summary.json", "the chaos suite's summary")
     g.add_argument(
         "--slo",
-        type=Path,
+        type=nonempty_path,
         metavar="FILE",
         help="re-judge every run against this SLO file's budgets (default: the budgets recorded with each run)",
     )
     g.add_argument(
         "--baseline",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="MODE",
-        help="recovery modes shown for comparison but never failing the gate (e.g. none); repeatable",
+        action="append",
+        metavar="MODE[,MODE]",
+        help="a recovery mode shown for comparison but never failing the gate (e.g. none); repeatable, or "
+        f"comma-separated (default: ${BASELINE_ENV}, else none)",
     )
-    g.add_argument("--junit", type=Path, metavar="FILE", help="also write the table as JUnit XML (one case per cell)")
+    g.add_argument(
+        "--junit", type=nonempty_path, metavar="FILE", help="also write the table as JUnit XML (one case per cell)"
+    )
     g.set_defaults(func=run_gate)
 
     r = subparsers.add_parser(
@@ -79,9 +88,28 @@ def register(subparsers: _Subparsers) -> None:
 
 
 def run_gate(args: argparse.Namespace) -> int:
-    code = gate.run_gate(args.summary, args.slo, args.baseline or None, args.junit)
+    baselines = baseline_modes(args.baseline)
+    if args.junit is not None:
+        check_output_file(args.junit, "--junit")  # before judging: no PASS printed, then a failed write
+    code = gate.run_gate(args.summary, args.slo, baselines, args.junit)
     sys.stdout.flush()
     return code
+
+
+def baseline_modes(values: Sequence[str] | None, environ: Mapping[str, str] = os.environ) -> tuple[str, ...] | None:
+    """The baseline recovery modes from --baseline (one value per flag, comma-separated allowed), else from
+    $RESILIENCE_BASELINE; None when neither gives any, so a caller can tell "none given" from a list."""
+    if values:
+        source, raw = "--baseline", list(values)
+    elif environ.get(BASELINE_ENV):
+        source, raw = f"${BASELINE_ENV}", [environ[BASELINE_ENV]]
+    else:
+        return None
+    modes = [mode.strip() for value in raw for mode in value.split(",")]
+    for mode in modes:
+        if not is_recovery_name(mode):
+            raise UserError(f"{source} {mode!r}: unknown recovery mode; use one of {RECOVERY_MODES_HELP}")
+    return tuple(dict.fromkeys(modes))
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ Exit codes: 0 every judged cell passed; 1 at least one breach, not-recovered or 
 
 from __future__ import annotations
 
+import re
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterable, Mapping
@@ -18,6 +19,10 @@ from assertions import slo as slo_model
 from foundation.errors import UserError
 from reports import summary
 from reports.matrix import Cell, build_cells, render_table, seconds, ttr_text, verdict_line
+
+# What XML 1.0 does not allow (control characters other than tab, newline and carriage return; lone surrogates;
+# U+FFFE, U+FFFF). ElementTree writes them unchanged, and no XML reader opens the file then.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _faults_named_in(path: Path) -> set[str]:
@@ -109,8 +114,19 @@ def write_junit(path: Path, cells: list[Cell]) -> None:
             ET.SubElement(case, "failure", message=message, type=cell.verdict.value).text = detail
         elif cell in skipped:
             ET.SubElement(case, "skipped", message=f"baseline, not judged: {message}").text = detail
-    path.parent.mkdir(parents=True, exist_ok=True)
     root = ET.Element("testsuites", name="resilience")
     root.append(suite)
     ET.indent(root)
-    summary.write_text_atomic(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
+    for element in root.iter():
+        element.attrib = {k: xml_text(v) for k, v in element.attrib.items()}
+        element.text = xml_text(element.text) if element.text else element.text
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text_atomic(path, ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n")
+    except OSError as e:
+        raise UserError(f"--junit {path}: cannot write it ({e.strerror or e}); choose a writable path") from e
+
+
+def xml_text(text: str) -> str:
+    """text with what XML 1.0 forbids spelled as a visible escape (ESC becomes \\x1b)."""
+    return _NOT_XML.sub(lambda m: ascii(m.group())[1:-1], text)

@@ -5,7 +5,8 @@ with `npm ci` into reports/node_modules (or $RESILIENCE_ALLURE_HOME) the first t
 Allure 3's history file (reports/history/history.jsonl): every generation appends one point, and the report's
 trend charts, per-test history and the Metrics page (TTR per fault x recovery) read it. A copy goes into the
 report (html/history/), and when the history directory is gone but the previous report is still there, its
-copy is restored first, as one does with Allure 2's history folder.
+copy is restored first, as one does with Allure 2's history folder. Every report holds a marker file, and --out
+replaces only a directory that holds it (or an empty one): never a directory this command did not write.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from foundation.cliargs import check_output_dir
 from foundation.errors import HarnessError, UserError
 from reports.categories import allure3_categories
 
 PACKAGE_DIR = Path(__file__).parent
 HISTORY_FILE = "history.jsonl"
+MARKER = ".resilience-report"  # in every report we write: what --out may replace
 GENERATE_TIMEOUT = 600
 
 
@@ -117,12 +120,18 @@ def check_paths(options: ReportOptions) -> None:
     res, dest = results.resolve(), out.resolve()
     if dest == res or res in dest.parents or dest in res.parents:
         raise UserError(f"--out {out}: must be outside the results directory {results} (and not contain it)")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "index.html").exists():
-        raise UserError(f"--out {out}: not empty and not an Allure report (no index.html); refusing to replace it")
-    if options.history.exists() and not options.history.is_dir():
-        raise UserError(f"--history {options.history}: exists and is not a directory")
+    history = options.history.resolve()
+    if history == dest or dest in history.parents:
+        raise UserError(f"--history {options.history}: must be outside --out {out}, which every report replaces")
+    if out.is_symlink():
+        raise UserError(f"--out {out}: is a symbolic link, which a report cannot replace; pass a directory")
+    check_output_dir(out, "--out", replaced=True)
+    check_output_dir(options.history, "--history")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise UserError(
+            f"--out {out}: not empty and not written by `resilience report` (no {MARKER}); refusing to replace "
+            f"it: pass a new or empty directory, or remove {out} yourself"
+        )
 
 
 def allure_config(options: ReportOptions, output: Path) -> dict[str, Any]:
@@ -181,6 +190,7 @@ def build(options: ReportOptions, log: Callable[[str], None]) -> Path:
         if history.exists():
             (output / "history").mkdir(exist_ok=True)
             shutil.copyfile(history, output / "history" / HISTORY_FILE)
+        (output / MARKER).write_text("Written by `resilience report`, which replaces this directory every time.\n")
         if options.out.exists():
             shutil.rmtree(options.out)
         output.replace(options.out)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -146,6 +147,13 @@ def read(path: Path | str) -> list[dict[str, Any]]:
         raise UserError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
     except ValueError as e:
         raise UserError(f"{path}: {e}; a summary holds finite numbers only") from e
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise UserError(
+            f"{path}: holds a string that is not valid text (a lone surrogate escape such as \\ud800, which "
+            "cannot be printed or written); fix or regenerate the file"
+        ) from None
     return validate(data, str(path))
 
 
@@ -186,12 +194,26 @@ def write(path: Path | str, entries: Iterable[Mapping[str, Any]]) -> list[dict[s
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a file by rename, so concurrent readers see the old or the new content, never a mix."""
+    """Write a file by rename, so concurrent readers see the old or the new content, never a mix.
+
+    The file gets the mode a plain write would give it (the existing file's, else 0666 less the umask), not the
+    0600 of the temporary file."""
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), mode)
             f.write(text)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0o022)  # reading the umask means setting it: set it straight back
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -1,13 +1,17 @@
 """`resilience` entry point: each package contributes its subcommands through a `register` function.
 
 Errors derived from ResilienceError become one line on stderr and their exit code; anything else is a bug
-and keeps its traceback.
+and keeps its traceback. An unknown argument is reported with the usage of the (sub)command that got it (exit 2).
+Output cut short because the reader went away (`resilience faults | head -1`) ends quietly with exit 141, what
+a shell reports for a process killed by SIGPIPE: not 0, since the command did not finish (a gate whose output
+was cut short did not pass).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,10 +26,43 @@ COMMAND_MODULES: tuple[str, ...] = (
     "scenarios.cli",
     "reports.cli",
 )
+DISTRIBUTION = "gitops-resilience"
+EXIT_CLOSED_PIPE = 128 + 13  # 128 + SIGPIPE
+_PARSER = "_parser"  # namespace key: the deepest (sub)command parser that parsed the arguments
+
+
+class _Parser(argparse.ArgumentParser):
+    """Records itself in the namespace, so unknown arguments are reported with the usage of the deepest
+    subcommand (argparse would print the top-level usage). Subparsers are made of the same class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(**{_PARSER: self})
+
+
+class _Version(argparse.Action):
+    """`--version`, looked up only when asked (reading package metadata costs more than the rest of start-up)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None):
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"{parser.prog} {package_version()}")
+        parser.exit()
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "(version unknown: the package is not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="resilience", description=__doc__)
+    parser = _Parser(prog="resilience", description=__doc__)
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -39,18 +76,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The arguments; unknown ones exit 2 with the usage of the subcommand that got them."""
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        owner: argparse.ArgumentParser = getattr(args, _PARSER)
+        owner.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where it cannot be handled
+        return code
     except ResilienceError as e:
         print(f"resilience: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("resilience: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """Point stdout at /dev/null so the flush at exit does not fail again (the Python docs' recipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
-"""`resilience revert RUN` (undo what an interrupted chaos run left) and `resilience faults` (the catalog)."""
+"""`resilience revert RUN` (undo what an interrupted chaos run left) and `resilience faults` (the catalog).
+
+revert exits 0 when every record is reverted (or was already), 2 on bad input (no such run, or a run directory
+without any revert record: nothing was checked, so it does not pass), 3 when a step failed or a record could not
+be read (every other record is still reverted; run it again once the cause is fixed).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from foundation.cliargs import add_format_option, print_json
 from foundation.errors import HarnessError
 
 
@@ -16,9 +21,15 @@ def cmd_revert(args: argparse.Namespace) -> int:
     count, problems = revert_run(args.run)
     for problem in problems:
         print(f"resilience: revert: {problem}", file=sys.stderr)
+    if count == 0 and not problems:
+        print(f"nothing left to revert in {args.run}: every record was reverted already")
+        return 0
     print(f"reverted {count} record(s) of {args.run}" + (f", {len(problems)} problem(s)" if problems else ""))
     if problems:
-        raise HarnessError(f"{len(problems)} revert step(s) failed; the records keep them for another try")
+        raise HarnessError(
+            f"{len(problems)} problem(s) left; the records keep what failed: fix the cause and run "
+            f"`resilience revert {args.run}` again"
+        )
     return 0
 
 
@@ -34,8 +45,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
         }
         for f in CATALOG
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    if args.format == "json":
+        print_json(rows)
     else:
         for row in rows:
             print(f"{row['family']:16} {row['name']:30} {row['summary']}")
@@ -43,9 +54,14 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    revert = sub.add_parser("revert", help="undo every fault and test app a chaos run left behind")
+    revert = sub.add_parser(
+        "revert",
+        help="undo every fault and test app a chaos run left behind",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     revert.add_argument("run", help="the run directory (runs/<id>) or its id, printed at the end of a chaos run")
     revert.set_defaults(func=cmd_revert)
     faults = sub.add_parser("faults", help="the fault catalog")
-    faults.add_argument("--json", action="store_true")
+    add_format_option(faults)
     faults.set_defaults(func=cmd_faults)

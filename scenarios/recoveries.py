@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from assertions.slo import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
 from clusters.local.ports import ephemeral_port
 from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
@@ -30,7 +31,7 @@ from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
 
-BUILTIN = ("none", "flux-native", "operator")
+BUILTIN = RECOVERY_MODES_BUILTIN
 
 
 @dataclass
@@ -188,6 +189,4 @@ def parse(spec: str, source: str = "--recovery") -> RecoveryMode:
         mode = Manifest(spec, path)
         mode.objects = docs
         return mode
-    raise UserError(
-        f"Invalid recovery {spec!r} from {source}: use one of {', '.join(BUILTIN)}, command:<cmd>, manifest:<path>"
-    )
+    raise UserError(f"Invalid recovery {spec!r} from {source}: use one of {RECOVERY_MODES_HELP}")

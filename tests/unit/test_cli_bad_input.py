@@ -1,14 +1,23 @@
-"""Bad input to the cluster commands: one line naming the culprit and the fix, exit 2, nothing left behind."""
+"""Bad input to the cluster commands: one line naming the culprit and the fix, exit 2, nothing left behind; and
+the conventions of every command: usage of the subcommand on an unknown flag, --format, --version, a closed pipe,
+output paths nobody may write to."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from test_reports_support import entry, recovered, write_json
+
+from resilience.cli import EXIT_CLOSED_PIPE, main, parse
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -191,3 +200,152 @@ def test_down_unknown_cluster(env: dict[str, str]) -> None:
 def test_local_only_flags_refused_for_other_providers(env: dict[str, str], kubeconfig: Path) -> None:
     proc = run(["cluster", "up", "--provider", "existing", "--api-port", "6443"], env)
     assert_clean_error(proc, "--api-port and --nodes apply to the local provider only")
+
+
+def test_down_refuses_name_and_all_together_and_stops_nothing(env: dict[str, str]) -> None:
+    keep = Path(env["RESILIENCE_STATE"]) / "clusters" / "keep"
+    keep.mkdir(parents=True)
+    (keep / "spec.json").write_text('{"name": "keep", "ports": {}}')
+    proc = run(["cluster", "down", "--name", "keep", "--all"], env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[0].startswith("usage: resilience cluster down")
+    assert proc.stderr.splitlines()[-1] == (
+        "resilience cluster down: error: argument --all: not allowed with argument --name"
+    )
+    assert (keep / "spec.json").exists()
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "-1", "0"])
+def test_cluster_up_timeout_must_be_a_positive_number(
+    capsys: pytest.CaptureFixture[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch, timeout: str
+) -> None:
+    monkeypatch.setenv("RESILIENCE_STATE", env["RESILIENCE_STATE"])
+    assert main(["cluster", "up", "--name", "x", "--timeout", timeout]) == 2
+    assert capsys.readouterr().err == (
+        f"resilience: error: --timeout {float(timeout)}: expected a number of seconds > 0, e.g. --timeout 180\n"
+    )
+    assert_nothing_left(env)
+
+
+# -- conventions of every command -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [(["gate", "--bogus"], "gate"), (["cluster", "up", "--bogus", "1"], "cluster up"), (["faults", "x"], "faults")],
+)
+def test_an_unknown_argument_shows_the_usage_of_its_subcommand(
+    capsys: pytest.CaptureFixture[str], argv: list[str], command: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"usage: resilience {command} ")
+    assert err[-1].startswith(f"resilience {command}: error: unrecognized arguments: ")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"resilience {version('gitops-resilience')}\n"
+
+
+FORMATTED = [["cluster", "up"], ["cluster", "list"], ["cluster", "status"], ["build"], ["faults"]]
+
+
+@pytest.mark.parametrize("command", FORMATTED, ids=" ".join)
+def test_every_data_command_takes_format_and_the_old_json_flag(command: list[str]) -> None:
+    assert parse([*command, "--format", "json"]).format == "json"
+    assert parse([*command, "--format", "text"]).format == "text"
+    assert parse([*command, "--json"]).format == "json", "the old spelling still works"
+    default = "json" if command == ["cluster", "status"] else "text"  # status printed only JSON before
+    assert parse(command).format == default
+
+
+def test_json_is_no_longer_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["cluster", "list", "--help"])
+    out = capsys.readouterr().out
+    assert "--format {text,json}" in out and "--json" not in out
+
+
+def test_format_of_faults_and_cluster_list(
+    capsys: pytest.CaptureFixture[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESILIENCE_STATE", env["RESILIENCE_STATE"])
+    assert main(["faults", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"name", "family", "signature", "summary"} == set(rows[0])
+    assert main(["faults"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split()[:2] == [rows[0]["family"], rows[0]["name"]]
+    assert main(["cluster", "list", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["cluster", "list", "--format", "text"]) == 0
+    assert capsys.readouterr().out == "no clusters\n"
+    with pytest.raises(SystemExit) as info:
+        main(["faults", "--format", "yaml"])
+    assert info.value.code == 2
+    assert "argument --format: invalid choice: 'yaml' (choose from 'text', 'json')" in capsys.readouterr().err
+
+
+def test_output_cut_short_by_a_closed_pipe_exits_quietly(env: dict[str, str]) -> None:
+    """`resilience faults | head -1`: the reader is gone before anything is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "resilience.cli", "faults"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (EXIT_CLOSED_PIPE, "")
+
+
+# -- output paths nobody may write to ------------------------------------------------------------------------
+
+
+def run_unprivileged(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Root writes anywhere: without that privilege (setpriv) permissions apply to it as to anyone."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: directory permissions would not apply")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "resilience.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "locked"
+    path.mkdir(mode=0o555)
+    yield path
+    path.chmod(0o755)
+
+
+def test_gate_junit_into_a_read_only_directory(env: dict[str, str], tmp_path: Path, locked: Path) -> None:
+    summary = write_json(tmp_path / "summary.json", [entry("selector-change", "operator", recovered(10.0))])
+    proc = run_unprivileged(["gate", "--summary", str(summary), "--junit", str(locked / "gate.xml")], env)
+    assert_clean_error(proc, f"--junit {locked / 'gate.xml'}: cannot write in {locked}", "choose a writable path")
+    assert proc.stdout == "", "nothing judged, no PASS printed"
+
+
+@pytest.mark.parametrize("flag", ["--out", "--history"])
+def test_report_into_a_read_only_directory(env: dict[str, str], tmp_path: Path, locked: Path, flag: str) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "0-result.json").write_text("{}")
+    paths = {"--out": tmp_path / "html", "--history": tmp_path / "history", flag: locked / "x"}
+    args = ["report", "--results", str(results), "--allure", "true"]
+    proc = run_unprivileged([*args, *(a for f, p in paths.items() for a in (f, str(p)))], env)
+    assert_clean_error(proc, f"{flag} {locked / 'x'}: cannot write in {locked}")
+    assert not list(locked.iterdir()) and not (tmp_path / "html").exists() and not (tmp_path / "history").exists()

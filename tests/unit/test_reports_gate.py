@@ -3,13 +3,18 @@ repeats, invalid and not-recovered runs, JUnit output, and bad input (one line, 
 
 from __future__ import annotations
 
+import os
+import stat
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_reports_support import NOT_RECOVERED, entry, recovered, write_json, write_slo
 
+from reports import summary as summary_file
+from reports.cli import baseline_modes
 from resilience.cli import main
 
 OPERATOR_MARKS = {"injected": 0.0, "visible": 1.9, "detected": 2.4, "acted": 3.1, "recovered": 14.8}
@@ -272,6 +277,10 @@ def good() -> dict[str, Any]:
         ([{**good(), "phases": {"visible": "fast"}}], ("[0].phases.visible",)),
         ([{**good(), "budget": {"ttr": {"max": "1m"}}}], ("[0].budget.ttr.max",)),
         (["selector-change"], ("[0]: expected an object, got str",)),
+        ([{**good(), "ttr_seconds": float("nan")}], ("NaN is not a number JSON allows",)),
+        ([{**good(), "detect_seconds": float("inf")}], ("Infinity is not a number JSON allows",)),
+        ([{**good(), "phases": {"visible": float("-inf")}}], ("-Infinity is not a number JSON allows",)),
+        ([{**good(), "reason": "lost \ud800 half"}], ("holds a string that is not valid text", "\\ud800")),
     ],
 )
 def test_bad_summary(capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Any, fragments: tuple[str, ...]) -> None:
@@ -331,3 +340,137 @@ def test_bad_slo_file(
 def test_missing_slo_file(capsys: pytest.CaptureFixture[str], passing_summary: Path) -> None:
     code, _, err = gate(capsys, "--summary", str(passing_summary), "--slo", str(passing_summary.parent / "x.yaml"))
     assert_one_line(code, err, "x.yaml: cannot read the SLO file")
+
+
+# -- --baseline: one mode per flag (or comma-separated), known modes only, $RESILIENCE_BASELINE ---------------
+
+
+@pytest.fixture
+def baseline_summary(tmp_path: Path) -> Path:
+    """flux-native and none miss their budgets; operator passes."""
+    return write_json(
+        tmp_path / "summary.json",
+        [
+            entry("selector-change", "none", NOT_RECOVERED, ttr_max=120),
+            entry("selector-change", "flux-native", recovered(75.2)),
+            entry("selector-change", "operator", OPERATOR_MARKS),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--baseline", "none,flux-native"],
+        ["--baseline", "none", "--baseline", "flux-native"],
+        ["--baseline", " flux-native , none", "--baseline", "none"],
+    ],
+)
+def test_baselines_repeated_or_comma_separated(
+    capsys: pytest.CaptureFixture[str], baseline_summary: Path, args: list[str]
+) -> None:
+    code, out, _ = gate(capsys, "--summary", str(baseline_summary), *args)
+    assert code == 0, out
+    assert "baseline recovery modes: flux-native, none" in out
+
+
+def test_baseline_takes_one_value_and_leaves_the_next_word_alone(
+    capsys: pytest.CaptureFixture[str], baseline_summary: Path
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["gate", "--baseline", "none", str(baseline_summary)])
+    assert info.value.code == 2
+    assert f"resilience gate: error: unrecognized arguments: {baseline_summary}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["nothing", "", "operator,", "command:", "Operator"])
+def test_unknown_baseline_mode(capsys: pytest.CaptureFixture[str], baseline_summary: Path, mode: str) -> None:
+    code, out, err = gate(capsys, "--summary", str(baseline_summary), "--baseline", mode)
+    bad = mode.rsplit(",", maxsplit=1)[-1]
+    assert_one_line(code, err, f"--baseline {bad!r}: unknown recovery mode", "none, flux-native, operator")
+    assert "command:<cmd>, manifest:<path>" in err and out == ""
+
+
+def test_external_recoveries_are_baseline_modes(baseline_summary: Path) -> None:
+    assert baseline_modes(["command:./recover.sh --fast", "manifest:ops/recovery.yaml"], {}) == (
+        "command:./recover.sh --fast",
+        "manifest:ops/recovery.yaml",
+    )
+
+
+def test_baseline_from_the_environment(
+    capsys: pytest.CaptureFixture[str], baseline_summary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESILIENCE_BASELINE", "none,flux-native")
+    code, out, _ = gate(capsys, "--summary", str(baseline_summary))
+    assert code == 0 and "baseline recovery modes: flux-native, none" in out
+    code, out, _ = gate(capsys, "--summary", str(baseline_summary), "--baseline", "none")
+    assert code == 1, "a flag overrides the environment"
+    monkeypatch.setenv("RESILIENCE_BASELINE", "none,bogus")
+    code, _, err = gate(capsys, "--summary", str(baseline_summary))
+    assert_one_line(code, err, "$RESILIENCE_BASELINE 'bogus': unknown recovery mode")
+
+
+def test_no_baseline_given_is_none_not_an_empty_list() -> None:
+    """So the gate can later tell "none given" (use what summary.json recorded) from an explicit choice."""
+    assert baseline_modes(None, {}) is None
+    assert baseline_modes(None, {"RESILIENCE_BASELINE": ""}) is None
+
+
+# -- --junit: checked before judging, valid XML whatever the reasons hold, normal file permissions -----------
+
+
+def test_junit_path_is_checked_before_judging(capsys: pytest.CaptureFixture[str], passing_summary: Path) -> None:
+    folder = passing_summary.parent
+    code, out, err = gate(capsys, "--summary", str(passing_summary), "--junit", str(folder))
+    assert_one_line(code, err, f"--junit {folder}: is a directory; give the path of a file to write")
+    assert out == "", "no PASS printed before the failure"
+    code, out, err = gate(capsys, "--summary", str(passing_summary), "--junit", str(passing_summary / "gate.xml"))
+    assert_one_line(code, err, f"--junit {passing_summary / 'gate.xml'}: {passing_summary} is not a directory")
+    assert out == ""
+    with pytest.raises(SystemExit) as info:
+        main(["gate", "--summary", str(passing_summary), "--junit", ""])
+    assert info.value.code == 2
+    assert "argument --junit: empty path" in capsys.readouterr().err
+
+
+def test_junit_is_well_formed_whatever_the_reasons_hold(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    run = entry("selector-change", "operator", recovered(75.0))
+    run["data_violations"] = ["Flux said \x1b[31mno\x1b[0m\x00 \x7f ok\ufffe"]  # reasons come from the evidence
+    summary = write_json(tmp_path / "summary.json", [run])
+    junit = tmp_path / "gate.xml"
+    code, _, _ = gate(capsys, "--summary", str(summary), "--junit", str(junit))
+    assert code == 1
+    failure = ET.parse(junit).getroot().find("testsuite/testcase/failure")
+    assert failure is not None
+    assert "Flux said \\x1b[31mno\\x1b[0m\\x00 \x7f ok\\ufffe" in (failure.text or "")
+
+
+@pytest.fixture
+def umask() -> Iterator[None]:
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("umask")
+def test_written_files_get_the_permissions_of_a_plain_write(
+    capsys: pytest.CaptureFixture[str], passing_summary: Path
+) -> None:
+    junit = passing_summary.parent / "gate.xml"
+    assert gate(capsys, "--summary", str(passing_summary), "--junit", str(junit))[0] == 0
+    assert mode(junit) == 0o644
+    written = passing_summary.parent / "written.json"
+    summary_file.write(written, summary_file.read(passing_summary))
+    assert mode(written) == 0o644
+    os.umask(0o077)
+    fresh = passing_summary.parent / "private.xml"
+    assert gate(capsys, "--summary", str(passing_summary), "--junit", str(fresh))[0] == 0
+    assert mode(fresh) == 0o600, "the umask is respected"
+    junit.chmod(0o640)
+    assert gate(capsys, "--summary", str(passing_summary), "--junit", str(junit))[0] == 0
+    assert mode(junit) == 0o640, "a file rewritten keeps its mode"

@@ -109,8 +109,57 @@ def test_out_holds_something_else(
     precious.parent.mkdir()
     precious.write_text("keep me")
     code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure))
-    assert_error(code, err, 2, "not an Allure report (no index.html); refusing to replace it")
+    assert_error(code, err, 2, "not written by `resilience report` (no .resilience-report); refusing to replace it")
     assert precious.read_text() == "keep me"
+
+
+def test_out_holding_an_index_html_not_of_ours_is_kept(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path
+) -> None:
+    """A site, a docs build, someone else's report: an index.html is no licence to delete the directory."""
+    site = tmp_path / "reports" / "html"
+    (site / "assets").mkdir(parents=True)
+    (site / "index.html").write_text("<html>my site</html>")
+    (site / "assets" / "app.js").write_text("precious()")
+    code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure))
+    assert_error(code, err, 2, f"--out {site}: not empty and not written by `resilience report`", "remove")
+    assert (site / "index.html").read_text() == "<html>my site</html>" and (site / "assets" / "app.js").exists()
+    assert not (tmp_path / "allure-calls.jsonl").exists()
+
+
+@pytest.mark.parametrize("flag", ["--out", "--history"])
+def test_output_under_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path, flag: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure), flag, str(blocker / "sub" / "dir"))
+    assert_error(code, err, 2, f"{flag} {blocker / 'sub' / 'dir'}: {blocker} is not a directory")
+    assert not (tmp_path / "reports" / "html").exists() and not (tmp_path / "reports" / "history").exists()
+
+
+def test_out_is_a_link(capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / htmlreport.MARKER).write_text("")
+    link = tmp_path / "reports" / "html"
+    link.symlink_to(target)
+    code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure))
+    assert_error(code, err, 2, f"--out {link}: is a symbolic link")
+    assert link.is_symlink() and (target / htmlreport.MARKER).exists()
+
+
+def test_history_inside_out(capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path) -> None:
+    out = tmp_path / "reports" / "html"
+    code, _, err = report(capsys, tmp_path, "--allure", "true", "--history", str(out / "history"))
+    assert_error(code, err, 2, f"--history {out / 'history'}: must be outside --out {out}, which every report")
+
+
+def test_empty_paths_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        report(capsys, tmp_path, "--out", "")
+    assert info.value.code == 2
+    assert "argument --out: empty path" in capsys.readouterr().err
 
 
 def test_out_inside_results(capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path) -> None:
@@ -187,14 +236,12 @@ def test_generate_wiring_history_and_replacement(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path
 ) -> None:
     out_dir = tmp_path / "reports" / "html"
-    out_dir.mkdir(parents=True)
-    (out_dir / "index.html").write_text("old report")
-    (out_dir / "stale.json").write_text("{}")
+    out_dir.mkdir(parents=True)  # empty: may be written to
     code, out, err = report(capsys, tmp_path, "--allure", str(stub_allure), "--name", "Nightly")
     assert code == 0, err
     assert f"report: {out_dir / 'index.html'} (1 run(s) in the history" in out
     assert (out_dir / "index.html").read_text() == "<html>report</html>"
-    assert not (out_dir / "stale.json").exists(), "the previous report is replaced, not merged"
+    assert (out_dir / htmlreport.MARKER).is_file(), "marked as ours, so the next report may replace it"
     config: dict[str, Any] = json.loads((out_dir / "config-seen.json").read_text())
     history = (tmp_path / "reports" / "history" / "history.jsonl").resolve()
     assert config["historyPath"] == str(history)
@@ -206,8 +253,10 @@ def test_generate_wiring_history_and_replacement(
     # the report carries a copy of the history
     assert (out_dir / "history" / "history.jsonl").read_text() == history.read_text()
 
+    (out_dir / "stale.json").write_text("{}")
     code, out, _ = report(capsys, tmp_path, "--allure", str(stub_allure))
     assert code == 0 and "2 run(s) in the history" in out
+    assert not (out_dir / "stale.json").exists(), "the previous report is replaced, not merged"
 
     # history directory lost, previous report kept (e.g. a CI artifact): its copy is restored first
     shutil.rmtree(tmp_path / "reports" / "history")
@@ -228,6 +277,7 @@ def test_generate_failure_keeps_the_previous_report(
     out_dir = tmp_path / "reports" / "html"
     out_dir.mkdir(parents=True)
     (out_dir / "index.html").write_text("previous")
+    (out_dir / htmlreport.MARKER).write_text("")
     monkeypatch.setenv("STUB_EXIT", "1")
     code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure))
     assert_error(code, err, 3, "allure generate failed (exit 1): Error: boom")

@@ -139,6 +139,30 @@ def test_a_record_of_the_wrong_shape_is_a_user_error(tmp_path: Path, content: st
     assert str(info.value) == f"{path}: not a revert record (expected an object with `fault` and `cluster`)"
 
 
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"cluster": {}}, "cluster.kubeconfig: expected a path"),
+        ({"cluster": {"kubeconfig": "k", "git": "repo"}}, "cluster.git: expected an object with bare, work and url"),
+        (
+            {"cluster": {"kubeconfig": "k", "git": {"bare": "b", "work": "w"}}},
+            "cluster.git: expected an object with bare, work and url",
+        ),
+        ({"steps": {"op": "delete"}}, "steps: expected a list"),
+        ({"reverted": "false"}, "reverted: expected true or false"),
+        ({"created": "yesterday"}, "created: expected a time in seconds"),
+    ],
+)
+def test_a_record_that_cannot_be_undone_is_a_user_error_naming_it(
+    tmp_path: Path, change: dict[str, Any], problem: str
+) -> None:
+    rec = record(tmp_path, {"op": "apply", "object": DEPLOYMENT})
+    rec.path.write_text(json.dumps({**on_disk(rec), **change}))
+    with pytest.raises(UserError) as info:
+        RevertRecord.load(rec.path)
+    assert str(info.value) == f"{rec.path}: not a usable revert record ({problem})"
+
+
 def test_cluster_locator_reaches_the_cluster_again(tmp_path: Path) -> None:
     git = GitOpsRepo(tmp_path / "gitops.git", tmp_path / "work", "http://127.0.0.1:1/gitops.git")
     local = Cluster("dev", "local", tmp_path / "clusters" / "dev" / "kubeconfig", git, context="dev")
@@ -230,18 +254,39 @@ def test_progress_is_saved_after_every_step_so_an_interrupted_revert_resumes(tmp
             "release: cannot release gitserver: the cluster has no local supervisor",
         ),
         ({"op": "teleport"}, "teleport: unknown revert op 'teleport'"),
-        ({"op": "delete", "apiVersion": "v1", "kind": "Namespace"}, "delete: 'name'"),
-        ({"op": "git-restore"}, "git-restore: 'files'"),
+        ({"op": "delete", "apiVersion": "v1", "kind": "Namespace"}, "delete: missing field 'name'"),
+        ({"op": "git-restore"}, "git-restore: missing field 'files'"),
+        ({"op": "git-restore", "files": ["a.yaml"]}, "git-restore: files: expected an object of path -> previous"),
+        ({"op": "git-restore", "files": {"a.yaml": 1}}, "git-restore: files: expected an object of path -> previous"),
+        ({"op": "delete", "apiVersion": "v1", "kind": "Namespace", "name": 5}, "delete: name: expected a non-empty"),
+        ({"op": "delete", "apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": 3}, "delete: namespace: "),
+        ({"op": "apply", "object": "kind: Pod"}, "apply: object: expected a Kubernetes object"),
+        ({"op": ["delete"]}, "step 1: no `op` saying what to undo"),
+        ({"files": {}}, "step 1: no `op` saying what to undo"),
     ],
 )
 def test_steps_that_cannot_be_undone_are_problems_not_exceptions(
     tmp_path: Path, step: dict[str, Any], problem: str
 ) -> None:
-    rec = record(tmp_path, step, {"op": "apply", "object": DEPLOYMENT})
+    rec = record(tmp_path, {"op": "apply", "object": DEPLOYMENT})
+    rec.steps.insert(0, step)
     kube = FakeKube()
-    assert Reverter(rec, kube=kube, git=FakeGit()).run() == [problem]  # type: ignore[arg-type]
+    (found,) = Reverter(rec, kube=kube, git=FakeGit()).run()  # type: ignore[arg-type]
+    assert found.startswith(problem)
     assert [c[0] for c in kube.calls] == ["apply"]
     assert not rec.reverted
+
+
+@pytest.mark.parametrize("step", ["git-restore", 7, None, ["op", "delete"]])
+def test_a_step_that_is_not_an_object_is_a_problem_and_the_others_still_run(tmp_path: Path, step: Any) -> None:
+    rec = record(tmp_path, {"op": "apply", "object": DEPLOYMENT})
+    rec.steps.insert(0, step)
+    rec.steps.append({"op": "delete", "apiVersion": "v1", "kind": "Namespace", "name": "shop"})
+    kube = FakeKube()
+    problems = Reverter(rec, kube=kube, git=FakeGit()).run()  # type: ignore[arg-type]
+    assert problems == [f"step 1: expected an object, got {type(step).__name__}"]
+    assert [c[0] for c in kube.calls] == ["delete", "apply"]
+    assert on_disk(rec)["steps"][0] == step and not on_disk(rec)["reverted"]
 
 
 def test_release_through_an_unreachable_supervisor_is_a_problem(tmp_path: Path) -> None:
@@ -300,6 +345,18 @@ def test_pending_records_by_id_or_path_oldest_first(tmp_path: Path, monkeypatch:
     assert [p.resolve() for p in by_path] == [p.resolve() for p in pending_records("r1")]
     (tmp_path / "runs" / "empty").mkdir()
     assert pending_records("empty") == []
+    with pytest.raises(UserError, match=r"^no run ''"):
+        pending_records("")
+
+
+def test_a_run_without_records_is_nothing_to_revert_not_a_success(tmp_path: Path) -> None:
+    (tmp_path / "run" / "revert").mkdir(parents=True)
+    with pytest.raises(UserError) as info:
+        revert_run(str(tmp_path / "run"))
+    assert str(info.value) == (
+        f"nothing to revert: no revert records in {tmp_path / 'run' / 'revert'}; "
+        "pass the run directory a chaos run printed"
+    )
 
 
 def kubeconfig(path: Path) -> Path:
@@ -338,3 +395,51 @@ def test_revert_run_reports_an_unreachable_cluster_naming_the_record_once(tmp_pa
     assert problem.count("selector-change.json") == 1
     assert str(tmp_path / "kubeconfig") in problem
     assert not RevertRecord.load(rec.path).reverted
+
+
+def test_a_corrupt_record_does_not_keep_the_others_from_being_reverted(tmp_path: Path) -> None:
+    repo = GitOpsRepo.create(tmp_path / "git", "http://127.0.0.1:1/gitops.git", {"apps/web.yaml": "good\n"})
+    repo.commit("Fault", write={"apps/web.yaml": "broken\n"})
+    kubeconfig(tmp_path / "kubeconfig")
+    revert = tmp_path / "run" / "revert"
+    rec = record(tmp_path, {"op": "git-restore", "files": {"apps/web.yaml": "good\n"}, "message": "Revert"})
+    corrupt, dangling, odd = revert / "a-corrupt.json", revert / "b-dangling.json", revert / "c-odd.json"
+    corrupt.write_text('{"fault": "controller-crash", "clus')
+    dangling.symlink_to(tmp_path / "gone.json")
+    odd.write_text(json.dumps({"fault": "x", "cluster": {"kubeconfig": "k"}}))
+    for age, path in enumerate((rec.path, corrupt, dangling, odd)):  # the good record is the oldest
+        os.utime(path, (1_000_000 + age, 1_000_000 + age), follow_symlinks=False)
+    count, problems = revert_run(str(tmp_path / "run"))
+    assert count == 1
+    assert repo.read("apps/web.yaml") == "good\n" and RevertRecord.load(rec.path).reverted
+    assert [p.split(": ")[0] for p in problems] == [str(corrupt), str(dangling), str(odd)]
+    assert problems[0].startswith(f"{corrupt}: not a readable revert record (")
+    assert problems[2] == f"{odd}: not a usable revert record (cluster.git: expected an object with bare, work and url)"
+
+
+def test_revert_command_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """0: all reverted (or were already); 2: no run, or nothing to revert; 3: a record or step left a problem."""
+    from resilience.cli import main
+
+    run_dir = tmp_path / "run"
+    (run_dir / "revert").mkdir(parents=True)
+    assert main(["revert", str(run_dir)]) == 2
+    assert capsys.readouterr().err == (
+        f"resilience: error: nothing to revert: no revert records in {run_dir / 'revert'}; "
+        "pass the run directory a chaos run printed\n"
+    )
+    RevertRecord(run_dir / "revert" / "done.json", "x", locator(tmp_path), reverted=True).save()
+    assert main(["revert", str(run_dir)]) == 0
+    assert capsys.readouterr().out == f"nothing left to revert in {run_dir}: every record was reverted already\n"
+    (run_dir / "revert" / "torn.json").write_text("{")
+    assert main(["revert", str(run_dir)]) == 3
+    out, err = capsys.readouterr()
+    assert out == f"reverted 0 record(s) of {run_dir}, 1 problem(s)\n"
+    first, last = err.splitlines()
+    assert first.startswith(f"resilience: revert: {run_dir / 'revert' / 'torn.json'}: not a readable revert record")
+    assert last == (
+        f"resilience: error: 1 problem(s) left; the records keep what failed: fix the cause and run "
+        f"`resilience revert {run_dir}` again"
+    )
+    assert main(["revert", ""]) == 2
+    assert capsys.readouterr().err == "resilience: error: no run '': pass a run directory or an id under runs/\n"

@@ -1,0 +1,81 @@
+"""Conventions every command follows, kept in one place: `--format text|json`, and output paths that are checked
+before any work so a bad path is one UserError instead of a traceback after the work is done.
+
+It lives at the bottom so the commands of every layer (the operator's and the validator's too) spell them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from foundation.errors import UserError
+
+FORMATS = ("text", "json")
+
+
+def add_format_option(parser: argparse.ArgumentParser, default: str = "text", json_holds: str = "") -> None:
+    """`--format text|json`; `--json`, the older spelling, still works but is no longer listed."""
+    detail = f"; json: {json_holds}" if json_holds else ""
+    help_text = f"output format (default: {default}{detail})"
+    parser.add_argument("--format", choices=FORMATS, default=default, help=help_text)
+    parser.add_argument("--json", dest="format", action="store_const", const="json", help=argparse.SUPPRESS)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def nonempty_path(text: str) -> Path:
+    """argparse type for path flags: an empty value would silently mean the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty path; give a file or directory")
+    return Path(text)
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists() raises below a directory we may not read; that counts as absent here."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _creatable(path: Path) -> str | None:
+    """Why `path` cannot be created with its missing parents (None when it can): the nearest existing
+    ancestor must be a directory we may write in."""
+    for parent in path.absolute().parents:
+        if _exists(parent):
+            if not parent.is_dir():
+                return f"{parent} is not a directory"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"cannot write in {parent} (permission denied)"
+            return None
+    return None
+
+
+def check_output_file(path: Path, flag: str) -> None:
+    """A file about to be written (by rename, so only its directory needs to be writable)."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; give the path of a file to write")
+    problem = _creatable(path)
+    if problem:
+        raise UserError(f"{flag} {path}: {problem}; choose a writable path")
+
+
+def check_output_dir(path: Path, flag: str, replaced: bool = False) -> None:
+    """A directory about to be created or written in; `replaced`: swapped for a new one by rename, so its
+    parent must be writable too."""
+    if _exists(path):
+        if not path.is_dir():
+            raise UserError(f"{flag} {path}: exists and is not a directory; choose a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UserError(f"{flag} {path}: cannot write in it (permission denied); choose a writable directory")
+        if not replaced:
+            return
+    problem = _creatable(path)
+    if problem:
+        raise UserError(f"{flag} {path}: {problem}; choose a writable path")
