@@ -173,10 +173,19 @@ class Kube:
         namespace: str | None = None,
         resource_version: str | None = None,
         timeout: int = 60,
+        label_selector: str | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(event type, object) pairs until `timeout` seconds pass; callers resume from the last version."""
+        """(event type, object) pairs until `timeout` seconds pass; callers resume from the last version.
+
+        With `label_selector`, an object whose labels stop matching arrives as DELETED (the server's rule)."""
         res = self.resource(api_version, kind)
-        stream = self.dynamic.watch(res, namespace=namespace, resource_version=resource_version, timeout=timeout)
+        stream = self.dynamic.watch(
+            res,
+            namespace=namespace,
+            resource_version=resource_version,
+            timeout=timeout,
+            label_selector=label_selector,
+        )
         try:
             for event in stream:
                 obj = event["raw_object"]

@@ -46,4 +46,5 @@ class KubeApi(Protocol):
         namespace: str | None = None,
         resource_version: str | None = None,
         timeout: int = 60,
+        label_selector: str | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]: ...

@@ -1,6 +1,9 @@
 """`resilience recover` (run the operator against a kubeconfig) and `resilience explain` (why it would act).
 
 recover exits 0 on SIGTERM/SIGINT after a clean stop, 2 on bad input (flags, kubeconfig, patterns).
+`recover --selector SELECTOR` (a label selector, kubectl -l syntax) recovers only the Kustomizations and
+HelmReleases whose labels match; its Lease and state ConfigMaps are named with a hash of the selector, so
+one operator per recovery mode can run on one cluster (recovery.scope).
 explain prints JSON and exits 0 when a pattern matches, 3 when none does.
 """
 
@@ -42,6 +45,15 @@ def register(subparsers: _Subparsers) -> None:
     p.add_argument("--patterns", type=Path, default=None, metavar="FILE", help="recovery patterns YAML file")
     p.add_argument("--metrics-addr", default="127.0.0.1:9090", metavar="HOST:PORT", help="'' or 'off' disables it")
     p.add_argument("--namespace", action="append", default=[], metavar="NS", help="watch only NS (repeatable)")
+    p.add_argument(
+        "--selector",
+        default=None,
+        metavar="SELECTOR",
+        help="recover only Kustomizations and HelmReleases whose labels match this label selector (kubectl -l "
+        "syntax, e.g. resilience.gitops.io/recovery=operator); a GitRepository is pinned only when every object "
+        "reading it matches. The Lease and state ConfigMaps get a suffix of the selector's hash, so operators with "
+        "different selectors run side by side (default: every object; the names stay unsuffixed)",
+    )
     p.add_argument("--state-namespace", default=FLUX_NAMESPACE, metavar="NS", help="reconciliation-state and Lease")
     p.add_argument("--dry-run", action="store_true", help="decide and log, change nothing (no Lease, no Events)")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
@@ -92,10 +104,11 @@ def parse_addr(text: str) -> tuple[str, int] | None:
 
 def run_recover(args: argparse.Namespace) -> int:
     from kubeapi import connect, connect_in_cluster
-    from recovery import logs
+    from recovery import flags, logs
     from recovery.operator import Config, Operator
 
     addr = parse_addr(args.metrics_addr)
+    scope = flags.scope(args.selector)
     if args.workers < 1:
         raise UserError(f"--workers {args.workers}: must be at least 1")
     if args.lease_duration < 2:
@@ -115,6 +128,7 @@ def run_recover(args: argparse.Namespace) -> int:
     logs.setup(args.log_format)
     config = Config(
         namespaces=list(dict.fromkeys(args.namespace)),
+        scope=scope,
         state_namespace=args.state_namespace,
         patterns_file=args.patterns,
         metrics_host=addr[0] if addr else None,

@@ -2,6 +2,8 @@
 
 Watching starts before the Lease is won, so a standby instance has warm caches and serves metrics; only the
 Lease holder writes anything. A clean stop finishes the current steps, releases the Lease and exits 0.
+With a scope (--selector) the instance sees and changes only matching objects and holds a Lease and state
+ConfigMaps of its own (recovery.scope), so instances for different recovery modes run side by side.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from kubeapi import Forbidden, Kube
 from recovery import events, logs
 from recovery.config import PatternSource
 from recovery.errors import PatternError
+from recovery.lease import NAME as LEASE_NAME
 from recovery.lease import LeaderElector
 from recovery.metrics import Metrics, View
 from recovery.monitor import Monitor
 from recovery.patterns import PatternSet
 from recovery.reconciler import Options, Reconciler
+from recovery.scope import EVERYTHING, Scope
 from recovery.state import StateStore
 from recovery.workqueue import WorkQueue
 
@@ -35,6 +39,7 @@ log = logging.getLogger("recovery.operator")
 @dataclass
 class Config:
     namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
+    scope: Scope = EVERYTHING  # only Flux objects matching --selector
     state_namespace: str = FLUX_NAMESPACE
     patterns_file: Path | None = None
     metrics_host: str | None = "127.0.0.1"
@@ -57,8 +62,8 @@ class Operator:
         self.config_valid = True
         self.source = PatternSource(kube, config.state_namespace, config.patterns_file)
         self.patterns: PatternSet | None = None
-        self.store = StateStore(kube, config.state_namespace, persist=not config.dry_run)
-        self.monitor = Monitor(kube, config.namespaces or [None], last_ready=self._last_ready)
+        self.store = StateStore(kube, config.state_namespace, persist=not config.dry_run, scope=config.scope)
+        self.monitor = Monitor(kube, config.namespaces or [None], last_ready=self._last_ready, scope=config.scope)
         self.metrics = Metrics(self.view)
         self.port: int | None = None
         self.reconciler = Reconciler(
@@ -70,9 +75,16 @@ class Operator:
             self.queue.add,
             self.current_patterns,
             lambda: self.leader,
-            Options(dry_run=config.dry_run, settle=config.settle),
+            Options(dry_run=config.dry_run, settle=config.settle, scope=config.scope),
         )
-        self.elector = LeaderElector(kube, config.state_namespace, config.identity, duration=config.lease_duration)
+        self.elector = LeaderElector(
+            kube,
+            config.state_namespace,
+            config.identity,
+            name=config.scope.name(LEASE_NAME),
+            duration=config.lease_duration,
+            annotations=config.scope.annotations(),
+        )
         self._threads: list[threading.Thread] = []
 
     def current_patterns(self) -> PatternSet:
@@ -99,6 +111,8 @@ class Operator:
                 "fields": {
                     "identity": self.config.identity,
                     "namespaces": ",".join(self.config.namespaces) or "all",
+                    "selector": str(self.config.scope),
+                    "lease": f"{self.config.state_namespace}/{self.elector.name}",
                     "patterns": f"{len(self.patterns.patterns)} from {self.patterns.source}",
                     "states": loaded,
                     "metrics": f"{self.config.metrics_host}:{self.port}" if self.port else "off",

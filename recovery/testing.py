@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kubeapi import Conflict, NotFound
+from kubeapi import Conflict, LabelSelector, NotFound
 
 Key = tuple[str, str, str, str]  # group, kind, namespace, name
 
@@ -55,6 +55,7 @@ class FakeKube:
         self.writes: list[tuple[str, str, str, str, Any]] = []
         self._rv = itertools.count(1)
         self.fail_next: dict[str, Exception] = {}
+        self.watches: list[tuple[str, str | None, str | None]] = []  # kind, namespace, label selector
 
     def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> Key:
         return (_group(api_version), kind, namespace or "", name)
@@ -93,13 +94,13 @@ class FakeKube:
     def list_with_version(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
     ) -> tuple[builtins.list[dict[str, Any]], str]:
-        wanted = dict(part.split("=", 1) for part in (label_selector or "").split(",") if "=" in part)
+        self._maybe_fail("list")
+        selector = LabelSelector.parse(label_selector) if label_selector else None
         out = []
         for (group, k, ns, _), obj in sorted(self.objects.items()):
             if group != _group(api_version) or k != kind or (namespace is not None and ns != namespace):
                 continue
-            labels = (obj.get("metadata") or {}).get("labels") or {}
-            if all(labels.get(a) == b for a, b in wanted.items()):
+            if selector is None or selector.matches((obj.get("metadata") or {}).get("labels")):
                 out.append(copy.deepcopy(obj))
         return out, str(next(self._rv))
 
@@ -165,7 +166,18 @@ class FakeKube:
         del self.objects[key]
         return True
 
-    def watch(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        timeout: int = 60,
+        label_selector: str | None = None,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """No events; it pauses briefly, as a real watch blocks, so informers on a FakeKube do not spin."""
+        self.watches.append((kind, namespace, label_selector))
+        time.sleep(min(timeout, 0.05))
         return iter(())
 
     def deletes(self) -> builtins.list[tuple[str, str, str, Any]]:

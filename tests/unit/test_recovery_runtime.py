@@ -10,7 +10,7 @@ import pytest
 
 from fluxmodel.kinds import ObjectRef
 from foundation.errors import UserError
-from recovery.cli import parse_addr, run_explain, run_recover
+from recovery.cli import parse_addr, register, run_explain, run_recover
 from recovery.health import observe
 from recovery.lease import LeaderElector
 from recovery.metrics import Metrics, View, sample
@@ -188,22 +188,16 @@ def test_metrics_addresses() -> None:
     assert parse_addr("off") is None
 
 
+def parse(*argv: str) -> argparse.Namespace:
+    """Arguments as `resilience` parses them (every flag's default included)."""
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(list(argv))
+
+
 def recover_args(tmp_path: Path, **overrides: Any) -> argparse.Namespace:
-    values: dict[str, Any] = {
-        "kubeconfig": tmp_path / "missing",
-        "context": None,
-        "patterns": None,
-        "metrics_addr": "127.0.0.1:0",
-        "namespace": [],
-        "state_namespace": "flux-system",
-        "dry_run": False,
-        "log_format": "text",
-        "workers": 8,
-        "lease_duration": 15.0,
-        "settle": 300.0,
-    }
-    values.update(overrides)
-    return argparse.Namespace(**values)
+    args = parse("recover", "--kubeconfig", str(tmp_path / "missing"), "--metrics-addr", "127.0.0.1:0")
+    return argparse.Namespace(**{**vars(args), **overrides})
 
 
 @pytest.mark.parametrize(
