@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
-import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
@@ -20,20 +19,18 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from kubeapi.errors import ApiError, NotFound, TemporaryApiError, UnknownKind, from_exception
+from kubeapi.kubeconfig import Kubeconfig
 
 FIELD_MANAGER = "gitops-resilience"
 T = TypeVar("T")
 
 
-def connect(kubeconfig: Path | str, context: str | None = None) -> Kube:
-    """A Kube for a kubeconfig file (and context); ConfigException becomes a ValueError naming the file."""
-    try:
-        api = kube_config.new_client_from_config(config_file=str(kubeconfig), context=context)
-    except (kube_config.ConfigException, OSError, TypeError, yaml.YAMLError) as e:
-        raise ValueError(
-            f"{kubeconfig}: not a usable kubeconfig{f' (context {context})' if context else ''}: {e}"
-        ) from e
-    return Kube(api)
+def connect(kubeconfig: Path | str | Kubeconfig, context: str | None = None) -> Kube:
+    """A Kube for a kubeconfig file or a Kubeconfig (a KUBECONFIG list, merged as kubectl does) and context.
+
+    Nothing is contacted yet; a ValueError names the file, or where the list came from, and what is wrong."""
+    source = kubeconfig if isinstance(kubeconfig, Kubeconfig) else Kubeconfig.file(kubeconfig)
+    return Kube(ApiClient(source.load(context)))
 
 
 def connect_in_cluster() -> Kube:
@@ -64,6 +61,11 @@ class Kube:
         self._dynamic: DynamicClient | None = None
         self._lock = threading.Lock()
         self._discovery_cache: Path | None = None
+
+    @property
+    def server(self) -> str:
+        """The API server's URL, for messages."""
+        return str(self.api.configuration.host)
 
     @property
     def dynamic(self) -> DynamicClient:

@@ -17,10 +17,13 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fluxmodel.kinds import FLUX_NAMESPACE, RECONCILED_KINDS
 from foundation.errors import UserError
+
+if TYPE_CHECKING:
+    from kubeapi import Kube
 
 NO_MATCH = 3
 _ADDR = re.compile(r"^(?P<host>[^:]*|\[[^\]]+\]):(?P<port>\d{1,5})$")
@@ -102,8 +105,31 @@ def parse_addr(text: str) -> tuple[str, int] | None:
     return match["host"].strip("[]") or "0.0.0.0", int(match["port"])  # noqa: S104 - an explicit ':PORT' binds all
 
 
+def connect_from(kubeconfig: Path | None, context: str | None) -> tuple[Kube, str]:
+    """A client from --kubeconfig, else the KUBECONFIG list, else the pod's service account, and a description of
+    where it points (`https://host:6443 from --kubeconfig K`) for messages; UserError naming the source."""
+    from kubeapi import Kubeconfig, KubeconfigError, connect, connect_in_cluster
+
+    if kubeconfig is None and not os.environ.get("KUBECONFIG"):
+        try:
+            kube = connect_in_cluster()
+        except ValueError as e:
+            raise UserError(f"{e}; outside a cluster pass --kubeconfig FILE or set KUBECONFIG") from e
+        return kube, f"{kube.server} (in-cluster service account)"
+    if kubeconfig is not None:
+        source = Kubeconfig.file(kubeconfig, f"--kubeconfig {kubeconfig}")
+        fix = "give a kubeconfig file with --kubeconfig"
+    else:
+        source = Kubeconfig.env(os.environ["KUBECONFIG"])
+        fix = "fix KUBECONFIG or pass --kubeconfig FILE"
+    try:
+        kube = connect(source, context)
+    except KubeconfigError as e:
+        raise UserError(f"{e}; {'pick one with --context' if e.context else fix}") from e
+    return kube, f"{kube.server} from {source}" + (f" (context {context})" if context else "")
+
+
 def run_recover(args: argparse.Namespace) -> int:
-    from kubeapi import connect, connect_in_cluster
     from recovery import flags, logs
     from recovery.operator import Config, Operator
 
@@ -115,16 +141,7 @@ def run_recover(args: argparse.Namespace) -> int:
         raise UserError(f"--lease-duration {args.lease_duration}: must be at least 2 seconds")
     if args.patterns is not None and not args.patterns.is_file():
         raise UserError(f"--patterns {args.patterns}: no such file; give a recovery-patterns YAML file")
-    kubeconfig = args.kubeconfig or (Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None)
-    try:
-        if kubeconfig is not None:
-            if not kubeconfig.is_file():
-                raise UserError(f"--kubeconfig {kubeconfig}: no such file")
-            kube = connect(kubeconfig, args.context)
-        else:
-            kube = connect_in_cluster()
-    except ValueError as e:
-        raise UserError(f"{e}; pass --kubeconfig") from e
+    kube, _ = connect_from(args.kubeconfig, args.context)
     logs.setup(args.log_format)
     config = Config(
         namespaces=list(dict.fromkeys(args.namespace)),
