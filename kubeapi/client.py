@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import config as kube_config
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, VersionApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
@@ -49,6 +49,8 @@ def _call(fn: Callable[[], T]) -> T:
         return fn()
     except ApiException as e:
         raise from_exception(e) from e
+    except urllib3.exceptions.MaxRetryError as e:  # the cause, without the pool's preamble
+        raise TemporaryApiError(0, "Unreachable", str(e.reason or e)) from e
     except (urllib3.exceptions.HTTPError, ConnectionError) as e:
         raise TemporaryApiError(0, "Unreachable", str(e)) from e
 
@@ -67,12 +69,19 @@ class Kube:
         """The API server's URL, for messages."""
         return str(self.api.configuration.host)
 
+    def ping(self, timeout: float = 5.0) -> str:
+        """The server's version (GET /version, at most `timeout` seconds a try): whether the API server answers.
+        Discovery has no timeout, so a server that drops packets is best found out here."""
+        info = _call(lambda: VersionApi(self.api).get_code(_request_timeout=timeout))
+        return str(info.git_version)
+
     @property
     def dynamic(self) -> DynamicClient:
         with self._lock:
             if self._dynamic is None:
                 # One discovery cache per client: ports are reused by later clusters with other CRDs.
-                self._discovery_cache = Path(tempfile.mkdtemp(prefix="gitops-resilience-discovery-"))
+                if self._discovery_cache is None:  # created once, however often discovery fails
+                    self._discovery_cache = Path(tempfile.mkdtemp(prefix="gitops-resilience-discovery-"))
                 cache = str(self._discovery_cache / "discovery.json")
                 self._dynamic = _call(lambda: DynamicClient(self.api, cache_file=cache))
             return self._dynamic

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 
 class KubeApi(Protocol):
+    def ping(self, timeout: float = ...) -> str: ...
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None: ...
 
     def list(

@@ -1,6 +1,8 @@
 """`resilience recover` (run the operator against a kubeconfig) and `resilience explain` (why it would act).
 
-recover exits 0 on SIGTERM/SIGINT after a clean stop, 2 on bad input (flags, kubeconfig, patterns).
+recover exits 0 on SIGTERM/SIGINT after a clean stop (also while still waiting for the API server), 2 on bad
+input (flags, kubeconfig, patterns, credentials, RBAC), 3 when the API server did not answer within
+--startup-timeout (it retries with backoff until then, one log line per attempt: retrying later can work).
 `recover --selector SELECTOR` (a label selector, kubectl -l syntax) recovers only the Kustomizations and
 HelmReleases whose labels match; its Lease and state ConfigMaps are named with a hash of the selector, so
 one operator per recovery mode can run on one cluster (recovery.scope).
@@ -68,6 +70,13 @@ def register(subparsers: _Subparsers) -> None:
         default=300.0,
         metavar="SECONDS",
         help="longest wait for Flux to react to an action before judging it (default 300)",
+    )
+    p.add_argument(
+        "--startup-timeout",
+        default="120",
+        metavar="SECONDS",
+        help="how long to wait for the API server at startup, retrying with backoff, before exiting 3 "
+        "(default 120; 0: try once)",
     )
     p.set_defaults(func=run_recover)
 
@@ -141,7 +150,8 @@ def run_recover(args: argparse.Namespace) -> int:
         raise UserError(f"--lease-duration {args.lease_duration}: must be at least 2 seconds")
     if args.patterns is not None and not args.patterns.is_file():
         raise UserError(f"--patterns {args.patterns}: no such file; give a recovery-patterns YAML file")
-    kube, _ = connect_from(args.kubeconfig, args.context)
+    startup_timeout = flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400)
+    kube, api_server = connect_from(args.kubeconfig, args.context)
     logs.setup(args.log_format)
     config = Config(
         namespaces=list(dict.fromkeys(args.namespace)),
@@ -154,6 +164,8 @@ def run_recover(args: argparse.Namespace) -> int:
         workers=args.workers,
         lease_duration=args.lease_duration,
         settle=args.settle,
+        startup_timeout=startup_timeout,
+        api_server=api_server,
     )
     operator = Operator(kube, config)
 

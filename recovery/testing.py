@@ -76,6 +76,10 @@ class FakeKube:
         self.objects[self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))] = obj
         return copy.deepcopy(obj)
 
+    def ping(self, timeout: float = 5.0) -> str:
+        self._maybe_fail("ping")
+        return "v1.0.0-fake"
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         obj = self.objects.get(self._key(api_version, kind, name, namespace))
         return copy.deepcopy(obj) if obj is not None else None
