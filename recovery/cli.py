@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from fluxmodel.kinds import FLUX_NAMESPACE, RECONCILED_KINDS
 from foundation.errors import UserError
@@ -28,11 +27,21 @@ if TYPE_CHECKING:
     from kubeapi import Kube
 
 NO_MATCH = 3
-_ADDR = re.compile(r"^(?P<host>[^:]*|\[[^\]]+\]):(?P<port>\d{1,5})$")
 
 
 class _Subparsers(Protocol):
     def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """argparse prints its usage before an error; like every bad input here, its errors become one line, exit 2."""
+
+    def error(message: str) -> NoReturn:
+        command = parser.prog.rpartition(" ")[2]
+        parser.exit(2, f"resilience: error: {command}: {message}; see {parser.prog} --help\n")
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
 
 
 def register(subparsers: _Subparsers) -> None:
@@ -42,11 +51,15 @@ def register(subparsers: _Subparsers) -> None:
         help="run the recovery operator: watch Flux objects, serve metrics, recover stuck reconciliations",
         description=(
             "Watch Kustomizations and HelmReleases and recover matching failures (patterns from --patterns, "
-            "else ConfigMap flux-recovery-config in --state-namespace, else built-in). Runs until SIGTERM/SIGINT."
+            "else ConfigMap flux-recovery-config in --state-namespace, else built-in). Runs until SIGTERM/SIGINT. "
+            "Exit 0 after a clean stop, 2 on bad input, 3 when the API server did not answer within "
+            "--startup-timeout."
         ),
     )
-    p.add_argument("--kubeconfig", type=Path, default=None, help="kubeconfig (default: $KUBECONFIG, else in-cluster)")
-    p.add_argument("--context", default=None, help="kubeconfig context")
+    p.add_argument(
+        "--kubeconfig", type=Path, default=None, help="kubeconfig file (default: the $KUBECONFIG list, else in-cluster)"
+    )
+    p.add_argument("--context", default=None, help="kubeconfig context (default: its current-context)")
     p.add_argument("--patterns", type=Path, default=None, metavar="FILE", help="recovery patterns YAML file")
     p.add_argument("--metrics-addr", default="127.0.0.1:9090", metavar="HOST:PORT", help="'' or 'off' disables it")
     p.add_argument("--namespace", action="append", default=[], metavar="NS", help="watch only NS (repeatable)")
@@ -62,14 +75,14 @@ def register(subparsers: _Subparsers) -> None:
     p.add_argument("--state-namespace", default=FLUX_NAMESPACE, metavar="NS", help="reconciliation-state and Lease")
     p.add_argument("--dry-run", action="store_true", help="decide and log, change nothing (no Lease, no Events)")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
-    p.add_argument("--workers", type=int, default=8, help="objects handled in parallel (default 8)")
-    p.add_argument("--lease-duration", type=float, default=15.0, metavar="SECONDS", help="Lease duration (default 15)")
+    # Numbers arrive as text: recovery.flags refuses nan, inf and meaningless values in one line.
+    p.add_argument("--workers", default="8", metavar="N", help="objects handled in parallel, 1-256 (default 8)")
+    p.add_argument("--lease-duration", default="15", metavar="SECONDS", help="Lease duration, 2-3600 (default 15)")
     p.add_argument(
         "--settle",
-        type=float,
-        default=300.0,
+        default="300",
         metavar="SECONDS",
-        help="longest wait for Flux to react to an action before judging it (default 300)",
+        help="longest wait for Flux to react to an action before judging it, >0 (default 300)",
     )
     p.add_argument(
         "--startup-timeout",
@@ -79,6 +92,7 @@ def register(subparsers: _Subparsers) -> None:
         "(default 120; 0: try once)",
     )
     p.set_defaults(func=run_recover)
+    _one_line_errors(p)
 
     e = subparsers.add_parser(
         "explain",
@@ -91,6 +105,7 @@ def register(subparsers: _Subparsers) -> None:
     e.add_argument("--condition", default="", help="the condition type, e.g. Ready or Stalled (optional)")
     e.add_argument("--patterns", type=Path, default=None, metavar="FILE", help="patterns file (default: built-in)")
     e.set_defaults(func=run_explain)
+    _one_line_errors(e)
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -102,16 +117,6 @@ def run_explain(args: argparse.Namespace) -> int:
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0 if out["matched"] else NO_MATCH
-
-
-def parse_addr(text: str) -> tuple[str, int] | None:
-    """HOST:PORT for the metrics server; None when disabled ('' or 'off')."""
-    if text in ("", "off"):
-        return None
-    match = _ADDR.match(text)
-    if not match or not 0 <= int(match["port"]) <= 65535:
-        raise UserError(f"--metrics-addr {text!r}: expected HOST:PORT like 127.0.0.1:9090 (or 'off')")
-    return match["host"].strip("[]") or "0.0.0.0", int(match["port"])  # noqa: S104 - an explicit ':PORT' binds all
 
 
 def connect_from(kubeconfig: Path | None, context: str | None) -> tuple[Kube, str]:
@@ -140,33 +145,29 @@ def connect_from(kubeconfig: Path | None, context: str | None) -> tuple[Kube, st
 
 def run_recover(args: argparse.Namespace) -> int:
     from recovery import flags, logs
+    from recovery.config import PatternSource
     from recovery.operator import Config, Operator
 
-    addr = parse_addr(args.metrics_addr)
-    scope = flags.scope(args.selector)
-    if args.workers < 1:
-        raise UserError(f"--workers {args.workers}: must be at least 1")
-    if args.lease_duration < 2:
-        raise UserError(f"--lease-duration {args.lease_duration}: must be at least 2 seconds")
-    if args.patterns is not None and not args.patterns.is_file():
-        raise UserError(f"--patterns {args.patterns}: no such file; give a recovery-patterns YAML file")
-    startup_timeout = flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400)
-    kube, api_server = connect_from(args.kubeconfig, args.context)
-    logs.setup(args.log_format)
+    # Every flag first: nothing connects, nothing is left running when one is wrong.
+    addr = flags.parse_addr(args.metrics_addr)
+    state_namespace = flags.namespace("--state-namespace", args.state_namespace)
     config = Config(
-        namespaces=list(dict.fromkeys(args.namespace)),
-        scope=scope,
-        state_namespace=args.state_namespace,
+        namespaces=list(dict.fromkeys(flags.namespace("--namespace", ns) for ns in args.namespace)),
+        scope=flags.scope(args.selector),
+        state_namespace=state_namespace,
         patterns_file=args.patterns,
         metrics_host=addr[0] if addr else None,
         metrics_port=addr[1] if addr else 0,
         dry_run=args.dry_run,
-        workers=args.workers,
-        lease_duration=args.lease_duration,
-        settle=args.settle,
-        startup_timeout=startup_timeout,
-        api_server=api_server,
+        workers=flags.count("--workers", args.workers, 1, 256),
+        lease_duration=flags.seconds("--lease-duration", args.lease_duration, 2, 3600),
+        settle=flags.seconds("--settle", args.settle, 0, 86400, low_ok=False),
+        startup_timeout=flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
     )
+    if args.patterns is not None:
+        PatternSource(None, state_namespace, args.patterns).load()  # PatternError names the file and pattern
+    kube, config.api_server = connect_from(args.kubeconfig, flags.name("--context", args.context))
+    logs.setup(args.log_format)
     operator = Operator(kube, config)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -16,6 +16,7 @@ from recovery.scope import Scope
 
 SELECTOR_EXAMPLE = "resilience.gitops.io/recovery=operator"
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123 label: what a namespace name must be
+_ADDR = re.compile(r"^(?P<host>[^:]*|\[[^\]]+\]):(?P<port>\d{1,5})$")
 
 
 def scope(selector: str | None) -> Scope:
@@ -66,3 +67,13 @@ def name(flag: str, value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise UserError(f"{flag} {value!r}: empty; give a name or leave the flag out")
     return value
+
+
+def parse_addr(text: str) -> tuple[str, int] | None:
+    """HOST:PORT for the metrics server; None when disabled ('' or 'off')."""
+    if text in ("", "off"):
+        return None
+    match = _ADDR.match(text)
+    if not match or not 0 <= int(match["port"]) <= 65535:
+        raise UserError(f"--metrics-addr {text!r}: expected HOST:PORT like 127.0.0.1:9090 (or 'off')")
+    return match["host"].strip("[]") or "0.0.0.0", int(match["port"])  # noqa: S104 - an explicit ':PORT' binds all

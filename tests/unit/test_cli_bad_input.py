@@ -191,3 +191,27 @@ def test_down_unknown_cluster(env: dict[str, str]) -> None:
 def test_local_only_flags_refused_for_other_providers(env: dict[str, str], kubeconfig: Path) -> None:
     proc = run(["cluster", "up", "--provider", "existing", "--api-port", "6443"], env)
     assert_clean_error(proc, "--api-port and --nodes apply to the local provider only")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["recover", "--settle", "nan"], ["--settle 'nan'", "a plain number"]),
+        (["recover", "--selector", "a==b==c"], ["--selector 'a==b==c'", "label selector like"]),
+        (["recover", "--namespace", "Shop"], ["--namespace 'Shop'", "like flux-system"]),
+        (["recover", "--log-format", "xml"], ["recover: argument --log-format", "resilience recover --help"]),
+    ],
+)
+def test_recovery_commands_refuse_bad_flags_in_one_line(
+    env: dict[str, str], kubeconfig: Path, argv: list[str], fragments: list[str]
+) -> None:
+    proc = run([*argv, *(["--kubeconfig", str(kubeconfig)] if argv[0] == "recover" else [])], env)
+    assert_clean_error(proc, *fragments)
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_recover_names_the_kubeconfig_variable_it_used(env: dict[str, str], tmp_path: Path) -> None:
+    listed = f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}"
+    proc = run(["recover"], {**env, "KUBECONFIG": listed})
+    assert_clean_error(proc, f"KUBECONFIG={listed}: none of these files exists", "fix KUBECONFIG")
+    assert "--kubeconfig " + listed not in proc.stderr

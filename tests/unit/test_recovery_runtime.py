@@ -10,7 +10,8 @@ import pytest
 
 from fluxmodel.kinds import ObjectRef
 from foundation.errors import UserError
-from recovery.cli import parse_addr, register, run_explain, run_recover
+from recovery.cli import register, run_explain, run_recover
+from recovery.flags import parse_addr
 from recovery.health import observe
 from recovery.lease import LeaderElector
 from recovery.metrics import Metrics, View, sample
@@ -205,7 +206,18 @@ def recover_args(tmp_path: Path, **overrides: Any) -> argparse.Namespace:
     [
         ({}, "no such file"),
         ({"workers": 0}, "--workers"),
+        ({"workers": "1.5"}, "--workers '1.5': expected a whole number"),
         ({"lease_duration": 1}, "--lease-duration"),
+        ({"lease_duration": "inf"}, "--lease-duration 'inf'"),
+        ({"settle": "nan"}, "--settle 'nan': expected seconds, more than 0"),
+        ({"settle": "0"}, "--settle '0'"),
+        ({"settle": "-5"}, "--settle '-5'"),
+        ({"startup_timeout": "inf"}, "--startup-timeout 'inf'"),
+        ({"startup_timeout": "-1"}, "--startup-timeout '-1'"),
+        ({"namespace": ["shop", "Shop_2"]}, "--namespace 'Shop_2': not a namespace name"),
+        ({"state_namespace": "x" * 64}, "--state-namespace 'xxx"),
+        ({"state_namespace": "-flux"}, "--state-namespace '-flux'"),
+        ({"context": ""}, "--context '': empty"),
         ({"patterns": Path("/nonexistent.yaml")}, "--patterns"),
         ({"metrics_addr": "nope"}, "--metrics-addr"),
     ],
@@ -214,6 +226,19 @@ def test_recover_refuses_bad_input_with_one_line(tmp_path: Path, overrides: dict
     with pytest.raises(UserError, match=fragment) as err:
         run_recover(recover_args(tmp_path, **overrides))
     assert "\n" not in str(err.value)
+
+
+def test_flags_are_checked_before_the_kubeconfig(tmp_path: Path) -> None:
+    """The kubeconfig is missing, yet the flag is what is reported: nothing is read or contacted first."""
+    with pytest.raises(UserError, match=r"^--settle 'nan'"):
+        run_recover(recover_args(tmp_path, settle="nan"))
+
+
+def test_a_patterns_file_is_checked_before_connecting(tmp_path: Path) -> None:
+    patterns = tmp_path / "p.yaml"
+    patterns.write_text("patterns: [{error_pattern: x, recovery_action: recreate}]")
+    with pytest.raises(UserError, match=rf"^--patterns {patterns}: pattern 0 .*'recreate' is not one of"):
+        run_recover(recover_args(tmp_path, patterns=patterns))
 
 
 def test_recover_refuses_a_file_that_is_not_a_kubeconfig(tmp_path: Path) -> None:
