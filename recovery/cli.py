@@ -6,7 +6,8 @@ input (flags, kubeconfig, patterns, credentials, RBAC), 3 when the API server di
 `recover --selector SELECTOR` (a label selector, kubectl -l syntax) recovers only the Kustomizations and
 HelmReleases whose labels match; its Lease and state ConfigMaps are named with a hash of the selector, so
 one operator per recovery mode can run on one cluster (recovery.scope).
-explain prints JSON and exits 0 when a pattern matches, 3 when none does.
+explain prints JSON (or --format text) and exits 0 when a pattern acts on the failure, now or once Flux has
+given up on it (a Helm release's retries spent), and 3 when none ever does.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from fluxmodel.kinds import FLUX_NAMESPACE, RECONCILED_KINDS
 from foundation.errors import UserError
+from recovery.health import FAILURE_CONDITIONS
 
 if TYPE_CHECKING:
     from kubeapi import Kube
@@ -96,27 +98,42 @@ def register(subparsers: _Subparsers) -> None:
 
     e = subparsers.add_parser(
         "explain",
-        help="which recovery pattern a Flux failure message matches, and what would be done (JSON)",
-        description="Exit 0 when a pattern matches, 3 when none does.",
+        help="which recovery pattern acts on a Flux failure message, when, and what it does",
+        description=(
+            "Match the message as the operator does. Exit 0 when a pattern acts on it now, or later (a Helm "
+            "failure once helm-controller has spent its remediation retries and marks the release Stalled); "
+            "3 when none ever does."
+        ),
     )
     e.add_argument("--kind", required=True, choices=[k.kind for k in RECONCILED_KINDS])
     e.add_argument("--message", required=True, help="the condition message (kubectl describe / flux get)")
     e.add_argument("--reason", default="", help="the condition reason, e.g. ReconciliationFailed (optional)")
-    e.add_argument("--condition", default="", help="the condition type, e.g. Ready or Stalled (optional)")
+    e.add_argument(
+        "--condition", default="", help=f"the condition type: {', '.join(FAILURE_CONDITIONS)} (default Ready)"
+    )
     e.add_argument("--patterns", type=Path, default=None, metavar="FILE", help="patterns file (default: built-in)")
+    e.add_argument("--format", choices=("json", "text"), default="json", help="output format (default json)")
     e.set_defaults(func=run_explain)
     _one_line_errors(e)
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    from recovery import flags
     from recovery.config import PatternSource
-    from recovery.explain import explain
+    from recovery.explain import ACTS_LATER, ACTS_NOW, explain, text
 
+    message = flags.message(args.message)
+    reason = flags.reason(args.reason)
+    condition = flags.condition(args.condition)
     patterns = PatternSource(None, FLUX_NAMESPACE, args.patterns).load()
-    out = explain(args.kind, args.message, patterns, reason=args.reason, condition=args.condition)
-    json.dump(out, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0 if out["matched"] else NO_MATCH
+    out = explain(args.kind, message, patterns, reason=reason, condition=condition)
+    rendered = text(out) if args.format == "text" else json.dumps(out, indent=2) + "\n"
+    try:
+        sys.stdout.write(rendered)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `explain ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0 if out["verdict"] in (ACTS_NOW, ACTS_LATER) else NO_MATCH
 
 
 def connect_from(kubeconfig: Path | None, context: str | None) -> tuple[Kube, str]:

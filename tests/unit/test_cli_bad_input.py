@@ -200,6 +200,8 @@ def test_local_only_flags_refused_for_other_providers(env: dict[str, str], kubec
         (["recover", "--selector", "a==b==c"], ["--selector 'a==b==c'", "label selector like"]),
         (["recover", "--namespace", "Shop"], ["--namespace 'Shop'", "like flux-system"]),
         (["recover", "--log-format", "xml"], ["recover: argument --log-format", "resilience recover --help"]),
+        (["explain", "--kind", "HelmRelease", "--message", " "], ["--message", "paste"]),
+        (["explain", "--kind", "HelmRelease", "--message", "m", "--format", "yaml"], ["--format", "'json', 'text'"]),
     ],
 )
 def test_recovery_commands_refuse_bad_flags_in_one_line(

@@ -249,14 +249,14 @@ def test_recover_refuses_a_file_that_is_not_a_kubeconfig(tmp_path: Path) -> None
 
 
 def test_explain_exit_codes_and_bad_patterns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = argparse.Namespace(kind="Kustomization", message="nothing known", reason="", condition="", patterns=None)
+    args = parse("explain", "--kind", "Kustomization", "--message", "nothing known")
     assert run_explain(args) == 3
     patterns = tmp_path / "p.yaml"
     patterns.write_text("patterns: [{error_pattern: 'nothing', recovery_action: escalate}]")
     assert run_explain(argparse.Namespace(**{**vars(args), "patterns": patterns})) == 0
     assert '"recovery_action": "escalate"' in capsys.readouterr().out
     patterns.write_text("patterns: [{error_pattern: '(a+)+', recovery_action: escalate}]")
-    with pytest.raises(UserError, match=r"pattern 0.*nested repetition"):
+    with pytest.raises(UserError, match=rf"^--patterns {patterns}: pattern 0.*nested repetition"):
         run_explain(argparse.Namespace(**{**vars(args), "patterns": patterns}))
 
 
