@@ -93,7 +93,10 @@ class Kubeconfig:
                 merged["current-context"] = str(doc["current-context"])
             for key in _NAMED:
                 seen = {str(node.value.get("name")) for node in merged[key]}
-                for entry in doc.get(key) or []:
+                entries = doc.get(key) or []
+                if not isinstance(entries, list):
+                    raise KubeconfigError(f"{self._where(path)}: not a usable kubeconfig: {key} is not a list")
+                for entry in entries:
                     if not isinstance(entry, dict) or not entry.get("name"):
                         raise KubeconfigError(
                             f"{self._where(path)}: not a usable kubeconfig: an entry of {key} has no name"

@@ -142,6 +142,8 @@ def connect_from(kubeconfig: Path | None, context: str | None) -> tuple[Kube, st
     from kubeapi import Kubeconfig, KubeconfigError, connect, connect_in_cluster
 
     if kubeconfig is None and not os.environ.get("KUBECONFIG"):
+        if context is not None:
+            raise UserError(f"--context {context}: no kubeconfig to pick it from; pass --kubeconfig or set KUBECONFIG")
         try:
             kube = connect_in_cluster()
         except ValueError as e:
@@ -194,7 +196,5 @@ def run_recover(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         return operator.run()
-    except OSError as e:
-        raise UserError(f"--metrics-addr {args.metrics_addr}: cannot listen ({e.strerror}); pick a free port") from e
     finally:
         kube.close()

@@ -99,8 +99,15 @@ class Operator:
 
         False when stopped while waiting; UserError when the input is unusable, ApiUnreachable (exit 3) when the
         API server did not answer within the startup timeout."""
-        if self.config.metrics_host is not None:
-            self.port = self.metrics.serve(self.config.metrics_host, self.config.metrics_port)
+        host, port = self.config.metrics_host, self.config.metrics_port
+        if host is not None:
+            try:
+                self.port = self.metrics.serve(host, port)
+            except OSError as e:
+                addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                raise UserError(
+                    f"--metrics-addr {addr}: cannot listen ({e.strerror}); give a local address and a free port"
+                ) from e
         loaded = startup.until_answered(
             self._load, timeout=self.config.startup_timeout, stop=self.stop, server=self.config.api_server
         )

@@ -92,3 +92,13 @@ def test_recover_names_the_variable_when_the_list_came_from_kubeconfig(
     monkeypatch.setenv("KUBECONFIG", f"{good}")
     with pytest.raises(UserError, match=r"no context 'staging' \(it has: prod\); pick one with --context$"):
         recover("--context", "staging")
+    monkeypatch.delenv("KUBECONFIG")
+    with pytest.raises(UserError, match=r"^--context prod: no kubeconfig to pick it from; pass --kubeconfig"):
+        recover("--context", "prod")
+
+
+def test_a_malformed_section_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    path.write_text("clusters: x\ncontexts: []\n")
+    with pytest.raises(KubeconfigError, match=r": not a usable kubeconfig: clusters is not a list$"):
+        Kubeconfig.file(path).load()

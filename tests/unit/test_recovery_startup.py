@@ -123,3 +123,18 @@ def test_recover_against_a_server_that_is_not_up_exits_3_without_a_traceback(tmp
     assert last.startswith(f"resilience: error: the API server https://127.0.0.1:{port} from KUBECONFIG={kubeconfig}")
     attempts = [line for line in proc.stderr.splitlines() if "does not answer yet" in line]
     assert len(attempts) >= 2 and all("attempt=" in line for line in attempts)
+
+
+def test_a_busy_metrics_port_is_refused_before_waiting_for_the_api_server() -> None:
+    kube = Flaky(down=1000)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        operator = Operator(kube, Config(metrics_host="127.0.0.1", metrics_port=port))  # type: ignore[arg-type]
+        with pytest.raises(
+            UserError, match=rf"^--metrics-addr 127.0.0.1:{port}: cannot listen \(Address already in use\)"
+        ):
+            operator.run()
+    assert kube.pings == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith(("worker-", "lease", "config", "informer-"))]
