@@ -28,7 +28,7 @@ from recovery.health import FAILURE_CONDITIONS
 if TYPE_CHECKING:
     from kubeapi import Kube
 
-NO_MATCH = 3
+EXIT_NO_MATCH = 3  # explain: no pattern acts on the failure, now or later
 
 
 class _Subparsers(Protocol):
@@ -133,7 +133,7 @@ def run_explain(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `explain ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0 if out["verdict"] in (ACTS_NOW, ACTS_LATER) else NO_MATCH
+    return 0 if out["verdict"] in (ACTS_NOW, ACTS_LATER) else EXIT_NO_MATCH
 
 
 def connect_from(kubeconfig: Path | None, context: str | None) -> tuple[Kube, str]:

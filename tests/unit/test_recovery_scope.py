@@ -128,12 +128,49 @@ def test_an_operator_with_a_selector_leaves_other_modes_stuck_objects_alone() ->
         operator.shutdown()
     assert touched(kube, "theirs") == [] and touched(kube, "theirs-release") == []
     assert touched(kube, "gitops-theirs") == []  # no pin
+    configmaps = [name for (_, kind, _, name) in kube.objects if kind == "ConfigMap"]
+    assert configmaps and not [name for name in configmaps if "theirs" in name]  # no state kept for them either
     assert ObjectRef("Kustomization", "flux-system", "theirs") not in operator.monitor.objects
     assert ("Kustomization", None, f"{MODE}=operator") in kube.watches
     assert ("HelmRelease", None, f"{MODE}=operator") in kube.watches
     assert ("GitRepository", None, None) in kube.watches  # sources are read unfiltered
     assert kube.get("coordination.k8s.io/v1", "Lease", f"gitops-resilience-operator-{MINE.id}", "flux-system")
     assert kube.get("coordination.k8s.io/v1", "Lease", "gitops-resilience-operator", "flux-system") is None
+
+
+def test_two_operators_with_different_selectors_both_lead_and_each_recovers_its_own() -> None:
+    kube = FakeKube()
+    for mode in ("operator", "other"):
+        kube.add(gitrepository(f"gitops-{mode}"))
+        kube.add(ks(f"app-{mode}", mode, f"gitops-{mode}"))
+    scopes = {mode: Scope.parse(f"{MODE}={mode}") for mode in ("operator", "other")}
+    operators = [
+        Operator(kube, Config(scope=scope, metrics_host=None, identity=mode))  # type: ignore[arg-type]
+        for mode, scope in scopes.items()
+    ]
+    try:
+        for operator in operators:
+            operator.start()
+        for mode in scopes:
+            wait_until(
+                lambda mode=mode: kube.must(GIT_API, "GitRepository", f"gitops-{mode}", "flux-system")["spec"][
+                    "ref"
+                ].get("commit"),
+                timeout=20,
+                what=f"the {mode} source to be pinned",
+            )
+        assert all(operator.leader for operator in operators)
+    finally:
+        for operator in operators:
+            operator.stop.set()
+            operator.shutdown()
+    for mode, scope in scopes.items():  # each pinned by its own instance, its state under its own name
+        source = kube.must(GIT_API, "GitRepository", f"gitops-{mode}", "flux-system")
+        assert source["metadata"]["annotations"][PINNED_BY] == f"Kustomization/flux-system/app-{mode}"
+        ref = ObjectRef("Kustomization", "flux-system", f"app-{mode}")
+        assert kube.get("v1", "ConfigMap", configmap_name(ref, scope), "flux-system") is not None
+    other = ObjectRef("Kustomization", "flux-system", "app-other")
+    assert kube.get("v1", "ConfigMap", configmap_name(other, scopes["operator"]), "flux-system") is None
 
 
 class World:
