@@ -143,11 +143,11 @@ class Operator:
         """The startup reads: the API server answers, the patterns, the states (how many)."""
         where = f"the API server {self.config.api_server}"
         try:
-            self.kube.ping()
-        except Forbidden as e:
-            if e.status == 401:
-                raise UserError(f"{where} refused the credentials ({e.message}); fix the kubeconfig's user") from e
-        try:
+            try:
+                self.kube.ping()
+            except Forbidden as e:  # 403: it answers; the reads below show whether RBAC suffices
+                if e.status == 401:
+                    raise UserError(f"{where} refused the credentials ({e.message}); fix the kubeconfig's user") from e
             self.patterns = self.source.load()
             return self.store.load()
         except Forbidden as e:
@@ -158,7 +158,7 @@ class Operator:
         except ApiError as e:
             if e.retryable:
                 raise
-            raise UserError(f"{where} refused a startup read of {self.config.state_namespace}: {e}") from e
+            raise UserError(f"{where} refused a startup read: {e}") from e
 
     def run(self) -> int:
         """Start, then block until stop is set (SIGTERM/SIGINT); a clean stop returns 0, whenever it comes."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from foundation.errors import UserError
-from kubeapi import Forbidden, TemporaryApiError
+from kubeapi import ApiError, Forbidden, TemporaryApiError
 from recovery import startup
 from recovery.errors import ApiUnreachable
 from recovery.operator import Config, Operator
@@ -89,6 +89,10 @@ def test_what_waiting_cannot_fix_is_not_waited_for() -> None:
     kube.fail_next["ping"] = Forbidden(401, "Unauthorized", "Unauthorized")
     operator = Operator(kube, Config(metrics_host=None, api_server="https://k:6443"))  # type: ignore[arg-type]
     with pytest.raises(UserError, match=r"https://k:6443 refused the credentials .*fix the kubeconfig's user"):
+        operator.run()
+    kube.fail_next["ping"] = ApiError(400, "BadRequest", "a proxy in front refused it")
+    operator = Operator(kube, Config(metrics_host=None, api_server="https://k:6443"))  # type: ignore[arg-type]
+    with pytest.raises(UserError, match=r"https://k:6443 refused a startup read: 400 BadRequest: a proxy"):
         operator.run()
     kube.fail_next["list"] = Forbidden(403, "Forbidden", "configmaps is forbidden")
     operator = Operator(kube, Config(metrics_host=None))  # type: ignore[arg-type]
