@@ -6,6 +6,8 @@ rather than generated models; API errors become the classes in kubeapi.errors, m
 
 from kubeapi.client import Kube, connect, connect_in_cluster
 from kubeapi.errors import ApiError, Conflict, Forbidden, Invalid, NotFound, TemporaryApiError, UnknownKind
+from kubeapi.kubeconfig import Kubeconfig, KubeconfigError
+from kubeapi.labels import LabelSelector, SelectorError
 
 __all__ = [
     "ApiError",
@@ -13,7 +15,11 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "Kube",
+    "Kubeconfig",
+    "KubeconfigError",
+    "LabelSelector",
     "NotFound",
+    "SelectorError",
     "TemporaryApiError",
     "UnknownKind",
     "connect",

@@ -12,28 +12,25 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
-import yaml
 from kubernetes import config as kube_config
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, VersionApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from kubeapi.errors import ApiError, NotFound, TemporaryApiError, UnknownKind, from_exception
+from kubeapi.kubeconfig import Kubeconfig
 
 FIELD_MANAGER = "gitops-resilience"
 T = TypeVar("T")
 
 
-def connect(kubeconfig: Path | str, context: str | None = None) -> Kube:
-    """A Kube for a kubeconfig file (and context); ConfigException becomes a ValueError naming the file."""
-    try:
-        api = kube_config.new_client_from_config(config_file=str(kubeconfig), context=context)
-    except (kube_config.ConfigException, OSError, TypeError, yaml.YAMLError) as e:
-        raise ValueError(
-            f"{kubeconfig}: not a usable kubeconfig{f' (context {context})' if context else ''}: {e}"
-        ) from e
-    return Kube(api)
+def connect(kubeconfig: Path | str | Kubeconfig, context: str | None = None) -> Kube:
+    """A Kube for a kubeconfig file or a Kubeconfig (a KUBECONFIG list, merged as kubectl does) and context.
+
+    Nothing is contacted yet; a ValueError names the file, or where the list came from, and what is wrong."""
+    source = kubeconfig if isinstance(kubeconfig, Kubeconfig) else Kubeconfig.file(kubeconfig)
+    return Kube(ApiClient(source.load(context)))
 
 
 def connect_in_cluster() -> Kube:
@@ -52,6 +49,8 @@ def _call(fn: Callable[[], T]) -> T:
         return fn()
     except ApiException as e:
         raise from_exception(e) from e
+    except urllib3.exceptions.MaxRetryError as e:  # the cause, without the pool's preamble
+        raise TemporaryApiError(0, "Unreachable", str(e.reason or e)) from e
     except (urllib3.exceptions.HTTPError, ConnectionError) as e:
         raise TemporaryApiError(0, "Unreachable", str(e)) from e
 
@@ -66,11 +65,23 @@ class Kube:
         self._discovery_cache: Path | None = None
 
     @property
+    def server(self) -> str:
+        """The API server's URL, for messages."""
+        return str(self.api.configuration.host)
+
+    def ping(self, timeout: float = 5.0) -> str:
+        """The server's version (GET /version, at most `timeout` seconds a try): whether the API server answers.
+        Discovery has no timeout, so a server that drops packets is best found out here."""
+        info = _call(lambda: VersionApi(self.api).get_code(_request_timeout=timeout))
+        return str(info.git_version)
+
+    @property
     def dynamic(self) -> DynamicClient:
         with self._lock:
             if self._dynamic is None:
                 # One discovery cache per client: ports are reused by later clusters with other CRDs.
-                self._discovery_cache = Path(tempfile.mkdtemp(prefix="gitops-resilience-discovery-"))
+                if self._discovery_cache is None:  # created once, however often discovery fails
+                    self._discovery_cache = Path(tempfile.mkdtemp(prefix="gitops-resilience-discovery-"))
                 cache = str(self._discovery_cache / "discovery.json")
                 self._dynamic = _call(lambda: DynamicClient(self.api, cache_file=cache))
             return self._dynamic
@@ -173,10 +184,19 @@ class Kube:
         namespace: str | None = None,
         resource_version: str | None = None,
         timeout: int = 60,
+        label_selector: str | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(event type, object) pairs until `timeout` seconds pass; callers resume from the last version."""
+        """(event type, object) pairs until `timeout` seconds pass; callers resume from the last version.
+
+        With `label_selector`, an object whose labels stop matching arrives as DELETED (the server's rule)."""
         res = self.resource(api_version, kind)
-        stream = self.dynamic.watch(res, namespace=namespace, resource_version=resource_version, timeout=timeout)
+        stream = self.dynamic.watch(
+            res,
+            namespace=namespace,
+            resource_version=resource_version,
+            timeout=timeout,
+            label_selector=label_selector,
+        )
         try:
             for event in stream:
                 obj = event["raw_object"]

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 
 class KubeApi(Protocol):
+    def ping(self, timeout: float = ...) -> str: ...
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None: ...
 
     def list(
@@ -46,4 +48,5 @@ class KubeApi(Protocol):
         namespace: str | None = None,
         resource_version: str | None = None,
         timeout: int = 60,
+        label_selector: str | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]: ...

@@ -44,9 +44,15 @@ class PatternSource:
         self._fingerprint = fingerprint
         return self._parse(text, where)
 
-    @staticmethod
-    def _parse(text: str | None, where: str) -> PatternSet:
-        return default_patterns() if text is None else parse(text, where)
+    def _parse(self, text: str | None, where: str) -> PatternSet:
+        if text is None:
+            return default_patterns()
+        try:
+            return parse(text, where)
+        except PatternError as e:
+            if self.file is None:
+                raise
+            raise PatternError(f"--patterns {e}") from None  # the flag that named the file, then the file
 
     def _read_text(self) -> tuple[str, str | None, str]:
         if self.file is not None:

@@ -17,6 +17,7 @@ from fluxmodel.kinds import ObjectRef
 # Conditions whose False status is a failure, and those whose True status is one.
 _NEGATIVE_WHEN_FALSE = ("Ready", "Released", "Healthy", "TestSuccess")
 _NEGATIVE_WHEN_TRUE = ("Stalled", "Remediated")
+FAILURE_CONDITIONS = _NEGATIVE_WHEN_FALSE + _NEGATIVE_WHEN_TRUE  # the conditions patterns are matched on
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,10 @@ WATCH_SECONDS = 60
 
 
 class Informer(threading.Thread):
-    """One kind in one namespace (None: all). `on_list(items)` after each list, `on_event(type, obj)` after."""
+    """One kind in one namespace (None: all), optionally only objects matching `label_selector`.
+
+    `on_list(items)` after each list, `on_event(type, obj)` after; an object that stops matching the selector
+    arrives as DELETED (the API server's rule for filtered watches)."""
 
     def __init__(
         self,
@@ -30,6 +33,7 @@ class Informer(threading.Thread):
         on_list: Callable[[list[dict[str, Any]]], None],
         on_event: Callable[[str, dict[str, Any]], None],
         stop: threading.Event,
+        label_selector: str | None = None,
     ):
         super().__init__(name=f"informer-{kind}-{namespace or 'all'}", daemon=True)
         self.kube = kube
@@ -39,6 +43,7 @@ class Informer(threading.Thread):
         self.on_list = on_list
         self.on_event = on_event
         self.stop = stop
+        self.label_selector = label_selector
         self.synced = threading.Event()
         self.relists = 0
 
@@ -46,7 +51,9 @@ class Informer(threading.Thread):
         delay = 0.5
         while not self.stop.is_set():
             try:
-                items, version = self.kube.list_with_version(self.api_version, self.kind, self.namespace)
+                items, version = self.kube.list_with_version(
+                    self.api_version, self.kind, self.namespace, self.label_selector
+                )
                 self.on_list(items)
                 self.synced.set()
                 self.relists += 1
@@ -69,7 +76,10 @@ class Informer(threading.Thread):
 
     def _watch(self, version: str) -> None:
         while not self.stop.is_set():
-            for kind, obj in self.kube.watch(self.api_version, self.kind, self.namespace, version, WATCH_SECONDS):
+            events = self.kube.watch(
+                self.api_version, self.kind, self.namespace, version, WATCH_SECONDS, self.label_selector
+            )
+            for kind, obj in events:
                 if kind == "ERROR":
                     code = int(obj.get("code") or 0)
                     raise ApiError(code, str(obj.get("reason")), str(obj.get("message")))

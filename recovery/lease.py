@@ -2,6 +2,7 @@
 
 Updates carry the Lease's resourceVersion, so two instances racing for it cannot both win (the loser gets
 409 Conflict). A clean stop releases the Lease at once; a killed instance's Lease expires after its duration.
+Instances with different --selector scopes hold different Leases (recovery.scope names them).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubeapi import ApiError, Conflict
@@ -44,6 +45,7 @@ class LeaderElector:
         name: str = NAME,
         duration: float = 15.0,
         clock: Callable[[], float] = time.time,
+        annotations: Mapping[str, str] | None = None,
     ):
         self.kube = kube
         self.namespace = namespace
@@ -51,6 +53,7 @@ class LeaderElector:
         self.name = name
         self.duration = duration
         self.clock = clock
+        self.annotations = dict(annotations or {})
         self.held = False
 
     def try_acquire(self) -> bool:
@@ -125,7 +128,7 @@ class LeaderElector:
         return {
             "apiVersion": API_VERSION,
             "kind": "Lease",
-            "metadata": {"name": self.name, "namespace": self.namespace},
+            "metadata": {"name": self.name, "namespace": self.namespace, "annotations": self.annotations},
             "spec": {
                 "holderIdentity": self.identity,
                 "leaseDurationSeconds": int(self.duration),

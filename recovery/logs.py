@@ -42,14 +42,15 @@ def _quote(value: Any) -> str:
 
 
 def setup(fmt: str = "text", level: int = logging.INFO) -> None:
-    """Log to stderr in `fmt` (text or json); the kubernetes client's own chatter stays at WARNING."""
+    """Log to stderr in `fmt` (text or json); the kubernetes client's own chatter stays at WARNING, urllib3's at
+    ERROR (it warns on each connection retry inside one request; the operator logs its own attempts once)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Json() if fmt == "json" else _Text())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("kubernetes", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
 def decision(ref: Any, pattern: str, action: str, result: str, detail: str = "", **extra: Any) -> None:

@@ -2,6 +2,10 @@
 
 Informers feed a thread-safe view of every Flux object (the object, its Health, its dependsOn graph and
 cycles); each change is handed to `on_change` (the operator's queue). Metrics are read from this view.
+With a scope (--selector) only matching Kustomizations and HelmReleases are listed and watched, so nothing
+downstream (actions, dependency chains, cycle Events, metrics) ever sees another instance's objects; a
+dependency outside the scope is unknown here, so a dependent waiting for it is left to Flux.
+GitRepositories are watched unfiltered: they carry no mode label, and are only read (pins check their users).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from recovery.api import KubeApi
 from recovery.dependencies import CycleReport, blocked
 from recovery.health import Health, observe, with_last_ready
 from recovery.informer import Informer
+from recovery.scope import EVERYTHING, Scope
 
 FLUX_KINDS = (KUSTOMIZATION, HELM_RELEASE)
 WATCHED = (KUSTOMIZATION, HELM_RELEASE, GIT_REPOSITORY)
@@ -33,8 +38,10 @@ class Monitor:
         namespaces: Iterable[str | None] = (None,),
         clock: Callable[[], float] = time.time,
         last_ready: Callable[[ObjectRef], float | None] = lambda ref: None,
+        scope: Scope = EVERYTHING,
     ):
         self.kube = kube
+        self.scope = scope
         self.namespaces = list(namespaces) or [None]
         self.clock = clock
         self.last_ready = last_ready
@@ -51,9 +58,17 @@ class Monitor:
     # -- informers ---------------------------------------------------------------------------------------
     def start(self, stop: threading.Event) -> None:
         for kind in WATCHED:
+            selector = self.scope.label_selector if kind in FLUX_KINDS else None
             for ns in self.namespaces:
                 informer = Informer(
-                    self.kube, kind.api_version, kind.kind, ns, self._lister(kind.kind, ns), self.update, stop
+                    self.kube,
+                    kind.api_version,
+                    kind.kind,
+                    ns,
+                    self._lister(kind.kind, ns),
+                    self.update,
+                    stop,
+                    selector,
                 )
                 self.informers.append(informer)
                 informer.start()
@@ -81,6 +96,8 @@ class Monitor:
 
     def update(self, event: str, obj: dict[str, Any]) -> None:
         ref = ObjectRef.of(obj)
+        if ref.kind != GIT_REPOSITORY.kind and not self.scope.covers(obj):
+            event = "DELETED"  # the server filters already; this keeps the rule whatever delivered the object
         now = self.clock()
         old: Health | None
         new: Health | None

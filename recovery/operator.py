@@ -1,7 +1,10 @@
 """`resilience recover`: the monitor, the workers, the Lease, the metrics server and pattern reloads, wired.
 
+Metrics are served first, then the instance waits for the API server (recovery.startup, --startup-timeout).
 Watching starts before the Lease is won, so a standby instance has warm caches and serves metrics; only the
 Lease holder writes anything. A clean stop finishes the current steps, releases the Lease and exits 0.
+With a scope (--selector) the instance sees and changes only matching objects and holds a Lease and state
+ConfigMaps of its own (recovery.scope), so instances for different recovery modes run side by side.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ from pathlib import Path
 
 from fluxmodel.kinds import FLUX_NAMESPACE, ObjectRef
 from foundation.errors import UserError
-from kubeapi import Forbidden, Kube
-from recovery import events, logs
+from kubeapi import ApiError, Forbidden, Kube
+from recovery import events, logs, startup
 from recovery.config import PatternSource
 from recovery.errors import PatternError
+from recovery.lease import NAME as LEASE_NAME
 from recovery.lease import LeaderElector
 from recovery.metrics import Metrics, View
 from recovery.monitor import Monitor
 from recovery.patterns import PatternSet
 from recovery.reconciler import Options, Reconciler
+from recovery.scope import EVERYTHING, Scope
 from recovery.state import StateStore
 from recovery.workqueue import WorkQueue
 
@@ -35,6 +40,7 @@ log = logging.getLogger("recovery.operator")
 @dataclass
 class Config:
     namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
+    scope: Scope = EVERYTHING  # only Flux objects matching --selector
     state_namespace: str = FLUX_NAMESPACE
     patterns_file: Path | None = None
     metrics_host: str | None = "127.0.0.1"
@@ -43,6 +49,8 @@ class Config:
     workers: int = 8
     lease_duration: float = 15.0
     settle: float = 300.0
+    startup_timeout: float = 120.0
+    api_server: str = "(unnamed)"  # where the client points and from which kubeconfig, for messages
     config_poll: float = 2.0
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
 
@@ -57,8 +65,8 @@ class Operator:
         self.config_valid = True
         self.source = PatternSource(kube, config.state_namespace, config.patterns_file)
         self.patterns: PatternSet | None = None
-        self.store = StateStore(kube, config.state_namespace, persist=not config.dry_run)
-        self.monitor = Monitor(kube, config.namespaces or [None], last_ready=self._last_ready)
+        self.store = StateStore(kube, config.state_namespace, persist=not config.dry_run, scope=config.scope)
+        self.monitor = Monitor(kube, config.namespaces or [None], last_ready=self._last_ready, scope=config.scope)
         self.metrics = Metrics(self.view)
         self.port: int | None = None
         self.reconciler = Reconciler(
@@ -70,27 +78,41 @@ class Operator:
             self.queue.add,
             self.current_patterns,
             lambda: self.leader,
-            Options(dry_run=config.dry_run, settle=config.settle),
+            Options(dry_run=config.dry_run, settle=config.settle, scope=config.scope),
         )
-        self.elector = LeaderElector(kube, config.state_namespace, config.identity, duration=config.lease_duration)
+        self.elector = LeaderElector(
+            kube,
+            config.state_namespace,
+            config.identity,
+            name=config.scope.name(LEASE_NAME),
+            duration=config.lease_duration,
+            annotations=config.scope.annotations(),
+        )
         self._threads: list[threading.Thread] = []
 
     def current_patterns(self) -> PatternSet:
         assert self.patterns is not None
         return self.patterns
 
-    def start(self) -> None:
-        """Load patterns and state (UserError if unusable), serve metrics, start watching and working."""
-        self.patterns = self.source.load()
-        try:
-            loaded = self.store.load()
-        except Forbidden as e:
-            raise UserError(
-                f"cannot list ConfigMaps in {self.config.state_namespace}: {e.message}; grant the operator the "
-                "shipped Role (recovery/manifests/rbac.yaml) or pick --state-namespace"
-            ) from e
-        if self.config.metrics_host is not None:
-            self.port = self.metrics.serve(self.config.metrics_host, self.config.metrics_port)
+    def start(self) -> bool:
+        """Serve metrics, wait for the API server, load patterns and state, start watching and working.
+
+        False when stopped while waiting; UserError when the input is unusable, ApiUnreachable (exit 3) when the
+        API server did not answer within the startup timeout."""
+        host, port = self.config.metrics_host, self.config.metrics_port
+        if host is not None:
+            try:
+                self.port = self.metrics.serve(host, port)
+            except OSError as e:
+                addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                raise UserError(
+                    f"--metrics-addr {addr}: cannot listen ({e.strerror}); give a local address and a free port"
+                ) from e
+        loaded = startup.until_answered(
+            self._load, timeout=self.config.startup_timeout, stop=self.stop, server=self.config.api_server
+        )
+        if loaded is None:
+            return False
         self.monitor.on_change = lambda ref, old, new: self.queue.add(ref)
         self.monitor.start(self.stop)
         log.info(
@@ -99,7 +121,9 @@ class Operator:
                 "fields": {
                     "identity": self.config.identity,
                     "namespaces": ",".join(self.config.namespaces) or "all",
-                    "patterns": f"{len(self.patterns.patterns)} from {self.patterns.source}",
+                    "selector": str(self.config.scope),
+                    "lease": f"{self.config.state_namespace}/{self.elector.name}",
+                    "patterns": f"{len(self.current_patterns().patterns)} from {self.current_patterns().source}",
                     "states": loaded,
                     "metrics": f"{self.config.metrics_host}:{self.port}" if self.port else "off",
                     "dry_run": self.config.dry_run,
@@ -113,12 +137,36 @@ class Operator:
         else:
             self._spawn("lease", lambda: self.elector.run(self.stop, self._leadership))
         self._spawn("config", self._poll_config)
+        return True
+
+    def _load(self) -> int:
+        """The startup reads: the API server answers, the patterns, the states (how many)."""
+        where = f"the API server {self.config.api_server}"
+        try:
+            try:
+                self.kube.ping()
+            except Forbidden as e:  # 403: it answers; the reads below show whether RBAC suffices
+                if e.status == 401:
+                    raise UserError(f"{where} refused the credentials ({e.message}); fix the kubeconfig's user") from e
+            self.patterns = self.source.load()
+            return self.store.load()
+        except Forbidden as e:
+            raise UserError(
+                f"cannot read ConfigMaps in {self.config.state_namespace}: {e.message}; grant the operator the "
+                "shipped Role (recovery/manifests/rbac.yaml) or pick --state-namespace"
+            ) from e
+        except ApiError as e:
+            if e.retryable:
+                raise
+            raise UserError(f"{where} refused a startup read: {e}") from e
 
     def run(self) -> int:
-        """Start, then block until stop is set (SIGTERM/SIGINT); clean shutdown returns 0."""
-        self.start()
-        self.stop.wait()
-        self.shutdown()
+        """Start, then block until stop is set (SIGTERM/SIGINT); a clean stop returns 0, whenever it comes."""
+        try:
+            if self.start():
+                self.stop.wait()
+        finally:
+            self.shutdown()
         return 0
 
     def shutdown(self) -> None:

@@ -24,6 +24,7 @@ from recovery.health import Failure, Health
 from recovery.metrics import Metrics
 from recovery.monitor import Monitor
 from recovery.patterns import Match, PatternSet, match_one
+from recovery.scope import EVERYTHING, Scope
 from recovery.state import ObjectState, StateStore
 
 ESCALATED_ANNOTATION = "gitops.flux.io/recovery-escalated"
@@ -34,6 +35,7 @@ MAX_STEP_ERRORS = 10
 class Options:
     dry_run: bool = False
     settle: float = engine.SETTLE_SECONDS
+    scope: Scope = EVERYTHING
 
 
 class Reconciler:
@@ -262,6 +264,7 @@ class Reconciler:
             self.store.save,
             self.clock,
             self.monitor.get,
+            self.options.scope,
         )
         started = time.monotonic()
         try:

@@ -4,6 +4,8 @@ Besides the design's keys (last-successful-revision, last-attempt-timestamp, fai
 health-status) it keeps what makes actions converge after a restart without acting twice: attempts per
 action and target, the action in flight and its progress, the reconcile request being awaited, escalation,
 and for sources the pin. Writes are merge patches of changed keys only; dry-run keeps state in memory.
+An instance with --selector keeps its own set (names with its scope's hash, labelled with it), so operators
+with different selectors never read or delete each other's state.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kubeapi import NotFound
 from kubeapi.errors import Conflict
 from recovery.api import KubeApi
 from recovery.health import format_time, parse_time
+from recovery.scope import EVERYTHING, SCOPE_LABEL, Scope
 
 PREFIX = "reconciliation-state"
 MANAGED_BY = "gitops-resilience-operator"
@@ -103,21 +106,23 @@ class ObjectState:
         )
 
 
-def configmap_name(ref: ObjectRef) -> str:
-    """reconciliation-state.<kind>.<namespace>.<name>, or a hashed name when that is not a valid name."""
-    name = f"{PREFIX}.{ref.kind.lower()}.{ref.namespace}.{ref.name}".lower()
+def configmap_name(ref: ObjectRef, scope: Scope = EVERYTHING) -> str:
+    """reconciliation-state[-<scope id>].<kind>.<namespace>.<name>, or a hashed name when that is not valid."""
+    prefix = scope.name(PREFIX)
+    name = f"{prefix}.{ref.kind.lower()}.{ref.namespace}.{ref.name}".lower()
     if len(name) <= 253 and _DNS_SUBDOMAIN.match(name):
         return name
     digest = hashlib.sha256(str(ref).encode()).hexdigest()[:20]
-    return f"{PREFIX}.{ref.kind.lower()}.{digest}"
+    return f"{prefix}.{ref.kind.lower()}.{digest}"
 
 
 class StateStore:
     """ObjectStates cached in memory and written through to ConfigMaps in one namespace."""
 
-    def __init__(self, kube: KubeApi | None, namespace: str, *, persist: bool = True):
+    def __init__(self, kube: KubeApi | None, namespace: str, *, persist: bool = True, scope: Scope = EVERYTHING):
         self.kube = kube
         self.namespace = namespace
+        self.scope = scope
         self.persist = persist and kube is not None
         self._lock = threading.Lock()
         self._states: dict[ObjectRef, ObjectState] = {}
@@ -127,7 +132,8 @@ class StateStore:
         """Read every state ConfigMap of the namespace; returns how many."""
         if self.kube is None:
             return 0
-        items = self.kube.list("v1", "ConfigMap", self.namespace, label_selector=f"{STATE_LABEL}=true")
+        mine = f"{SCOPE_LABEL}={self.scope.id}" if self.scope.id else f"!{SCOPE_LABEL}"
+        items = self.kube.list("v1", "ConfigMap", self.namespace, label_selector=f"{STATE_LABEL}=true,{mine}")
         with self._lock:
             for cm in items:
                 text = ((cm.get("metadata") or {}).get("annotations") or {}).get(OBJECT_ANNOTATION, "")
@@ -162,7 +168,7 @@ class StateStore:
             self._saved[state.ref] = data
         if not self.persist or self.kube is None:
             return True
-        name = configmap_name(state.ref)
+        name = configmap_name(state.ref, self.scope)
         try:
             self.kube.merge_patch("v1", "ConfigMap", name, self.namespace, {"data": changed})
         except NotFound:
@@ -172,8 +178,12 @@ class StateStore:
                 "metadata": {
                     "name": name,
                     "namespace": self.namespace,
-                    "labels": {STATE_LABEL: "true", "app.kubernetes.io/managed-by": MANAGED_BY},
-                    "annotations": {OBJECT_ANNOTATION: str(state.ref)},
+                    "labels": {
+                        STATE_LABEL: "true",
+                        "app.kubernetes.io/managed-by": MANAGED_BY,
+                        **({SCOPE_LABEL: self.scope.id} if self.scope.id else {}),
+                    },
+                    "annotations": {OBJECT_ANNOTATION: str(state.ref), **self.scope.annotations()},
                 },
                 "data": data,
             }
@@ -189,7 +199,7 @@ class StateStore:
             self._states.pop(ref, None)
             self._saved.pop(ref, None)
         if self.persist and self.kube is not None:
-            self.kube.delete("v1", "ConfigMap", configmap_name(ref), self.namespace)
+            self.kube.delete("v1", "ConfigMap", configmap_name(ref, self.scope), self.namespace)
 
 
 def _time(epoch: float | None) -> str:

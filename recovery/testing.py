@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kubeapi import Conflict, NotFound
+from kubeapi import Conflict, LabelSelector, NotFound
 
 Key = tuple[str, str, str, str]  # group, kind, namespace, name
 
@@ -57,6 +57,7 @@ class FakeKube:
         self.writes: list[tuple[str, str, str, str, Any]] = []
         self._rv = itertools.count(1)
         self.fail_next: dict[str, Exception] = {}
+        self.watches: list[tuple[str, str | None, str | None]] = []  # kind, namespace, label selector
         # Every change, for watches: (resourceVersion, event type, object).
         self._events: list[tuple[int, str, dict[str, Any]]] = []
         self._changed = threading.Condition()
@@ -88,6 +89,10 @@ class FakeKube:
         self._emit("MODIFIED" if existed else "ADDED", obj)
         return copy.deepcopy(obj)
 
+    def ping(self, timeout: float = 5.0) -> str:
+        self._maybe_fail("ping")
+        return "v1.0.0-fake"
+
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         obj = self.objects.get(self._key(api_version, kind, name, namespace))
         return copy.deepcopy(obj) if obj is not None else None
@@ -106,13 +111,13 @@ class FakeKube:
     def list_with_version(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
     ) -> tuple[builtins.list[dict[str, Any]], str]:
-        wanted = dict(part.split("=", 1) for part in (label_selector or "").split(",") if "=" in part)
+        self._maybe_fail("list")
+        selector = LabelSelector.parse(label_selector) if label_selector else None
         out = []
         for (group, k, ns, _), obj in sorted(self.objects.items()):
             if group != _group(api_version) or k != kind or (namespace is not None and ns != namespace):
                 continue
-            labels = (obj.get("metadata") or {}).get("labels") or {}
-            if all(labels.get(a) == b for a, b in wanted.items()):
+            if selector is None or selector.matches((obj.get("metadata") or {}).get("labels")):
                 out.append(copy.deepcopy(obj))
         return out, str(next(self._rv))
 
@@ -188,27 +193,36 @@ class FakeKube:
         kind: str,
         namespace: str | None = None,
         resource_version: str | None = None,
-        timeout: float = 5,
-        **_: Any,
+        timeout: float = 60,
+        label_selector: str | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Changes of a kind after `resource_version`, as they happen, until `timeout` seconds pass quietly."""
+        """Changes of a kind after `resource_version`, as they happen. It ends after a quiet spell (at most a
+        quarter second: a watch may end at any time, and the caller watches again from the last version), so
+        informers on a FakeKube notice a stop quickly and never spin."""
+        self.watches.append((kind, namespace, label_selector))
+        selector = LabelSelector.parse(label_selector) if label_selector else None
         since = int(resource_version or 0)
-        deadline = time.monotonic() + timeout
+        quiet = min(float(timeout), 0.25)
         while True:
             with self._changed:
                 pending = [
-                    e for e in self._events if e[0] > since and self._watched(e[2], api_version, kind, namespace)
+                    e
+                    for e in self._events
+                    if e[0] > since and self._watched(e[2], api_version, kind, namespace, selector)
                 ]
-                if not pending and not self._changed.wait(max(0.0, deadline - time.monotonic())):
+                if not pending and not self._changed.wait(quiet):
                     return
             for version, event_type, obj in pending:
                 since = version
                 yield event_type, copy.deepcopy(obj)
 
-    def _watched(self, obj: dict[str, Any], api_version: str, kind: str, namespace: str | None) -> bool:
+    def _watched(
+        self, obj: dict[str, Any], api_version: str, kind: str, namespace: str | None, selector: LabelSelector | None
+    ) -> bool:
         meta = obj["metadata"]
         same_kind = _group(obj["apiVersion"]) == _group(api_version) and obj["kind"] == kind
-        return same_kind and (namespace is None or meta.get("namespace") == namespace)
+        labelled = selector is None or selector.matches(meta.get("labels"))
+        return same_kind and labelled and (namespace is None or meta.get("namespace") == namespace)
 
     def deletes(self) -> builtins.list[tuple[str, str, str, Any]]:
         return [(k, ns, n, d) for verb, k, ns, n, d in self.writes if verb == "delete"]

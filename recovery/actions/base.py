@@ -20,6 +20,7 @@ from kubeapi import Conflict, NotFound
 from recovery.api import KubeApi
 from recovery.errors import PermanentError
 from recovery.patterns import Match
+from recovery.scope import EVERYTHING, Scope
 from recovery.state import ObjectState
 
 # Kinds no action may ever delete: user data and the namespaces holding it.
@@ -60,6 +61,7 @@ class Context:
     save_state: Callable[[ObjectState], object]
     now: Callable[[], float] = time.time
     flux: Callable[[ObjectRef], dict[str, Any] | None] | None = None
+    scope: Scope = EVERYTHING  # what this instance may change beyond `obj` (a shared source's other users)
 
     @property
     def ref(self) -> ObjectRef:

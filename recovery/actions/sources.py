@@ -8,6 +8,8 @@ source is forwarded to the probe, so a push followed by `flux reconcile source g
 A pin is lifted again after RETRY_REJECTED_AFTER[n] seconds to try the rejected revision once more, since
 a rollout or a release also fails for causes outside Git that go away (a quota, a missing namespace or CRD);
 when that fails too, the rollback pins again, and after the last retry the pin stays until a new push.
+A pin moves every Kustomization and HelmRelease reading the source, so an instance with --selector pins
+only a source whose users all match it (another recovery mode's objects must not be rolled back).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 
 from fluxmodel.annotations import REQUESTED_AT, reconcile_request
 from fluxmodel.conditions import artifact_revision, revision_commit
-from fluxmodel.kinds import GIT_REPOSITORY, ObjectRef
+from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
 from recovery.actions.base import Context, Done, Outcome, guarded_delete
 from recovery.api import KubeApi
 from recovery.errors import PermanentError
+from recovery.scope import Scope
 from recovery.state import ObjectState
 
 PINNED_BY = "gitops.flux.io/pinned-by"
@@ -38,6 +41,27 @@ def source_of(flux_obj: dict[str, Any]) -> ObjectRef:
     ref = ObjectRef.of(flux_obj)
     src = (flux_obj.get("spec") or {}).get("sourceRef") or {}
     return ObjectRef(str(src.get("kind") or ""), str(src.get("namespace") or ref.namespace), str(src.get("name") or ""))
+
+
+def chart_source_of(release: dict[str, Any]) -> ObjectRef:
+    """The source a HelmRelease's chart is built from (spec.chart.spec.sourceRef; namespace defaults to its own)."""
+    ref = ObjectRef.of(release)
+    chart = (((release.get("spec") or {}).get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
+    return ObjectRef(
+        str(chart.get("kind") or ""), str(chart.get("namespace") or ref.namespace), str(chart.get("name") or "")
+    )
+
+
+def users_outside(kube: KubeApi, source: ObjectRef, scope: Scope) -> list[ObjectRef]:
+    """Kustomizations and HelmReleases (any namespace) that read `source` and are not in `scope`."""
+    if scope.selector is None:
+        return []
+    outside = []
+    for kind, read in ((KUSTOMIZATION, source_of), (HELM_RELEASE, chart_source_of)):
+        for obj in kube.list(kind.api_version, kind.kind):
+            if read(obj) == source and not scope.covers(obj):
+                outside.append(ObjectRef.of(obj))
+    return outside
 
 
 def probe_name(source: ObjectRef) -> str:
@@ -89,6 +113,13 @@ def _pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
     generation = int((src.get("metadata") or {}).get("generation") or 0)
     requested = annotations.get(REQUESTED_AT)
     if ref.get("commit") != commit:
+        outside = users_outside(ctx.kube, source, ctx.scope)
+        if outside:
+            raise PermanentError(
+                f"{source} is also read by {', '.join(map(str, outside[:3]))}"
+                + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
+                + f", outside --selector {ctx.scope}: a pin would roll those back too"
+            )
         patch = reconcile_request()
         requested = patch["metadata"]["annotations"][REQUESTED_AT]
         patch["metadata"]["annotations"].update({PINNED_BY: str(ctx.ref), PINNED_FROM: bad})

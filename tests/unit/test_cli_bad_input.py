@@ -349,3 +349,29 @@ def test_report_into_a_read_only_directory(env: dict[str, str], tmp_path: Path, 
     proc = run_unprivileged([*args, *(a for f, p in paths.items() for a in (f, str(p)))], env)
     assert_clean_error(proc, f"{flag} {locked / 'x'}: cannot write in {locked}")
     assert not list(locked.iterdir()) and not (tmp_path / "html").exists() and not (tmp_path / "history").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["recover", "--settle", "nan"], ["--settle 'nan'", "a plain number"]),
+        (["recover", "--selector", "a==b==c"], ["--selector 'a==b==c'", "label selector like"]),
+        (["recover", "--namespace", "Shop"], ["--namespace 'Shop'", "like flux-system"]),
+        (["recover", "--log-format", "xml"], ["recover: argument --log-format", "resilience recover --help"]),
+        (["explain", "--kind", "HelmRelease", "--message", " "], ["--message", "paste"]),
+        (["explain", "--kind", "HelmRelease", "--message", "m", "--format", "yaml"], ["--format", "'json', 'text'"]),
+    ],
+)
+def test_recovery_commands_refuse_bad_flags_in_one_line(
+    env: dict[str, str], kubeconfig: Path, argv: list[str], fragments: list[str]
+) -> None:
+    proc = run([*argv, *(["--kubeconfig", str(kubeconfig)] if argv[0] == "recover" else [])], env)
+    assert_clean_error(proc, *fragments)
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_recover_names_the_kubeconfig_variable_it_used(env: dict[str, str], tmp_path: Path) -> None:
+    listed = f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}"
+    proc = run(["recover"], {**env, "KUBECONFIG": listed})
+    assert_clean_error(proc, f"KUBECONFIG={listed}: none of these files exists", "fix KUBECONFIG")
+    assert "--kubeconfig " + listed not in proc.stderr

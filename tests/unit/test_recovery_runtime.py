@@ -10,7 +10,8 @@ import pytest
 
 from fluxmodel.kinds import ObjectRef
 from foundation.errors import UserError
-from recovery.cli import parse_addr, run_explain, run_recover
+from recovery.cli import register, run_explain, run_recover
+from recovery.flags import parse_addr
 from recovery.health import observe
 from recovery.lease import LeaderElector
 from recovery.metrics import Metrics, View, sample
@@ -188,22 +189,16 @@ def test_metrics_addresses() -> None:
     assert parse_addr("off") is None
 
 
+def parse(*argv: str) -> argparse.Namespace:
+    """Arguments as `resilience` parses them (every flag's default included)."""
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(list(argv))
+
+
 def recover_args(tmp_path: Path, **overrides: Any) -> argparse.Namespace:
-    values: dict[str, Any] = {
-        "kubeconfig": tmp_path / "missing",
-        "context": None,
-        "patterns": None,
-        "metrics_addr": "127.0.0.1:0",
-        "namespace": [],
-        "state_namespace": "flux-system",
-        "dry_run": False,
-        "log_format": "text",
-        "workers": 8,
-        "lease_duration": 15.0,
-        "settle": 300.0,
-    }
-    values.update(overrides)
-    return argparse.Namespace(**values)
+    args = parse("recover", "--kubeconfig", str(tmp_path / "missing"), "--metrics-addr", "127.0.0.1:0")
+    return argparse.Namespace(**{**vars(args), **overrides})
 
 
 @pytest.mark.parametrize(
@@ -211,7 +206,18 @@ def recover_args(tmp_path: Path, **overrides: Any) -> argparse.Namespace:
     [
         ({}, "no such file"),
         ({"workers": 0}, "--workers"),
+        ({"workers": "1.5"}, "--workers '1.5': expected a whole number"),
         ({"lease_duration": 1}, "--lease-duration"),
+        ({"lease_duration": "inf"}, "--lease-duration 'inf'"),
+        ({"settle": "nan"}, "--settle 'nan': expected seconds, more than 0"),
+        ({"settle": "0"}, "--settle '0'"),
+        ({"settle": "-5"}, "--settle '-5'"),
+        ({"startup_timeout": "inf"}, "--startup-timeout 'inf'"),
+        ({"startup_timeout": "-1"}, "--startup-timeout '-1'"),
+        ({"namespace": ["shop", "Shop_2"]}, "--namespace 'Shop_2': not a namespace name"),
+        ({"state_namespace": "x" * 64}, "--state-namespace 'xxx"),
+        ({"state_namespace": "-flux"}, "--state-namespace '-flux'"),
+        ({"context": ""}, "--context '': empty"),
         ({"patterns": Path("/nonexistent.yaml")}, "--patterns"),
         ({"metrics_addr": "nope"}, "--metrics-addr"),
     ],
@@ -222,6 +228,19 @@ def test_recover_refuses_bad_input_with_one_line(tmp_path: Path, overrides: dict
     assert "\n" not in str(err.value)
 
 
+def test_flags_are_checked_before_the_kubeconfig(tmp_path: Path) -> None:
+    """The kubeconfig is missing, yet the flag is what is reported: nothing is read or contacted first."""
+    with pytest.raises(UserError, match=r"^--settle 'nan'"):
+        run_recover(recover_args(tmp_path, settle="nan"))
+
+
+def test_a_patterns_file_is_checked_before_connecting(tmp_path: Path) -> None:
+    patterns = tmp_path / "p.yaml"
+    patterns.write_text("patterns: [{error_pattern: x, recovery_action: recreate}]")
+    with pytest.raises(UserError, match=rf"^--patterns {patterns}: pattern 0 .*'recreate' is not one of"):
+        run_recover(recover_args(tmp_path, patterns=patterns))
+
+
 def test_recover_refuses_a_file_that_is_not_a_kubeconfig(tmp_path: Path) -> None:
     bad = tmp_path / "kubeconfig"
     bad.write_text("not: [a kubeconfig")
@@ -230,14 +249,14 @@ def test_recover_refuses_a_file_that_is_not_a_kubeconfig(tmp_path: Path) -> None
 
 
 def test_explain_exit_codes_and_bad_patterns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = argparse.Namespace(kind="Kustomization", message="nothing known", reason="", condition="", patterns=None)
+    args = parse("explain", "--kind", "Kustomization", "--message", "nothing known")
     assert run_explain(args) == 3
     patterns = tmp_path / "p.yaml"
     patterns.write_text("patterns: [{error_pattern: 'nothing', recovery_action: escalate}]")
     assert run_explain(argparse.Namespace(**{**vars(args), "patterns": patterns})) == 0
     assert '"recovery_action": "escalate"' in capsys.readouterr().out
     patterns.write_text("patterns: [{error_pattern: '(a+)+', recovery_action: escalate}]")
-    with pytest.raises(UserError, match=r"pattern 0.*nested repetition"):
+    with pytest.raises(UserError, match=rf"^--patterns {patterns}: pattern 0.*nested repetition"):
         run_explain(argparse.Namespace(**{**vars(args), "patterns": patterns}))
 
 
