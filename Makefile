@@ -18,7 +18,7 @@ venv: $(BIN)/.installed
 $(BIN)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[harness,dev]'
 	touch $@
 
 # What a cluster needs; build-test and build-chaos add what the tests / the chaos suite need (clusters/pins.py).

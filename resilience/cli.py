@@ -18,7 +18,9 @@ from typing import Any
 
 from foundation.errors import ResilienceError
 
-# Modules that define `register(subparsers)`; each adds its commands with a `func(args) -> int` default.
+# Modules that define `register(subparsers)`; each adds its commands with a `func(args) -> int` default. An
+# operator image installs only the system under test (no `harness` extra): commands whose package or whose
+# third-party dependencies are not installed are left out, so `resilience recover` runs there.
 COMMAND_MODULES: tuple[str, ...] = (
     "clusters.cli",
     "validation.cli",
@@ -68,12 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:
+            if e.name == name or not _ours(e.name):
                 continue
             raise
         register: Callable[[Any], None] = module.register
         register(sub)
     return parser
+
+
+def _ours(module: str | None) -> bool:
+    """A module of this project (missing: a bug), as opposed to a third-party one (missing: not installed)."""
+    top = (module or "").partition(".")[0]
+    return top in {name.partition(".")[0] for name in (*COMMAND_MODULES, "foundation", "kubeapi", "fluxmodel")}
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
