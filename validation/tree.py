@@ -23,6 +23,8 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 # Entries that name other kustomization directories (or, for resources, manifest files).
 _DIR_FIELDS = ("resources", "bases", "components", "generators", "transformers", "validators")
 _MANIFEST_SUFFIXES = (".yaml", ".yml")
+_CHART_FILE = "Chart.yaml"
+_CHART_DIRS = ("templates", "charts")  # Go templates and subcharts of a Helm chart
 _REMOTE = re.compile(
     r"^(?:[a-z][a-z0-9+.-]*://|git::|git@|[\w-]+(?:\.[\w-]+)+(?::\d+)?/)|[?&](?:ref|version|submodules|timeout)=",
     re.IGNORECASE,
@@ -146,13 +148,20 @@ def _looks_like_manifest(path: Path) -> bool:
 
 
 def _walk(scope: Path) -> Iterator[tuple[Path, list[str]]]:
-    """Directories below scope with their files, skipping hidden directories and Helm charts."""
+    """Directories below scope with their files, skipping hidden directories and Helm chart content.
+
+    A directory with a Chart.yaml below the scope is a chart: Go templates and values, not manifests, so
+    its subtree is skipped. When the scope itself is a chart (a repository that is also a chart), the user
+    asked for this tree: only the chart's own templates/ and charts/ are skipped, not the GitOps tree.
+    """
     for dirpath, dirnames, filenames in os.walk(scope):
-        if "Chart.yaml" in filenames:
+        directory = Path(dirpath)
+        chart = _CHART_FILE in filenames
+        if chart and directory != scope:
             dirnames[:] = []
             continue
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        yield Path(dirpath), filenames
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (chart and d in _CHART_DIRS))
+        yield directory, filenames
 
 
 def _read_kustomization(path: Path, *, strict: bool) -> Kustomization:

@@ -1,0 +1,49 @@
+"""Reading the tree: what is a kustomization, a plain manifest or Helm chart content, and what is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_validate_support import Repo, app_root, needs_git, needs_kubectl, workload
+
+pytestmark = [needs_kubectl, needs_git]
+
+GO_TEMPLATE = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n{{- if .Values.x }}\n"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    """A committed root whose Deployment selector is then changed in the working tree."""
+    r = Repo(tmp_path / "repo")
+    app_root(r, workload())
+    r.commit("base")
+    app_root(r, workload(labels={"app": "other"}))
+    return r
+
+
+@pytest.mark.parametrize("chart_dir", [".", "apps"], ids=["repository-top", "scope"])
+def test_chart_at_the_scope_hides_only_its_templates(repo: Repo, chart_dir: str) -> None:
+    repo.write(f"{chart_dir}/Chart.yaml", "apiVersion: v2\nname: x\nversion: 0.1.0\n")
+    repo.write(f"{chart_dir}/templates/cm.yaml", GO_TEMPLATE)
+    repo.write(f"{chart_dir}/charts/sub/templates/cm.yaml", GO_TEMPLATE)
+
+    result = repo.validate("--base", "HEAD", fmt="text", path=str(repo.path / chart_dir))
+
+    assert result.code == 1, result.out + result.err
+    assert "[workload-selector]" in result.out
+    assert "1 kustomization root(s) built" in result.out
+
+
+def test_chart_above_the_scope_hides_nothing(repo: Repo) -> None:
+    repo.write("Chart.yaml", "apiVersion: v2\nname: x\nversion: 0.1.0\n")
+
+    assert repo.validate("--base", "HEAD", path=str(repo.path / "apps")).rules() == ["workload-selector"]
+
+
+def test_chart_below_the_scope_is_skipped(repo: Repo) -> None:
+    repo.write("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    repo.write("charts/web/templates/cm.yaml", GO_TEMPLATE)  # unreadable as YAML: must not be read
+    repo.write("charts/web/kustomization.yaml", "resources: [\n")
+
+    assert repo.validate("--base", "HEAD").rules() == ["workload-selector"]
