@@ -93,15 +93,15 @@ class Kustomize:
 
     def _build_group(self, roots: list[Path], tmp: Path) -> dict[Path, RootResult]:
         built = self._build_batch(roots, tmp)
-        if built is not None:
+        if not isinstance(built, str):
             return built
         if len(roots) == 1:
-            return {roots[0]: self._build_alone(roots[0])}
+            return {roots[0]: self._build_alone(roots[0], built)}
         half = len(roots) // 2
         return {**self._build_group(roots[:half], tmp), **self._build_group(roots[half:], tmp)}
 
-    def _build_batch(self, roots: list[Path], tmp: Path) -> dict[Path, RootResult] | None:
-        """All roots in one process; None if kustomize failed (some root is broken, or two collide)."""
+    def _build_batch(self, roots: list[Path], tmp: Path) -> dict[Path, RootResult] | str:
+        """All roots in one process, or kustomize's error (some root is broken, or two collide)."""
         batch = Path(tempfile.mkdtemp(dir=tmp))
         token = uuid.uuid4().hex[:12]
         resources: list[str] = []
@@ -120,31 +120,55 @@ class Kustomize:
         }
         (batch / "kustomization.yaml").write_text(yaml.safe_dump(parent), encoding="utf-8")
         ok, output = self._run(batch)
-        if not ok:
-            return None
-        results = {r: RootResult(r, []) for r in roots}
+        return self._split(output, roots, token, batch) if ok else output
+
+    def _split(self, output: str, roots: list[Path], token: str, batch: Path) -> dict[Path, RootResult]:
+        """A batch's output cut at its markers, which every root must come back after, in order.
+
+        A program that exits 0 without them built nothing, and its silence must never pass as clean.
+        """
+        results: dict[Path, RootResult] = {}
         current: Path | None = None
-        for doc in yaml.load_all(output, Loader=Loader):
-            if not isinstance(doc, dict):
-                continue
-            meta = doc.get("metadata") or {}
-            if meta.get("namespace") == _MARKER_NAMESPACE and str(meta.get("name", "")).startswith(f"m-{token}-"):
-                current = roots[int(str(meta["name"]).rsplit("-", 1)[1])]
-                continue
-            if current is None:
-                return None
-            origin = _pop_origin(doc)
-            results[current].objects.append(Rendered(doc, _origin_file(origin, batch, current), current))
+        for doc in self._documents(output):
+            if _is_marker(doc, f"m-{token}-{len(results)}"):
+                current = roots[len(results)]
+                results[current] = RootResult(current, [])
+            elif current is None:
+                raise self._not_kustomize("its output does not start with the first root's objects")
+            else:
+                origin = _pop_origin(doc)
+                results[current].objects.append(Rendered(doc, _origin_file(origin, batch, current), current))
+        if len(results) < len(roots):
+            came = f"returned {len(results)} of the {len(roots)} roots it was asked to build"
+            raise self._not_kustomize(came if output.strip() else "printed nothing")
         return results
 
-    def _build_alone(self, root: Path) -> RootResult:
-        """One root exactly as `kubectl kustomize ROOT` builds it; objects attributed to its kustomization."""
+    def _build_alone(self, root: Path, batch_error: str) -> RootResult:
+        """One root exactly as `kubectl kustomize ROOT` builds it; objects attributed to its kustomization.
+
+        It failed in a batch, so an empty success here cannot be trusted: the batch's error stands.
+        """
         ok, output = self._run(root)
         if not ok:
             return RootResult(root, [], output)
         kfile = kustomization_file(root)
-        docs = [d for d in yaml.load_all(output, Loader=Loader) if isinstance(d, dict)]
+        docs = self._documents(output)
+        if not docs:
+            return RootResult(root, [], f"it builds to nothing alone, yet fails with other roots: {batch_error}")
         return RootResult(root, [Rendered(d, kfile, root) for d in docs])
+
+    def _documents(self, output: str) -> list[dict[str, Any]]:
+        """The mappings of kustomize's YAML output; UserError if it is not YAML (not kustomize)."""
+        try:
+            return [d for d in yaml.load_all(output, Loader=Loader) if isinstance(d, dict)]
+        except yaml.YAMLError:
+            raise self._not_kustomize("its output is not YAML") from None
+
+    def _not_kustomize(self, what: str) -> UserError:
+        return UserError(
+            f"{self.kubectl}: `{self.kubectl} kustomize DIR` exited 0 but {what}, so it is not kubectl's "
+            "kustomize; pass --kubectl /path/to/kubectl (>= 1.27)"
+        )
 
     def _run(self, directory: Path) -> tuple[bool, str]:
         env = {**os.environ, **_OFFLINE_ENV}
@@ -182,6 +206,11 @@ def clean_error(stderr: str) -> str:
     if match:
         text = match.group(1).replace('\\"', '"')
     return " ".join(text.replace("Error: ", "", 1).split())
+
+
+def _is_marker(doc: dict[str, Any], name: str) -> bool:
+    meta = doc.get("metadata")
+    return isinstance(meta, dict) and meta.get("namespace") == _MARKER_NAMESPACE and meta.get("name") == name
 
 
 def _pop_origin(doc: dict[str, Any]) -> Mapping[str, Any]:
