@@ -18,6 +18,7 @@ WARNING: Final = "warning"
 # Rule ids of the checks this package adds to the immutable-field table's ids.
 BUILD: Final = "kustomize-build"
 REMOTE: Final = "remote-base"
+OUTSIDE: Final = "outside-repository"
 CYCLE: Final = "flux-dependson-cycle"
 MISSING_DEP: Final = "flux-dependson-missing"
 BASE_UNRENDERED: Final = "base-not-rendered"

@@ -44,13 +44,26 @@ def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> subproces
 
 def repo_top(path: Path) -> Path:
     """The top of the git work tree containing `path`; UserError if there is none."""
-    proc = _git(path if path.is_dir() else path.parent, "rev-parse", "--show-toplevel")
-    if proc.returncode != 0:
+    top = _toplevel(path)
+    if top is None:
         raise UserError(
             f"{path}: not inside a git repository; run validate in a clone, or pass --no-diff to skip "
             "the immutable-field comparison"
         )
-    return Path(proc.stdout.strip()).resolve()
+    return top
+
+
+def find_top(path: Path) -> Path | None:
+    """The top of the git work tree containing `path`, or None (not in one, or git is not installed)."""
+    try:
+        return _toplevel(path)
+    except UserError:
+        return None
+
+
+def _toplevel(path: Path) -> Path | None:
+    proc = _git(path if path.is_dir() else path.parent, "rev-parse", "--show-toplevel")
+    return Path(proc.stdout.strip()).resolve() if proc.returncode == 0 else None
 
 
 def _commit(top: Path, rev: str) -> str | None:

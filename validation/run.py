@@ -6,7 +6,7 @@ large tree costs one extra small build, not a second build of everything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +16,10 @@ from foundation.errors import UserError
 from validation import gitrev
 from validation.diff import compare, forced_units
 from validation.dryrun import Applier, ClusterApplier, dry_run
-from validation.findings import BASE_UNRENDERED, BUILD, ERROR, REMOTE, WARNING, Finding, display_path
+from validation.findings import BASE_UNRENDERED, BUILD, ERROR, OUTSIDE, REMOTE, WARNING, Finding, display_path
 from validation.graphcheck import graph_findings
 from validation.render import Kustomize, Rendered, RootResult, kustomization_file
-from validation.tree import Tree, raw_objects, scan
+from validation.tree import Kustomization, Tree, raw_objects, scan
 
 
 @dataclass
@@ -71,7 +71,7 @@ def validate(opts: Options, applier: Applier | None = None) -> Report:
     scope = opts.path.resolve()
     if not scope.is_dir():
         raise UserError(f"{opts.path}: no such directory; pass the directory of the GitOps tree to validate")
-    top = scope if opts.no_diff and not opts.staged else gitrev.repo_top(scope)
+    top = _top(opts, scope)
     report = Report()
     report.base = None if opts.no_diff else gitrev.resolve_base(top, opts.base, staged=opts.staged)
     kustomize = Kustomize(opts.kubectl, opts.jobs)
@@ -106,6 +106,16 @@ def validate(opts: Options, applier: Applier | None = None) -> Report:
     report.processes = kustomize.processes
     report.findings = sorted(set(report.findings))
     return report
+
+
+def _top(opts: Options, scope: Path) -> Path:
+    """The repository top: what Flux's source holds, and the boundary no kustomization entry may leave.
+
+    Outside git (allowed with --no-diff alone) there is no such boundary: the filesystem root stands in.
+    """
+    if opts.no_diff and not opts.staged:
+        return gitrev.find_top(scope) or Path(scope.anchor)
+    return gitrev.repo_top(scope)
 
 
 def _objects(side: _Side, *, strict: bool, units: set[Path] | None = None) -> list[Rendered]:
@@ -175,7 +185,8 @@ def _unrendered(
     new_roots = {new.rel(r): r for r in new.results}
     for unit in sorted(u for u in units if u.is_dir()):
         res = base.results.get(unit)
-        why = res.error if res and res.error else ("" if unit in buildable else "it has remote or missing bases")
+        unbuilt = "" if unit in buildable else "it has remote, outside or missing bases"
+        why = res.error if res and res.error else unbuilt
         if why and base.rel(unit) in new_roots:
             out.append(
                 Finding(
@@ -189,25 +200,33 @@ def _unrendered(
 
 
 def _problem_findings(tree: Tree, roots: list[Path], display: Callable[[Path], str]) -> list[Finding]:
-    """Remote bases (refused: validate never goes online) and missing local entries, once per entry."""
+    """A finding per entry that keeps a root from being built, once per entry however many roots share it."""
     out: set[Finding] = set()
     for root in roots:
-        blocked = display(root)
         for k in tree.problems(root):
-            problems = [
-                (
-                    REMOTE,
-                    f"remote base {entry!r} refused: validate builds offline and never fetches, so {blocked} "
-                    "is not built. Fix: vendor the base into the repository (a copy or a git subtree) and "
-                    "reference it by a relative path",
-                )
-                for entry in k.remote
-            ] + [
-                (BUILD, f"{entry!r} does not exist (relative to {display(k.dir)}), so {blocked} is not built")
-                for entry in k.missing
-            ]
+            problems = _entry_problems(k, display(root), display)
             out |= {Finding(file=display(k.file), rule=rule, severity=ERROR, message=m) for rule, m in problems}
     return sorted(out)
+
+
+def _entry_problems(k: Kustomization, blocked: str, display: Callable[[Path], str]) -> Iterator[tuple[str, str]]:
+    """Rule and message for each remote (validate never goes online), outside or missing entry of `k`."""
+    for entry in k.remote:
+        yield (
+            REMOTE,
+            f"remote base {entry!r} refused: validate builds offline and never fetches, so {blocked} is not "
+            "built. Fix: vendor the base into the repository (a copy or a git subtree) and reference it by a "
+            "relative path",
+        )
+    for entry in k.outside:
+        yield (
+            OUTSIDE,
+            f"{entry!r} resolves outside the repository, so {blocked} is not built: Flux's source holds only "
+            "the repository, and validate cannot read the path at the base revision. Fix: move what it names "
+            "into the repository and reference it by a relative path",
+        )
+    for entry in k.missing:
+        yield BUILD, f"{entry!r} does not exist (relative to {display(k.dir)}), so {blocked} is not built"
 
 
 def _build_finding(res: RootResult, display: Callable[[Path], str]) -> Finding:

@@ -35,7 +35,7 @@ Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass
 class Kustomization:
-    """One kustomization file and the local directories, files and remote or missing entries it names."""
+    """One kustomization file and the local directories, files and remote, outside or missing entries it names."""
 
     dir: Path
     file: Path
@@ -44,6 +44,7 @@ class Kustomization:
     files: list[Path] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
     error: str = ""
 
 
@@ -80,9 +81,9 @@ class Tree:
         return seen
 
     def problems(self, root: Path) -> list[Kustomization]:
-        """Kustomizations in a root's closure that cannot be built offline (remote, missing or unreadable)."""
+        """Kustomizations in a root's closure that cannot be built here (remote, outside, missing, unreadable)."""
         found = (self.kustomizations.get(d) for d in sorted(self.closure(root)))
-        return [k for k in found if k and (k.remote or k.missing or k.error)]
+        return [k for k in found if k and (k.remote or k.outside or k.missing or k.error)]
 
     def relative(self, path: Path) -> str:
         """A path of this tree relative to its top, in posix form (as git names files)."""
@@ -117,7 +118,7 @@ def scan(top: Path, scope: Path, *, strict: bool) -> Tree:
         names = set(files)
         kfile = next((directory / n for n in KUSTOMIZATION_FILES if n in names), None)
         if kfile is not None:
-            kustomizations[directory] = _read_kustomization(kfile, strict=strict)
+            kustomizations[directory] = _read_kustomization(kfile, top, strict=strict)
         elif not any(p in kustomizations for p in (directory, *directory.parents)):
             raw += [directory / n for n in sorted(files) if n.endswith(_MANIFEST_SUFFIXES)]
     tree = Tree(top=top, scope=scope, kustomizations=kustomizations, raw_files=raw)
@@ -164,7 +165,7 @@ def _walk(scope: Path) -> Iterator[tuple[Path, list[str]]]:
         yield directory, filenames
 
 
-def _read_kustomization(path: Path, *, strict: bool) -> Kustomization:
+def _read_kustomization(path: Path, top: Path, *, strict: bool) -> Kustomization:
     k = Kustomization(dir=path.parent, file=path)
     try:
         docs = load_yaml_file(path)
@@ -183,21 +184,26 @@ def _read_kustomization(path: Path, *, strict: bool) -> Kustomization:
     k.component = spec.get("kind") == "Component"
     for name in _DIR_FIELDS:
         for entry in _strings(spec.get(name)):
-            _classify(k, entry, manifests=name == "resources")
+            _classify(k, entry, top, manifests=name == "resources")
     for entry in _strings(spec.get("patchesStrategicMerge")):
-        _classify(k, entry, manifests=True)
+        _classify(k, entry, top, manifests=True)
     for patch in (*_mappings(spec.get("patches")), *_mappings(spec.get("patchesJson6902"))):
         if isinstance(patch.get("path"), str):
-            _classify(k, patch["path"], manifests=True)
+            _classify(k, patch["path"], top, manifests=True)
     return k
 
 
-def _classify(k: Kustomization, entry: str, *, manifests: bool) -> None:
-    """Sort one entry into local dir, local manifest file, remote, or missing."""
+def _classify(k: Kustomization, entry: str, top: Path, *, manifests: bool) -> None:
+    """Sort one entry into local dir, local manifest file, outside the repository, remote, or missing.
+
+    A path outside `top` is not in Flux's source, nor in the base revision's checkout.
+    """
     if "\n" in entry:  # an inline patch or transformer config, not a path
         return
     target = Path(os.path.normpath(k.dir / entry))
-    if target.is_dir():
+    if not target.is_relative_to(top):
+        k.outside.append(entry)
+    elif target.is_dir():
         k.dirs.append(target)
     elif target.is_file():
         if manifests and target.suffix in _MANIFEST_SUFFIXES:

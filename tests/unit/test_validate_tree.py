@@ -47,3 +47,31 @@ def test_chart_below_the_scope_is_skipped(repo: Repo) -> None:
     repo.write("charts/web/kustomization.yaml", "resources: [\n")
 
     assert repo.validate("--base", "HEAD").rules() == ["workload-selector"]
+
+
+@pytest.mark.parametrize("mode", [["--base", "HEAD"], ["--staged"], ["--no-diff"]])
+def test_base_outside_the_repository_is_an_error_finding(repo: Repo, tmp_path: Path, mode: list[str]) -> None:
+    outside = Repo(tmp_path / "other/dir", init=False)
+    app_root(outside, workload(name="elsewhere"), rel=".")
+    for rel in ("apps/web", "apps/api"):  # several roots: the verdict must not depend on set order
+        repo.write_yaml(f"{rel}/deploy.yaml", workload(name=rel.replace("/", "-")))
+        repo.kustomization(rel, resources=["deploy.yaml", "../../../other/dir"])
+    repo.git("add", "-A")
+
+    result = repo.validate(*mode)
+
+    assert result.code == 1, result.err
+    assert [(f["rule"], f["severity"], f["file"]) for f in result.findings] == [
+        ("outside-repository", "error", "apps/api/kustomization.yaml"),
+        ("outside-repository", "error", "apps/web/kustomization.yaml"),
+    ]
+    assert "'../../../other/dir' resolves outside the repository" in result.findings[0]["message"]
+
+
+def test_no_diff_on_a_subdirectory_keeps_the_repository_as_boundary(repo: Repo) -> None:
+    app_root(repo, workload(name="shared"), rel="base")
+    repo.kustomization("apps/web", resources=["deployment-0.yaml", "../../base"])
+
+    result = repo.validate("--no-diff", path=str(repo.path / "apps"))
+
+    assert (result.code, result.findings) == (0, [])
