@@ -1,13 +1,20 @@
 """`resilience validate`: the pre-commit gate against changes that lock up GitOps.
 
-Exit codes: 0 clean (warnings allowed), 1 at least one error finding, 2 bad input (one line on stderr).
+Exit codes: 0 clean (warnings allowed), 1 at least one error finding, 2 bad input (one line on stderr),
+130 / 143 stopped by SIGINT / SIGTERM (kubectl processes killed, temporary files removed, nothing printed
+on stdout).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Protocol
 
 from foundation.errors import UserError
@@ -47,22 +54,62 @@ def register(subparsers: _Subparsers) -> None:
     p.set_defaults(func=run)
 
 
+class _Stopped(BaseException):
+    """A stop signal, raised in the main thread (BaseException, like KeyboardInterrupt, so nothing swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise _Stopped once; unwinding kills the kubectl processes and removes temp dirs.
+
+    A second signal during that cleanup is ignored so the cleanup completes. Signals ignored by the parent
+    (a background job's SIGINT) stay ignored; outside the main thread Python cannot handle signals at all.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise _Stopped(signum)
+
+    wanted = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
+    previous = {s: signal.signal(s, stop) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate and print; the exit code says whether the change may go in."""
     if args.kubeconfig is not None and not args.server_dry_run:
         raise UserError(f"--kubeconfig {args.kubeconfig}: only used by --server-dry-run; add it or drop --kubeconfig")
-    report = validate(
-        Options(
-            path=args.path,
-            base=args.base,
-            staged=args.staged,
-            no_diff=args.no_diff,
-            kubectl=args.kubectl,
-            jobs=args.jobs,
-            server_dry_run=args.server_dry_run,
-            kubeconfig=args.kubeconfig,
-        )
+    options = Options(
+        path=args.path,
+        base=args.base,
+        staged=args.staged,
+        no_diff=args.no_diff,
+        kubectl=args.kubectl,
+        jobs=args.jobs,
+        server_dry_run=args.server_dry_run,
+        kubeconfig=args.kubeconfig,
     )
+    try:
+        with _stop_on_signals():
+            report = validate(options)
+    except _Stopped as e:
+        name = signal.Signals(e.signum).name
+        print(f"resilience: validate stopped by {name}: nothing was checked to the end", file=sys.stderr)
+        return 128 + e.signum
     if args.format == "json":
         print(render_json(report.findings))
     else:

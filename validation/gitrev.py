@@ -111,9 +111,12 @@ def changed_files(top: Path, base: Base, *, staged: bool) -> set[str]:
 
 @contextmanager
 def checkout(top: Path, rev: str) -> Iterator[Path]:
-    """A temporary directory holding the tree of `rev` (the index if rev is STAGED); always removed."""
-    tmp = Path(tempfile.mkdtemp(prefix="resilience-validate-"))
-    try:
+    """A temporary directory holding the tree of `rev` (the index if rev is STAGED); always removed.
+
+    TemporaryDirectory, not mkdtemp: its finalizer still removes it if a signal lands before the `with`.
+    """
+    with tempfile.TemporaryDirectory(prefix="resilience-validate-", ignore_cleanup_errors=True) as name:
+        tmp = Path(name)
         index = tmp / "index"
         env = {"GIT_INDEX_FILE": str(index)}
         if rev == STAGED:
@@ -131,5 +134,3 @@ def checkout(top: Path, rev: str) -> Iterator[Path]:
         if proc.returncode != 0:
             raise UserError(f"{top}: git checkout-index failed: {proc.stderr.strip()}")
         yield tree
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

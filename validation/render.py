@@ -10,11 +10,14 @@ the environment also points every proxy at a closed port so nothing can hang on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,14 +61,21 @@ class RootResult:
     error: str = ""
 
 
+class Cancelled(Exception):
+    """Raised in a build worker once the build is cancelled: it starts nothing more."""
+
+
 class Kustomize:
-    """Runs kubectl's kustomize over batches of roots, in parallel."""
+    """Runs kubectl's kustomize over batches of roots, in parallel; cancel() stops it at once."""
 
     def __init__(self, kubectl: str = "kubectl", jobs: int | None = None, timeout: float = 300.0) -> None:
         self.kubectl = kubectl
         self.jobs = max(1, jobs or min(os.cpu_count() or 1, 8))
         self.timeout = timeout
         self.processes = 0
+        self._lock = threading.Lock()
+        self._children: set[subprocess.Popen[str]] = set()
+        self._cancelled = False
 
     def check(self) -> None:
         """UserError unless kubectl can be run."""
@@ -87,9 +97,20 @@ class Kustomize:
             tempfile.TemporaryDirectory(prefix="resilience-kustomize-") as tmp,
             ThreadPoolExecutor(max_workers=len(chunks)) as pool,
         ):
-            for part in pool.map(lambda c: self._build_group(c, Path(tmp)), chunks):
-                results.update(part)
+            try:
+                for part in pool.map(lambda c: self._build_group(c, Path(tmp)), chunks):
+                    results.update(part)
+            except BaseException:
+                self.cancel()  # before the pool waits for its workers: none may start another kubectl
+                raise
         return results
+
+    def cancel(self) -> None:
+        """Start no more kubectl and kill the running ones (with whatever they started)."""
+        with self._lock:
+            self._cancelled = True
+            for proc in self._children:
+                _kill_group(proc)
 
     def _build_group(self, roots: list[Path], tmp: Path) -> dict[Path, RootResult]:
         built = self._build_batch(roots, tmp)
@@ -171,24 +192,48 @@ class Kustomize:
         )
 
     def _run(self, directory: Path) -> tuple[bool, str]:
-        env = {**os.environ, **_OFFLINE_ENV}
-        self.processes += 1
+        """`kubectl kustomize DIRECTORY`: whether it succeeded, and its output or its error message."""
+        proc = self._start(directory)
         try:
-            proc = subprocess.run(
-                [self.kubectl, "kustomize", str(directory)],
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                env=env,
-                check=False,
-            )
+            stdout, stderr = proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            proc.communicate()
             return False, f"kustomize did not finish within {self.timeout:.0f} s"
-        except OSError as e:
-            raise UserError(f"{self.kubectl}: cannot run ({e}); install kubectl or pass --kubectl") from None
+        finally:
+            with self._lock:
+                self._children.discard(proc)
+        if self._cancelled:
+            raise Cancelled
         if proc.returncode != 0:
-            return False, clean_error(proc.stderr) or f"kubectl kustomize exited {proc.returncode}"
-        return True, proc.stdout
+            return False, clean_error(stderr) or f"kubectl kustomize exited {proc.returncode}"
+        return True, stdout
+
+    def _start(self, directory: Path) -> subprocess.Popen[str]:
+        """A kubectl in its own process group (so cancel() kills what it starts too), unless cancelled."""
+        with self._lock:
+            if self._cancelled:
+                raise Cancelled
+            try:
+                proc = subprocess.Popen(
+                    [self.kubectl, "kustomize", str(directory)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env={**os.environ, **_OFFLINE_ENV},
+                    start_new_session=True,
+                )
+            except OSError as e:
+                raise UserError(f"{self.kubectl}: cannot run ({e}); install kubectl or pass --kubectl") from None
+            self._children.add(proc)
+            self.processes += 1
+            return proc
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(OSError):  # already gone
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def kustomization_file(directory: Path) -> Path:
