@@ -1,8 +1,9 @@
 """`resilience validate`: the pre-commit gate against changes that lock up GitOps.
 
 Exit codes: 0 clean (warnings allowed), 1 at least one error finding, 2 bad input (one line on stderr),
-130 / 143 stopped by SIGINT / SIGTERM (kubectl processes killed, temporary files removed, nothing printed
-on stdout).
+among it a PATH with nothing to validate (no kustomization to build, no Kubernetes manifest): a run that
+checked nothing never passes. 130 / 143: stopped by SIGINT / SIGTERM (kubectl processes killed, temporary
+files removed, nothing printed on stdout).
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ def register(subparsers: _Subparsers) -> None:
         help="check a GitOps tree before commit: builds, immutable-field changes, Flux dependsOn graph",
         description=__doc__,
     )
-    p.add_argument("path", nargs="?", default=".", type=Path, help="directory of the GitOps tree (default: .)")
+    p.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        type=Path,
+        help="directory of the GitOps tree (default: .); one with nothing to validate is an error (exit 2)",
+    )
     p.add_argument(
         "--base",
         metavar="REV",

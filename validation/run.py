@@ -61,9 +61,15 @@ class _Side:
     tree: Tree
     top: Path
     results: dict[Path, RootResult]
+    plain: list[Rendered]  # the objects of the plain manifests read
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.top).as_posix()
+
+    def objects(self, units: set[Path] | None = None) -> list[Rendered]:
+        """Objects of the built roots and of the plain manifests (of `units` only, if given)."""
+        every = [o for res in self.results.values() for o in res.objects] + self.plain
+        return [o for o in every if units is None or o.unit in units]
 
 
 def validate(opts: Options, applier: Applier | None = None) -> Report:
@@ -84,12 +90,15 @@ def validate(opts: Options, applier: Applier | None = None) -> Report:
 
         tree = scan(new_top, new_top / scope.relative_to(top), strict=True)
         roots = tree.roots()
+        plain = _plain(tree.raw_files, strict=True)
+        if not roots and not plain:
+            raise _nothing_to_validate(opts)
         report.findings += _problem_findings(tree, roots, display)
         results = kustomize.build([r for r in roots if not tree.problems(r)])
         report.roots = len(results)
         report.findings += [_build_finding(res, display) for res in results.values() if res.error]
-        new = _Side(tree, new_top, results)
-        objects = _objects(new, strict=True)
+        new = _Side(tree, new_top, results, plain)
+        objects = new.objects()
         report.findings += graph_findings(objects, display)
         if report.base is not None:
             report.findings += _compare_with_base(
@@ -118,13 +127,18 @@ def _top(opts: Options, scope: Path) -> Path:
     return gitrev.repo_top(scope)
 
 
-def _objects(side: _Side, *, strict: bool, units: set[Path] | None = None) -> list[Rendered]:
-    """Rendered objects of the built roots plus the plain manifests (restricted to `units` if given)."""
-    out = [o for res in side.results.values() for o in res.objects if units is None or res.root in units]
-    for path in side.tree.raw_files:
-        if units is None or path in units:
-            out += [Rendered(obj, path, path) for obj in raw_objects(path, strict=strict)]
-    return out
+def _nothing_to_validate(opts: Options) -> UserError:
+    """A run that would check nothing must not pass: PATH is most likely not the GitOps tree meant."""
+    where = " in the staged index" if opts.staged else ""
+    return UserError(
+        f"{opts.path}: nothing to validate: no kustomization to build and no Kubernetes manifest below it{where} "
+        "(hidden directories and Helm charts are skipped); pass the directory of the GitOps tree"
+    )
+
+
+def _plain(paths: list[Path], *, strict: bool) -> list[Rendered]:
+    """The objects of plain manifests, each its own unit."""
+    return [Rendered(obj, path, path) for path in paths for obj in raw_objects(path, strict=strict)]
 
 
 def _affected(side: _Side, changed_dirs: set[str], changed: set[str]) -> set[Path]:
@@ -154,16 +168,17 @@ def _compare_with_base(
         tree = scan(base_top, base_top / scope_rel, strict=False) if (base_top / scope_rel).is_dir() else None
         if tree is None:
             return []
-        base_units = _affected(_Side(tree, base_top, {}), changed_dirs, changed)
+        base_units = _affected(_Side(tree, base_top, {}, []), changed_dirs, changed)
         buildable = [u for u in base_units if u.is_dir() and not tree.problems(u)]
-        base = _Side(tree, base_top, kustomize.build(sorted(buildable)))
+        plain = _plain([p for p in tree.raw_files if p in base_units], strict=False)
+        base = _Side(tree, base_top, kustomize.build(sorted(buildable)), plain)
         report.compared = len({new.rel(u) for u in new_units} & {base.rel(u) for u in base_units})
         findings = _unrendered(base, base_units, buildable, new, display)
         flux = [r.obj for r in new_objects if is_reconciled(r.obj)]
         forced = {new.rel(u) for u in forced_units(flux, new.top, new_units)}
         findings += compare(
-            [r for r in _objects(base, strict=False, units=base_units) if not _failed(base, r)],
-            _objects(new, strict=False, units=new_units),
+            [r for r in base.objects(base_units) if not _failed(base, r)],
+            new.objects(new_units),
             base_unit=lambda r: base.rel(r.unit),
             new_unit=lambda r: new.rel(r.unit),
             display=display,

@@ -239,3 +239,52 @@ def test_root_broken_at_the_base_is_a_warning_not_a_comparison(repo: Repo) -> No
         "apps/web/kustomization.yaml",
     )
     assert "immutable-field comparison skipped" in finding["message"]
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        lambda r: None,
+        lambda r: r.write("config/settings.yaml", "replicas: 3\n"),  # YAML, but no Kubernetes object
+        lambda r: r.write_yaml(".github/ci.yaml", configmap({})),  # hidden directory
+        lambda r: r.kustomization("comp", apiVersion="kustomize.config.k8s.io/v1alpha1", kind="Component"),
+        lambda r: (
+            r.write("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n"),
+            app_root(r, workload(), rel="charts/web/templates"),
+        ),
+    ],
+    ids=["empty", "not-a-manifest", "hidden", "component-only", "chart-only"],
+)
+def test_nothing_to_validate_is_bad_input_not_a_pass(tmp_path: Path, setup) -> None:
+    repo = Repo(tmp_path / "repo")
+    setup(repo)
+    repo.commit()
+
+    for args in (["--base", "HEAD"], ["--no-diff"], ["--staged"]):
+        result = repo.validate(*args)
+
+        assert result.code == 2, (args, result.out)
+        assert result.out == ""
+        [line] = result.err.splitlines()
+        assert line.startswith(f"resilience: error: {repo.path}: nothing to validate: no kustomization to build")
+        assert "pass the directory of the GitOps tree" in line
+
+
+def test_nothing_staged_below_the_path_names_the_index(repo: Repo) -> None:
+    app_root(repo, workload(), rel="new/app")  # in the working tree, not in the index
+
+    result = repo.validate("--staged", path=str(repo.path / "new"))
+
+    assert result.code == 2
+    assert "nothing to validate" in result.err and "in the staged index" in result.err
+
+
+def test_plain_manifests_alone_are_something_to_validate(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.write_yaml("clusters/prod/settings.yaml", configmap({"a": "b"}))
+    repo.commit()
+
+    result = repo.validate("--no-diff", fmt="text")
+
+    assert result.code == 0, result.err
+    assert "0 kustomization root(s) built" in result.out
