@@ -22,6 +22,8 @@ from foundation.errors import UserError
 from validation.findings import has_errors, render_json, render_text
 from validation.run import Options, validate
 
+FORMATS = ("text", "json")
+
 
 class _Subparsers(Protocol):
     def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
@@ -49,9 +51,10 @@ def register(subparsers: _Subparsers) -> None:
     )
     p.add_argument("--staged", action="store_true", help="validate the staged index instead of the working tree")
     p.add_argument("--no-diff", action="store_true", help="skip the comparison with a base revision (no git needed)")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    # --format and --jobs are checked in run(), not by argparse, so a bad value is one line like any bad input.
+    p.add_argument("--format", default="text", metavar="{text,json}", help="output format (default: text)")
     p.add_argument("--kubectl", default="kubectl", metavar="BIN", help="kubectl to run kustomize with")
-    p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel kustomize processes (default: cores)")
+    p.add_argument("--jobs", default=None, metavar="N", help="parallel kustomize processes, N >= 1 (default: cores)")
     p.add_argument(
         "--server-dry-run",
         action="store_true",
@@ -96,20 +99,41 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Validate and print; the exit code says whether the change may go in."""
+def _options(args: argparse.Namespace) -> Options:
+    """The flags as Options; UserError for a bad value or a flag that would be silently ignored."""
+    if args.format not in FORMATS:
+        raise UserError(f"--format {args.format}: unknown format; pass --format text or --format json")
     if args.kubeconfig is not None and not args.server_dry_run:
         raise UserError(f"--kubeconfig {args.kubeconfig}: only used by --server-dry-run; add it or drop --kubeconfig")
-    options = Options(
+    if args.base == "":
+        raise UserError("--base '': empty revision; pass a commit, branch or tag, or drop --base for the default")
+    if args.base is not None and args.no_diff:
+        raise UserError(f"--base {args.base}: --no-diff compares with no base; drop one of the two")
+    return Options(
         path=args.path,
         base=args.base,
         staged=args.staged,
         no_diff=args.no_diff,
         kubectl=args.kubectl,
-        jobs=args.jobs,
+        jobs=None if args.jobs is None else _jobs(args.jobs),
         server_dry_run=args.server_dry_run,
         kubeconfig=args.kubeconfig,
     )
+
+
+def _jobs(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise UserError(f"--jobs {value}: not a whole number >= 1; pass --jobs 1 or more, or omit it for one per core")
+    return jobs
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate and print; the exit code says whether the change may go in."""
+    options = _options(args)
     try:
         with _stop_on_signals():
             report = validate(options)

@@ -34,7 +34,8 @@ def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> subproces
         return subprocess.run(
             ["git", "-C", str(repo), *args],
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",  # file names as os.walk spells them, whatever their bytes
             check=False,
             env={**os.environ, "GIT_LFS_SKIP_SMUDGE": "1", **(env or {})},
         )
@@ -79,7 +80,9 @@ def resolve_base(top: Path, rev: str | None, *, staged: bool) -> Base | None:
     if rev:
         commit = _commit(top, rev)
         if commit is None:
-            raise UserError(f"--base {rev}: unknown revision in {top}; pass a commit, branch or tag that exists")
+            raise UserError(
+                f"--base {rev}: unknown revision, or not a commit, in {top}; pass a commit, branch or tag that exists"
+            )
         return Base(commit, rev)
     if staged:
         head = _commit(top, "HEAD")

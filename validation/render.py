@@ -80,8 +80,9 @@ class Kustomize:
     def check(self) -> None:
         """UserError unless kubectl can be run."""
         if shutil.which(self.kubectl) is None:
+            problem = "not an executable file" if os.sep in self.kubectl else "not found on PATH"
             raise UserError(
-                f"{self.kubectl}: not found on PATH; install kubectl >= 1.27 (it embeds kustomize v5) "
+                f"{self.kubectl or repr(self.kubectl)}: {problem}; install kubectl >= 1.27 (it embeds kustomize v5) "
                 "or pass --kubectl /path/to/kubectl"
             )
 
@@ -220,7 +221,8 @@ class Kustomize:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
-                    text=True,
+                    encoding="utf-8",
+                    errors="replace",  # a message may quote a file name that is not UTF-8
                     env={**os.environ, **_OFFLINE_ENV},
                     start_new_session=True,
                 )

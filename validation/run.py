@@ -74,9 +74,7 @@ class _Side:
 
 def validate(opts: Options, applier: Applier | None = None) -> Report:
     """Run every check; UserError for bad input, findings for everything else."""
-    scope = opts.path.resolve()
-    if not scope.is_dir():
-        raise UserError(f"{opts.path}: no such directory; pass the directory of the GitOps tree to validate")
+    scope = _scope(opts.path)
     top = _top(opts, scope)
     report = Report()
     report.base = None if opts.no_diff else gitrev.resolve_base(top, opts.base, staged=opts.staged)
@@ -115,6 +113,18 @@ def validate(opts: Options, applier: Applier | None = None) -> Report:
     report.processes = kustomize.processes
     report.findings = sorted(set(report.findings))
     return report
+
+
+def _scope(path: Path) -> Path:
+    """PATH resolved; UserError naming it unless it is a directory."""
+    try:
+        scope = path.resolve()
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise UserError(f"{path}: cannot be resolved ({e}); pass the directory of the GitOps tree") from None
+    if not scope.is_dir():
+        problem = "not a directory" if scope.exists() else "no such directory"
+        raise UserError(f"{path}: {problem}; pass the directory of the GitOps tree to validate")
+    return scope
 
 
 def _top(opts: Options, scope: Path) -> Path:

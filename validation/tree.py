@@ -97,6 +97,11 @@ def is_remote(entry: str) -> bool:
 
 def load_yaml_file(path: Path) -> list[Any]:
     """Every document of a YAML file; UserError naming the file and the problem if it cannot be read."""
+    if not path.is_file():  # a FIFO would block the read; a dangling link or a loop cannot be read
+        raise UserError(
+            f"{display_path(path)}: not a regular file (a dangling symlink, a symlink loop, a FIFO...); "
+            "replace it with a YAML file or remove it"
+        )
     try:
         text = path.read_text(encoding="utf-8")
         return [d for d in yaml.load_all(text, Loader=Loader) if d is not None]
@@ -134,7 +139,7 @@ def raw_objects(path: Path, *, strict: bool) -> list[dict[str, Any]]:
     try:
         docs = load_yaml_file(path)
     except UserError:
-        if strict and _looks_like_manifest(path):
+        if strict and (not path.is_file() or _looks_like_manifest(path)):
             raise
         return []
     return [d for d in docs if isinstance(d, dict) and d.get("apiVersion") and d.get("kind")]
@@ -176,7 +181,7 @@ def _read_kustomization(path: Path, top: Path, *, strict: bool) -> Kustomization
         return k
     spec: Any = docs[0] if docs else {}
     if not isinstance(spec, Mapping) or len(docs) > 1:
-        problem = f"{path}: not a kustomization (expected one YAML mapping); fix the file"
+        problem = f"{display_path(path)}: not a kustomization (expected one YAML mapping); fix the file"
         if strict:
             raise UserError(problem)
         k.error = problem
@@ -201,11 +206,15 @@ def _classify(k: Kustomization, entry: str, top: Path, *, manifests: bool) -> No
     if "\n" in entry:  # an inline patch or transformer config, not a path
         return
     target = Path(os.path.normpath(k.dir / entry))
+    try:
+        is_dir, is_file = target.is_dir(), target.is_file()
+    except OSError:  # a name too long for the filesystem, say: it cannot exist
+        is_dir = is_file = False
     if not target.is_relative_to(top):
         k.outside.append(entry)
-    elif target.is_dir():
+    elif is_dir:
         k.dirs.append(target)
-    elif target.is_file():
+    elif is_file:
         if manifests and target.suffix in _MANIFEST_SUFFIXES:
             k.files.append(target)
     elif is_remote(entry):
