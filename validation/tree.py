@@ -160,7 +160,7 @@ def _walk(scope: Path) -> Iterator[tuple[Path, list[str]]]:
     its subtree is skipped. When the scope itself is a chart (a repository that is also a chart), the user
     asked for this tree: only the chart's own templates/ and charts/ are skipped, not the GitOps tree.
     """
-    for dirpath, dirnames, filenames in os.walk(scope):
+    for dirpath, dirnames, filenames in os.walk(scope, onerror=_unreadable):
         directory = Path(dirpath)
         chart = _CHART_FILE in filenames
         if chart and directory != scope:
@@ -168,6 +168,17 @@ def _walk(scope: Path) -> Iterator[tuple[Path, list[str]]]:
             continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (chart and d in _CHART_DIRS))
         yield directory, filenames
+
+
+def _unreadable(error: OSError) -> None:
+    """os.walk skips a directory it cannot list; validate must not pass a tree it did not read.
+
+    A directory that does not exist (PATH absent from the staged index, say) simply holds nothing.
+    """
+    if isinstance(error, FileNotFoundError):
+        return
+    where = display_path(Path(error.filename)) if error.filename else "a directory"
+    raise UserError(f"{where}: cannot be read ({error.strerror}); fix its permissions or move it out of the tree")
 
 
 def _read_kustomization(path: Path, top: Path, *, strict: bool) -> Kustomization:

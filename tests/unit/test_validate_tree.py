@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_validate_support import Repo, app_root, needs_git, needs_kubectl, workload
@@ -75,3 +77,25 @@ def test_no_diff_on_a_subdirectory_keeps_the_repository_as_boundary(repo: Repo) 
     result = repo.validate("--no-diff", path=str(repo.path / "apps"))
 
     assert (result.code, result.findings) == (0, [])
+
+
+def test_a_directory_that_cannot_be_listed_is_bad_input(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """chmod 000 does not stop root, so the refusal is simulated where os.walk lists directories."""
+    locked = repo.path / "apps/locked"
+    locked.mkdir()
+    listdir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+    result = repo.validate("--no-diff")
+
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "resilience: error: apps/locked: cannot be read (Permission denied); fix its permissions or move it out "
+        "of the tree"
+    ]
