@@ -4,8 +4,10 @@ One `kubectl kustomize` costs ~50-80 ms to start, so roots are built in batches:
 kustomization lists them, separated by marker objects, with fifo order and origin annotations, so one
 process renders a whole batch and every object comes back with its root and its source file. A failing
 batch is split in halves until the failing root stands alone; that one is rebuilt on its own so the
-message is exactly what `kubectl kustomize ROOT` says. Remote bases are refused before this (tree.py);
-the environment also points every proxy at a closed port so nothing can hang on the network.
+message is exactly what `kubectl kustomize ROOT` says. Every root must come back after its marker, so a
+program that exits 0 without building is refused, never taken for a clean build. Remote bases are refused
+before this (tree.py); the environment also points every proxy at a closed port so nothing can hang on the
+network. Each kubectl runs in its own process group, so cancel() (on a signal) kills it with its children.
 """
 
 from __future__ import annotations

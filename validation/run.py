@@ -42,6 +42,7 @@ class Report:
 
     findings: list[Finding] = field(default_factory=list)
     roots: int = 0
+    manifests: int = 0
     compared: int = 0
     base: gitrev.Base | None = None
     processes: int = 0
@@ -51,7 +52,7 @@ class Report:
             against = "no base revision compared"
         else:
             against = f"{self.compared} compared with {self.base.description} ({self.base.commit[:12]})"
-        return f"{self.roots} kustomization root(s) built, {against}"
+        return f"{self.roots} kustomization root(s) built, {self.manifests} plain manifest(s) read, {against}"
 
 
 @dataclass
@@ -91,6 +92,7 @@ def validate(opts: Options, applier: Applier | None = None) -> Report:
         plain = _plain(tree.raw_files, strict=True)
         if not roots and not plain:
             raise _nothing_to_validate(opts)
+        report.manifests = len({r.file for r in plain})
         report.findings += _problem_findings(tree, roots, display)
         results = kustomize.build([r for r in roots if not tree.problems(r)])
         report.roots = len(results)

@@ -386,4 +386,4 @@ def test_plain_manifests_alone_are_something_to_validate(tmp_path: Path) -> None
     result = repo.validate("--no-diff", fmt="text")
 
     assert result.code == 0, result.err
-    assert "0 kustomization root(s) built" in result.out
+    assert "0 kustomization root(s) built, 1 plain manifest(s) read" in result.out
