@@ -67,6 +67,11 @@ class _Side:
     def rel(self, path: Path) -> str:
         return path.relative_to(self.top).as_posix()
 
+    def built(self, unit: Path) -> bool:
+        """Whether a unit's objects are known: a root built without error, or a plain manifest (a file)."""
+        res = self.results.get(unit)
+        return not unit.is_dir() if res is None else not res.error
+
     def objects(self, units: set[Path] | None = None) -> list[Rendered]:
         """Objects of the built roots and of the plain manifests (of `units` only, if given)."""
         every = [o for res in self.results.values() for o in res.objects] + self.plain
@@ -184,7 +189,9 @@ def _compare_with_base(
         buildable = [u for u in base_units if u.is_dir() and not tree.problems(u)]
         plain = _plain([p for p in tree.raw_files if p in base_units], strict=False)
         base = _Side(tree, base_top, kustomize.build(sorted(buildable)), plain)
-        report.compared = len({new.rel(u) for u in new_units} & {base.rel(u) for u in base_units})
+        report.compared = len(
+            {new.rel(u) for u in new_units if new.built(u)} & {base.rel(u) for u in base_units if base.built(u)}
+        )
         findings = _unrendered(base, base_units, buildable, new, display)
         flux = [r.obj for r in new_objects if is_reconciled(r.obj)]
         forced = {new.rel(u) for u in forced_units(flux, new.top, new_units)}

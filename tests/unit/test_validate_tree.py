@@ -70,6 +70,15 @@ def test_base_outside_the_repository_is_an_error_finding(repo: Repo, tmp_path: P
     assert "'../../../other/dir' resolves outside the repository" in result.findings[0]["message"]
 
 
+def test_a_root_that_is_not_built_is_not_counted_as_compared(repo: Repo) -> None:
+    repo.kustomization("apps/web", resources=["deployment-0.yaml", "https://example.com/remote.yaml"])
+
+    result = repo.validate("--base", "HEAD", fmt="text")
+
+    assert result.code == 1
+    assert "0 kustomization root(s) built, 0 plain manifest(s) read, 0 compared with HEAD" in result.out
+
+
 def test_no_diff_on_a_subdirectory_keeps_the_repository_as_boundary(repo: Repo) -> None:
     app_root(repo, workload(name="shared"), rel="base")
     repo.kustomization("apps/web", resources=["deployment-0.yaml", "../../base"])
