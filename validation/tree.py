@@ -217,13 +217,14 @@ def _classify(k: Kustomization, entry: str, top: Path, *, manifests: bool) -> No
     if "\n" in entry:  # an inline patch or transformer config, not a path
         return
     target = Path(os.path.normpath(k.dir / entry))
+    if not target.is_relative_to(top):
+        k.outside.append(entry)
+        return
     try:
         is_dir, is_file = target.is_dir(), target.is_file()
     except OSError:  # a name too long for the filesystem, say: it cannot exist
         is_dir = is_file = False
-    if not target.is_relative_to(top):
-        k.outside.append(entry)
-    elif is_dir:
+    if is_dir:
         k.dirs.append(target)
     elif is_file:
         if manifests and target.suffix in _MANIFEST_SUFFIXES:
