@@ -94,8 +94,8 @@ def test_a_directory_that_cannot_be_listed_is_bad_input(repo: Repo, monkeypatch:
     locked.mkdir()
     listdir = os.scandir
 
-    def scandir(path: Any) -> Any:
-        if Path(path) == locked:
+    def scandir(path: Any = ".") -> Any:
+        if isinstance(path, str | os.PathLike) and Path(path) == locked:  # rmtree passes file descriptors
             raise PermissionError(13, "Permission denied", str(path))
         return listdir(path)
 
