@@ -18,6 +18,7 @@ WARNING: Final = "warning"
 # Rule ids of the checks this package adds to the immutable-field table's ids.
 BUILD: Final = "kustomize-build"
 REMOTE: Final = "remote-base"
+OUTSIDE: Final = "outside-repository"
 CYCLE: Final = "flux-dependson-cycle"
 MISSING_DEP: Final = "flux-dependson-missing"
 BASE_UNRENDERED: Final = "base-not-rendered"
@@ -84,13 +85,24 @@ class Finding:
 
 
 def display_path(path: Path, cwd: Path | None = None) -> str:
-    """A path relative to the current directory when it is below it, else absolute."""
+    """A path relative to the current directory when it is below it, else absolute; always printable."""
     here = (cwd or Path.cwd()).resolve()
+    target = _resolved(path)
     try:
-        return path.resolve().relative_to(here).as_posix() or "."
+        shown = target.relative_to(here).as_posix() or "."
     except ValueError:
-        rel = os.path.relpath(path.resolve(), here)
-        return rel if not rel.startswith("../../..") else path.resolve().as_posix()
+        rel = os.path.relpath(target, here)
+        shown = rel if not rel.startswith("../../..") else target.as_posix()
+    # A name that is not UTF-8 holds surrogate escapes, which a strict stdout or a JSON reader refuses.
+    return shown.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _resolved(path: Path) -> Path:
+    """The path with the symlinks of its directories resolved, not its own: a link is named as the user has it."""
+    try:
+        return path.parent.resolve() / path.name if path.name else path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return path.absolute()
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:

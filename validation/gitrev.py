@@ -34,7 +34,8 @@ def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> subproces
         return subprocess.run(
             ["git", "-C", str(repo), *args],
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",  # file names as os.walk spells them, whatever their bytes
             check=False,
             env={**os.environ, "GIT_LFS_SKIP_SMUDGE": "1", **(env or {})},
         )
@@ -44,13 +45,26 @@ def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> subproces
 
 def repo_top(path: Path) -> Path:
     """The top of the git work tree containing `path`; UserError if there is none."""
-    proc = _git(path if path.is_dir() else path.parent, "rev-parse", "--show-toplevel")
-    if proc.returncode != 0:
+    top = _toplevel(path)
+    if top is None:
         raise UserError(
             f"{path}: not inside a git repository; run validate in a clone, or pass --no-diff to skip "
             "the immutable-field comparison"
         )
-    return Path(proc.stdout.strip()).resolve()
+    return top
+
+
+def find_top(path: Path) -> Path | None:
+    """The top of the git work tree containing `path`, or None (not in one, or git is not installed)."""
+    try:
+        return _toplevel(path)
+    except UserError:
+        return None
+
+
+def _toplevel(path: Path) -> Path | None:
+    proc = _git(path if path.is_dir() else path.parent, "rev-parse", "--show-toplevel")
+    return Path(proc.stdout.strip()).resolve() if proc.returncode == 0 else None
 
 
 def _commit(top: Path, rev: str) -> str | None:
@@ -66,7 +80,9 @@ def resolve_base(top: Path, rev: str | None, *, staged: bool) -> Base | None:
     if rev:
         commit = _commit(top, rev)
         if commit is None:
-            raise UserError(f"--base {rev}: unknown revision in {top}; pass a commit, branch or tag that exists")
+            raise UserError(
+                f"--base {rev}: unknown revision, or not a commit, in {top}; pass a commit, branch or tag that exists"
+            )
         return Base(commit, rev)
     if staged:
         head = _commit(top, "HEAD")
@@ -98,9 +114,12 @@ def changed_files(top: Path, base: Base, *, staged: bool) -> set[str]:
 
 @contextmanager
 def checkout(top: Path, rev: str) -> Iterator[Path]:
-    """A temporary directory holding the tree of `rev` (the index if rev is STAGED); always removed."""
-    tmp = Path(tempfile.mkdtemp(prefix="resilience-validate-"))
-    try:
+    """A temporary directory holding the tree of `rev` (the index if rev is STAGED); always removed.
+
+    TemporaryDirectory, not mkdtemp: its finalizer still removes it if a signal lands before the `with`.
+    """
+    with tempfile.TemporaryDirectory(prefix="resilience-validate-", ignore_cleanup_errors=True) as name:
+        tmp = Path(name)
         index = tmp / "index"
         env = {"GIT_INDEX_FILE": str(index)}
         if rev == STAGED:
@@ -118,5 +137,3 @@ def checkout(top: Path, rev: str) -> Iterator[Path]:
         if proc.returncode != 0:
             raise UserError(f"{top}: git checkout-index failed: {proc.stderr.strip()}")
         yield tree
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

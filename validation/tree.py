@@ -23,6 +23,8 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 # Entries that name other kustomization directories (or, for resources, manifest files).
 _DIR_FIELDS = ("resources", "bases", "components", "generators", "transformers", "validators")
 _MANIFEST_SUFFIXES = (".yaml", ".yml")
+_CHART_FILE = "Chart.yaml"
+_CHART_DIRS = ("templates", "charts")  # Go templates and subcharts of a Helm chart
 _REMOTE = re.compile(
     r"^(?:[a-z][a-z0-9+.-]*://|git::|git@|[\w-]+(?:\.[\w-]+)+(?::\d+)?/)|[?&](?:ref|version|submodules|timeout)=",
     re.IGNORECASE,
@@ -33,7 +35,7 @@ Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass
 class Kustomization:
-    """One kustomization file and the local directories, files and remote or missing entries it names."""
+    """One kustomization file and the local directories, files and remote, outside or missing entries it names."""
 
     dir: Path
     file: Path
@@ -42,6 +44,7 @@ class Kustomization:
     files: list[Path] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
     error: str = ""
 
 
@@ -78,9 +81,9 @@ class Tree:
         return seen
 
     def problems(self, root: Path) -> list[Kustomization]:
-        """Kustomizations in a root's closure that cannot be built offline (remote, missing or unreadable)."""
+        """Kustomizations in a root's closure that cannot be built here (remote, outside, missing, unreadable)."""
         found = (self.kustomizations.get(d) for d in sorted(self.closure(root)))
-        return [k for k in found if k and (k.remote or k.missing or k.error)]
+        return [k for k in found if k and (k.remote or k.outside or k.missing or k.error)]
 
     def relative(self, path: Path) -> str:
         """A path of this tree relative to its top, in posix form (as git names files)."""
@@ -94,6 +97,11 @@ def is_remote(entry: str) -> bool:
 
 def load_yaml_file(path: Path) -> list[Any]:
     """Every document of a YAML file; UserError naming the file and the problem if it cannot be read."""
+    if not path.is_file():  # a FIFO would block the read; a dangling link or a loop cannot be read
+        raise UserError(
+            f"{display_path(path)}: not a regular file (a dangling symlink, a symlink loop, a FIFO...); "
+            "replace it with a YAML file or remove it"
+        )
     try:
         text = path.read_text(encoding="utf-8")
         return [d for d in yaml.load_all(text, Loader=Loader) if d is not None]
@@ -115,7 +123,7 @@ def scan(top: Path, scope: Path, *, strict: bool) -> Tree:
         names = set(files)
         kfile = next((directory / n for n in KUSTOMIZATION_FILES if n in names), None)
         if kfile is not None:
-            kustomizations[directory] = _read_kustomization(kfile, strict=strict)
+            kustomizations[directory] = _read_kustomization(kfile, top, strict=strict)
         elif not any(p in kustomizations for p in (directory, *directory.parents)):
             raw += [directory / n for n in sorted(files) if n.endswith(_MANIFEST_SUFFIXES)]
     tree = Tree(top=top, scope=scope, kustomizations=kustomizations, raw_files=raw)
@@ -131,7 +139,7 @@ def raw_objects(path: Path, *, strict: bool) -> list[dict[str, Any]]:
     try:
         docs = load_yaml_file(path)
     except UserError:
-        if strict and _looks_like_manifest(path):
+        if strict and (not path.is_file() or _looks_like_manifest(path)):
             raise
         return []
     return [d for d in docs if isinstance(d, dict) and d.get("apiVersion") and d.get("kind")]
@@ -146,16 +154,34 @@ def _looks_like_manifest(path: Path) -> bool:
 
 
 def _walk(scope: Path) -> Iterator[tuple[Path, list[str]]]:
-    """Directories below scope with their files, skipping hidden directories and Helm charts."""
-    for dirpath, dirnames, filenames in os.walk(scope):
-        if "Chart.yaml" in filenames:
+    """Directories below scope with their files, skipping hidden directories and Helm chart content.
+
+    A directory with a Chart.yaml below the scope is a chart: Go templates and values, not manifests, so
+    its subtree is skipped. When the scope itself is a chart (a repository that is also a chart), the user
+    asked for this tree: only the chart's own templates/ and charts/ are skipped, not the GitOps tree.
+    """
+    for dirpath, dirnames, filenames in os.walk(scope, onerror=_unreadable):
+        directory = Path(dirpath)
+        chart = _CHART_FILE in filenames
+        if chart and directory != scope:
             dirnames[:] = []
             continue
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        yield Path(dirpath), filenames
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not (chart and d in _CHART_DIRS))
+        yield directory, filenames
 
 
-def _read_kustomization(path: Path, *, strict: bool) -> Kustomization:
+def _unreadable(error: OSError) -> None:
+    """os.walk skips a directory it cannot list; validate must not pass a tree it did not read.
+
+    A directory that does not exist (PATH absent from the staged index, say) simply holds nothing.
+    """
+    if isinstance(error, FileNotFoundError):
+        return
+    where = display_path(Path(error.filename)) if error.filename else "a directory"
+    raise UserError(f"{where}: cannot be read ({error.strerror}); fix its permissions or move it out of the tree")
+
+
+def _read_kustomization(path: Path, top: Path, *, strict: bool) -> Kustomization:
     k = Kustomization(dir=path.parent, file=path)
     try:
         docs = load_yaml_file(path)
@@ -166,7 +192,7 @@ def _read_kustomization(path: Path, *, strict: bool) -> Kustomization:
         return k
     spec: Any = docs[0] if docs else {}
     if not isinstance(spec, Mapping) or len(docs) > 1:
-        problem = f"{path}: not a kustomization (expected one YAML mapping); fix the file"
+        problem = f"{display_path(path)}: not a kustomization (expected one YAML mapping); fix the file"
         if strict:
             raise UserError(problem)
         k.error = problem
@@ -174,23 +200,33 @@ def _read_kustomization(path: Path, *, strict: bool) -> Kustomization:
     k.component = spec.get("kind") == "Component"
     for name in _DIR_FIELDS:
         for entry in _strings(spec.get(name)):
-            _classify(k, entry, manifests=name == "resources")
+            _classify(k, entry, top, manifests=name == "resources")
     for entry in _strings(spec.get("patchesStrategicMerge")):
-        _classify(k, entry, manifests=True)
+        _classify(k, entry, top, manifests=True)
     for patch in (*_mappings(spec.get("patches")), *_mappings(spec.get("patchesJson6902"))):
         if isinstance(patch.get("path"), str):
-            _classify(k, patch["path"], manifests=True)
+            _classify(k, patch["path"], top, manifests=True)
     return k
 
 
-def _classify(k: Kustomization, entry: str, *, manifests: bool) -> None:
-    """Sort one entry into local dir, local manifest file, remote, or missing."""
+def _classify(k: Kustomization, entry: str, top: Path, *, manifests: bool) -> None:
+    """Sort one entry into local dir, local manifest file, outside the repository, remote, or missing.
+
+    A path outside `top` is not in Flux's source, nor in the base revision's checkout.
+    """
     if "\n" in entry:  # an inline patch or transformer config, not a path
         return
     target = Path(os.path.normpath(k.dir / entry))
-    if target.is_dir():
+    if not target.is_relative_to(top):
+        k.outside.append(entry)
+        return
+    try:
+        is_dir, is_file = target.is_dir(), target.is_file()
+    except OSError:  # a name too long for the filesystem, say: it cannot exist
+        is_dir = is_file = False
+    if is_dir:
         k.dirs.append(target)
-    elif target.is_file():
+    elif is_file:
         if manifests and target.suffix in _MANIFEST_SUFFIXES:
             k.files.append(target)
     elif is_remote(entry):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,25 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
     app_root(r, workload())
     r.commit("base")
     return r
+
+
+def _write_bytes(repo: Repo, rel: str, data: bytes) -> None:
+    path = repo.path / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _symlink(repo: Repo, rel: str, target: str) -> None:
+    path = repo.path / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.symlink_to(target)
+
+
+def _fifo(repo: Repo, rel: str) -> None:
+    path = repo.path / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
 
 
 def _scratch_is_empty() -> bool:
@@ -77,8 +97,44 @@ def test_json_is_an_empty_list_when_clean(repo: Repo) -> None:
         ),
         (lambda r: None, ["--base", "no-such-branch"], "--base no-such-branch"),
         (lambda r: None, ["--kubectl", "/nonexistent/kubectl"], "/nonexistent/kubectl"),
+        (lambda r: r.write("apps/web/kustomization.yaml", "- a\n- b\n"), [], "apps/web/kustomization.yaml"),
+        (lambda r: _write_bytes(r, "apps/web/kustomization.yaml", b"resources: [\xff]\n"), [], "apps/web/kust"),
+        (lambda r: _write_bytes(r, "plain/cm.yaml", b"apiVersion: v1\nkind: ConfigMap\n# \xfe\n"), [], "plain/cm.yaml"),
+        (lambda r: _symlink(r, "apps/web/kustomization.yaml", "nowhere"), [], "apps/web/kustomization.yaml"),
+        (lambda r: _symlink(r, "plain/loop.yaml", "loop.yaml"), [], "plain/loop.yaml"),
+        (lambda r: _fifo(r, "plain/pipe.yaml"), [], "plain/pipe.yaml"),  # reading it would block forever
+        (lambda r: None, ["--jobs", "0"], "--jobs 0"),
+        (lambda r: None, ["--jobs", "-3"], "--jobs -3"),
+        (lambda r: None, ["--jobs", "many"], "--jobs many"),
+        (lambda r: None, ["--format", "bogus"], "--format bogus"),
+        (lambda r: None, ["--base", ""], "--base ''"),
+        (lambda r: None, ["--base", "HEAD^{tree}"], "--base HEAD^{tree}"),
+        (lambda r: None, ["--no-diff", "--base", "HEAD"], "--base HEAD"),
+        (lambda r: None, ["--kubectl", "/"], "/: not an executable file"),
+        (lambda r: None, ["--kubectl", ""], "'': not found on PATH"),
     ],
-    ids=["kustomization", "resource", "plain-manifest", "unknown-base", "missing-kubectl"],
+    ids=[
+        "kustomization",
+        "resource",
+        "plain-manifest",
+        "unknown-base",
+        "missing-kubectl",
+        "kustomization-is-a-list",
+        "kustomization-not-utf8",
+        "plain-manifest-not-utf8",
+        "kustomization-dangling-symlink",
+        "plain-manifest-symlink-loop",
+        "plain-manifest-fifo",
+        "jobs-0",
+        "jobs-negative",
+        "jobs-not-a-number",
+        "format-bogus",
+        "base-empty",
+        "base-not-a-commit",
+        "base-with-no-diff",
+        "kubectl-is-a-directory",
+        "kubectl-empty",
+    ],
 )
 def test_bad_input_exits_2_with_one_line_and_changes_nothing(repo: Repo, setup, args, culprit) -> None:
     setup(repo)
@@ -120,6 +176,49 @@ def test_missing_path_exits_2(repo: Repo) -> None:
     result = repo.validate(path=str(repo.path / "nope"))
     assert result.code == 2
     assert "nope: no such directory" in result.err
+
+
+def test_path_that_is_a_file_or_a_symlink_loop_exits_2(repo: Repo) -> None:
+    _symlink(repo, "loop", "loop")
+
+    as_file = repo.validate(path=str(repo.path / "apps/web/deployment-0.yaml"))
+    loop = repo.validate(path=str(repo.path / "loop"))
+
+    assert (as_file.code, loop.code) == (2, 2)
+    assert "deployment-0.yaml: not a directory; pass the directory of the GitOps tree" in as_file.err
+    assert "loop: cannot be resolved" in loop.err and len(loop.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["x" * 300, "a\0b", "/nonexistent/abs"],
+    ids=["name-too-long", "nul-byte", "absolute-outside"],
+)
+def test_impossible_entries_are_findings_not_tracebacks(repo: Repo, entry: str) -> None:
+    repo.kustomization("apps/web", resources=["deployment-0.yaml", entry])
+
+    result = repo.validate("--base", "HEAD")
+
+    assert result.code == 1, result.err
+    [finding] = result.findings
+    assert finding["rule"] in ("kustomize-build", "outside-repository")
+    assert repr(entry) in finding["message"]
+
+
+def test_file_names_that_are_not_utf8_print_on_a_strict_stdout(repo: Repo) -> None:
+    odd = os.fsdecode(b"odd\xff")
+    app_root(repo, workload(), rel=odd)
+    repo.commit("odd")
+    app_root(repo, workload(labels={"app": "other"}), rel=odd)
+    cmd = [sys.executable, "-m", "resilience.cli", "validate", str(repo.path), "--base", "HEAD"]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # strict, as in a UTF-8 locale
+
+    for fmt in ("text", "json"):
+        proc = subprocess.run(
+            [*cmd, "--format", fmt], capture_output=True, text=True, timeout=120, cwd=repo.path, env=env
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert "odd\\xff" in proc.stdout.replace("\\\\", "\\")
 
 
 def test_temp_trees_removed_after_a_findings_run(repo: Repo) -> None:
@@ -239,3 +338,52 @@ def test_root_broken_at_the_base_is_a_warning_not_a_comparison(repo: Repo) -> No
         "apps/web/kustomization.yaml",
     )
     assert "immutable-field comparison skipped" in finding["message"]
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        lambda r: None,
+        lambda r: r.write("config/settings.yaml", "replicas: 3\n"),  # YAML, but no Kubernetes object
+        lambda r: r.write_yaml(".github/ci.yaml", configmap({})),  # hidden directory
+        lambda r: r.kustomization("comp", apiVersion="kustomize.config.k8s.io/v1alpha1", kind="Component"),
+        lambda r: (
+            r.write("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n"),
+            app_root(r, workload(), rel="charts/web/templates"),
+        ),
+    ],
+    ids=["empty", "not-a-manifest", "hidden", "component-only", "chart-only"],
+)
+def test_nothing_to_validate_is_bad_input_not_a_pass(tmp_path: Path, setup) -> None:
+    repo = Repo(tmp_path / "repo")
+    setup(repo)
+    repo.commit()
+
+    for args in (["--base", "HEAD"], ["--no-diff"], ["--staged"]):
+        result = repo.validate(*args)
+
+        assert result.code == 2, (args, result.out)
+        assert result.out == ""
+        [line] = result.err.splitlines()
+        assert line.startswith(f"resilience: error: {repo.path}: nothing to validate: no kustomization to build")
+        assert "pass the directory of the GitOps tree" in line
+
+
+def test_nothing_staged_below_the_path_names_the_index(repo: Repo) -> None:
+    app_root(repo, workload(), rel="new/app")  # in the working tree, not in the index
+
+    result = repo.validate("--staged", path=str(repo.path / "new"))
+
+    assert result.code == 2
+    assert "nothing to validate" in result.err and "in the staged index" in result.err
+
+
+def test_plain_manifests_alone_are_something_to_validate(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.write_yaml("clusters/prod/settings.yaml", configmap({"a": "b"}))
+    repo.commit()
+
+    result = repo.validate("--no-diff", fmt="text")
+
+    assert result.code == 0, result.err
+    assert "0 kustomization root(s) built, 1 plain manifest(s) read" in result.out

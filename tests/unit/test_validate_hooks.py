@@ -78,6 +78,7 @@ def test_git_hook_explains_when_resilience_is_missing(hooked: Repo, tmp_path: Pa
     git_dir = Path(shutil.which("git") or "/usr/bin/git").parent
     env = _env([], tmp_path)
     env["PATH"] = str(git_dir)  # git, but no resilience (the system python3, if any, cannot import it)
+    env.pop("PYTHONPATH", None)  # a PYTHONPATH pointing at this checkout would let it import resilience
     result = subprocess.run(
         [shutil.which("bash") or "/bin/bash", ".git/hooks/pre-commit"],
         cwd=hooked.path,

@@ -148,3 +148,47 @@ def test_missing_local_entry_is_a_build_finding_not_a_kustomize_run(tmp_path: Pa
 
     assert (finding["rule"], finding["file"]) == ("kustomize-build", "apps/web/kustomization.yaml")
     assert "'../gone' does not exist" in finding["message"]
+
+
+def _stub(tmp_path: Path, script: str) -> str:
+    path = tmp_path / "fake-kubectl"
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+@needs_git
+@pytest.mark.parametrize(
+    "script",
+    [
+        "exit 0",
+        "echo '{{ not yaml'",
+        "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: x}\\n'",
+    ],
+    ids=["prints-nothing", "not-yaml", "objects-without-the-roots"],
+)
+def test_a_build_that_does_not_come_back_is_bad_input_not_a_pass(tmp_path: Path, script: str) -> None:
+    repo = Repo(tmp_path / "repo")
+    app_root(repo, workload())
+    repo.commit()
+    app_root(repo, workload(labels={"app": "other"}))
+    fake = _stub(tmp_path, script)
+
+    result = repo.validate("--base", "HEAD", "--kubectl", fake)
+
+    assert result.code == 2
+    assert result.out == ""
+    [line] = result.err.splitlines()
+    assert line.startswith(f"resilience: error: {fake}: ")
+    assert "not kubectl's kustomize" in line and "--kubectl" in line
+
+
+def test_a_root_failing_in_a_batch_but_empty_alone_keeps_the_batch_error(tree: Path, tmp_path: Path) -> None:
+    """A batch is a generated directory under the temp dir; the root alone is the real directory."""
+    fake = _stub(tmp_path, 'case "$2" in */resilience-kustomize-*) echo "Error: boom" >&2; exit 1;; esac')
+    root = tree / "plain"
+
+    result = Kustomize(fake, jobs=1).build([root])[root]
+
+    assert result.objects == []
+    assert "builds to nothing alone" in result.error and "boom" in result.error

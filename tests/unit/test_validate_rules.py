@@ -281,4 +281,4 @@ def test_untouched_roots_are_not_rebuilt_at_the_base(tmp_path: Path) -> None:
     result = repo.validate("--base", "HEAD", fmt="text")
 
     assert result.code == 0
-    assert "4 kustomization root(s) built, 1 compared with HEAD" in result.out
+    assert "4 kustomization root(s) built, 0 plain manifest(s) read, 1 compared with HEAD" in result.out
