@@ -20,7 +20,7 @@ from typing import Protocol
 
 from foundation.errors import UserError
 from validation.findings import has_errors, render_json, render_text
-from validation.run import Options, validate
+from validation.run import NothingToValidate, Options, validate
 
 FORMATS = ("text", "json")
 
@@ -61,6 +61,11 @@ def register(subparsers: _Subparsers) -> None:
         help="also apply every rendered object with dryRun=All against the cluster of --kubeconfig",
     )
     p.add_argument("--kubeconfig", type=Path, default=None, metavar="K", help="kubeconfig for --server-dry-run")
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="nothing to validate is said and exits 0 instead of 2 (for hooks on commits without manifests)",
+    )
     p.set_defaults(func=run)
 
 
@@ -137,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _stop_on_signals():
             report = validate(options)
+    except NothingToValidate as e:
+        if not args.allow_empty:
+            raise
+        print(f"resilience validate: {e} (--allow-empty: not blocking)", file=sys.stderr)
+        return 0
     except _Stopped as e:
         name = signal.Signals(e.signum).name
         print(f"resilience: validate stopped by {name}: nothing was checked to the end", file=sys.stderr)

@@ -144,10 +144,15 @@ def _top(opts: Options, scope: Path) -> Path:
     return gitrev.repo_top(scope)
 
 
+class NothingToValidate(UserError):
+    """PATH holds nothing to check: an error (a run that checked nothing never passes), unless the caller said
+    an empty scope is expected (a hook on a commit without manifests: --allow-empty)."""
+
+
 def _nothing_to_validate(opts: Options) -> UserError:
     """A run that would check nothing must not pass: PATH is most likely not the GitOps tree meant."""
     where = " in the staged index" if opts.staged else ""
-    return UserError(
+    return NothingToValidate(
         f"{opts.path}: nothing to validate: no kustomization to build and no Kubernetes manifest below it{where} "
         "(hidden directories and Helm charts are skipped); pass the directory of the GitOps tree"
     )

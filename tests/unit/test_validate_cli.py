@@ -378,6 +378,14 @@ def test_nothing_staged_below_the_path_names_the_index(repo: Repo) -> None:
     assert "nothing to validate" in result.err and "in the staged index" in result.err
 
 
+def test_a_hook_says_nothing_was_validated_and_lets_the_commit_through(repo: Repo) -> None:
+    """A commit that stages no manifest (only .pre-commit-config.yaml, say) is not blocked with --allow-empty."""
+    app_root(repo, workload(), rel="new/app")  # in the working tree, not in the index
+    result = repo.validate("--staged", "--allow-empty", path=str(repo.path / "new"))
+    assert result.code == 0 and result.out == ""
+    assert "nothing to validate" in result.err and "(--allow-empty: not blocking)" in result.err
+
+
 def test_plain_manifests_alone_are_something_to_validate(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     repo.write_yaml("clusters/prod/settings.yaml", configmap({"a": "b"}))
