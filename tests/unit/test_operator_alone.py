@@ -35,16 +35,9 @@ def test_recover_validate_and_explain_run_without_the_harness() -> None:
         proc = run(command, "--help")
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith(f"usage: resilience {command}")
-    proc = run(
-        "explain",
-        "--kind",
-        "Kustomization",
-        "--message",
-        'Deployment.apps "web" is invalid: spec.selector: Invalid value: field is immutable',
-        "--format",
-        "text",
-    )
-    assert proc.returncode == 0, proc.stderr
+    message = "Helm upgrade failed for release ns/app with chart app@1.2.3: boom"
+    proc = run("explain", "--kind", "HelmRelease", "--message", message)
+    assert proc.returncode == 0 and '"verdict": "acts-later"' in proc.stdout, proc.stderr
 
 
 def test_commands_whose_dependencies_are_absent_are_left_out_not_a_traceback() -> None:
