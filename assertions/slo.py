@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from assertions import criteria
 from foundation.errors import UserError
 
 RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator")
@@ -54,6 +55,8 @@ class Budget:
     ttr: Limit = Limit(max=180.0)
     detect: Limit = Limit(max=30.0)
     wait: float | None = None
+    # Budgets of the other criteria (assertions.criteria), by key, as written in the SLO file.
+    measures: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def give_up_after(self) -> float:
@@ -62,11 +65,24 @@ class Budget:
             return self.wait
         return 2 * (self.ttr.max or 180.0)
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> Budget:
+        """The Budget a summary entry recorded (to_json), defaults for what is missing."""
+        raw, default = raw or {}, cls()
+        ttr, detect = raw.get("ttr") or {}, raw.get("detect") or {}
+        return cls(
+            ttr=Limit(ttr.get("max", default.ttr.max), ttr.get("p95", default.ttr.p95)),
+            detect=Limit(detect.get("max", default.detect.max), detect.get("p95", default.detect.p95)),
+            wait=raw.get("wait"),
+            measures={key: raw[key] for key in criteria.by_key() if key in raw},
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ttr": {"max": self.ttr.max, "p95": self.ttr.p95},
             "detect": {"max": self.detect.max, "p95": self.detect.p95},
             "wait": self.give_up_after,
+            **self.measures,
         }
 
 
@@ -102,11 +118,16 @@ class SloFile:
 
 def _overlay(budget: Budget, raw: Mapping[str, Any]) -> Budget:
     ttr, detect = raw.get("ttr") or {}, raw.get("detect") or {}
+    measures = dict(budget.measures)
+    for key, criterion in criteria.by_key().items():
+        if key in raw:
+            measures[key] = criterion.merge(measures.get(key), raw[key]) if key in measures else raw[key]
     return replace(
         budget,
         ttr=Limit(ttr.get("max", budget.ttr.max), ttr.get("p95", budget.ttr.p95)),
         detect=Limit(detect.get("max", budget.detect.max), detect.get("p95", budget.detect.p95)),
         wait=raw.get("wait", budget.wait),
+        measures=measures,
     )
 
 
@@ -146,12 +167,17 @@ class _Checker:
             raise self.fail(where, f"p95 ({raw['p95']}) is larger than max ({raw['max']})")
 
     def budget(self, value: Any, where: str, extra: tuple[str, ...] = ()) -> None:
-        raw = self.mapping(value, where, ("ttr", "detect", "wait", *extra))
+        measured = criteria.by_key()
+        raw = self.mapping(value, where, ("ttr", "detect", "wait", *measured, *extra))
         for key in ("ttr", "detect"):
             if key in raw:
                 self.limit(raw[key], f"{where}.{key}")
         if "wait" in raw:
             self.seconds(raw["wait"], f"{where}.wait")
+        for key, criterion in measured.items():
+            problem = criterion.budget_problem(raw[key]) if key in raw else None
+            if problem:
+                raise self.fail(f"{where}.{key}", problem)
 
     def name(self, item: str, where: str, known: tuple[str, ...], what: str) -> None:
         """A fault or recovery name; recoveries may also be command:<cmd> or manifest:<path>."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from assertions import criteria
 from assertions.slo import Budget
 from assertions.timeline import Timeline
 
@@ -37,7 +38,8 @@ class Evidence:
     """Everything a verdict depends on, as one run recorded it.
 
     `invalid`, `harness_errors` and `foreign_activity` each make the run prove nothing; `data_violations` make
-    it a breach whatever its TTR; `notes` are reported and change nothing.
+    it a breach whatever its TTR; `measurements` are judged by their criteria (assertions.criteria) against
+    the budget's; `notes` are reported and change nothing.
     """
 
     ttr: float | None = None
@@ -49,6 +51,7 @@ class Evidence:
     data_violations: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     not_recovered_detail: str = ""
+    measurements: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,28 @@ def judge(evidence: Evidence, budget: Budget) -> Judgement:
         return Judgement(Verdict.INVALID, f"not a finite measurement (TTR {evidence.ttr}, detect {evidence.detect})")
     lost = "user data not preserved: " + "; ".join(evidence.data_violations) if evidence.data_violations else ""
     timing = _judge_time(evidence, budget)
+    missed = _judge_measurements(evidence, budget)
     if lost:
         reason = lost if timing.passed else f"{lost}; {timing.reason}"
+        reason += "".join(f"; {problem}" for problem, _ in missed)
         return Judgement(Verdict.BREACH if timing.passed else timing.verdict, reason + notes)
+    if missed:
+        reasons = "; ".join(problem for problem, _ in missed)
+        excusable = all(excusable for _, excusable in missed) and (timing.passed or timing.excusable)
+        if timing.passed:
+            return Judgement(Verdict.BREACH, reasons + notes, excusable=excusable)
+        return Judgement(timing.verdict, f"{timing.reason}; {reasons}{notes}", excusable=excusable)
     return Judgement(timing.verdict, timing.reason + notes, excusable=not timing.passed)
+
+
+def _judge_measurements(evidence: Evidence, budget: Budget) -> list[tuple[str, bool]]:
+    """Each criterion's problems with its measurement, and whether a baseline mode may have them."""
+    out = []
+    for criterion in criteria.CRITERIA:
+        if criterion.key in evidence.measurements:
+            measured, limit = evidence.measurements[criterion.key], budget.measures.get(criterion.key)
+            out += [(problem, criterion.excusable) for problem in criterion.problems(measured, limit)]
+    return out
 
 
 def _judge_time(evidence: Evidence, budget: Budget) -> Judgement:
@@ -95,16 +116,20 @@ def _judge_time(evidence: Evidence, budget: Budget) -> Judgement:
     ttr, detect = evidence.ttr, evidence.detect
     if ttr is None:
         detail = f" ({evidence.not_recovered_detail})" if evidence.not_recovered_detail else ""
-        return Judgement(Verdict.NOT_RECOVERED, f"not recovered within {wait:.0f}s of injection{detail}")
+        return Judgement(
+            Verdict.NOT_RECOVERED, f"not recovered within {wait:.0f}s of injection{detail}", excusable=True
+        )
     if ttr > wait:
-        return Judgement(Verdict.NOT_RECOVERED, f"recovered after {ttr:.1f}s, later than the wait of {wait:.0f}s")
+        return Judgement(
+            Verdict.NOT_RECOVERED, f"recovered after {ttr:.1f}s, later than the wait of {wait:.0f}s", excusable=True
+        )
     problems = []
     if budget.ttr.max is not None and ttr > budget.ttr.max:
         problems.append(f"TTR {ttr:.1f}s > max {budget.ttr.max:.0f}s")
     if detect is not None and budget.detect.max is not None and detect > budget.detect.max:
         problems.append(f"time to detect {detect:.1f}s > max {budget.detect.max:.0f}s")
     if problems:
-        return Judgement(Verdict.BREACH, "; ".join(problems))
+        return Judgement(Verdict.BREACH, "; ".join(problems), excusable=True)
     limit = f"{budget.ttr.max:.0f}s" if budget.ttr.max is not None else "no max"
     return Judgement(Verdict.PASS, f"TTR {ttr:.1f}s within {limit}")
 
@@ -129,6 +154,7 @@ class RunResult:
     data_violations: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     not_recovered_detail: str = ""
+    measurements: dict[str, Any] = field(default_factory=dict)
     attachments: dict[str, Any] = field(default_factory=dict)
     judgement: Judgement | None = None
 
@@ -155,6 +181,7 @@ class RunResult:
             data_violations=tuple(self.data_violations),
             notes=tuple(dict.fromkeys(self.notes)),
             not_recovered_detail=self.not_recovered_detail,
+            measurements=dict(self.measurements),
         )
 
     def judge(self) -> Judgement:
@@ -188,6 +215,7 @@ class RunResult:
             "repeat": self.repeat,
             "provider": self.provider,
             "signature": self.signature,
+            **evidence.measurements,
         }
 
 
@@ -210,6 +238,7 @@ def evidence_from_entry(entry: Mapping[str, Any]) -> Evidence:
         data_violations=strings("data_violations"),
         notes=strings("notes"),
         not_recovered_detail=str(entry.get("not_recovered_detail") or ""),
+        measurements={c.key: entry[c.key] for c in criteria.CRITERIA if c.key in entry},
     )
 
 

@@ -17,9 +17,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from assertions.slo import Budget
 from assertions.timeline import PHASES
 from assertions.verdict import Verdict
-from reports.matrix import COLORS, Cell, budget_from_json, seconds
+from reports.matrix import COLORS, Cell, seconds
 
 PHASE_COLORS: dict[str, str] = {
     "visible": "#8fb8de",
@@ -63,7 +64,7 @@ def _legend(fig: Figure, phases_seen: set[str], with_not_recovered: bool) -> Non
 
 def run_chart(entry: Mapping[str, Any]) -> bytes:
     """One run: its phases on one bar, the TTR budget and the wait."""
-    budget = budget_from_json(entry.get("budget"))
+    budget = Budget.from_json(entry.get("budget"))
     phases = {str(k): float(v) for k, v in (entry.get("phases") or {}).items()}
     verdict = Verdict(entry["verdict"])
     ttr = entry.get("ttr_seconds")

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from assertions.slo import Budget, Limit, SloFile
+from assertions.slo import Budget, SloFile
 from assertions.verdict import SEVERITY, Judgement, Verdict, evidence_from_entry, judge, percentile
 from reports.summary import recovery_rank
 
@@ -117,23 +117,10 @@ class Cell:
         return out
 
 
-def budget_from_json(raw: Mapping[str, Any] | None) -> Budget:
-    """The Budget recorded in a summary entry (Budget.to_json), defaults for what is missing."""
-    if not raw:
-        return Budget()
-    default = Budget()
-    ttr, detect = raw.get("ttr") or {}, raw.get("detect") or {}
-    return Budget(
-        ttr=Limit(ttr.get("max", default.ttr.max), ttr.get("p95", default.ttr.p95)),
-        detect=Limit(detect.get("max", default.detect.max), detect.get("p95", default.detect.p95)),
-        wait=raw.get("wait"),
-    )
-
-
 def judge_entry(entry: Mapping[str, Any], budget: Budget | None = None) -> Run:
     """Judge one recorded run, against `budget` or the budget it recorded. A recorded verdict worse than the
     judge's under the same budget means the entry was written by something else: the worse one counts."""
-    recorded_budget = budget_from_json(entry.get("budget"))
+    recorded_budget = Budget.from_json(entry.get("budget"))
     judgement = judge(evidence_from_entry(entry), budget or recorded_budget)
     if budget is None:
         recorded = Verdict(entry["verdict"])
@@ -177,7 +164,7 @@ def build_cells(
             budget = slo.budget(fault, recovery)
             runs = [judge_entry(e, budget) for e in group]
         else:
-            budget = budget_from_json(group[0].get("budget"))
+            budget = Budget.from_json(group[0].get("budget"))
             runs = [judge_entry(e) for e in group]
         p95 = _p95_problems(runs, budget)
         verdict = max((r.verdict for r in runs), key=SEVERITY.__getitem__)

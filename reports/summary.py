@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from assertions import criteria
 from assertions.slo import RECOVERY_MODES_BUILTIN
 from assertions.verdict import EVIDENCE_LISTS, MEASURED_FROM, Verdict
 from foundation.errors import UserError
@@ -54,6 +55,10 @@ def _evidence_problem(entry: dict[str, Any], where: str) -> str | None:
         value = entry.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return f"{where}.{key}: expected a list of strings, got {value!r}"
+    for criterion in criteria.CRITERIA:
+        problem = criterion.measurement_problem(entry[criterion.key]) if criterion.key in entry else None
+        if problem:
+            return f"{where}.{criterion.key}: {problem}"
     if entry.get("measured_from", MEASURED_FROM) != MEASURED_FROM:
         return f"{where}.measured_from: times must be measured from {MEASURED_FROM!r}, got {entry['measured_from']!r}"
     return None

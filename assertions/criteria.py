@@ -1,0 +1,11 @@
+"""The criteria the one judge weighs beside time-to-recover (see assertions.criterion). Add one here."""
+
+from __future__ import annotations
+
+from assertions.criterion import Criterion
+
+CRITERIA: tuple[Criterion, ...] = ()
+
+
+def by_key() -> dict[str, Criterion]:
+    return {c.key: c for c in CRITERIA}
