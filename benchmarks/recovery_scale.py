@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recovery_common import decorate, fmt, local_cluster, operator_for, summary
+from recovery_common import fmt, local_cluster, operator_for, summary
 
 from clusters.model import Cluster
 from fluxmodel import signatures as sig
@@ -33,6 +33,7 @@ from fluxmodel.conditions import condition, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION
 from injectors.apps import deployment, dump, kustomization_file
 from injectors.testapp import App
+from scenarios.recoveries import parse
 
 _DECISION = re.compile(
     r"^(?P<ts>\S+) info decision object=Kustomization/flux-system/(?P<name>\S+) pattern=(?P<pattern>\S+) .* "
@@ -54,6 +55,11 @@ def files(app: App, count: int, selector_extra: dict[str, str]) -> dict[str, str
     return out
 
 
+def knobs(mode: str) -> dict[str, Any]:
+    """The Kustomization spec fields the mode's own decoration sets (spec.force under flux-native)."""
+    return dict(parse(mode, "--modes").decorate({"kind": KUSTOMIZATION.kind, "spec": {}})["spec"])
+
+
 def statuses(app: App, names: set[str]) -> dict[str, dict[str, Any]]:
     return {
         k["metadata"]["name"]: k
@@ -62,13 +68,14 @@ def statuses(app: App, names: set[str]) -> dict[str, dict[str, Any]]:
     }
 
 
-def run(cluster: Cluster, mode: str, count: int, cap: float, workers: int, wait: bool) -> dict[str, Any]:
+def run(
+    cluster: Cluster, mode: str, spec: dict[str, Any], count: int, cap: float, workers: int, wait: bool
+) -> dict[str, Any]:
     app = App(cluster, f"bs-{mode[:8]}-{secrets.token_hex(3)}")
     try:
         first = app.setup(files(app, count, {}), kustomization=False)
         names = {f"{app.name}-k{i}" for i in range(count)}
         for i in range(count):
-            spec = decorate(mode, {"kind": "Kustomization", "spec": {}})["spec"]
             app.kustomization(f"{app.name}-k{i}", f"{app.path}/k{i}", wait=wait, timeout="60s", **spec)
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -94,9 +101,9 @@ def run(cluster: Cluster, mode: str, count: int, cap: float, workers: int, wait:
                 for name, k in statuses(app, names).items():
                     if name not in visible and sig.SELECTOR_IMMUTABLE.matches(k):
                         visible[name] = now
-                        ready = condition(k)
-                        if ready is not None and ready.last_transition_time:
-                            failed_at[name] = wall_seconds(ready.last_transition_time) - started
+                        refusal = condition(k)
+                        if refusal is not None and refusal.last_transition_time:
+                            failed_at[name] = wall_seconds(refusal.last_transition_time) - started
                     if name not in recovered and is_ready(k) and k["status"].get("lastAppliedRevision") == head:
                         recovered[name] = now
                 time.sleep(0.5)
@@ -145,10 +152,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--no-wait", action="store_true", help="Kustomizations without health checks (spec.wait false)")
     args = parser.parse_args()
+    modes = {mode: knobs(mode) for mode in args.modes.split(",")}  # a bad mode fails before a cluster starts
     results = {}
     with local_cluster(args.reuse_cluster) as cluster:
-        for mode in args.modes.split(","):
-            results[mode] = run(cluster, mode, args.count, args.cap, args.workers, not args.no_wait)
+        for mode, spec in modes.items():
+            results[mode] = run(cluster, mode, spec, args.count, args.cap, args.workers, not args.no_wait)
             print(f"  [{mode}] {results[mode]}", file=sys.stderr, flush=True)
     cap = args.cap
     print(
