@@ -259,7 +259,8 @@ def build(
         unknown = sorted(set(names) - {c.name for c in COMPONENTS})
         if unknown:
             known = ", ".join(c.name for c in COMPONENTS)
-            raise UserError(f"unknown component(s) {', '.join(unknown)}: choose from {known}")
+            shown = ", ".join(repr(name) if not name.strip() else name for name in unknown)
+            raise UserError(f"unknown component(s) {shown}: choose from {known}")
         wanted = [c for c in COMPONENTS if c.name in names]
     elif include_optional:
         wanted = list(COMPONENTS)
