@@ -31,6 +31,7 @@ from clusters.model import Cluster
 from fluxmodel import signatures as sig
 from fluxmodel.conditions import condition, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION
+from foundation.waiting import wait_until
 from injectors.apps import deployment, dump, kustomization_file
 from injectors.testapp import App
 from scenarios.recoveries import parse
@@ -77,16 +78,12 @@ def run(
         names = {f"{app.name}-k{i}" for i in range(count)}
         for i in range(count):
             app.kustomization(f"{app.name}-k{i}", f"{app.path}/k{i}", wait=wait, timeout="60s", **spec)
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            ready = [
-                k
-                for k in statuses(app, names).values()
-                if is_ready(k) and k["status"].get("lastAppliedRevision") == first
-            ]
-            if len(ready) == count:
-                break
-            time.sleep(1)
+
+        def all_ready() -> bool:
+            kustomizations = statuses(app, names).values()
+            return sum(is_ready(k) and k["status"].get("lastAppliedRevision") == first for k in kustomizations) == count
+
+        wait_until(all_ready, 600, f"{count} Kustomizations Ready", interval=1)
         print(f"  [{mode}] {count} Kustomizations Ready", file=sys.stderr, flush=True)
         with operator_for(mode, cluster, "--workers", str(workers)) as operator:
             time.sleep(2)  # the operator has listed everything

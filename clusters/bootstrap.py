@@ -8,7 +8,6 @@ is touched.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import yaml
 from fluxmodel.conditions import condition, deployment_available, is_ready, last_applied_revision
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_REPOSITORY, KUSTOMIZATION
 from foundation.errors import HarnessError
+from foundation.waiting import poll
 from kubeapi import Kube, TemporaryApiError
 
 GIT_REPOSITORY_NAME = "gitops"
@@ -124,36 +124,40 @@ class Bootstrap:
             objs.append(self.helm_repository(chart_url))
         return objs
 
-    def apply(self, kube: Kube, git_url: str, chart_url: str | None, attempts: int = 20) -> None:
-        """Apply the objects, retrying while the API server is still settling."""
-        for attempt in range(attempts):
+    def apply(self, kube: Kube, git_url: str, chart_url: str | None, timeout: float = 5.0) -> None:
+        """Apply the objects, retrying for up to `timeout` seconds while the API server is still settling."""
+
+        def attempt() -> TemporaryApiError | None:
             try:
                 for obj in self.objects(git_url, chart_url):
                     kube.apply(obj)
-                return
-            except TemporaryApiError:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.25)
+            except TemporaryApiError as e:
+                return e
+            return None
+
+        error = poll(attempt, timeout, interval=0.25, done=lambda e: e is None)
+        if error is not None:
+            raise error
 
     def wait(self, kube: Kube, revision: str, timeout: float) -> None:
         """Wait until the demo Kustomization applied `revision` and the demo Deployment is Available."""
-        deadline = time.monotonic() + timeout
-        last = "nothing observed yet"
-        while time.monotonic() < deadline:
+
+        def unready() -> str | None:
+            """What is not there yet, or None when it all is."""
             try:
                 ks = kube.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, DEMO_KUSTOMIZATION, self.flux_namespace)
                 dep = kube.get("apps/v1", "Deployment", DEMO_DEPLOYMENT, self.demo_namespace)
             except TemporaryApiError as e:
-                last = str(e)
-            else:
-                if ks and is_ready(ks) and last_applied_revision(ks) == revision and deployment_available(dep):
-                    return
-                ready = condition(ks or {}, "Ready")
-                detail = f"{ready.reason}: {ready.message}" if ready else "no status"
-                last = f"Kustomization {self.flux_namespace}/{DEMO_KUSTOMIZATION}: {detail}"
-            time.sleep(0.2)
-        raise HarnessError(f"bootstrap not Ready after {timeout:.0f}s: {last}")
+                return str(e)
+            if ks and is_ready(ks) and last_applied_revision(ks) == revision and deployment_available(dep):
+                return None
+            ready = condition(ks or {}, "Ready")
+            detail = f"{ready.reason}: {ready.message}" if ready else "no status"
+            return f"Kustomization {self.flux_namespace}/{DEMO_KUSTOMIZATION}: {detail}"
+
+        last = poll(unready, timeout, done=lambda seen: seen is None)
+        if last is not None:
+            raise HarnessError(f"bootstrap not Ready after {timeout:.0f}s: {last}")
 
     def teardown(self, kube: Kube) -> None:
         """Remove only what `apply` created: the demo Kustomization (pruning its objects), the namespace."""

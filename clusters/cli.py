@@ -9,7 +9,7 @@ from typing import Any
 
 from clusters.pins import PURPOSES
 from clusters.providers import PROVIDERS, get_provider
-from foundation.cliargs import add_format_option, print_json
+from foundation.cliargs import Subparsers, add_format_option, print_json
 from foundation.errors import UserError
 
 
@@ -92,7 +92,7 @@ def _flat_lines(data: Any, key: str = "") -> list[str]:
     return [f"{key}: {'-' if data in (None, {}, []) else data}"]
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("build", help="build the pinned upstream binaries into the cache (no-op when cached)")
     p.add_argument("--component", action="append", help="build only this component (repeatable)")
     p.add_argument("--all", action="store_true", help="every component, whatever needs it")

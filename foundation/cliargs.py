@@ -10,11 +10,17 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from foundation.errors import UserError
 
 FORMATS = ("text", "json")
+
+
+class Subparsers(Protocol):
+    """What each command module's `register(subparsers)` adds its commands to: `add_subparsers()`'s action."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
 def add_format_option(parser: argparse.ArgumentParser, default: str = "text", json_holds: str = "") -> None:

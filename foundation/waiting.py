@@ -28,6 +28,7 @@ def poll(
     fn: Callable[[], T],
     timeout: float,
     interval: float = 0.2,
+    *,
     done: Callable[[T], bool] = bool,
     before_sleep: Callable[[], Any] | None = None,
 ) -> T:
@@ -48,12 +49,13 @@ def wait_until(
     fn: Callable[[], T],
     timeout: float,
     what: str,
+    *,
     interval: float = 0.2,
     done: Callable[[T], bool] = bool,
     detail: Callable[[], str] | None = None,
 ) -> T:
     """`poll`, but a WaitTimeout naming `what` (and `detail()`, e.g. a log tail) when the time runs out."""
-    value = poll(fn, timeout, interval, done)
+    value = poll(fn, timeout, interval, done=done)
     if not done(value):
         extra = f": {detail()}" if detail is not None else ""
         raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}{extra}")

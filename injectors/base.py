@@ -8,7 +8,6 @@ before making the change.
 from __future__ import annotations
 
 import secrets
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from fluxmodel.annotations import reconcile_request
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef, flux_kind
 from fluxmodel.signatures import Signature
 from foundation.errors import HarnessError
+from foundation.waiting import poll
 from injectors import apps
 from injectors.records import RevertRecord
 from kubeapi import Forbidden, Invalid
@@ -120,12 +120,7 @@ class FaultContext:
 
     def wait_refused(self, obj: dict[str, Any], *fragments: str, timeout: float = 15.0) -> str | None:
         """`refused`, retried while controllers catch up (e.g. a new ResourceQuota's usage being counted)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            evidence = self.refused(obj, *fragments)
-            if evidence is not None or time.monotonic() > deadline:
-                return evidence
-            time.sleep(0.2)
+        return poll(lambda: self.refused(obj, *fragments), timeout)
 
     def prove(self, evidence: str | None, what: str) -> None:
         """Keep independent evidence that the fault is real (checked before it lands); HarnessError if none."""

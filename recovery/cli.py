@@ -19,9 +19,10 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import TYPE_CHECKING, NoReturn
 
 from fluxmodel.kinds import FLUX_NAMESPACE, RECONCILED_KINDS
+from foundation.cliargs import Subparsers
 from foundation.errors import UserError
 from recovery.health import FAILURE_CONDITIONS
 
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
     from kubeapi import Kube
 
 EXIT_NO_MATCH = 3  # explain: no pattern acts on the failure, now or later
-
-
-class _Subparsers(Protocol):
-    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
 
 
 def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -46,7 +43,7 @@ def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def register(subparsers: _Subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `recover` and `explain` commands."""
     p = subparsers.add_parser(
         "recover",

@@ -20,13 +20,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from foundation.waiting import poll
 from kubeapi import Conflict, LabelSelector, NotFound
 
 Key = tuple[str, str, str, str]  # group, kind, namespace, name
@@ -264,7 +264,7 @@ class OperatorProcess:
     def start(self, timeout: float = 30.0) -> OperatorProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
-            self.process = subprocess.Popen(
+            process = self.process = subprocess.Popen(
                 self.argv,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -273,16 +273,19 @@ class OperatorProcess:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, which is async-signal-safe
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"resilience recover exited with {self.process.returncode}: {self.log()[-2000:]}")
+
+        def serving() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"resilience recover exited with {process.returncode}: {self.log()[-2000:]}")
             try:
                 self.metrics()
-                return self
+                return True
             except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"resilience recover served no metrics within {timeout}s: {self.log()[-2000:]}")
+                return False
+
+        if not poll(serving, timeout, interval=0.1):
+            raise RuntimeError(f"resilience recover served no metrics within {timeout}s: {self.log()[-2000:]}")
+        return self
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:

@@ -13,19 +13,14 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
 
 from assertions.slo import RECOVERY_MODES_HELP, is_recovery_name
-from foundation.cliargs import check_output_file, nonempty_path
+from foundation.cliargs import Subparsers, check_output_file, nonempty_path
 from foundation.errors import UserError
 from reports import gate, htmlreport
 
 BASELINE_ENV = "RESILIENCE_BASELINE"
 # Recoveries named by what they run, as the chaos suite and SLO files accept them: prefix -> how it is spelled.
-
-
-class _Subparsers(Protocol):
-    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
 
 
 def _path_option(parser: argparse.ArgumentParser, flag: str, env: str, fallback: str, what: str) -> None:
@@ -38,7 +33,7 @@ def _path_option(parser: argparse.ArgumentParser, flag: str, env: str, fallback:
     )
 
 
-def register(subparsers: _Subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `gate` and `report` commands."""
     g = subparsers.add_parser(
         "gate",

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from foundation.cliargs import add_format_option, print_json
+from foundation.cliargs import Subparsers, add_format_option, print_json
 from foundation.errors import HarnessError
 
 
@@ -53,7 +52,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     revert = sub.add_parser(
         "revert",
         help="undo every fault and test app a chaos run left behind",

@@ -30,6 +30,7 @@ from clusters.model import Cluster
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
+from foundation.waiting import wait_until
 
 BUILTIN = RECOVERY_MODES_BUILTIN
 
@@ -117,15 +118,16 @@ class Operator(RecoveryMode):
         argv += ["--metrics-addr", f"127.0.0.1:{port}", "--state-namespace", cluster.bootstrap.flux_namespace]
         argv += ["--selector", f"{RECOVERY_MODE_LABEL}={self.label}"]
         self._spawn(argv, cluster, run_dir)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def serving() -> bool:
             self.check_alive()
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
-                    return
+                    return True
             except OSError:
-                time.sleep(0.2)
-        raise HarnessError(f"the recovery operator did not serve metrics within 30s: {self.log_tail()}")
+                return False
+
+        wait_until(serving, 30, "the recovery operator to serve metrics", detail=self.log_tail)
 
 
 class Command(RecoveryMode):

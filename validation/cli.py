@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
 
+from foundation.cliargs import Subparsers
 from foundation.errors import UserError
 from validation.findings import has_errors, render_json, render_text
 from validation.run import NothingToValidate, Options, validate
@@ -25,11 +25,7 @@ from validation.run import NothingToValidate, Options, validate
 FORMATS = ("text", "json")
 
 
-class _Subparsers(Protocol):
-    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
-
-
-def register(subparsers: _Subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `validate` command."""
     p = subparsers.add_parser(
         "validate",

@@ -22,6 +22,7 @@ from clusters.local.procs import ProcessRecord, terminate
 from clusters.local.supervisor import read_restarts
 from clusters.paths import state_root
 from foundation.errors import HarnessError
+from foundation.waiting import poll
 
 
 @dataclass(frozen=True)
@@ -114,20 +115,24 @@ def spawn(layout: ClusterLayout) -> subprocess.Popen[bytes]:
 
 def wait_ready(layout: ClusterLayout, daemon: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
     """Wait for the daemon to report `ready`; HarnessError (with kept logs) when it fails or times out."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def ready(status: dict[str, Any]) -> bool:
+        return status.get("phase") == "ready"
+
+    def reported() -> dict[str, Any]:
         status = layout.read_status()
-        if status.get("phase") == "ready":
-            return status
-        if status.get("phase") == "failed" or daemon.poll() is not None:
+        if not ready(status) and (status.get("phase") == "failed" or daemon.poll() is not None):
             daemon.wait(timeout=15)
             logs = keep_failed_logs(layout)
             error = status.get("error") or f"supervisor exited with {daemon.returncode}"
             raise HarnessError(f"cluster {layout.name} failed to start: {error} (logs kept in {logs})")
-        if time.monotonic() > deadline:
-            logs = keep_failed_logs(layout)
-            raise HarnessError(
-                f"cluster {layout.name} not Ready after {timeout:.0f}s "
-                f"(phases so far: {status.get('phases')}; logs kept in {logs})"
-            )
-        time.sleep(0.05)
+        return status
+
+    status = poll(reported, timeout, interval=0.05, done=ready)
+    if not ready(status):
+        logs = keep_failed_logs(layout)
+        raise HarnessError(
+            f"cluster {layout.name} not Ready after {timeout:.0f}s "
+            f"(phases so far: {status.get('phases')}; logs kept in {logs})"
+        )
+    return status

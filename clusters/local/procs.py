@@ -10,9 +10,10 @@ import contextlib
 import os
 import shutil
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from foundation.waiting import poll
 
 
 def process_start_time(pid: int) -> int | None:
@@ -77,11 +78,6 @@ def terminate(record: ProcessRecord, grace: float = 2.0) -> None:
     if not record.alive():
         return
     kill_group(record.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and record.alive():
-        time.sleep(0.05)
-    if record.alive():
+    if not poll(lambda: not record.alive(), grace, interval=0.05):
         kill_group(record.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and record.alive():
-            time.sleep(0.05)
+        poll(lambda: not record.alive(), 2.0, interval=0.05)

@@ -21,6 +21,7 @@ from clusters.local.components import FLUX_CONTROLLERS
 from clusters.local.supervisor import Supervisor
 from fluxmodel.conditions import condition
 from foundation.errors import HarnessError
+from foundation.waiting import poll
 from kubeapi import Kube, connect
 
 KWOK_NODE_LABEL = {"type": "kwok"}
@@ -56,8 +57,8 @@ def node(name: str) -> dict[str, Any]:
     }
 
 
-def _established(crd: dict[str, Any] | None) -> bool:
-    cond = condition(crd or {}, "Established")
+def _true(obj: dict[str, Any] | None, condition_type: str) -> bool:
+    cond = condition(obj or {}, condition_type)
     return cond is not None and cond.true
 
 
@@ -68,32 +69,27 @@ def install_crds(kube: Kube, crd_files: list[Path], timeout: float) -> None:
             if doc and doc.get("kind") == "CustomResourceDefinition":
                 kube.apply(doc)
                 names.append(doc["metadata"]["name"])
-    deadline = time.monotonic() + timeout
-    pending = list(names)
-    while pending:
-        pending = [
-            n for n in pending if not _established(kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", n))
-        ]
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise HarnessError(f"CRDs not Established after {timeout:.0f}s: {', '.join(pending)}")
-        time.sleep(0.1)
+    pending = names
+
+    def unestablished() -> list[str]:
+        """The CRDs not Established yet; one that is stays so and is not asked again."""
+        nonlocal pending
+        crd = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        pending = [n for n in pending if not _true(kube.get(*crd, n), "Established")]
+        return pending
+
+    left = poll(unestablished, timeout, interval=0.1, done=lambda left: not left)
+    if left:
+        raise HarnessError(f"CRDs not Established after {timeout:.0f}s: {', '.join(left)}")
 
 
 def wait_nodes_ready(kube: Kube, names: list[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        ready = []
-        for name in names:
-            cond = condition(kube.get("v1", "Node", name) or {}, "Ready")
-            if cond is not None and cond.true:
-                ready.append(name)
-        if len(ready) == len(names):
-            return
-        if time.monotonic() > deadline:
-            raise HarnessError(f"kwok nodes not Ready after {timeout:.0f}s: {sorted(set(names) - set(ready))}")
-        time.sleep(0.1)
+    def unready() -> list[str]:
+        return [name for name in names if not _true(kube.get("v1", "Node", name), "Ready")]
+
+    left = poll(unready, timeout, interval=0.1, done=lambda left: not left)
+    if left:
+        raise HarnessError(f"kwok nodes not Ready after {timeout:.0f}s: {sorted(left)}")
 
 
 def start_cluster(

@@ -26,6 +26,7 @@ from typing import IO, Any
 from clusters.local.components import ComponentSpec, Probe
 from clusters.local.layout import ClusterLayout
 from clusters.local.procs import ProcessRecord, kill_group, process_start_time, tied_to_parent
+from foundation import waiting
 from foundation.errors import HarnessError
 
 log = logging.getLogger(__name__)
@@ -224,17 +225,18 @@ class Supervisor:
     def wait_ready(self, names: Iterable[str], timeout: float) -> None:
         """Block until every named component passes its probe; a component exiting fails at once."""
         pending = list(names)
-        deadline = time.monotonic() + timeout
-        while pending:
+
+        def unready() -> list[str]:
+            nonlocal pending
             for name in self.poll():
                 if name in pending or name not in self.restartable:
                     raise ComponentExited(f"{name} exited during start-up: {self.log_tail(name)}")
             pending = [n for n in pending if not probe(self.specs[n].probe)]
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                raise HarnessError(f"{', '.join(pending)} not ready after {timeout:.0f}s: {self.log_tail(pending[0])}")
-            time.sleep(0.1)
+            return pending
+
+        left = waiting.poll(unready, timeout, interval=0.1, done=lambda left: not left)
+        if left:
+            raise HarnessError(f"{', '.join(left)} not ready after {timeout:.0f}s: {self.log_tail(left[0])}")
 
     def log_tail(self, name: str, lines: int = 3) -> str:
         try:

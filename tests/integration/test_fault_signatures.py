@@ -14,13 +14,14 @@ from assertions.slo import Budget
 from clusters.model import Cluster
 from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION
 from foundation.waiting import poll
+from injectors.base import Fault
 from injectors.registry import CATALOG
 from scenarios.recoveries import RecoveryMode
 from scenarios.runner import ScenarioRun
 
 
 @pytest.mark.parametrize("fault", CATALOG, ids=[f.name for f in CATALOG])
-def test_fault_shows_its_real_signature(fault, cluster: Cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_fault_shows_its_real_signature(fault: Fault, cluster: Cluster, tmp_path: Path) -> None:
     if fault.family == "control-plane" and cluster.control is None:
         pytest.skip("needs the local provider's supervisor")
     run = ScenarioRun(cluster, fault, RecoveryMode("none"), Budget(), tmp_path, prove_only=True, node_id=fault.name)

@@ -130,11 +130,12 @@ def test_helmrelease_from_local_chart_repo_installs(cluster: Cluster) -> None:
     }
     kube.apply(release)
     hr = wait_until(
-        lambda: (obj := kube.get(HELM_RELEASE.api_version, "HelmRelease", "web", ns)) and is_ready(obj) and obj,
+        lambda: kube.get(HELM_RELEASE.api_version, "HelmRelease", "web", ns),
         120,
         "HelmRelease web Ready",
+        done=lambda obj: obj is not None and is_ready(obj),
     )
-    assert last_applied_revision(hr) == "1.0.0"
+    assert hr is not None and last_applied_revision(hr) == "1.0.0"
     assert wait_until(lambda: deployment_available(kube.get("apps/v1", "Deployment", "web", ns)), 60, "web Available")
     kube.delete(HELM_RELEASE.api_version, "HelmRelease", "web", ns)
 

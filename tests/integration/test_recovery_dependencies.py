@@ -9,6 +9,7 @@ objects within seconds, and gets the fix in Git applied although Flux would not 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, operator_fixture, wait_until  # noqa: F401
 
@@ -82,9 +83,7 @@ def test_a_cycle_is_reported_within_seconds_and_the_fix_in_git_is_applied(app: A
     wait_until(lambda: all(app.get(r) for r in refs), 60, "the cycle's Kustomizations applied from Git")
     created = time.monotonic()
     for ref in refs:
-        wait_until(
-            lambda ref=ref: app.events(ref, "DependencyCycle"), 10, f"DependencyCycle on {ref}", detail=operator.log
-        )
+        wait_until(partial(app.events, ref, "DependencyCycle"), 10, f"DependencyCycle on {ref}", detail=operator.log)
     reported = time.monotonic() - created
     assert reported < 10
     wait_until(

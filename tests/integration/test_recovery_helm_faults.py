@@ -9,6 +9,8 @@ inside a chart by replacing the object.
 
 from __future__ import annotations
 
+from functools import partial
+
 from test_recovery_support import (  # noqa: F401
     App,
     app_fixture,
@@ -159,7 +161,7 @@ def test_helmrelease_dependency_cycle_is_reported_within_seconds(app: App, opera
         app.kube.apply(chart_release(name, app.ns, version, dependsOn=[{"name": other}]))
     for ref in refs:
         wait_until(
-            lambda ref=ref: app.events(ref, "DependencyCycle"), 15, f"a DependencyCycle Event on {ref}", operator.log
+            partial(app.events, ref, "DependencyCycle"), 15, f"a DependencyCycle Event on {ref}", detail=operator.log
         )
     message = app.events(refs[0], "DependencyCycle")[0]["message"]
     assert f"HelmRelease/{app.ns}/x -> HelmRelease/{app.ns}/y -> HelmRelease/{app.ns}/x" in message

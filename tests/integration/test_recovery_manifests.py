@@ -164,7 +164,9 @@ def service_account_kubeconfig(cluster: Cluster, namespace: str, name: str, tmp_
     from kubernetes.client import AuthenticationV1TokenRequest, CoreV1Api, V1TokenRequestSpec
 
     request = AuthenticationV1TokenRequest(spec=V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
-    token = CoreV1Api(cluster.kube.api).create_namespaced_service_account_token(name, namespace, request).status.token
+    status = CoreV1Api(cluster.kube.api).create_namespaced_service_account_token(name, namespace, request).status
+    assert status is not None
+    token = status.token
     admin = yaml.safe_load(cluster.kubeconfig.read_text())
     context = next(c for c in admin["contexts"] if c["name"] == (cluster.context or admin["current-context"]))
     server = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
@@ -200,8 +202,9 @@ def bind(cluster: Cluster, state_ns: str, sa_ns: str, suffix: str) -> list[tuple
     return created
 
 
-def test_the_shipped_rbac_is_enough_to_recover_and_forbids_user_data(app: App, tmp_path: Path) -> None:
-    cluster = app.cluster
+def test_the_shipped_rbac_is_enough_to_recover_and_forbids_user_data(
+    cluster: Cluster, app: App, tmp_path: Path
+) -> None:
     suffix = secrets.token_hex(3)
     state_ns = f"rc-rbac-{suffix}"
     cluster.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": state_ns}})
@@ -251,7 +254,10 @@ def test_the_shipped_rbac_is_enough_to_recover_and_forbids_user_data(app: App, t
         )
         wait_until(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), 90, "the selector fault")
         wait_until(
-            lambda: app.ready(ref, head) and app.available("web"), 120, "recovery with the shipped RBAC", operator.log
+            lambda: app.ready(ref, head) and app.available("web"),
+            120,
+            "recovery with the shipped RBAC",
+            detail=operator.log,
         )
         assert "Forbidden" not in operator.log() and "forbidden" not in operator.log()
         state = cluster.kube.list(

@@ -61,9 +61,11 @@ def test_only_the_lease_holder_acts_and_a_standby_takes_over(cluster: Cluster, t
         cluster.kube.delete("v1", "Namespace", state_ns)
 
 
-def test_a_restart_in_the_middle_of_an_action_converges_without_acting_twice(app: App, tmp_path: Path) -> None:
+def test_a_restart_in_the_middle_of_an_action_converges_without_acting_twice(
+    cluster: Cluster, app: App, tmp_path: Path
+) -> None:
     state_ns = f"rc-state-{secrets.token_hex(3)}"
-    operator = start_operator(app.cluster, tmp_path, "--lease-duration", "3", state_namespace=state_ns)
+    operator = start_operator(cluster, tmp_path, "--lease-duration", "3", state_namespace=state_ns)
     copies: list[str] = []
     stop = threading.Event()
 
@@ -84,10 +86,13 @@ def test_a_restart_in_the_middle_of_an_action_converges_without_acting_twice(app
         cm = app.kube.get("v1", "ConfigMap", configmap_name(ref), state_ns)
         assert cm is not None and json.loads(cm["data"]["in-flight"])["attempt"] == 1  # it died mid-action
 
-        restarted = start_operator(app.cluster, tmp_path, "--lease-duration", "3", state_namespace=state_ns)
+        restarted = start_operator(cluster, tmp_path, "--lease-duration", "3", state_namespace=state_ns)
         try:
             wait_until(
-                lambda: app.ready(ref, head) and app.available("web"), 120, "recovery after the restart", restarted.log
+                lambda: app.ready(ref, head) and app.available("web"),
+                120,
+                "recovery after the restart",
+                detail=restarted.log,
             )
             cm = app.kube.get("v1", "ConfigMap", configmap_name(ref), state_ns)
             assert cm is not None and not cm["data"]["in-flight"]
@@ -103,9 +108,11 @@ def test_a_restart_in_the_middle_of_an_action_converges_without_acting_twice(app
         app.kube.delete("v1", "Namespace", state_ns)
 
 
-def test_patterns_reload_from_the_configmap_and_a_bad_one_is_refused(app: App, tmp_path: Path) -> None:
+def test_patterns_reload_from_the_configmap_and_a_bad_one_is_refused(
+    cluster: Cluster, app: App, tmp_path: Path
+) -> None:
     state_ns = f"rc-state-{secrets.token_hex(3)}"
-    operator = start_operator(app.cluster, tmp_path, state_namespace=state_ns)
+    operator = start_operator(cluster, tmp_path, state_namespace=state_ns)
 
     def configmap(text: str) -> dict[str, object]:
         return {
@@ -121,7 +128,10 @@ def test_patterns_reload_from_the_configmap_and_a_bad_one_is_refused(app: App, t
             configmap("patterns:\n- {name: broken-one, error_pattern: '(a+)+', recovery_action: escalate}\n")
         )
         wait_until(
-            lambda: operator.sample("flux_recovery_config_valid") == 0, 20, "the bad patterns refused", operator.log
+            lambda: operator.sample("flux_recovery_config_valid") == 0,
+            20,
+            "the bad patterns refused",
+            detail=operator.log,
         )
         assert "broken-one" in operator.log() and "nested repetition" in operator.log()
         assert operator.sample("flux_recovery_patterns") == 7  # the old ones stay
@@ -146,8 +156,8 @@ def test_patterns_reload_from_the_configmap_and_a_bad_one_is_refused(app: App, t
         app.kube.delete("v1", "Namespace", state_ns)
 
 
-def test_dry_run_decides_and_logs_but_changes_nothing(app: App, tmp_path: Path) -> None:
-    operator = start_operator(app.cluster, tmp_path, "--dry-run")
+def test_dry_run_decides_and_logs_but_changes_nothing(cluster: Cluster, app: App, tmp_path: Path) -> None:
+    operator = start_operator(cluster, tmp_path, "--dry-run")
     try:
         ref, _ = selector_app(app)
         old_uid = app.kube.get("apps/v1", "Deployment", "web", app.ns)["metadata"]["uid"]  # type: ignore[index]
@@ -162,15 +172,15 @@ def test_dry_run_decides_and_logs_but_changes_nothing(app: App, tmp_path: Path) 
         assert (
             app.kube.get("coordination.k8s.io/v1", "Lease", "gitops-resilience-operator", operator.state_namespace)
             is None
-        )  # type: ignore[attr-defined]
+        )
         assert app.shows(ref, sig.SELECTOR_IMMUTABLE) and not app.ready(ref)
     finally:
         assert operator.stop() == 0
-        app.kube.delete("v1", "Namespace", operator.state_namespace)  # type: ignore[attr-defined]
+        app.kube.delete("v1", "Namespace", operator.state_namespace)
 
 
-def test_json_logs_have_one_line_per_decision(app: App, tmp_path: Path) -> None:
-    operator = start_operator(app.cluster, tmp_path, "--log-format", "json")
+def test_json_logs_have_one_line_per_decision(cluster: Cluster, app: App, tmp_path: Path) -> None:
+    operator = start_operator(cluster, tmp_path, "--log-format", "json")
     try:
         ref, _ = selector_app(app)
         head = break_selector(app)
@@ -182,4 +192,4 @@ def test_json_logs_have_one_line_per_decision(app: App, tmp_path: Path) -> None:
         assert yaml.safe_dump(mine)
     finally:
         assert operator.stop() == 0
-        app.kube.delete("v1", "Namespace", operator.state_namespace)  # type: ignore[attr-defined]
+        app.kube.delete("v1", "Namespace", operator.state_namespace)

@@ -21,6 +21,7 @@ from recovery.testing import OperatorProcess
 
 __all__ = [
     "App",
+    "Operator",
     "app_fixture",
     "chart_release",
     "deployment",
@@ -33,6 +34,12 @@ __all__ = [
 ]
 
 
+class Operator(OperatorProcess):
+    """An operator process and the state namespace `start_operator` made for it."""
+
+    state_namespace: str
+
+
 @pytest.fixture(name="app")
 def app_fixture(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[App]:
     prefix = request.node.name.removeprefix("test_")[:28].replace("_", "-").rstrip("-")
@@ -43,11 +50,11 @@ def app_fixture(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Ap
 
 def start_operator(
     cluster: Cluster, tmp: Path, *args: str, state_namespace: str | None = None, kubeconfig: Path | None = None
-) -> OperatorProcess:
+) -> Operator:
     """`resilience recover` against the cluster, with a state namespace of its own (created here)."""
     ns = state_namespace or f"rc-state-{secrets.token_hex(3)}"
     cluster.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    process = OperatorProcess(
+    process = Operator(
         kubeconfig or cluster.kubeconfig,
         "--state-namespace",
         ns,
@@ -56,15 +63,16 @@ def start_operator(
         *args,
         log=tmp / f"operator-{ns}.log",
     )
-    process.state_namespace = ns  # type: ignore[attr-defined]
-    return process.start()
+    process.state_namespace = ns
+    process.start()
+    return process
 
 
 @pytest.fixture(name="operator", scope="module")
-def operator_fixture(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator_fixture(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     """One operator for a test module (its objects are in per-test namespaces, so tests do not interfere)."""
     process = start_operator(cluster, tmp_path_factory.mktemp("operator"))
     yield process
     code = process.stop()
-    cluster.kube.delete("v1", "Namespace", process.state_namespace)  # type: ignore[attr-defined]
+    cluster.kube.delete("v1", "Namespace", process.state_namespace)
     assert code == 0, f"the operator did not stop cleanly ({code}): {process.log()[-2000:]}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from assertions import invariants
+from assertions import invariants, steady
 from assertions.isolation import owned_by_run
 from assertions.recorder import PhaseRecorder
 from assertions.steady import (
@@ -336,7 +336,7 @@ WATCHED = {"Kustomization/flux-system/app"}
 INJECTED = 100.0
 
 
-def failing(r: Reader) -> tuple[bool, str]:
+def failing(r: steady.Reader) -> tuple[bool, str]:
     o = r.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "app", "flux-system")
     ready = (o or {}).get("status", {}).get("conditions", [{}])[0]
     return ready.get("reason") == "ReconciliationFailed", f"reason {ready.get('reason')}"

@@ -88,7 +88,7 @@ def test_identity_and_version_change() -> None:
 
 
 def test_statefulset_generic_rule_skips_fields_with_their_own_rule() -> None:
-    old = {
+    old: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": {"name": "db"},
@@ -106,8 +106,8 @@ def test_statefulset_generic_rule_skips_fields_with_their_own_rule() -> None:
 
 
 def test_pvc_limits_are_immutable_but_requests_may_grow() -> None:
-    old = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "d"},
-           "spec": {"resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    old: dict[str, Any] = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "d"},
+                           "spec": {"resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
     grown = copy.deepcopy(old)
     grown["spec"]["resources"]["requests"]["storage"] = "2Gi"
     limited = copy.deepcopy(old)
@@ -128,8 +128,8 @@ def test_immutable_configmap_only_when_old_was_immutable() -> None:
 
 
 def test_sops_encrypted_secrets_are_not_compared() -> None:
-    old = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "immutable": True,
-           "data": {"a": "ENC[AES256_GCM,data:x]"}, "sops": {"version": "3"}}  # fmt: skip
+    old: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "immutable": True,
+                           "data": {"a": "ENC[AES256_GCM,data:x]"}, "sops": {"version": "3"}}  # fmt: skip
     new = copy.deepcopy(old)
     new["data"]["a"] = "ENC[AES256_GCM,data:y]"
     assert immutable_changes(old, new) == []

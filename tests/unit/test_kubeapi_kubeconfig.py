@@ -14,12 +14,12 @@ from kubeapi import Kubeconfig, KubeconfigError, connect
 from recovery.cli import register, run_recover
 
 
-def write(path: Path, context: str, server: str, current: bool = True, **cluster: Any) -> Path:
+def write(path: Path, context: str, server: str, current: bool = True, cluster: dict[str, Any] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": context, "cluster": {"server": server, **cluster}}],
+        "clusters": [{"name": context, "cluster": {"server": server, **(cluster or {})}}],
         "users": [{"name": context, "user": {"token": f"token-{context}"}}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
     }
@@ -46,7 +46,9 @@ def test_relative_certificate_paths_resolve_against_their_own_file(tmp_path: Pat
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
     first = write(tmp_path / "first", "one", "https://one:6443")
-    second = write(tmp_path / "certs" / "config", "two", "https://two:6443", **{"certificate-authority": "ca.crt"})
+    second = write(
+        tmp_path / "certs" / "config", "two", "https://two:6443", cluster={"certificate-authority": "ca.crt"}
+    )
     config = Kubeconfig.env(f"{first}:{second}").load("two")
     assert config.ssl_ca_cert == str(tmp_path / "certs" / "ca.crt")
 

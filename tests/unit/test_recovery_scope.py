@@ -4,6 +4,7 @@ recovery modes on the same cluster) neither share its Lease nor its state."""
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 import pytest
@@ -138,6 +139,12 @@ def test_an_operator_with_a_selector_leaves_other_modes_stuck_objects_alone() ->
     assert kube.get("coordination.k8s.io/v1", "Lease", "gitops-resilience-operator", "flux-system") is None
 
 
+def pinned(kube: FakeKube, mode: str) -> str | None:
+    """The commit `mode`'s source is pinned to, if any."""
+    source = kube.must(GIT_API, "GitRepository", f"gitops-{mode}", "flux-system")
+    return source["spec"]["ref"].get("commit")
+
+
 def test_two_operators_with_different_selectors_both_lead_and_each_recovers_its_own() -> None:
     kube = FakeKube()
     for mode in ("operator", "other"):
@@ -152,13 +159,7 @@ def test_two_operators_with_different_selectors_both_lead_and_each_recovers_its_
         for operator in operators:
             operator.start()
         for mode in scopes:
-            wait_until(
-                lambda mode=mode: kube.must(GIT_API, "GitRepository", f"gitops-{mode}", "flux-system")["spec"][
-                    "ref"
-                ].get("commit"),
-                timeout=20,
-                what=f"the {mode} source to be pinned",
-            )
+            wait_until(partial(pinned, kube, mode), timeout=20, what=f"the {mode} source to be pinned")
         assert all(operator.leader for operator in operators)
     finally:
         for operator in operators:

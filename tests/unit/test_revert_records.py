@@ -24,7 +24,7 @@ DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name"
 class FakeKube:
     """Records delete/apply/merge_patch calls; `failing` maps an op to the exception it raises."""
 
-    def __init__(self, failing: dict[str, Exception] | None = None) -> None:
+    def __init__(self, failing: dict[str, BaseException] | None = None) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.failing = failing or {}
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from assertions import invariants
 from assertions.slo import Budget, Limit
 from assertions.steady import Check, kustomization_ready
 from assertions.verdict import RunResult, Verdict
@@ -147,16 +148,25 @@ def cluster(tmp_path: Path) -> Cluster:
     return made
 
 
+def fake_kube(cluster: Cluster) -> FakeKube:
+    """The FakeKube the fixture put behind `cluster.kube`."""
+    kube = cluster.kube
+    assert isinstance(kube, FakeKube)
+    return kube
+
+
 def execute(
     cluster: Cluster, tmp_path: Path, script: Script, mode: str = "none", baselines: tuple[str, ...] = ()
 ) -> RunResult:
-    fault = FakeFault(cluster.kube, script)
+    fault = FakeFault(fake_kube(cluster), script)
     recovery: RecoveryMode = parse(mode)
     run = runner.ScenarioRun(
         cluster, fault, recovery, BUDGET, tmp_path / "run", node_id=f"t-{mode}", baselines=baselines
     )
     result = run.execute()
-    assert fault.thread is None or not fault.thread.join(5)
+    if fault.thread is not None:
+        fault.thread.join(5)
+        assert not fault.thread.is_alive(), "the scripted controller did not finish"
     return result
 
 
@@ -214,7 +224,7 @@ def test_a_harness_error_after_the_proof_is_invalid(cluster: Cluster, tmp_path: 
         def after_proof(self, ctx: FaultContext) -> None:
             raise HarnessError("the git server went away")
 
-    run = runner.ScenarioRun(cluster, Broken(cluster.kube, recover_after(0.1)), parse("none"), BUDGET, tmp_path)
+    run = runner.ScenarioRun(cluster, Broken(fake_kube(cluster), recover_after(0.1)), parse("none"), BUDGET, tmp_path)
     result = run.execute()
     assert (
         result.verdict is Verdict.INVALID and result.reason == "harness error: HarnessError: the git server went away"
@@ -226,7 +236,7 @@ def test_a_failed_data_check_never_leaves_a_pass(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The runner judged first and snapshotted after; a snapshot that raised left the pass standing."""
-    snapshot = runner.invariants.snapshot
+    snapshot = invariants.snapshot
     calls: list[int] = []
 
     def flaky(kube: Any, namespaces: Any) -> Any:
@@ -235,7 +245,7 @@ def test_a_failed_data_check_never_leaves_a_pass(
             raise TimeoutError("the API server did not answer")
         return snapshot(kube, namespaces)
 
-    monkeypatch.setattr(runner.invariants, "snapshot", flaky)
+    monkeypatch.setattr(invariants, "snapshot", flaky)
     result = execute(cluster, tmp_path, recover_after(0.1))
     assert result.verdict is Verdict.INVALID and "TimeoutError: the API server did not answer" in result.reason
 

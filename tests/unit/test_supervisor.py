@@ -87,7 +87,13 @@ def supervising(sup: Supervisor, name: str) -> Supervisor:
 
 
 def restarts(layout: ClusterLayout, count: int) -> Callable[[], list[dict[str, Any]]]:
-    return lambda: (found := read_restarts(layout.restarts_file)) and len(found) >= count and found
+    """The recorded restarts once there are `count` of them (none before)."""
+
+    def recorded() -> list[dict[str, Any]]:
+        found = read_restarts(layout.restarts_file)
+        return found if len(found) >= count else []
+
+    return recorded
 
 
 # -- Backoff ---------------------------------------------------------------------------------------------

@@ -340,6 +340,11 @@ def test_root_broken_at_the_base_is_a_warning_not_a_comparison(repo: Repo) -> No
     assert "immutable-field comparison skipped" in finding["message"]
 
 
+def chart_only(r: Repo) -> None:
+    r.write("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    app_root(r, workload(), rel="charts/web/templates")
+
+
 @pytest.mark.parametrize(
     "setup",
     [
@@ -347,10 +352,7 @@ def test_root_broken_at_the_base_is_a_warning_not_a_comparison(repo: Repo) -> No
         lambda r: r.write("config/settings.yaml", "replicas: 3\n"),  # YAML, but no Kubernetes object
         lambda r: r.write_yaml(".github/ci.yaml", configmap({})),  # hidden directory
         lambda r: r.kustomization("comp", apiVersion="kustomize.config.k8s.io/v1alpha1", kind="Component"),
-        lambda r: (
-            r.write("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n"),
-            app_root(r, workload(), rel="charts/web/templates"),
-        ),
+        chart_only,
     ],
     ids=["empty", "not-a-manifest", "hidden", "component-only", "chart-only"],
 )

@@ -27,7 +27,8 @@ from test_validate_support import (
 from clusters.model import Cluster
 from foundation.errors import UserError
 from kubeapi.errors import ApiError, TemporaryApiError, UnknownKind, from_exception
-from validation.dryrun import DRY_RUN, dry_run
+from validation.dryrun import dry_run
+from validation.findings import DRY_RUN
 from validation.render import Rendered
 
 STS_MESSAGE = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,12 +16,12 @@ from validation.tree import is_remote, scan
 pytestmark = [needs_kubectl]
 
 
-def _key(obj: dict) -> tuple[str, str, str, str]:  # type: ignore[type-arg]
+def _key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
     m = obj["metadata"]
     return (obj["apiVersion"], obj["kind"], m.get("namespace", ""), m["name"])
 
 
-def _alone(root: Path) -> list[dict]:  # type: ignore[type-arg]
+def _alone(root: Path) -> list[dict[str, Any]]:
     assert KUBECTL is not None
     out = subprocess.run([KUBECTL, "kustomize", str(root)], capture_output=True, text=True, check=True).stdout
     return sorted((d for d in yaml.safe_load_all(out) if d), key=_key)

@@ -78,7 +78,7 @@ def test_signal_stops_kubectl_and_removes_temp_dirs(
         deadline = time.monotonic() + 30
         while len(_pids(pids)) < 4 and time.monotonic() < deadline:  # both kubectl running, with their child
             time.sleep(0.05)
-        assert len(_pids(pids)) == 4, proc.stderr.read() if proc.poll() is not None else "kubectl never started"
+        assert len(_pids(pids)) == 4, proc.communicate()[1] if proc.poll() is not None else "kubectl never started"
         started = time.monotonic()
 
         os.killpg(proc.pid, signum) if group else proc.send_signal(signum)
