@@ -226,13 +226,13 @@ class Recorder:
         allure_files.write_environment(results, environment)
         allure_files.write_categories(results)
         if self.entries:
-            cells = build_cells(self.entries)
+            cells = build_cells(self.entries, baselines=summary.recorded_baselines(self.entries))
             allure_files.write_summary(results, cells, self.started_ms, int(time.time() * 1000))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if getattr(self.config, "workeroutput", None) is not None or not self.entries:
             return
-        cells = build_cells(self.entries)
+        cells = build_cells(self.entries, baselines=summary.recorded_baselines(self.entries))
         terminalreporter.write_sep("=", "recovery: TTR per fault x recovery")
         terminalreporter.write_line(render_table(cells))
         terminalreporter.write_line(verdict_line(cells).replace("gate: ", "SLO: ", 1))
