@@ -137,6 +137,7 @@ class Operator:
         else:
             self._spawn("lease", lambda: self.elector.run(self.stop, self._leadership))
         self._spawn("config", self._poll_config)
+        self.metrics.ready.set()
         return True
 
     def _load(self) -> int:

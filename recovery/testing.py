@@ -278,13 +278,13 @@ class OperatorProcess:
             if process.poll() is not None:
                 raise RuntimeError(f"resilience recover exited with {process.returncode}: {self.log()[-2000:]}")
             try:
-                self.metrics()
-                return True
-            except OSError:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2):
+                    return True  # 200: connected, patterns and states read
+            except OSError:  # not listening yet, or 503 while it waits for the API server
                 return False
 
         if not poll(serving, timeout, interval=0.1):
-            raise RuntimeError(f"resilience recover served no metrics within {timeout}s: {self.log()[-2000:]}")
+            raise RuntimeError(f"resilience recover was not ready within {timeout}s: {self.log()[-2000:]}")
         return self
 
     def metrics(self) -> str:

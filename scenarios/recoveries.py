@@ -119,15 +119,15 @@ class Operator(RecoveryMode):
         argv += ["--selector", f"{RECOVERY_MODE_LABEL}={self.label}"]
         self._spawn(argv, cluster, run_dir)
 
-        def serving() -> bool:
+        def ready() -> bool:
             self.check_alive()
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
-                    return True
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
+                    return True  # 200: connected, patterns and states read; runs may start
             except OSError:
                 return False
 
-        wait_until(serving, 30, "the recovery operator to serve metrics", detail=self.log_tail)
+        wait_until(ready, 30, "the recovery operator to be ready (/readyz)", detail=self.log_tail)
 
 
 class Command(RecoveryMode):
