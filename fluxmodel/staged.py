@@ -251,3 +251,8 @@ def short(revision: str | None) -> str:
         return revision or "-"
     branch = str(revision).split("@", 1)[0] if "@" in str(revision) else ""
     return f"{branch}@{commit[:7]}" if branch else commit[:7]
+
+
+def head_name(staged_name: str) -> str:
+    """The GitRepository through which a StagedKustomization follows the branch head (in its namespace)."""
+    return f"{staged_name[:240]}-head"

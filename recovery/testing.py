@@ -154,6 +154,18 @@ class FakeKube:
         self.writes.append(("patch", kind, namespace or "", name, copy.deepcopy(patch)))
         return self._update(key, merge(current, patch))
 
+    def patch_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The status subresource: only status changes (merge patch), never the spec or metadata."""
+        self._maybe_fail("patch_status")
+        key = self._key(api_version, kind, name, namespace)
+        if key not in self.objects:
+            raise NotFound(404, "NotFound", f"{kind} {name} not found")
+        self.writes.append(("patch_status", kind, namespace or "", name, copy.deepcopy(status)))
+        current = self.objects[key]
+        return self._update(key, merge(current, {"status": status}))
+
     def _update(self, key: Key, new: dict[str, Any]) -> dict[str, Any]:
         old = self.objects[key]
         if new.get("spec") != old.get("spec"):

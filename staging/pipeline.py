@@ -312,7 +312,12 @@ def _progress(stage: Stage, st: StageStatus, status: PipelineStatus, world: Worl
     elapsed = world.now - (st.started or world.now)
     fatal = _apply_failure(world.stages[stage.name].kustomization, str(st.revision))
     timeouts = {h.type: h.timeout for h in stage.health_checks}
-    late = [r for r in results if not r.passed and elapsed > timeouts.get(r.type, stage.timeout)]
+    # A configured check names the failure better than the implicit `applied` (which a Kustomization waiting for
+    # its own health checks also misses).
+    late = sorted(
+        (r for r in results if not r.passed and elapsed > timeouts.get(r.type, stage.timeout)),
+        key=lambda r: r.type == APPLIED,
+    )
     if fatal is not None:
         _roll_back(stage, st, status, world, plan, APPLIED, f"the Kustomization failed: {fatal}")
     elif late:

@@ -171,7 +171,12 @@ class PipelineStatus:
             st = self.stages.get(name) or StageStatus(name)
             shown = st.revision if st.phase in (PROGRESSING, SOAKING, "Checking") else st.passed_revision
             shown = shown or st.revision
-            parts.append(f"{name}={short(shown)} {st.phase}")
+            failed = (
+                f" ({short(st.revision)} failed)"
+                if st.phase in ("Failed", "RolledBack") and st.revision != shown
+                else ""
+            )
+            parts.append(f"{name}={short(shown)} {st.phase}{failed}")
         return ", ".join(parts)
 
     def to_json(self, order: list[str], generation: int | None, now: float) -> dict[str, Any]:
