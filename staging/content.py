@@ -51,12 +51,20 @@ class Artifacts:
     """Unpacked artifacts by commit under `root`; thread-safe."""
 
     def __init__(self, root: Path | None = None, fetch: Fetch = fetch_url, keep: int = KEEP):
-        self.root = root or Path(tempfile.mkdtemp(prefix="gitops-resilience-stages-"))
+        self._root = root
         self.fetch = fetch
         self.keep = keep
         self.downloads = 0
         self._lock = threading.Lock()
         self._order: list[str] = []
+
+    @property
+    def root(self) -> Path:
+        """Created on first use: a controller whose stages have no validation checks never downloads anything."""
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="gitops-resilience-stages-"))
+        self._root.mkdir(parents=True, exist_ok=True)
+        return self._root
 
     def tree(self, revision: str, sources: Iterable[dict[str, Any]]) -> Path | None:
         """The unpacked files of `revision`, from the first source whose artifact is that revision; None when none
@@ -95,7 +103,8 @@ class Artifacts:
             return path
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
 
 
 def _verify(data: bytes, digest: str, url: str) -> None:
