@@ -166,7 +166,7 @@ class StageChecks:
     def _immutable(self, obj: dict[str, Any]) -> list[str]:
         meta = obj.get("metadata") or {}
         try:
-            live = self.kube.get(
+            live = self.dry_run_kube.get(
                 str(obj.get("apiVersion")), str(obj.get("kind")), str(meta.get("name")), meta.get("namespace")
             )
         except UnknownKind:
