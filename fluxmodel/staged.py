@@ -81,12 +81,29 @@ class Stage:
         return max((h.timeout for h in self.health_checks), default=DEFAULT_HEALTH_TIMEOUT)
 
 
+# What `problems` can report, as `resilience validate` names its rules (`staged-<code>`).
+CYCLE: Final = "stage-cycle"
+UNKNOWN_STAGE: Final = "unknown-stage"
+INVALID: Final = "invalid-stage"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a spec cannot promote, naming the stage: `code` is one of CYCLE, UNKNOWN_STAGE, INVALID."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass(frozen=True)
 class StagedSpec:
     ref: ObjectRef
     stages: tuple[Stage, ...]
     suspend: bool = False
-    problems: tuple[str, ...] = field(default=())
+    problems: tuple[Problem, ...] = field(default=())
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
@@ -134,11 +151,11 @@ def parse(obj: Mapping[str, Any], default_namespace: str = "default") -> StagedS
     meta = obj.get("metadata") or {}
     ref = ObjectRef(STAGED_KUSTOMIZATION.kind, str(meta.get("namespace") or default_namespace), str(meta.get("name")))
     spec = _mapping(obj.get("spec"))
-    problems: list[str] = []
+    problems: list[Problem] = []
     stages: list[Stage] = []
     raw_stages = spec.get("stages")
     if not isinstance(raw_stages, list) or not raw_stages:
-        problems.append("spec.stages: name at least one stage")
+        problems.append(Problem(INVALID, "spec.stages: name at least one stage"))
         raw_stages = []
     for i, raw in enumerate(raw_stages):
         stage = _stage(raw if isinstance(raw, Mapping) else {}, i, ref.namespace, problems)
@@ -153,22 +170,26 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _stage(raw: Mapping[str, Any], index: int, namespace: str, problems: list[str]) -> Stage | None:
+def _stage(raw: Mapping[str, Any], index: int, namespace: str, problems: list[Problem]) -> Stage | None:
     name = raw.get("name")
     if not isinstance(name, str) or not name:
-        problems.append(f"spec.stages[{index}]: a stage needs a name")
+        problems.append(Problem(INVALID, f"spec.stages[{index}]: a stage needs a name"))
         return None
     where = f"stage {name}"
     ks = _mapping(raw.get("kustomizationRef"))
     if not ks.get("name"):
-        problems.append(f"{where}: kustomizationRef.name is required (the Kustomization that applies the stage)")
+        problems.append(
+            Problem(INVALID, f"{where}: kustomizationRef.name is required (the Kustomization that applies the stage)")
+        )
     kustomization = ObjectRef(KUSTOMIZATION.kind, str(ks.get("namespace") or namespace), str(ks.get("name") or ""))
     depends = [str(d) for d in raw.get("dependsOn") or []]
     checks: list[str] = []
     for entry in raw.get("validationChecks") or []:
         kind = _mapping(entry).get("type")
         if kind not in VALIDATION_CHECKS:
-            problems.append(f"{where}: validationChecks type {kind!r} is none of {', '.join(VALIDATION_CHECKS)}")
+            problems.append(
+                Problem(INVALID, f"{where}: validationChecks type {kind!r} is none of {', '.join(VALIDATION_CHECKS)}")
+            )
         else:
             checks.append(str(kind))
     health: list[HealthCheck] = []
@@ -177,17 +198,23 @@ def _stage(raw: Mapping[str, Any], index: int, namespace: str, problems: list[st
         kind, timeout = entry.get("type"), entry.get("timeout")
         seconds = DEFAULT_HEALTH_TIMEOUT if timeout is None else parse_duration(timeout)
         if kind not in HEALTH_CHECKS:
-            problems.append(f"{where}: healthChecks type {kind!r} is none of {', '.join(HEALTH_CHECKS)}")
+            problems.append(
+                Problem(INVALID, f"{where}: healthChecks type {kind!r} is none of {', '.join(HEALTH_CHECKS)}")
+            )
         elif seconds is None or seconds <= 0:
-            problems.append(f"{where}: healthChecks {kind} timeout {timeout!r} is not a duration like 300s or 5m")
+            problems.append(
+                Problem(INVALID, f"{where}: healthChecks {kind} timeout {timeout!r} is not a duration like 300s or 5m")
+            )
         else:
             health.append(HealthCheck(str(kind), seconds))
     soak = parse_duration(raw.get("soakTime", "0s"))
     if soak is None:
-        problems.append(f"{where}: soakTime {raw.get('soakTime')!r} is not a duration like 60s or 10m")
+        problems.append(
+            Problem(INVALID, f"{where}: soakTime {raw.get('soakTime')!r} is not a duration like 60s or 10m")
+        )
     approval = raw.get("approval", AUTOMATIC)
     if approval not in APPROVALS:
-        problems.append(f"{where}: approval {approval!r} is none of {', '.join(APPROVALS)}")
+        problems.append(Problem(INVALID, f"{where}: approval {approval!r} is none of {', '.join(APPROVALS)}"))
     return Stage(
         name,
         kustomization,
@@ -199,32 +226,44 @@ def _stage(raw: Mapping[str, Any], index: int, namespace: str, problems: list[st
     )
 
 
-def _graph_problems(spec: StagedSpec) -> list[str]:
-    problems: list[str] = []
+def _graph_problems(spec: StagedSpec) -> list[Problem]:
+    problems: list[Problem] = []
     seen: set[str] = set()
     for stage in spec.stages:
         if stage.name in seen:
-            problems.append(f"stage {stage.name}: the name is used by another stage; stage names must be unique")
+            problems.append(
+                Problem(INVALID, f"stage {stage.name}: the name is used by another stage; names must be unique")
+            )
         seen.add(stage.name)
         if stage.name in stage.depends_on:
-            problems.append(f"stage {stage.name}: dependsOn names the stage itself")
+            problems.append(Problem(UNKNOWN_STAGE, f"stage {stage.name}: dependsOn names the stage itself"))
         for dep in stage.depends_on:
             if dep not in {s.name for s in spec.stages}:
-                problems.append(f"stage {stage.name}: dependsOn names {dep!r}, which is no stage of this object")
+                problems.append(
+                    Problem(
+                        UNKNOWN_STAGE, f"stage {stage.name}: dependsOn names {dep!r}, which is no stage of this object"
+                    )
+                )
     kustomizations: dict[ObjectRef, str] = {}
     for stage in spec.stages:
         other = kustomizations.setdefault(stage.kustomization, stage.name)
         if other != stage.name and stage.kustomization.name:
             problems.append(
-                f"stage {stage.name}: applies {stage.kustomization} like stage {other}; each stage needs a "
-                "Kustomization of its own"
+                Problem(
+                    INVALID,
+                    f"stage {stage.name}: applies {stage.kustomization} like stage {other}; each stage needs a "
+                    "Kustomization of its own",
+                )
             )
     for cycle in _graph(spec).cycles():
         if len(cycle) > 2:  # a self-dependency is reported above
             names = [ref.name for ref in cycle]
             problems.append(
-                f"stage {names[0]}: dependsOn cycle {' -> '.join(names)}: no revision could ever enter these "
-                "stages; remove one dependsOn entry"
+                Problem(
+                    CYCLE,
+                    f"stage {names[0]}: dependsOn cycle {' -> '.join(names)}: no revision could ever enter these "
+                    "stages; remove one dependsOn entry",
+                )
             )
     return problems
 

@@ -131,7 +131,7 @@ def reconcile(spec: StagedSpec, status: PipelineStatus, world: World, checks: Ch
     plan, now = Plan(), world.now
     if spec.problems:
         more = f" (and {len(spec.problems) - 1} more)" if len(spec.problems) > 1 else ""
-        status.set_ready("False", INVALID, spec.problems[0] + more + "; nothing is promoted", now)
+        status.set_ready("False", INVALID, str(spec.problems[0]) + more + "; nothing is promoted", now)
         return plan
     problem = config_problem(spec, world)
     if problem is not None:

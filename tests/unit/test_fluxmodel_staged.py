@@ -88,7 +88,7 @@ def _with(change: Any) -> dict[str, Any]:
     ],
 )
 def test_every_problem_names_the_stage(change: Any, problem: str) -> None:
-    problems = staged.parse(_with(change)).problems
+    problems = [str(p) for p in staged.parse(_with(change)).problems]
     assert any(problem in p for p in problems), problems
 
 
@@ -96,7 +96,10 @@ def test_a_three_stage_cycle_is_one_problem_naming_every_stage() -> None:
     obj = _with(lambda s: s.append({"name": "prod", "kustomizationRef": {"name": "p"}, "dependsOn": ["deployment"]}))
     obj["spec"]["stages"][0]["dependsOn"] = ["prod"]
     (problem,) = staged.parse(obj).problems
-    assert problem.startswith("stage deployment: dependsOn cycle deployment -> validation -> prod -> deployment")
+    assert problem.code == staged.CYCLE
+    assert problem.message.startswith(
+        "stage deployment: dependsOn cycle deployment -> validation -> prod -> deployment"
+    )
 
 
 def test_no_stages_is_a_problem_and_suspend_is_read() -> None:
