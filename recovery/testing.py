@@ -254,15 +254,24 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    """`resilience recover` in a process of its own (new session), its log in a file, stopped with SIGTERM."""
+    """`resilience recover` (or `command`, e.g. `stage`: the stage controller) in a process of its own (new
+    session), its log in a file, stopped with SIGTERM."""
 
-    def __init__(self, kubeconfig: Path | str, *args: str, log: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        kubeconfig: Path | str,
+        *args: str,
+        log: Path,
+        env: dict[str, str] | None = None,
+        command: str = "recover",
+    ):
         self.port = free_port()
+        self.command = command
         self.argv = [
             sys.executable,
             "-m",
             "resilience.cli",
-            "recover",
+            command,
             "--kubeconfig",
             str(kubeconfig),
             "--metrics-addr",
@@ -288,13 +297,15 @@ class OperatorProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"resilience recover exited with {self.process.returncode}: {self.log()[-2000:]}")
+                raise RuntimeError(
+                    f"resilience {self.command} exited with {self.process.returncode}: {self.log()[-2000:]}"
+                )
             try:
                 self.metrics()
                 return self
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"resilience recover served no metrics within {timeout}s: {self.log()[-2000:]}")
+        raise RuntimeError(f"resilience {self.command} served no metrics within {timeout}s: {self.log()[-2000:]}")
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
