@@ -236,8 +236,11 @@ class StagedFault(Fault):
         return Check(label, check)
 
     def held_at_last_good(self, ctx: FaultContext, failed_stage: str, check_type: str) -> Check:
-        """Recovered under stages: every stage Ready at the last good revision, the bad one marked failed."""
-        return self._stages_at(ctx, ctx.setup_revision) & self.failed_in(ctx, failed_stage, check_type)
+        """Recovered under stages: the stage that failed the bad revision and every stage after it Ready at the last
+        good revision, the bad one marked failed (stages before keep it: it passed there)."""
+        names = [s.name for s in stages(ctx)]
+        later = tuple(names[names.index(failed_stage) :])
+        return self._stages_at(ctx, ctx.setup_revision, later) & self.failed_in(ctx, failed_stage, check_type)
 
 
 class StagedSelectorChange(StagedFault):
