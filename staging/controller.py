@@ -91,6 +91,7 @@ class Controller:
             annotations=config.scope.annotations(),
         )
         self._threads: list[threading.Thread] = []
+        self.informers: list[Informer] = []
 
     # -- running -------------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -136,7 +137,7 @@ class Controller:
                     self.stop,
                     selector,
                 )
-                self._threads.append(informer)
+                self.informers.append(informer)  # daemons, not joined: a watch ends on its own timeout
                 informer.start()
         for i in range(max(1, self.config.workers)):
             self._spawn(f"stage-worker-{i}", self._work)
