@@ -110,3 +110,15 @@ def test_the_stage_controller_acting_on_another_modes_run_makes_it_foreign(mode:
     assert bool(activity.findings) is foreign
     if foreign:
         assert "held by the stage controller" in activity.findings[0]
+
+
+def test_the_report_shows_the_figure_of_each_run() -> None:
+    from test_reports_support import entry
+
+    from reports.matrix import build_cells, render_html, render_table
+
+    run = entry("staged-selector-change", "staged", {"injected": 0.0, "visible": 1.0, "recovered": 2.0})
+    run["reached"] = {"validation": 0, "canary": 0, "production": 0}
+    cells = build_cells([run])
+    assert "reached: validation 0, canary 0, production 0" in render_table(cells)
+    assert "reached: validation 0, canary 0, production 0" in render_html(cells)

@@ -99,11 +99,16 @@ def test_an_artifact_never_writes_outside_its_directory(tmp_path: Path, kind: by
 
 
 class Refusing:
-    """A dry-run API that refuses a Deployment whose selector differs from the live one's."""
+    """A dry-run API that refuses a Deployment whose selector differs from the live one's; reads go to `kube` (the
+    identity compatibility-check dry-runs as also reads the live objects)."""
 
-    def __init__(self, live: dict[str, Any] | None):
+    def __init__(self, live: dict[str, Any] | None, kube: FakeKube):
         self.live = live
+        self.kube = kube
         self.applied: list[dict[str, Any]] = []
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self.kube.get(api_version, kind, name, namespace)
 
     def apply(
         self, obj: dict[str, Any], field_manager: str = "", force: bool = True, dry_run: bool = False
@@ -144,7 +149,7 @@ def checks_for(
         ObjectRef("Kustomization", NS, "v"): {"spec": {"path": "./apps/web", "targetNamespace": "val"}},
         ObjectRef("Kustomization", NS, "p"): {"spec": {"path": "./apps/web", "targetNamespace": "prod"}},
     }
-    refusing = Refusing(live)
+    refusing = Refusing(live, kube)
     checks = StageChecks(
         spec,
         kube,
@@ -222,3 +227,22 @@ def test_pod_ready_reads_the_workloads_of_the_inventory(tmp_path: Path) -> None:
     assert result.passed and result.message == "1 workload(s) ready"
     (result,) = checks.health(spec.stage("c"), "main@sha1:" + "2" * 40, ks)
     assert result.passed is False and "has not attempted" in result.message
+
+
+@needs_kubectl
+def test_the_immutable_rules_run_against_the_live_objects_beside_the_dry_run(tmp_path: Path) -> None:
+    """The dry run accepts it, but the live object declares spec.replicas immutable (gitops.flux.io/immutable-fields)."""
+    live = deployment({"app": "web"})
+    live["metadata"] = {
+        "name": "web",
+        "namespace": "prod",
+        "annotations": {"gitops.flux.io/immutable-fields": "spec.replicas"},
+    }
+    changed = deployment({"app": "web"})
+    changed["spec"]["replicas"] = 3
+    checks, spec, refusing = checks_for(tmp_path, repo(changed), None)
+    checks.kube.add(live)  # type: ignore[attr-defined]
+    refusing.kube = checks.kube  # type: ignore[assignment]
+    build, compat = checks.validate(spec.stage("validation"), R1)
+    assert build.passed and compat.passed is False
+    assert "Deployment/prod/web: spec.replicas changes from 1 to 3" in compat.message
