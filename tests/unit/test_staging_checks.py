@@ -231,7 +231,7 @@ def test_pod_ready_reads_the_workloads_of_the_inventory(tmp_path: Path) -> None:
 
 @needs_kubectl
 def test_the_immutable_rules_run_against_the_live_objects_beside_the_dry_run(tmp_path: Path) -> None:
-    """The dry run accepts it, but the live object declares spec.replicas immutable (gitops.flux.io/immutable-fields)."""
+    """The dry run accepts it; the live object declares spec.replicas immutable (gitops.flux.io/immutable-fields)."""
     live = deployment({"app": "web"})
     live["metadata"] = {
         "name": "web",
