@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import secrets
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +69,53 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kube.delete("v1", "Namespace", ns)
 
 
-def controller(cluster: Cluster, namespace: str, tmp_path: Path) -> OperatorProcess:
-    args = ("--namespace", namespace, "--state-namespace", namespace, "--lease-duration", "3")
-    return OperatorProcess(cluster.kubeconfig, *args, log=tmp_path / "stage.log", command="stage").start()
+def controller(
+    cluster: Cluster, namespace: str, tmp_path: Path, kubeconfig: Path | None = None, *extra: str
+) -> OperatorProcess:
+    args = ("--namespace", namespace, "--state-namespace", namespace, "--lease-duration", "3", *extra)
+    log = tmp_path / "stage.log"
+    return OperatorProcess(kubeconfig or cluster.kubeconfig, *args, log=log, command="stage").start()
+
+
+MANIFESTS = Path(str(resources.files("recovery") / "manifests"))
+
+
+def shipped_identity(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> tuple[Path, list[tuple[str, str, str, str | None]]]:
+    """A ServiceAccount bound to exactly the shipped stage controller roles (the Role in `namespace`), and a
+    kustomize-controller ServiceAccount with cluster-admin (as Flux installs it) to dry-run as; returns the
+    ServiceAccount's kubeconfig and what to delete."""
+    from test_recovery_manifests import service_account_kubeconfig
+
+    kube, suffix = cluster.kube, secrets.token_hex(3)
+    created: list[tuple[str, str, str, str | None]] = []
+
+    def make(obj: dict[str, Any]) -> None:
+        kube.apply(obj)
+        created.append((obj["apiVersion"], obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace")))
+
+    for name in ("stages", "kustomize-controller"):
+        make({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
+    for shipped in yaml.safe_load_all((MANIFESTS / "rbac-stages.yaml").read_text()):
+        obj = copy.deepcopy(shipped)
+        obj["metadata"]["name"] = f"{obj['metadata']['name']}-{suffix}"
+        if obj["kind"] in ("Role", "RoleBinding"):
+            obj["metadata"]["namespace"] = namespace
+        if obj["kind"].endswith("Binding"):
+            obj["roleRef"]["name"] = f"{obj['roleRef']['name']}-{suffix}"
+            obj["subjects"] = [{"kind": "ServiceAccount", "name": "stages", "namespace": namespace}]
+        make(obj)
+    make(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": f"stg-reconciler-{suffix}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "kustomize-controller", "namespace": namespace}],
+        }
+    )
+    return service_account_kubeconfig(cluster, namespace, "stages", tmp_path), created
 
 
 def in_namespace(obj: dict[str, Any], namespace: str, name: str | None = None) -> dict[str, Any]:
@@ -141,11 +186,14 @@ def test_what_the_schema_cannot_catch_is_ready_false_naming_the_stage(
         assert process.stop() == 0
 
 
+@pytest.mark.parametrize("identity", ["admin", "shipped-rbac"])
 def test_a_stage_held_by_its_pin_survives_flux_reapplying_its_source_from_git(
-    cluster: Cluster, namespace: str, tmp_path: Path
+    cluster: Cluster, namespace: str, tmp_path: Path, identity: str
 ) -> None:
     """The stages' GitRepositories are themselves applied from Git by a parent Kustomization; a selector change is
-    held at validation while Flux re-applies them, production never attempts it, and a fix then flows through."""
+    held at validation while Flux re-applies them, production never attempts it, and a fix then flows through.
+    `shipped-rbac`: the controller authenticates as a ServiceAccount bound to exactly the shipped roles and
+    dry-runs as kustomize-controller."""
     kube, git, flux_ns = cluster.kube, cluster.git, cluster.bootstrap.flux_namespace
     app = f"apps/{namespace}"
     stages = ("validation", "production")
@@ -207,7 +255,13 @@ def test_a_stage_held_by_its_pin_survives_flux_reapplying_its_source_from_git(
         },
     }
     kube.apply(staged)
-    process = controller(cluster, namespace, tmp_path)
+    created: list[tuple[str, str, str, str | None]] = []
+    if identity == "shipped-rbac":
+        kubeconfig, created = shipped_identity(cluster, namespace, tmp_path)
+        as_flux = f"system:serviceaccount:{namespace}:kustomize-controller"
+        process = controller(cluster, namespace, tmp_path, kubeconfig, "--dry-run-as", as_flux)
+    else:
+        process = controller(cluster, namespace, tmp_path)
 
     def status() -> dict[str, Any]:
         obj = kube.get(STAGED_KUSTOMIZATION.api_version, STAGED_KUSTOMIZATION.kind, "app", namespace)
@@ -263,8 +317,41 @@ def test_a_stage_held_by_its_pin_survives_flux_reapplying_its_source_from_git(
         )
         assert is_ready(ks("production")) and last_applied_revision(ks("production")) == fix
         assert ready({"status": status()})[1] == "Succeeded"
+        assert "orbidden" not in process.log(), process.log()[-2000:]
     finally:
         assert process.stop() == 0
+        for api_version, kind, name, ns in reversed(created):
+            kube.delete(api_version, kind, name, ns)
         kube.delete(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, f"{namespace}-sources", namespace)
         kube.delete("v1", "Namespace", scratch)
         git.commit(f"staged test {namespace} done", delete=[app, f"sources/{namespace}"])
+
+
+def test_the_shipped_stage_controller_objects_are_accepted_and_grant_no_deletes(cluster: Cluster) -> None:
+    kinds = []
+    for name in ("stagedkustomization-crd.yaml", "rbac-stages.yaml", "stages.yaml"):
+        for obj in yaml.safe_load_all((MANIFESTS / name).read_text()):
+            cluster.kube.apply(obj, dry_run=True)
+            kinds.append(obj["kind"])
+    assert sorted(kinds) == sorted(
+        [
+            "CustomResourceDefinition",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "ServiceAccount",
+            "Deployment",
+            "Service",
+        ]
+    )
+    for role in yaml.safe_load_all((MANIFESTS / "rbac-stages.yaml").read_text()):
+        for rule in role.get("rules") or []:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+            assert "delete" not in rule["verbs"] and not {"secrets", "namespaces"} & set(rule["resources"])
+    (deployment_,) = [
+        o for o in yaml.safe_load_all((MANIFESTS / "stages.yaml").read_text()) if o["kind"] == "Deployment"
+    ]
+    container = deployment_["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["resilience", "stage"]
+    assert "--dry-run-as=system:serviceaccount:flux-system:kustomize-controller" in container["args"]
