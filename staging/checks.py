@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ CLUSTER_SCOPED = frozenset(
     }
 )
 MESSAGE_LIMIT = 600
+DRY_RUN_WORKERS = 8  # API requests in flight for one compatibility-check
 
 
 class DryRunApplier:
@@ -109,17 +111,11 @@ class StageChecks:
         if tree is None:
             why = f"waiting for a source artifact of {short(revision)}"
             return [CheckResult(t, None, why, now) for t in stage.validation_checks]
-        rendered: list[Rendered] = []
-        broken: list[str] = []
-        for target in [stage, *self.spec.downstream(stage.name)]:
-            objects, error = self._render(target, tree)
-            rendered += objects
-            if error:
-                broken.append(error)
+        targets = [stage, *self.spec.downstream(stage.name)]
+        rendered, broken = self._render(targets, tree)
         out = []
         if BUILD_SUCCESS in stage.validation_checks:
-            count = len({s.name for s in [stage, *self.spec.downstream(stage.name)]})
-            ok_text = f"{count} stage path(s) build at {short(revision)}: {len(rendered)} object(s)"
+            ok_text = f"{len(targets)} stage path(s) build at {short(revision)}: {len(rendered)} object(s)"
             out.append(CheckResult(BUILD_SUCCESS, not broken, "; ".join(broken)[:MESSAGE_LIMIT] or ok_text, now))
         if COMPATIBILITY_CHECK in stage.validation_checks:
             if broken:
@@ -128,33 +124,54 @@ class StageChecks:
                 out.append(self._compatible(rendered, tree, revision, now))
         return out
 
-    def _render(self, stage: Stage, tree: Path) -> tuple[list[Rendered], str]:
-        ks = self.kustomization(stage.kustomization) or {}
-        spec = ks.get("spec") or {}
-        rel = str(spec.get("path") or ".")
-        root = Path(os.path.normpath(tree / rel.lstrip("/")))
-        where = f"stage {stage.name}: path {rel}"
-        if tree not in (root, *root.parents) or not root.is_dir():
-            return [], f"{where} is not a directory of the repository"
-        if not any((root / name).is_file() for name in KUSTOMIZATION_FILES):
-            _generate_kustomization(root)
+    def _render(self, stages: list[Stage], tree: Path) -> tuple[list[Rendered], list[str]]:
+        """Every stage's objects as its Kustomization would apply them, and what keeps a stage from building.
+        All roots go to kustomize in one batch (validate's renderer): stages of one path build once."""
+        roots: dict[str, tuple[Path, str | None, str]] = {}
+        broken: list[str] = []
+        for stage in stages:
+            spec = (self.kustomization(stage.kustomization) or {}).get("spec") or {}
+            rel = str(spec.get("path") or ".")
+            root = Path(os.path.normpath(tree / rel.lstrip("/")))
+            if tree not in (root, *root.parents) or not root.is_dir():
+                broken.append(f"stage {stage.name}: path {rel} is not a directory of the repository")
+                continue
+            if not any((root / name).is_file() for name in KUSTOMIZATION_FILES):
+                _generate_kustomization(root)
+            roots[stage.name] = (root, spec.get("targetNamespace"), rel)
         try:
-            result = self.kustomize.build([root])[root]
+            built = self.kustomize.build(sorted({root for root, _, _ in roots.values()}))
         except UserError as e:
-            return [], f"{where}: {e}"
-        if result.error:
-            return [], f"{where}: kustomize build fails: {result.error}"
-        target = spec.get("targetNamespace")
-        return [Rendered(_namespaced(r.obj, target), r.file, r.unit) for r in result.objects], ""
+            return [], [*broken, str(e)]
+        rendered: list[Rendered] = []
+        for name, (root, target, rel) in roots.items():
+            result = built[root]
+            if result.error:
+                broken.append(f"stage {name}: path {rel}: kustomize build fails: {result.error}")
+            else:
+                rendered += [Rendered(_namespaced(r.obj, target), r.file, r.unit) for r in result.objects]
+        return rendered, broken
 
     def _compatible(self, rendered: list[Rendered], tree: Path, revision: str, now: float) -> CheckResult:
+        """validation.dryrun on slices of the objects in parallel (each slice with every Namespace and CRD, so an
+        object whose namespace the change creates is still skipped, not failed), and the immutable rules."""
+        workers = max(1, min(DRY_RUN_WORKERS, len(rendered) // 4))
+        first = [r for r in rendered if r.obj.get("kind") in ("Namespace", "CustomResourceDefinition")]
+        rest = [r for r in rendered if r not in first]
+        slices = [first + rest[i::workers] for i in range(workers)]
+        applier = DryRunApplier(self.dry_run_kube)
         try:
-            findings = dry_run(rendered, DryRunApplier(self.dry_run_kube), lambda p: _relative(p, tree))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                findings = [
+                    f
+                    for part in pool.map(lambda s: dry_run(s, applier, lambda p: _relative(p, tree)), slices)
+                    for f in part
+                ]
+                changes = [c for part in pool.map(self._immutable, [r.obj for r in rendered]) for c in part]
         except UserError as e:
             return CheckResult(COMPATIBILITY_CHECK, None, f"dry run not possible now, retrying: {e}", now)
-        problems = [f"{f.kind}/{f.namespace}/{f.name}: {f.message}" for f in findings if f.severity == ERROR]
-        for r in rendered:
-            problems += self._immutable(r.obj)
+        errors = dict.fromkeys(f for f in findings if f.severity == ERROR)
+        problems = [f"{f.kind}/{f.namespace}/{f.name}: {f.message}" for f in errors] + changes
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             return CheckResult(COMPATIBILITY_CHECK, False, (problems[0] + more)[:MESSAGE_LIMIT], now)
