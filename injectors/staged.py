@@ -387,6 +387,11 @@ class StagedQuickCommits(StagedFault):
     def bad_object(self, obj: dict[str, Any]) -> bool:
         return never_ready(obj)
 
+    def visible(self, ctx: FaultContext) -> Check:
+        """Under stages the canary's failed pod-ready on the first commit; Flux alone shows nothing reliably (the
+        second commit may overtake the first), so the proof is that the first was fetched before the second."""
+        return self.failed_in(ctx, "canary", POD_READY) if self.staged(ctx) else super().visible(ctx)
+
     def recovered(self, ctx: FaultContext) -> Check:
         check = self._stages_at(ctx, ctx.head, ("production",))
         return check & self._pipeline_holds(ctx) if self.staged(ctx) else check
