@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from assertions.criterion import Criterion
+from assertions.reached import Reached
 
-CRITERIA: tuple[Criterion, ...] = ()
+CRITERIA: tuple[Criterion, ...] = (Reached(),)
 
 
 def by_key() -> dict[str, Criterion]:

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fluxmodel.annotations import OPERATOR_COMPONENT, PINNED_BY
+from fluxmodel.annotations import OPERATOR_COMPONENT, PINNED_BY, STAGES_COMPONENT
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION
 
 OPERATOR = "operator"
 FLUX_NATIVE = "flux-native"
+STAGED = "staged"
 RETRY_ON_FAILURE = "RetryOnFailure"
 Owns = Callable[[str, str | None, str | None], bool]
 
@@ -53,19 +54,31 @@ class ForeignActivity:
         elif kind == HELM_RELEASE.kind and _retries_on_failure(obj):
             self._flux_native(f"the {RETRY_ON_FAILURE} strategy on {_ref(kind, meta)}")
         elif kind == GIT_REPOSITORY.kind and PINNED_BY in (meta.get("annotations") or {}):
-            self._operator(f"{_ref(kind, meta)} pinned by the recovery operator ({meta['annotations'][PINNED_BY]})")
+            holder = str(meta["annotations"][PINNED_BY])
+            if holder.startswith("StagedKustomization/"):
+                self._stages(f"{_ref(kind, meta)} held by the stage controller ({holder})")
+            else:
+                self._operator(f"{_ref(kind, meta)} pinned by the recovery operator ({holder})")
 
     def _event(self, event: dict[str, Any]) -> None:
         involved = event.get("involvedObject") or {}
         component = event.get("reportingComponent") or (event.get("source") or {}).get("component")
-        if component != OPERATOR_COMPONENT:
+        if component not in (OPERATOR_COMPONENT, STAGES_COMPONENT):
             return
         if self.owns(str(involved.get("kind")), involved.get("namespace"), involved.get("name")):
-            self._operator(f"the recovery operator's {event.get('reason')} Event on {_ref(involved['kind'], involved)}")
+            what = f"{event.get('reason')} Event on {_ref(involved['kind'], involved)}"
+            if component == STAGES_COMPONENT:
+                self._stages(f"the stage controller's {what}")
+            else:
+                self._operator(f"the recovery operator's {what}")
 
     def _operator(self, what: str) -> None:
         # External modes (command:, manifest:) may well run this operator themselves.
-        if self.mode in ("none", FLUX_NATIVE):
+        if self.mode in ("none", FLUX_NATIVE, STAGED):
+            self._found(what)
+
+    def _stages(self, what: str) -> None:
+        if self.mode in ("none", FLUX_NATIVE, OPERATOR):
             self._found(what)
 
     def _flux_native(self, what: str) -> None:

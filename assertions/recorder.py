@@ -15,10 +15,19 @@ from typing import Any
 from assertions.isolation import Owns
 from assertions.steady import Check, Reader
 from assertions.timeline import Timeline
-from fluxmodel.annotations import OPERATOR_COMPONENT
+from fluxmodel.annotations import OPERATOR_COMPONENT, STAGES_COMPONENT
 from fluxmodel.conditions import conditions
 
-EVENT_PHASES = {"RecoveryDetected": "detected", "DependencyCycle": "detected", "RecoveryAction": "acted"}
+# The system under test's Events that mark phases: the operator's, and the stage controller's (a check refusing
+# a revision is its detection, a stage rolled back its action).
+EVENT_PHASES = {
+    "RecoveryDetected": "detected",
+    "DependencyCycle": "detected",
+    "RecoveryAction": "acted",
+    "StageFailed": "detected",
+    "StageRolledBack": "acted",
+}
+COMPONENTS = (OPERATOR_COMPONENT, STAGES_COMPONENT)
 
 
 class PhaseRecorder:
@@ -77,7 +86,7 @@ class PhaseRecorder:
         }
         self.timeline.record_event(entry)
         phase = EVENT_PHASES.get(str(event.get("reason")))
-        if phase and component == OPERATOR_COMPONENT:
+        if phase and component in COMPONENTS:
             if not self.timeline.has("visible"):
                 self.notes.append(f"the operator's {event.get('reason')} came before Flux showed the fault")
             if phase == "acted":

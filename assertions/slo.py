@@ -29,7 +29,7 @@ import yaml
 from assertions import criteria
 from foundation.errors import UserError
 
-RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator")
+RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator", "staged")
 # A user's own recovery: a command beside the cluster, or a manifest applied into it (scenarios.recoveries).
 RECOVERY_MODES_EXTERNAL = {"command:": "command:<cmd>", "manifest:": "manifest:<path>"}
 RECOVERY_MODES_HELP = ", ".join([*RECOVERY_MODES_BUILTIN, *RECOVERY_MODES_EXTERNAL.values()])

@@ -18,10 +18,16 @@ KUSTOMIZE_NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
 HELM_NAME_LABEL = "helm.toolkit.fluxcd.io/name"
 HELM_NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/namespace"
 
-# The recovery operator's marks, read by the harness too: the component on its Events, the annotation on a
-# GitRepository it pinned to the last good revision.
+# The recovery operator's marks, read by the harness too: the component on its Events, the annotations on a
+# GitRepository pinned to a commit (spec.ref.commit) and who pinned it (`Kind/namespace/name`), the annotation
+# on an object recovery gave up on.
 OPERATOR_COMPONENT = "gitops-resilience-operator"
 PINNED_BY = "gitops.flux.io/pinned-by"
+PINNED_FROM = "gitops.flux.io/pinned-from"
+RECOVERY_ESCALATED = "gitops.flux.io/recovery-escalated"
+# The stage controller (`resilience stage`): the component on its Events. It holds a stage back with the same
+# pin (PINNED_BY names its StagedKustomization).
+STAGES_COMPONENT = "gitops-resilience-stages"
 # The recovery mode a chaos run's Flux objects are measured under; an operator scoped with
 # `--selector resilience.gitops.io/recovery=operator` acts on those runs only.
 RECOVERY_MODE_LABEL = "resilience.gitops.io/recovery"

@@ -115,3 +115,28 @@ def deployment_available(obj: dict[str, Any] | None) -> bool:
         and int(status.get("readyReplicas") or 0) == wanted
         and int(status.get("replicas") or 0) == wanted
     )
+
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Pod")
+
+
+def workload_ready(obj: dict[str, Any] | None) -> bool:
+    """A Deployment, StatefulSet or DaemonSet whose current spec runs with every replica ready, or a Ready Pod."""
+    if not obj:
+        return False
+    kind, spec, status = obj.get("kind"), obj.get("spec") or {}, obj.get("status") or {}
+    if kind == "Deployment":
+        return deployment_available(obj)
+    if kind == "StatefulSet":
+        wanted = int(spec.get("replicas", 1))
+        same = status.get("updateRevision") in (None, status.get("currentRevision"))
+        counts = (status.get("readyReplicas"), status.get("updatedReplicas") or status.get("currentReplicas"))
+        return observed_current(obj) and same and all(int(c or 0) == wanted for c in counts)
+    if kind == "DaemonSet":
+        wanted = int(status.get("desiredNumberScheduled") or 0)
+        counts = (status.get("numberReady"), status.get("updatedNumberScheduled"))
+        return observed_current(obj) and all(int(c or 0) == wanted for c in counts)
+    if kind == "Pod":
+        ready = condition(obj, "Ready")
+        return ready is not None and ready.true
+    return True

@@ -25,9 +25,11 @@ HELM_RELEASE = FluxKind("HelmRelease", "helm.toolkit.fluxcd.io", "v2", "helmrele
 GIT_REPOSITORY = FluxKind("GitRepository", "source.toolkit.fluxcd.io", "v1", "gitrepositories")
 HELM_REPOSITORY = FluxKind("HelmRepository", "source.toolkit.fluxcd.io", "v1", "helmrepositories")
 HELM_CHART = FluxKind("HelmChart", "source.toolkit.fluxcd.io", "v1", "helmcharts")
+# The design document's staged rollout of Kustomizations (this project's CRD, in the design's API group).
+STAGED_KUSTOMIZATION = FluxKind("StagedKustomization", "flux.weave.works", "v1", "stagedkustomizations")
 
 FLUX_KINDS: dict[str, FluxKind] = {
-    k.kind: k for k in (KUSTOMIZATION, HELM_RELEASE, GIT_REPOSITORY, HELM_REPOSITORY, HELM_CHART)
+    k.kind: k for k in (KUSTOMIZATION, HELM_RELEASE, GIT_REPOSITORY, HELM_REPOSITORY, HELM_CHART, STAGED_KUSTOMIZATION)
 }
 # Kinds that take part in dependsOn graphs and that the recovery engine watches.
 RECONCILED_KINDS: tuple[FluxKind, ...] = (KUSTOMIZATION, HELM_RELEASE)

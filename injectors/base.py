@@ -11,7 +11,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from assertions.steady import Check, Revision, always, deployment_available, kustomization_ready
 from assertions.watch import Target
@@ -27,6 +27,17 @@ from kubeapi import Forbidden, Invalid
 
 Decorate = Callable[[dict[str, Any]], dict[str, Any]]
 
+
+class RecoveryProcess(Protocol):
+    """The recovery under test as a fault may touch it: faults of its own process (the stage controller killed)."""
+
+    name: str
+
+    def crash(self) -> int:
+        """kill -9 its process and start it again, as a Deployment would; returns the killed pid."""
+        ...
+
+
 # Scenario Kustomizations: health-checked, with Flux's retry cadence short enough to measure but not instant.
 KS_DEFAULTS: dict[str, Any] = {"interval": "5m", "retryInterval": "30s", "timeout": "20s", "wait": True}
 
@@ -41,11 +52,21 @@ class FaultContext:
     decorate: Decorate = field(default=lambda obj: obj)
     setup_revision: str | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    mode: str = "none"  # the recovery mode's name: a fault may set up what that mode needs (stages)
+    recovery: RecoveryProcess | None = None
 
     @classmethod
-    def new(cls, cluster: Cluster, record: RevertRecord, prefix: str, decorate: Decorate | None = None) -> FaultContext:
+    def new(
+        cls,
+        cluster: Cluster,
+        record: RevertRecord,
+        prefix: str,
+        decorate: Decorate | None = None,
+        mode: str = "none",
+        recovery: RecoveryProcess | None = None,
+    ) -> FaultContext:
         app = f"{prefix[:40]}-{secrets.token_hex(3)}"
-        return cls(cluster, record, app, decorate or (lambda obj: obj))
+        return cls(cluster, record, app, decorate or (lambda obj: obj), mode=mode, recovery=recovery)
 
     @property
     def namespace(self) -> str:
@@ -148,6 +169,16 @@ class Fault(ABC):
     desired_state_valid: ClassVar[bool] = True
     # Seconds to wait for the fault's signature before calling the run invalid.
     prove_within: ClassVar[float] = 90.0
+
+    def runs_under(self, mode: str) -> bool:
+        """Whether the fault means something under recovery `mode` (the stage controller only changes the faults
+        written for stages, so the others are not run under it)."""
+        return mode != "staged"
+
+    def reached(self, ctx: FaultContext) -> Any | None:
+        """An observer of the run's watch events whose `figure()` is the `reached` measurement (None: not measured;
+        see assertions.reached)."""
+        return None
 
     @abstractmethod
     def setup(self, ctx: FaultContext) -> None:

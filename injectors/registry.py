@@ -10,6 +10,13 @@ from injectors.helm import HelmRetriesExhausted, HelmUpgradeBroken, HelmUpgradeU
 from injectors.immutable import JobTemplate, ServiceClusterIP, StatefulSetClaims
 from injectors.rollout import UnhealthyRollout
 from injectors.selector import CommonLabelsPropagation, LabelsIncludeSelectors, SelectorChange
+from injectors.staged import (
+    StagedControllerKill,
+    StagedGoodChange,
+    StagedQuickCommits,
+    StagedSelectorChange,
+    StagedUnhealthyRollout,
+)
 
 CATALOG: tuple[Fault, ...] = (
     SelectorChange(),
@@ -28,6 +35,11 @@ CATALOG: tuple[Fault, ...] = (
     HelmControllerCrash(),
     SourceOutage(),
     UnhealthyRollout(),
+    StagedSelectorChange(),
+    StagedUnhealthyRollout(),
+    StagedGoodChange(),
+    StagedControllerKill(),
+    StagedQuickCommits(),
 )
 FAULTS: dict[str, Fault] = {f.name: f for f in CATALOG}
 

@@ -64,6 +64,11 @@ class Kube:
         self._lock = threading.Lock()
         self._discovery_cache: Path | None = None
 
+    def impersonating(self, user: str) -> Kube:
+        """A client for the same server that acts as `user` (Impersonate-User), e.g. a controller's service
+        account, so a dry run is refused exactly where that identity would be refused."""
+        return Kube(ApiClient(self.api.configuration, header_name="Impersonate-User", header_value=user))
+
     @property
     def server(self) -> str:
         """The API server's URL, for messages."""
@@ -154,6 +159,22 @@ class Kube:
         res = self.resource(api_version, kind)
         out = _call(
             lambda: res.patch(body=patch, name=name, namespace=namespace, content_type="application/merge-patch+json")
+        )
+        return dict(out.to_dict())
+
+    def patch_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource (a controller's report; the spec is not touched)."""
+        res = self.resource(api_version, kind)
+        out = _call(
+            lambda: self.dynamic.patch(
+                res.status,
+                body={"status": status},
+                name=name,
+                namespace=namespace,
+                content_type="application/merge-patch+json",
+            )
         )
         return dict(out.to_dict())
 

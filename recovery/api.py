@@ -31,6 +31,10 @@ class KubeApi(Protocol):
         self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]
     ) -> dict[str, Any]: ...
 
+    def patch_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
     def delete(
         self,
         api_version: str,

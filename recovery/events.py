@@ -1,7 +1,8 @@
 """Kubernetes Events on the Flux objects: how users (and the harness's timeline) see what the operator did.
 
-Reasons are fixed (RecoveryDetected, RecoveryAction, RecoveryEscalated, DependencyCycle) and every Event
-carries reportingComponent gitops-resilience-operator, so a watch on Events can time detection and action.
+Reasons are fixed (RecoveryDetected, RecoveryAction, RecoveryEscalated, DependencyCycle, and the stage
+controller's Stage*) and every Event carries the reporting component (gitops-resilience-operator, or
+gitops-resilience-stages for the stage controller), so a watch on Events can time detection and action.
 Failing to record an Event never fails a recovery.
 """
 
@@ -13,17 +14,32 @@ import secrets
 import socket
 from typing import Any
 
+from fluxmodel.annotations import OPERATOR_COMPONENT
 from kubeapi import ApiError
 from recovery.api import KubeApi
 
-COMPONENT = "gitops-resilience-operator"
+COMPONENT = OPERATOR_COMPONENT
 DETECTED = "RecoveryDetected"
 ACTION = "RecoveryAction"
 ESCALATED = "RecoveryEscalated"
 CYCLE = "DependencyCycle"
-REASONS = (DETECTED, ACTION, ESCALATED, CYCLE)
+# The stage controller's: a revision enters a stage, passes it, is refused by a check, is rolled back.
+STAGE_PROMOTING = "StagePromoting"
+STAGE_PASSED = "StagePassed"
+STAGE_FAILED = "StageFailed"
+STAGE_ROLLED_BACK = "StageRolledBack"
+REASONS = (DETECTED, ACTION, ESCALATED, CYCLE, STAGE_PROMOTING, STAGE_PASSED, STAGE_FAILED, STAGE_ROLLED_BACK)
 # eventTime (microseconds) needs an action, so watchers can time detection and action precisely.
-ACTIONS = {DETECTED: "Detect", ACTION: "Recover", ESCALATED: "Escalate", CYCLE: "Report"}
+ACTIONS = {
+    DETECTED: "Detect",
+    ACTION: "Recover",
+    ESCALATED: "Escalate",
+    CYCLE: "Report",
+    STAGE_PROMOTING: "Promote",
+    STAGE_PASSED: "Pass",
+    STAGE_FAILED: "Fail",
+    STAGE_ROLLED_BACK: "RollBack",
+}
 _MESSAGE_LIMIT = 1024
 log = logging.getLogger("recovery.events")
 
@@ -32,7 +48,9 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def event_body(obj: dict[str, Any], reason: str, message: str, warning: bool, instance: str) -> dict[str, Any]:
+def event_body(
+    obj: dict[str, Any], reason: str, message: str, warning: bool, instance: str, component: str = COMPONENT
+) -> dict[str, Any]:
     """A core/v1 Event about `obj` (any kind), message cut to 1 KiB."""
     if reason not in REASONS:
         raise ValueError(f"unknown Event reason {reason!r}; use one of {', '.join(REASONS)}")
@@ -60,8 +78,8 @@ def event_body(obj: dict[str, Any], reason: str, message: str, warning: bool, in
         "eventTime": now,
         "action": ACTIONS[reason],
         "count": 1,
-        "source": {"component": COMPONENT, "host": instance[:128]},
-        "reportingComponent": COMPONENT,
+        "source": {"component": component, "host": instance[:128]},
+        "reportingComponent": component,
         "reportingInstance": instance[:128],
     }
 
@@ -69,13 +87,16 @@ def event_body(obj: dict[str, Any], reason: str, message: str, warning: bool, in
 class Recorder:
     """Creates Events; disabled (log only) in dry-run."""
 
-    def __init__(self, kube: KubeApi | None, *, enabled: bool = True, instance: str | None = None):
+    def __init__(
+        self, kube: KubeApi | None, *, enabled: bool = True, instance: str | None = None, component: str = COMPONENT
+    ):
         self.kube = kube
         self.enabled = enabled and kube is not None
         self.instance = instance or socket.gethostname()
+        self.component = component
 
     def emit(self, obj: dict[str, Any], reason: str, message: str, *, warning: bool = False) -> None:
-        body = event_body(obj, reason, message, warning, self.instance)
+        body = event_body(obj, reason, message, warning, self.instance, self.component)
         if not self.enabled or self.kube is None:
             return
         try:

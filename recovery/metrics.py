@@ -7,19 +7,17 @@ recovery counters are updated as actions run.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from fluxmodel.kinds import ObjectRef
 from recovery.health import Health
+from recovery.probes import ProbeServer
 
 PREFIX = {"Kustomization": "flux_kustomization", "HelmRelease": "flux_helmrelease"}
 
@@ -155,47 +153,16 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_Collector(view))
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self.probes = ProbeServer(self.registry)
         # Set once the operator has read its patterns and states and watches: /readyz answers 200 from then on.
-        self.ready = threading.Event()
+        self.ready = self.probes.ready
 
     def serve(self, host: str, port: int) -> int:
-        """Serve /metrics, /healthz (the process serves) and /readyz (started: connected, patterns and states
-        read) on host:port (port 0 picks one); returns the port. Metrics are served before the API server answers,
-        so "it serves metrics" does not mean "it is ready"."""
-        self._exposition = make_wsgi_app(self.registry)
-        server = make_server(host, port, self._app, _Server, _Quiet)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
-        self._thread.start()
-        return int(server.server_address[1])
-
-    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path in ("/healthz", "/readyz"):
-            ok = path == "/healthz" or self.ready.is_set()
-            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"ok\n" if ok else b"starting\n"]
-        body: Iterable[bytes] = self._exposition(environ, start_response)
-        return body
+        """Serve /metrics, /healthz and /readyz on host:port (port 0 picks one); returns the port."""
+        return self.probes.serve(host, port)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    """No access log on stderr (a scrape every few seconds would drown the operator's own log)."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.probes.stop()
 
 
 def sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> Any:

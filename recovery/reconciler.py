@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fluxmodel.annotations import owner
+from fluxmodel.annotations import RECOVERY_ESCALATED, owner
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
 from kubeapi import ApiError, Conflict, Kube
 from recovery import engine, events, logs
@@ -27,7 +27,7 @@ from recovery.patterns import Match, PatternSet, match_one
 from recovery.scope import EVERYTHING, Scope
 from recovery.state import ObjectState, StateStore
 
-ESCALATED_ANNOTATION = "gitops.flux.io/recovery-escalated"
+ESCALATED_ANNOTATION = RECOVERY_ESCALATED
 MAX_STEP_ERRORS = 10
 
 

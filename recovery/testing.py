@@ -154,6 +154,18 @@ class FakeKube:
         self.writes.append(("patch", kind, namespace or "", name, copy.deepcopy(patch)))
         return self._update(key, merge(current, patch))
 
+    def patch_status(
+        self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The status subresource: only status changes (merge patch), never the spec or metadata."""
+        self._maybe_fail("patch_status")
+        key = self._key(api_version, kind, name, namespace)
+        if key not in self.objects:
+            raise NotFound(404, "NotFound", f"{kind} {name} not found")
+        self.writes.append(("patch_status", kind, namespace or "", name, copy.deepcopy(status)))
+        current = self.objects[key]
+        return self._update(key, merge(current, {"status": status}))
+
     def _update(self, key: Key, new: dict[str, Any]) -> dict[str, Any]:
         old = self.objects[key]
         if new.get("spec") != old.get("spec"):
@@ -242,15 +254,24 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    """`resilience recover` in a process of its own (new session), its log in a file, stopped with SIGTERM."""
+    """`resilience recover` (or `command`, e.g. `stage`: the stage controller) in a process of its own (new
+    session), its log in a file, stopped with SIGTERM."""
 
-    def __init__(self, kubeconfig: Path | str, *args: str, log: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        kubeconfig: Path | str,
+        *args: str,
+        log: Path,
+        env: dict[str, str] | None = None,
+        command: str = "recover",
+    ):
         self.port = free_port()
+        self.command = command
         self.argv = [
             sys.executable,
             "-m",
             "resilience.cli",
-            "recover",
+            command,
             "--kubeconfig",
             str(kubeconfig),
             "--metrics-addr",
@@ -276,7 +297,7 @@ class OperatorProcess:
 
         def serving() -> bool:
             if process.poll() is not None:
-                raise RuntimeError(f"resilience recover exited with {process.returncode}: {self.log()[-2000:]}")
+                raise RuntimeError(f"resilience {self.command} exited with {process.returncode}: {self.log()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2):
                     return True  # 200: connected, patterns and states read
@@ -284,7 +305,7 @@ class OperatorProcess:
                 return False
 
         if not poll(serving, timeout, interval=0.1):
-            raise RuntimeError(f"resilience recover was not ready within {timeout}s: {self.log()[-2000:]}")
+            raise RuntimeError(f"resilience {self.command} was not ready within {timeout}s: {self.log()[-2000:]}")
         return self
 
     def metrics(self) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from assertions import criteria
 from assertions.slo import Budget, SloFile
 from assertions.verdict import SEVERITY, Judgement, Verdict, evidence_from_entry, judge, percentile
 from reports.summary import recovery_rank
@@ -178,6 +179,19 @@ def build_cells(
     return cells
 
 
+def measurement_text(key: str, value: Any) -> str:
+    """A criterion's measurement for people: `reached: canary 2, production 0`."""
+    if isinstance(value, Mapping):
+        return f"{key}: " + ", ".join(f"{k} {v}" for k, v in value.items())
+    return f"{key}: {value}"
+
+
+def measurements(cell: Cell) -> list[str]:
+    """The worst run's measurements beyond time (assertions.criteria), one line each."""
+    entry = cell.worst.entry
+    return [measurement_text(c.key, entry[c.key]) for c in criteria.CRITERIA if c.key in entry]
+
+
 def recoveries_of(cells: Iterable[Cell]) -> list[str]:
     return sorted({c.recovery for c in cells}, key=lambda r: (recovery_rank(r), r))
 
@@ -215,7 +229,7 @@ def render_table(cells: list[Cell]) -> str:
                 seconds(cell.ttr_p95),
                 budget_text(cell.budget),
                 verdict,
-                "; ".join(cell.reasons),
+                "; ".join([*cell.reasons, *measurements(cell)]),
             )
         )
         previous = cell.fault
@@ -274,6 +288,7 @@ def _html_cell(cell: Cell | None) -> str:
     p95 = f" &middot; p95 {seconds(cell.ttr_p95)}" if len(cell.runs) > 1 else ""
     baseline = " (baseline)" if cell.baseline else ""
     title = html.escape("; ".join(cell.reasons) or "within budget")
+    measured = "".join(f'<br><span style="color:#555">{html.escape(line)}</span>' for line in measurements(cell))
     return (
         f'<td style="{style};background:{BACKGROUNDS[verdict]}" title="{title}">'
         f'<span style="font-size:15px;font-weight:bold">{html.escape(ttr_text(cell))}</span>{p95}<br>'
@@ -281,5 +296,5 @@ def _html_cell(cell: Cell | None) -> str:
         f"{' / p95 ' + seconds(cell.budget.ttr.p95) if cell.budget.ttr.p95 else ''}"
         f" &middot; {len(cell.runs)} run(s)</span><br>"
         f'<span style="color:{COLORS[verdict]};font-weight:bold">{verdict.value.upper()}{baseline}</span>'
-        "</td>"
+        f"{measured}</td>"
     )

@@ -27,11 +27,12 @@ from typing import Any
 import allure
 import pytest
 
+from assertions import criteria
 from assertions.verdict import RunResult
 from fluxmodel.conditions import condition
 from foundation.errors import HarnessError
 from reports import allure_files, charts, summary
-from reports.matrix import build_cells, render_table, verdict_line
+from reports.matrix import build_cells, measurement_text, render_table, verdict_line
 
 WORKER_OUTPUT_KEY = "resilience_reports"
 PLUGIN_NAME = "resilience-reports-recorder"
@@ -179,6 +180,9 @@ class Recorder:
         dynamic.parameter("TTR (s)", "not recovered" if ttr is None else ttr, excluded=True)
         dynamic.parameter("TTR budget (s)", result.budget.ttr.max, excluded=True)
         dynamic.parameter("verdict", entry["verdict"], excluded=True)
+        for criterion in criteria.CRITERIA:  # measurements beyond time, e.g. how far a bad revision got
+            if criterion.key in entry:
+                dynamic.parameter(criterion.key, measurement_text(criterion.key, entry[criterion.key]), excluded=True)
         what = entry["reason"] or ("no TTR" if ttr is None else f"TTR {ttr:.1f}s")
         title = f"{prefix}verdict {entry['verdict']}: {what}"
         with allure.step(title):

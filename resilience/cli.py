@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "clusters.cli",
     "validation.cli",
     "recovery.cli",
+    "staging.cli",
     "scenarios.cli",
     "reports.cli",
 )

@@ -56,7 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--recovery",
         action="append",
         help="recovery under test (repeatable, or comma-separated): "
-        "none | flux-native | operator | command:<cmd> | manifest:<path>  [env RESILIENCE_RECOVERY]",
+        "none | flux-native | operator | staged | command:<cmd> | manifest:<path>  [env RESILIENCE_RECOVERY]",
     )
     group.addoption("--slo", help=f"SLO file (default {DEFAULT_SLO.name} shipped with the suite) [env RESILIENCE_SLO]")
     group.addoption(
@@ -208,6 +208,8 @@ def run_fault(
             mode.start(announced, suite.run_dir)
             suite.started[recovery_name] = mode
         chosen = fault(name)
+        if not chosen.runs_under(recovery_name):
+            pytest.skip(f"{name} is not run under {recovery_name} (see its runs_under)")
         scenario = ScenarioRun(
             announced,
             chosen,

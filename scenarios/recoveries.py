@@ -1,4 +1,4 @@
-"""The recovery under test, one of: none | flux-native | operator | command:<cmd> | manifest:<path>.
+"""The recovery under test, one of: none | flux-native | operator | staged | command:<cmd> | manifest:<path>.
 
 The same scenario runs under each, so a report can put their TTRs side by side. A mode may decorate the Flux
 objects a fault sets up (flux-native turns on Flux's own knobs) and may run something beside the cluster for
@@ -6,7 +6,8 @@ the whole session (the operator, a user's command) or inside it (a manifest).
 
 Each run is measured under its own mode alone: every Flux object a run creates carries its mode in the label
 resilience.gitops.io/recovery, and the operator is started scoped to `...=operator`, so in a session (or on a
-shared cluster) running several modes it never acts on a `none` or `flux-native` run.
+shared cluster) running several modes it never acts on a `none` or `flux-native` run. `staged` runs the stage
+controller (`resilience stage`), scoped the same way, for the faults written for stages (injectors.staged).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from clusters.local.ports import ephemeral_port
 from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
-from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
+from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
 from foundation.waiting import wait_until
 
@@ -66,6 +68,10 @@ class RecoveryMode:
                 kill_group(self.process.pid, 9)
                 self.process.wait(timeout=5)
         self.process = None
+
+    def crash(self) -> int:
+        """kill -9 the recovery's process and start it again (only modes that run one can)."""
+        raise HarnessError(f"recovery {self.name!r} runs no process of its own to crash")
 
     def check_alive(self) -> None:
         """HarnessError if the recovery process died (its log tail says why)."""
@@ -107,16 +113,21 @@ class FluxNative(RecoveryMode):
         return obj
 
 
-class Operator(RecoveryMode):
-    """This project's recovery operator (`resilience recover`) as a process beside the cluster."""
+class _Process(RecoveryMode):
+    """A `resilience` command of the system under test beside the cluster, serving metrics on a port of its own."""
+
+    command: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+    what: str = ""
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
+        self._cluster, self._run_dir = cluster, run_dir
         port = ephemeral_port()
-        argv = [sys.executable, "-m", "resilience.cli", "recover", "--kubeconfig", str(cluster.kubeconfig)]
+        argv = [sys.executable, "-m", "resilience.cli", *self.command, "--kubeconfig", str(cluster.kubeconfig)]
         if cluster.context:
             argv += ["--context", cluster.context]
         argv += ["--metrics-addr", f"127.0.0.1:{port}", "--state-namespace", cluster.bootstrap.flux_namespace]
-        argv += ["--selector", f"{RECOVERY_MODE_LABEL}={self.label}"]
+        argv += ["--selector", f"{RECOVERY_MODE_LABEL}={self.label}", *self.extra]
         self._spawn(argv, cluster, run_dir)
 
         def ready() -> bool:
@@ -127,7 +138,40 @@ class Operator(RecoveryMode):
             except OSError:
                 return False
 
-        wait_until(ready, 30, "the recovery operator to be ready (/readyz)", detail=self.log_tail)
+        wait_until(ready, 30, f"the {self.what} to be ready (/readyz)", detail=self.log_tail)
+
+    def crash(self) -> int:
+        """kill -9, then start again at once (what a Deployment's restart does); the killed pid."""
+        if self.process is None:
+            raise HarnessError(f"recovery {self.name!r} runs no process to crash")
+        pid = self.process.pid
+        kill_group(pid, 9)
+        self.process.wait(timeout=10)
+        self.start(self._cluster, self._run_dir)
+        return pid
+
+
+class Operator(_Process):
+    """This project's recovery operator (`resilience recover`) as a process beside the cluster."""
+
+    command = ("recover",)
+    what = "recovery operator"
+
+
+class Staged(_Process):
+    """This project's stage controller (`resilience stage`) beside the cluster; its CRD comes with the local
+    cluster, and is installed here on clusters that lack it. A short Lease, so a crashed one is replaced fast."""
+
+    command = ("stage",)
+    extra = ("--lease-duration", "3")
+    what = "stage controller"
+
+    def start(self, cluster: Cluster, run_dir: Path) -> None:
+        crd = f"{STAGED_KUSTOMIZATION.plural}.{STAGED_KUSTOMIZATION.group}"
+        if cluster.kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd) is None:
+            text = (resources.files("recovery") / "manifests" / "stagedkustomization-crd.yaml").read_text()
+            cluster.kube.apply(yaml.safe_load(text))
+        super().start(cluster, run_dir)
 
 
 class Command(RecoveryMode):
@@ -172,6 +216,8 @@ def parse(spec: str, source: str = "--recovery") -> RecoveryMode:
         return FluxNative("flux-native")
     if spec == "operator":
         return Operator("operator")
+    if spec == "staged":
+        return Staged("staged")
     if spec.startswith("command:"):
         try:
             argv = shlex.split(spec.removeprefix("command:"))

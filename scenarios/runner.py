@@ -25,10 +25,11 @@ from assertions.slo import Budget
 from assertions.verdict import RunResult
 from assertions.watch import WatchCache
 from clusters.model import Cluster
-from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
+from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.waiting import poll
 from injectors.base import Fault, FaultContext
 from injectors.records import Reverter, RevertRecord, cluster_locator
+from kubeapi import UnknownKind
 from scenarios.recoveries import RecoveryMode
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ class ScenarioRun:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.node_id or f"{self.fault.name}-{self.recovery.name}")[-150:]
         record = RevertRecord(self.run_dir / "revert" / f"{slug}.json", self.fault.name, cluster_locator(self.cluster))
         prefix = self.fault.name[:24].rstrip("-")
-        ctx = FaultContext.new(self.cluster, record, prefix, self.recovery.decorate)
+        ctx = FaultContext.new(
+            self.cluster, record, prefix, self.recovery.decorate, mode=self.recovery.name, recovery=self.recovery
+        )
         started = time.monotonic()
         measured = 0.0
         try:
@@ -122,9 +125,13 @@ class ScenarioRun:
             owns=owns,
         )
 
+        reached = fault.reached(ctx)
+
         def on_change(event_type: str, obj: dict[str, Any], received: float) -> None:
             foreign.observe(obj)
             recorder.on_change(event_type, obj, received)
+            if reached is not None:
+                reached.observe(obj)
 
         with WatchCache(kube, fault.targets(ctx), on_change) as cache:
             recorder.attach(cache)
@@ -155,10 +162,7 @@ class ScenarioRun:
                 _await(recorder, ("recovered",), remaining)
                 measured = timeline.ttr if timeline.ttr is not None else time.monotonic() - injected
                 self.recovery.check_alive()
-            if not timeline.has("recovered"):
-                result.not_recovered_detail = recorder.last_recovered
-            result.foreign_activity += foreign.findings
-            result.notes += recorder.notes
+            _gather(result, recorder, foreign, reached)
         with allure.step("check user data"):
             result.data_violations += invariants.violations(before, invariants.snapshot(kube, [ctx.namespace]))
         result.attachments["flux_after"] = self._flux_objects(ctx)
@@ -169,8 +173,12 @@ class ScenarioRun:
     def _flux_objects(self, ctx: FaultContext) -> list[dict[str, Any]]:
         """The run's Flux objects with their status, for the report."""
         out = []
-        for kind in (KUSTOMIZATION, HELM_RELEASE):
-            for obj in self.cluster.kube.list(kind.api_version, kind.kind):
+        for kind in (KUSTOMIZATION, HELM_RELEASE, STAGED_KUSTOMIZATION):
+            try:
+                objects = self.cluster.kube.list(kind.api_version, kind.kind)
+            except UnknownKind:  # a cluster without the StagedKustomization CRD
+                continue
+            for obj in objects:
                 meta = obj.get("metadata") or {}
                 if ctx.app in str(meta.get("name")) or meta.get("namespace") == ctx.namespace:
                     out.append({"kind": kind.kind, "metadata": _slim_meta(meta), "status": obj.get("status")})
@@ -190,6 +198,17 @@ class ScenarioRun:
             matching = [line for line in self.recovery.log.read_text(errors="replace").splitlines() if ctx.app in line]
             out[f"recovery-{self.recovery.name}"] = "\n".join(matching[-lines:])
         return out
+
+
+def _gather(result: RunResult, recorder: PhaseRecorder, foreign: ForeignActivity, reached: Any | None) -> None:
+    """What the watch saw while the recovery ran, into the run's evidence."""
+    if not result.timeline.has("recovered"):
+        result.not_recovered_detail = recorder.last_recovered
+    result.foreign_activity += foreign.findings
+    result.notes += recorder.notes
+    if reached is not None:  # how far the bad revision got, judged by the `reached` criterion
+        result.measurements["reached"] = reached.figure()
+        result.attachments["reached"] = reached.where()
 
 
 def _await(recorder: PhaseRecorder, phases: tuple[str, ...], timeout: float) -> bool:

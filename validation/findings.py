@@ -24,6 +24,9 @@ MISSING_DEP: Final = "flux-dependson-missing"
 BASE_UNRENDERED: Final = "base-not-rendered"
 DRY_RUN: Final = "server-dry-run"
 DRY_RUN_SKIPPED: Final = "server-dry-run-skipped"
+# StagedKustomizations: `staged-` + fluxmodel.staged's problem codes, and a stage whose Kustomization is not here.
+STAGED_PREFIX: Final = "staged-"
+STAGED_MISSING: Final = "staged-kustomization-missing"
 
 
 @dataclass(frozen=True, order=True)

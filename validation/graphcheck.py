@@ -1,7 +1,9 @@
 """Flux dependsOn checks over the tree: cycles and dependencies that do not exist stall reconciliation.
 
 Both stall silently in a cluster (Flux reports "dependency not ready/not found" and retries forever), so
-they are cheaper to catch here, with the impact named: everything that transitively waits.
+they are cheaper to catch here, with the impact named: everything that transitively waits. The stages of a
+StagedKustomization are a graph too: a cycle, a dependsOn naming no stage, or a stage whose Kustomization is
+not in the tree would hold every revision back (the controller sets Ready=False), so they are reported here.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fluxmodel import staged
 from fluxmodel.graph import DependencyGraph, format_cycle, is_reconciled
-from fluxmodel.kinds import ObjectRef
-from validation.findings import CYCLE, ERROR, MISSING_DEP, Finding
+from fluxmodel.kinds import KUSTOMIZATION, ObjectRef
+from validation.findings import CYCLE, ERROR, MISSING_DEP, STAGED_MISSING, STAGED_PREFIX, Finding
 from validation.render import Rendered
 
 DEFAULT_NAMESPACE = "default"
@@ -51,4 +54,39 @@ def graph_findings(objects: Sequence[Rendered], display: Callable[[Path], str]) 
             f"{missing.dependent}{also} with 'dependency not found'. Fix: correct the name or namespace (an "
             f"entry without namespace means {missing.dependent.namespace}), add the object, or remove the entry",
         )
+    return findings
+
+
+def staged_findings(objects: Sequence[Rendered], display: Callable[[Path], str]) -> list[Finding]:
+    """A finding per StagedKustomization problem (naming the stage), and per stage whose Kustomization is not
+    defined in the tree."""
+    defined = {
+        ObjectRef.of(r.obj, DEFAULT_NAMESPACE)
+        for r in objects
+        if is_reconciled(r.obj) and r.obj.get("kind") == KUSTOMIZATION.kind
+    }
+    findings: list[Finding] = []
+    for r in objects:
+        if not staged.is_staged(r.obj) or not (r.obj.get("metadata") or {}).get("name"):
+            continue
+        spec = staged.parse(r.obj, DEFAULT_NAMESPACE)
+
+        def add(rule: str, message: str, r: Rendered = r) -> None:
+            findings.append(
+                Finding.about(
+                    r.obj, file=display(r.file), rule=rule, severity=ERROR, field="spec.stages", message=message
+                )
+            )
+
+        for problem in spec.problems:
+            add(STAGED_PREFIX + problem.code, f"{problem.message}; no revision would be promoted (Ready=False)")
+        for stage in spec.stages:
+            ref = stage.kustomization
+            if ref.name and ref not in defined:
+                add(
+                    STAGED_MISSING,
+                    f"stage {stage.name}: Kustomization {ref.namespace}/{ref.name} is not defined in this tree: the "
+                    "stage would stay Ready=False (KustomizationNotFound) and hold every revision. Fix: correct "
+                    f"kustomizationRef (without namespace it means {ref.namespace}) or add the Kustomization",
+                )
     return findings

@@ -17,7 +17,7 @@ from validation import gitrev
 from validation.diff import compare, forced_units
 from validation.dryrun import Applier, ClusterApplier, dry_run
 from validation.findings import BASE_UNRENDERED, BUILD, ERROR, OUTSIDE, REMOTE, WARNING, Finding, display_path
-from validation.graphcheck import graph_findings
+from validation.graphcheck import graph_findings, staged_findings
 from validation.render import Kustomize, Rendered, RootResult, kustomization_file
 from validation.tree import Kustomization, Tree, raw_objects, scan
 
@@ -105,6 +105,7 @@ def validate(opts: Options, applier: Applier | None = None) -> Report:
         new = _Side(tree, new_top, results, plain)
         objects = new.objects()
         report.findings += graph_findings(objects, display)
+        report.findings += staged_findings(objects, display)
         if report.base is not None:
             report.findings += _compare_with_base(
                 opts=opts,

@@ -42,6 +42,8 @@ BINARIES = {
     "helm": "helm",
 }
 FLUX_COMPONENTS = ("source-controller", "kustomize-controller", "helm-controller")
+# The system under test's own CRD, installed with Flux's (`kubectl apply -k recovery/manifests` elsewhere).
+STAGED_CRD = "stagedkustomization-crd.yaml"
 IDENTITIES = [
     Identity("admin", "system:masters"),
     Identity("system:kube-controller-manager"),
@@ -88,6 +90,7 @@ class LocalProvider:
             raise UserError(f"--nodes {nodes}: a cluster needs at least 1 node")
         binaries = {binary: build.require(comp).binary(binary) for binary, comp in BINARIES.items()}
         crds = [str(p) for comp in FLUX_COMPONENTS for p in build.require(comp).crds]
+        crds.append(str(resources.files("recovery") / "manifests" / STAGED_CRD))
         if shutil.which("git") is None:
             raise UserError("git not found on PATH: install git (the GitOps repository is served from it)")
         with allocation_lock():

@@ -10,6 +10,11 @@ a rollout or a release also fails for causes outside Git that go away (a quota, 
 when that fails too, the rollback pins again, and after the last retry the pin stays until a new push.
 A pin moves every Kustomization and HelmRelease reading the source, so an instance with --selector pins
 only a source whose users all match it (another recovery mode's objects must not be rolled back).
+
+`set_pin` / `clear_pin` are the one pinning mechanism of the system under test: the stage controller
+(staging/) holds a stage back with them too, its StagedKustomization named in PINNED_BY. A source held by a
+stage is that controller's: a rollback here would fight its promotions, so it escalates instead (the stage
+rolls back itself); the stage controller in turn takes over a source the operator pinned.
 """
 
 from __future__ import annotations
@@ -18,17 +23,15 @@ import copy
 import threading
 from typing import Any
 
-from fluxmodel.annotations import REQUESTED_AT, reconcile_request
+from fluxmodel.annotations import PINNED_BY, PINNED_FROM, REQUESTED_AT, reconcile_request
 from fluxmodel.conditions import artifact_revision, revision_commit
-from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
+from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef
 from recovery.actions.base import Context, Done, Outcome, guarded_delete
 from recovery.api import KubeApi
 from recovery.errors import PermanentError
 from recovery.scope import Scope
 from recovery.state import ObjectState
 
-PINNED_BY = "gitops.flux.io/pinned-by"
-PINNED_FROM = "gitops.flux.io/pinned-from"
 PROBE_FOR = "gitops.flux.io/probe-for"
 PROBE_INTERVAL = "30s"
 RETRY_REJECTED_AFTER = (30.0, 60.0, 120.0)
@@ -62,6 +65,39 @@ def users_outside(kube: KubeApi, source: ObjectRef, scope: Scope) -> list[Object
             if read(obj) == source and not scope.covers(obj):
                 outside.append(ObjectRef.of(obj))
     return outside
+
+
+def pin_holder(src: dict[str, Any]) -> str | None:
+    """Who pinned a GitRepository (`Kind/namespace/name` in PINNED_BY); None when no one of ours did."""
+    value = ((src.get("metadata") or {}).get("annotations") or {}).get(PINNED_BY)
+    return str(value) if value else None
+
+
+def held_by_stages(src: dict[str, Any]) -> bool:
+    """The source is pinned by a StagedKustomization's stage controller."""
+    return (pin_holder(src) or "").startswith(f"{STAGED_KUSTOMIZATION.kind}/")
+
+
+def pinned_commit(src: dict[str, Any]) -> str | None:
+    value = ((src.get("spec") or {}).get("ref") or {}).get("commit")
+    return str(value) if value else None
+
+
+def set_pin(kube: KubeApi, source: ObjectRef, commit: str, *, by: str, bad: str = "") -> dict[str, Any]:
+    """Pin `source` to `commit` (spec.ref.commit, which a server-side apply from Git leaves alone when Git does
+    not set it) with who pinned it, and ask source-controller to fetch it now; returns the source."""
+    patch = reconcile_request()
+    patch["metadata"]["annotations"].update({PINNED_BY: by, PINNED_FROM: bad or None})
+    patch["spec"] = {"ref": {"commit": commit}}
+    return kube.merge_patch(GIT_REPOSITORY.api_version, source.kind, source.name, source.namespace, patch)
+
+
+def clear_pin(kube: KubeApi, source: ObjectRef) -> dict[str, Any]:
+    """Lift a pin: the source follows its branch again, fetched now."""
+    patch: dict[str, Any] = reconcile_request()
+    patch["metadata"]["annotations"].update({PINNED_BY: None, PINNED_FROM: None})
+    patch["spec"] = {"ref": {"commit": None}}
+    return kube.merge_patch(GIT_REPOSITORY.api_version, source.kind, source.name, source.namespace, patch)
 
 
 def probe_name(source: ObjectRef) -> str:
@@ -108,6 +144,11 @@ def _pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
     ref = (src.get("spec") or {}).get("ref") or {}
     annotations = (src.get("metadata") or {}).get("annotations") or {}
     state = ctx.states(source)
+    if held_by_stages(src):
+        raise PermanentError(
+            f"{source} is held by {pin_holder(src)} (a stage of a staged rollout): that controller rolls its stage "
+            "back itself; not pinning it a second way"
+        )
     if ref.get("commit") and ref.get("commit") != commit and not annotations.get(PINNED_BY):
         raise PermanentError(f"{source} is pinned to {ref['commit']} by someone else; not overriding it")
     generation = int((src.get("metadata") or {}).get("generation") or 0)
@@ -120,11 +161,9 @@ def _pin(ctx: Context, source: ObjectRef, good: str, bad: str) -> str:
                 + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
                 + f", outside --selector {ctx.scope}: a pin would roll those back too"
             )
-        patch = reconcile_request()
-        requested = patch["metadata"]["annotations"][REQUESTED_AT]
-        patch["metadata"]["annotations"].update({PINNED_BY: str(ctx.ref), PINNED_FROM: bad})
-        patch["spec"] = {"ref": {"commit": commit}}
-        out = ctx.kube.merge_patch(GIT_REPOSITORY.api_version, source.kind, source.name, source.namespace, patch)
+        assert commit is not None
+        out = set_pin(ctx.kube, source, commit, by=str(ctx.ref), bad=bad)
+        requested = ((out.get("metadata") or {}).get("annotations") or {}).get(REQUESTED_AT)
         generation = int((out.get("metadata") or {}).get("generation") or 0)
     probe = _probe(src)
     ctx.kube.apply(probe)
@@ -216,10 +255,7 @@ def _check_pin(
 
 def _unpin(kube: KubeApi, ref: ObjectRef, state: ObjectState) -> None:
     pin_ = state.pin or {}
-    patch: dict[str, Any] = reconcile_request()
-    patch["metadata"]["annotations"].update({PINNED_BY: None, PINNED_FROM: None})
-    patch["spec"] = {"ref": {"commit": None}}
-    kube.merge_patch(GIT_REPOSITORY.api_version, ref.kind, ref.name, ref.namespace, patch)
+    clear_pin(kube, ref)
     _drop_probe(kube, ref, str(pin_.get("probe")))
     state.pin = None
     state.health_status = "healthy"

@@ -14,8 +14,8 @@ import yaml
 from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, operator_fixture, wait_until  # noqa: F401
 
 from fluxmodel import signatures as sig
+from fluxmodel.annotations import PINNED_BY
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
-from recovery.actions.sources import PINNED_BY
 from recovery.testing import OperatorProcess
 
 FAULT_SECONDS = 90

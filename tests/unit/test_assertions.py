@@ -54,8 +54,10 @@ def refused(raw: Any) -> str:
 
 def test_the_shipped_slo_file_is_valid_for_the_catalog() -> None:
     slo = load(SHIPPED, FAULTS)
-    assert set(slo.profiles) == {"quick", "nightly", "release"}
-    assert slo.profile("nightly").recoveries == ("none", "flux-native", "operator")
+    assert set(slo.profiles) == {"quick", "nightly", "release", "staged"}
+    assert slo.profile("nightly").recoveries == ("none", "flux-native", "operator", "staged")
+    assert slo.profile("staged").faults == tuple(f for f in FAULTS if f.startswith("staged-"))
+    assert slo.budget("staged-unhealthy-rollout", "staged").measures == {"reached": {"production": 0}}
     assert slo.profile("quick").faults is None  # all
     # Every fault of the catalog has budgets of its own, each within the defaults' wait.
     assert set(slo.scenarios) == set(FAULTS)
@@ -139,7 +141,7 @@ def test_profiles_with_their_defaults() -> None:
     smoke, ci, every = slo.profile("smoke"), slo.profile("ci"), slo.profile("all")
     assert (smoke.repeat, smoke.recoveries, smoke.faults) == (1, ("operator",), None)
     assert (ci.repeat, ci.recoveries, ci.faults) == (3, ("none", "command:./recover.sh --fast"), ("source-outage",))
-    assert every.recoveries == ("none", "flux-native", "operator") and every.faults is None
+    assert every.recoveries == ("none", "flux-native", "operator", "staged") and every.faults is None
 
 
 def test_an_unknown_profile_names_the_file_and_the_profiles() -> None:
@@ -172,7 +174,7 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         ({"version": 2}, "version: unsupported version 2 (this harness reads version 1)"),
         ({"defaults": [1]}, "defaults: expected a mapping, got list"),
         ({"defaults": {"ttr": 60}}, "defaults.ttr: expected a mapping, got int"),
-        ({"defaults": {"tt": {}}}, "defaults.tt: unknown key (expected ttr, detect, wait)"),
+        ({"defaults": {"tt": {}}}, "defaults.tt: unknown key (expected ttr, detect, wait, reached)"),
         ({"defaults": {"ttr": {"mean": 5}}}, "defaults.ttr.mean: unknown key (expected max, p95)"),
         ({"defaults": {"ttr": {"max": 0}}}, "defaults.ttr.max: expected a finite positive number of seconds, got 0"),
         ({"defaults": {"ttr": {"max": -5}}}, "defaults.ttr.max: expected a finite positive number of seconds, got -5"),
@@ -204,7 +206,7 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         ),
         (
             {"scenarios": {"selector-change": {"recoveries": {"none": {"recoveries": {}}}}}},
-            "scenarios.selector-change.recoveries.none.recoveries: unknown key (expected ttr, detect, wait)",
+            "scenarios.selector-change.recoveries.none.recoveries: unknown key (expected ttr, detect, wait, reached)",
         ),
         (
             {"scenarios": {"selector-change": {"recoveries": ["none"]}}},
@@ -245,7 +247,7 @@ def test_an_unknown_top_level_key_path_is_the_key() -> None:
 
 def test_an_unknown_recovery_in_a_profile_is_refused() -> None:
     assert refused({"profiles": {"ci": {"recoveries": ["operator", "operatr"]}}}) == (
-        "profiles.ci.recoveries: unknown recovery 'operatr' (known: none, flux-native, operator)"
+        "profiles.ci.recoveries: unknown recovery 'operatr' (known: none, flux-native, operator, staged)"
     )
 
 
@@ -257,7 +259,8 @@ def test_command_and_manifest_recoveries_are_not_fault_names() -> None:
 
 def test_an_unknown_recovery_under_a_scenario_is_refused() -> None:
     assert refused({"scenarios": {"selector-change": {"recoveries": {"operatr": {"ttr": {"max": 5}}}}}}) == (
-        "scenarios.selector-change.recoveries.operatr: unknown recovery 'operatr' (known: none, flux-native, operator)"
+        "scenarios.selector-change.recoveries.operatr: unknown recovery 'operatr' "
+        "(known: none, flux-native, operator, staged)"
     )
     raw = {"scenarios": {"selector-change": {"recoveries": {"command:./heal.sh": {"ttr": {"max": 5}}}}}}
     assert parse(raw, "slo.yaml", KNOWN).budget("selector-change", "command:./heal.sh").ttr.max == 5

@@ -16,7 +16,17 @@ from clusters.pins import COMPONENTS, components_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # Where the test session and the chaos suite run code from (benchmarks build what they need themselves).
-USED_FROM = ("tests", "scenarios", "clusters", "injectors", "assertions", "reports", "recovery", "validation")
+USED_FROM = (
+    "tests",
+    "scenarios",
+    "clusters",
+    "injectors",
+    "assertions",
+    "reports",
+    "recovery",
+    "validation",
+    "staging",
+)
 REQUIRE = re.compile(r"""\brequire\(\s*["']([a-z0-9-]+)["']""")
 
 

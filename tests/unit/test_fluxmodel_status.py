@@ -260,7 +260,8 @@ def test_an_unknown_flux_kind_names_the_known_ones() -> None:
     with pytest.raises(KeyError) as info:
         flux_kind("Kustomisation")
     assert info.value.args[0] == (
-        "unknown Flux kind 'Kustomisation'; known: GitRepository, HelmChart, HelmRelease, HelmRepository, Kustomization"
+        "unknown Flux kind 'Kustomisation'; known: GitRepository, HelmChart, HelmRelease, HelmRepository, "
+        "Kustomization, StagedKustomization"
     )
 
 

@@ -31,7 +31,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_recover_validate_and_explain_run_without_the_harness() -> None:
-    for command in ("recover", "validate", "explain"):
+    for command in ("recover", "validate", "explain", "stage"):
         proc = run(command, "--help")
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith(f"usage: resilience {command}")
@@ -44,7 +44,7 @@ def test_commands_whose_dependencies_are_absent_are_left_out_not_a_traceback() -
     proc = run("--help")
     assert proc.returncode == 0, proc.stderr
     commands = {line.split()[0] for line in proc.stdout.splitlines() if line.startswith("    ") and line.split()}
-    assert {"recover", "explain", "validate"} <= commands
+    assert {"recover", "explain", "validate", "stage"} <= commands
 
 
 def test_the_package_requires_none_of_the_harness() -> None:

@@ -15,9 +15,9 @@ import pytest
 from clusters.local.procs import alive
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from foundation.errors import HarnessError, UserError
-from scenarios.recoveries import BUILTIN, Command, FluxNative, Manifest, Operator, RecoveryMode, parse
+from scenarios.recoveries import BUILTIN, Command, FluxNative, Manifest, Operator, RecoveryMode, Staged, parse
 
-BAD_CHOICE = "use one of none, flux-native, operator, command:<cmd>, manifest:<path>"
+BAD_CHOICE = "use one of none, flux-native, operator, staged, command:<cmd>, manifest:<path>"
 
 
 # -- parse -----------------------------------------------------------------------------------------------
@@ -27,7 +27,8 @@ def test_builtins() -> None:
     assert type(parse("none")) is RecoveryMode and parse("none").name == "none"
     assert type(parse("flux-native")) is FluxNative and parse("flux-native").name == "flux-native"
     assert type(parse("operator")) is Operator and parse("operator").name == "operator"
-    assert BUILTIN == ("none", "flux-native", "operator")
+    assert type(parse("staged")) is Staged and parse("staged").name == "staged"
+    assert BUILTIN == ("none", "flux-native", "operator", "staged")
 
 
 def test_a_command_keeps_its_spec_as_name_and_splits_its_command_line() -> None:

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from fluxmodel.annotations import PINNED_BY
 from fluxmodel.kinds import ObjectRef
 from recovery import lifecycle
 from recovery.actions import ACTIONS, Context, Done, Requeue
-from recovery.actions.sources import PINNED_BY, RETRY_REJECTED_AFTER, check_pin
+from recovery.actions.sources import RETRY_REJECTED_AFTER, check_pin
 from recovery.defaults import default_patterns
 from recovery.errors import PermanentError
 from recovery.health import Failure
@@ -365,6 +366,19 @@ def test_rollback_refuses_without_an_earlier_good_revision_or_over_a_foreign_pin
     ks = h.kube.add({**kustomization("x", lastAppliedRevision=GOOD, lastAttemptedRevision=BAD)})
     with pytest.raises(PermanentError, match="someone else"):
         h.run(ks, health_failure(), {})
+
+
+def test_rollback_leaves_a_source_held_by_a_stage_to_the_stage_controller() -> None:
+    """One pinning mechanism, two users: the operator never re-pins what a StagedKustomization holds back."""
+    h = Harness()
+    held = {PINNED_BY: "StagedKustomization/flux-system/shop"}
+    h.kube.add(gitrepository(commit="b" * 40, annotations=held))
+    ks = h.kube.add(kustomization("x", lastAppliedRevision=GOOD, lastAttemptedRevision=BAD))
+    with pytest.raises(PermanentError, match=r"held by StagedKustomization/flux-system/shop .* rolls its stage back"):
+        h.run(ks, health_failure(), {})
+    src = h.kube.must("source.toolkit.fluxcd.io/v1", "GitRepository", "gitops", "flux-system")
+    assert src["spec"]["ref"]["commit"] == "b" * 40
+    assert not [w for w in h.kube.writes if w[0] == "patch" and w[3] == "gitops"]
 
 
 def helmrelease(**meta_labels: str) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from fluxmodel.annotations import PINNED_BY
 from fluxmodel.kinds import ObjectRef
 from foundation.errors import UserError
 from foundation.waiting import wait_until
 from recovery import events
 from recovery.actions import ACTIONS, Context
-from recovery.actions.sources import PINNED_BY
 from recovery.cli import register, run_recover
 from recovery.defaults import default_patterns
 from recovery.errors import PermanentError

@@ -76,8 +76,8 @@ def no_cluster_touched(tmp_path: Path) -> None:
     [
         (
             ("--recovery", "operatr"),
-            "Invalid recovery 'operatr' from --recovery: use one of none, flux-native, operator, command:<cmd>, "
-            "manifest:<path>",
+            "Invalid recovery 'operatr' from --recovery: use one of none, flux-native, operator, staged, "
+            "command:<cmd>, manifest:<path>",
         ),
         (("--recovery", "operator,command:"), "Invalid recovery 'command:' from --recovery: command: needs a command"),
         (("--repeat", "0"), "Invalid repeat '0' from --repeat: a whole number from 1 to 100"),
@@ -86,7 +86,10 @@ def no_cluster_touched(tmp_path: Path) -> None:
         (("--repeat", "1000000"), "Invalid repeat '1000000' from --repeat: a whole number from 1 to 100"),
         (("--recovery", ","), "Invalid recovery ',' from --recovery: name at least one recovery"),
         (("--recovery", " , ,"), "Invalid recovery ' , ,' from --recovery: name at least one recovery"),
-        (("--baseline", "nonne"), "Invalid baseline 'nonne' from --baseline: use one of none, flux-native, operator"),
+        (
+            ("--baseline", "nonne"),
+            "Invalid baseline 'nonne' from --baseline: use one of none, flux-native, operator, staged",
+        ),
         (("--baseline", ","), "Invalid baseline ',' from --baseline: name at least one baseline"),
         (("--provider", "nope"), "Invalid provider 'nope' from --provider: choose one of local, kind, existing"),
     ],
@@ -114,7 +117,7 @@ def test_a_missing_manifest_names_the_option(suite: pytest.Pytester, tmp_path: P
         (
             "RESILIENCE_PROFILE",
             "weekly",
-            "unknown profile 'weekly' (profiles: nightly, quick, release) (from RESILIENCE_PROFILE)",
+            "unknown profile 'weekly' (profiles: nightly, quick, release, staged) (from RESILIENCE_PROFILE)",
         ),
     ],
 )
@@ -129,7 +132,7 @@ def test_bad_environment_values_name_the_variable(
 
 def test_an_unknown_profile_names_the_profiles_and_the_option(suite: pytest.Pytester, tmp_path: Path) -> None:
     error = usage_error(collect(suite, "--profile", "weekly"))
-    assert error.endswith("unknown profile 'weekly' (profiles: nightly, quick, release) (from --profile)")
+    assert error.endswith("unknown profile 'weekly' (profiles: nightly, quick, release, staged) (from --profile)")
     assert "scenarios/slo.yaml" in error
     no_cluster_touched(tmp_path)
 
@@ -195,8 +198,8 @@ def test_a_command_recovery_id_is_its_spec(suite: pytest.Pytester) -> None:
 
 def test_a_profile_sets_recoveries_and_repeat(suite: pytest.Pytester) -> None:
     ids = collected(collect(suite, "--profile", "nightly"))
-    assert len(ids) == 3 * 3 * len(FAULT_NAMES)
-    assert {i.split("[")[1].split("-r")[0] for i in ids} == {"none", "flux-native", "operator"}
+    assert len(ids) == 3 * 4 * len(FAULT_NAMES)
+    assert {i.split("[")[1].split("-r")[0] for i in ids} == {"none", "flux-native", "operator", "staged"}
 
 
 def test_the_command_line_overrides_the_environment_and_the_profile(

@@ -103,3 +103,51 @@ def test_valid_graph_across_files_and_kinds_is_clean(tmp_path: Path) -> None:
     result = repo.validate("--no-diff")
 
     assert (result.code, result.findings) == (0, [])
+
+
+def staged_kustomization(name: str, *stages: dict[str, object], namespace: str = "flux-system") -> dict[str, object]:
+    return {
+        "apiVersion": "flux.weave.works/v1",
+        "kind": "StagedKustomization",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"stages": list(stages)},
+    }
+
+
+def test_staged_kustomizations_are_checked_cycles_unknown_stages_and_missing_kustomizations(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    repo.write_yaml(
+        "clusters/prod/flux.yaml",
+        flux_kustomization("infra-validation"),
+        flux_kustomization("infra"),
+        staged_kustomization(
+            "good",
+            {"name": "validation", "kustomizationRef": {"name": "infra-validation"}},
+            {"name": "production", "kustomizationRef": {"name": "infra"}, "dependsOn": ["validation"]},
+        ),
+        staged_kustomization(
+            "cyclic",
+            {"name": "a", "kustomizationRef": {"name": "infra-validation"}, "dependsOn": ["b"]},
+            {"name": "b", "kustomizationRef": {"name": "infra"}, "dependsOn": ["a"]},
+        ),
+        staged_kustomization(
+            "broken",
+            {"name": "validation", "kustomizationRef": {"name": "infrastructure-dry-run"}},
+            {"name": "deployment", "kustomizationRef": {"name": "infra"}, "dependsOn": ["validaton"]},
+        ),
+    )
+
+    result = repo.validate("--no-diff")
+
+    assert result.code == 1
+    found = sorted((f["rule"], f["name"], f["message"].split(":")[0]) for f in result.findings)
+    assert found == [
+        ("staged-kustomization-missing", "broken", "stage validation"),
+        ("staged-stage-cycle", "cyclic", "stage a"),
+        ("staged-unknown-stage", "broken", "stage deployment"),
+    ]
+    missing = next(f for f in result.findings if f["rule"] == "staged-kustomization-missing")
+    assert "Kustomization flux-system/infrastructure-dry-run is not defined in this tree" in missing["message"]
+    assert missing["file"] == "clusters/prod/flux.yaml" and missing["kind"] == "StagedKustomization"
+    cycle = next(f for f in result.findings if f["rule"] == "staged-stage-cycle")
+    assert "dependsOn cycle a -> b -> a" in cycle["message"]
