@@ -314,7 +314,7 @@ class StagedControllerKill(StagedFault):
         return mode == STAGED_MODE
 
     def inject(self, ctx: FaultContext) -> None:
-        if ctx.recovery is None:
+        if ctx.recovery is None or not self.staged(ctx):
             raise HarnessError("staged-controller-kill needs the stage controller running (--recovery staged)")
         kube = ctx.kube
         ctx.state["generations"] = {

@@ -1,4 +1,5 @@
-"""Every fault of the catalog produces its real signature from the real controllers (Flux alone, no recovery).
+"""Every fault of the catalog produces its real signature from the real controllers (Flux alone, no recovery;
+a fault of the recovery's own process, such as the stage controller killed, runs under that recovery).
 
 Each run sets up its own app, injects, waits until the signature shows on the Flux object (or, for crashes,
 until the supervisor recorded the killed controller's restart), and reverts; nothing is timed here.
@@ -16,7 +17,7 @@ from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION
 from foundation.waiting import poll
 from injectors.base import Fault
 from injectors.registry import CATALOG
-from scenarios.recoveries import RecoveryMode
+from scenarios.recoveries import RecoveryMode, parse
 from scenarios.runner import ScenarioRun
 
 
@@ -24,8 +25,14 @@ from scenarios.runner import ScenarioRun
 def test_fault_shows_its_real_signature(fault: Fault, cluster: Cluster, tmp_path: Path) -> None:
     if fault.family == "control-plane" and cluster.control is None:
         pytest.skip("needs the local provider's supervisor")
-    run = ScenarioRun(cluster, fault, RecoveryMode("none"), Budget(), tmp_path, prove_only=True, node_id=fault.name)
-    result = run.execute()
+    mode = RecoveryMode("none") if fault.runs_under("none") else parse("staged")
+    assert fault.runs_under(mode.name), f"{fault.name} runs under neither none nor staged"
+    mode.start(cluster, tmp_path)
+    try:
+        run = ScenarioRun(cluster, fault, mode, Budget(), tmp_path, prove_only=True, node_id=fault.name)
+        result = run.execute()
+    finally:
+        mode.stop()
     assert result.proven and not (result.invalid or result.harness_errors), result.reason
     assert result.timeline.has("visible"), f"{fault.name}: signature never seen"
     if fault.signature is not None:

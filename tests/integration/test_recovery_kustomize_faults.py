@@ -126,7 +126,7 @@ def test_unhealthy_rollout_is_rolled_back_to_the_last_good_revision_and_unpinned
     app: App, operator: OperatorProcess
 ) -> None:
     files = {
-        f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"})),
+        f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"}, image="registry.local/app:1")),
         f"{app.path}/kustomization.yaml": dump(kustomization_file(["deployment.yaml"])),
     }
     good = app.setup(files)
