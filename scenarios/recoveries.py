@@ -7,6 +7,11 @@ the whole session (the operator, a user's command) or inside it (a manifest).
 Each run is measured under its own mode alone: every Flux object a run creates carries its mode in the label
 resilience.gitops.io/recovery, and the operator is started scoped to `...=operator`, so in a session (or on a
 shared cluster) running several modes it never acts on a `none` or `flux-native` run.
+
+With monitoring, the alert rules need the operator's per-object metrics in every mode, as a deployed operator
+would export them: the operator mode's operator is scraped as it runs; every other mode gets a read-only monitor
+(the operator in --dry-run, scoped to that mode's label: no Lease, no Events, no writes), whose decisions
+Prometheus drops (clusters.local.monitoring), so only the objects' state reaches the rules.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +33,14 @@ from assertions.slo import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
 from clusters.local.ports import ephemeral_port
 from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
+from clusters.monitoring import MONITOR_JOB, OPERATOR_JOB
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
+from foundation.waiting import poll
 
 BUILTIN = RECOVERY_MODES_BUILTIN
+METRICS_TIMEOUT = 30.0
 
 
 @dataclass
@@ -41,6 +50,10 @@ class RecoveryMode:
     name: str = "none"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log: Path | None = None
+    # The read-only monitor exporting the mode's objects' metrics (monitoring only; the operator exports its own).
+    monitor: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    monitor_log: Path | None = None
+    scraped: list[Path] = field(default_factory=list, repr=False)  # scrape target files, removed on stop
 
     @property
     def label(self) -> str:
@@ -54,41 +67,102 @@ class RecoveryMode:
         return obj
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
-        """Start whatever runs beside the cluster for the session."""
+        """Start whatever runs beside the cluster for the session (and, with monitoring, the mode's monitor)."""
+        self.start_monitor(cluster, run_dir)
+
+    def start_monitor(self, cluster: Cluster, run_dir: Path) -> None:
+        """With monitoring: the operator in --dry-run over this mode's objects, scraped as the mode's exporter."""
+        if cluster.monitoring is None:
+            return
+        port = ephemeral_port()
+        argv = [*_recover_argv(cluster, port, self.label), "--dry-run", "--log-format", "json"]
+        self.monitor_log = run_dir / f"monitor-{self.label}.log"
+        self.monitor = _spawn(argv, cluster, self.monitor_log)
+        _await_metrics(port, lambda: self.monitor, "the metrics monitor", self.monitor_log)
+        target = f"127.0.0.1:{port}"
+        name = f"{self.label}-{self.monitor.pid}"
+        self.scraped.append(cluster.monitoring.scrape(MONITOR_JOB, name, target, self._labels()))
+
+    def _labels(self) -> dict[str, str]:
+        return {"recovery": self.label}
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            kill_group(self.process.pid, 15)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                kill_group(self.process.pid, 9)
-                self.process.wait(timeout=5)
-        self.process = None
+        for process in (self.process, self.monitor):
+            if process is not None and process.poll() is None:
+                kill_group(process.pid, 15)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    kill_group(process.pid, 9)
+                    process.wait(timeout=5)
+        self.process = self.monitor = None
+        for path in self.scraped:
+            path.unlink(missing_ok=True)
+        self.scraped.clear()
 
     def check_alive(self) -> None:
-        """HarnessError if the recovery process died (its log tail says why)."""
+        """HarnessError if the recovery process (or the monitor the alerts depend on) died; its log tail says why."""
         if self.process is not None and self.process.poll() is not None:
             raise HarnessError(f"recovery {self.name!r} exited with {self.process.returncode}: {self.log_tail()}")
+        if self.monitor is not None and self.monitor.poll() is not None:
+            tail = _tail(self.monitor_log)
+            raise HarnessError(f"the metrics monitor of {self.name!r} exited with {self.monitor.returncode}: {tail}")
 
     def log_tail(self, lines: int = 5) -> str:
-        if self.log is None or not self.log.exists():
-            return "(no log)"
-        return " | ".join(self.log.read_text(errors="replace").strip().splitlines()[-lines:])
+        return _tail(self.log, lines)
 
     def _spawn(self, argv: list[str], cluster: Cluster, run_dir: Path) -> None:
         self.log = run_dir / f"recovery-{self.name.split(':')[0]}.log"
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                tied_to_parent(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        self.process = _spawn(argv, cluster, self.log)
+
+
+def _tail(log: Path | None, lines: int = 5) -> str:
+    if log is None or not log.exists():
+        return "(no log)"
+    return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
+
+
+def _spawn(argv: list[str], cluster: Cluster, log: Path) -> subprocess.Popen[bytes]:
+    """A process beside the cluster (KUBECONFIG set), killed with this one, its output in `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            tied_to_parent(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def _recover_argv(cluster: Cluster, port: int, label: str) -> list[str]:
+    """`resilience recover` against the cluster, scoped to one mode's objects, serving metrics on `port`."""
+    argv = [sys.executable, "-m", "resilience.cli", "recover", "--kubeconfig", str(cluster.kubeconfig)]
+    if cluster.context:
+        argv += ["--context", cluster.context]
+    argv += ["--metrics-addr", f"127.0.0.1:{port}", "--state-namespace", cluster.bootstrap.flux_namespace]
+    return [*argv, "--selector", f"{RECOVERY_MODE_LABEL}={label}"]
+
+
+def _await_metrics(
+    port: int, process: Callable[[], subprocess.Popen[bytes] | None], what: str, log: Path | None
+) -> None:
+    """Wait until `port` serves /metrics; HarnessError with the log tail if the process exits or time runs out."""
+
+    def serving() -> bool:
+        proc = process()
+        if proc is not None and proc.poll() is not None:
+            raise HarnessError(f"{what} exited with {proc.returncode}: {_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    if not poll(serving, METRICS_TIMEOUT, interval=0.2):
+        raise HarnessError(f"{what} did not serve metrics within {METRICS_TIMEOUT:.0f}s: {_tail(log)}")
 
 
 class FluxNative(RecoveryMode):
@@ -110,22 +184,15 @@ class Operator(RecoveryMode):
     """This project's recovery operator (`resilience recover`) as a process beside the cluster."""
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
+        """The operator exports its own metrics: with monitoring, Prometheus scrapes it, and no monitor runs."""
         port = ephemeral_port()
-        argv = [sys.executable, "-m", "resilience.cli", "recover", "--kubeconfig", str(cluster.kubeconfig)]
-        if cluster.context:
-            argv += ["--context", cluster.context]
-        argv += ["--metrics-addr", f"127.0.0.1:{port}", "--state-namespace", cluster.bootstrap.flux_namespace]
-        argv += ["--selector", f"{RECOVERY_MODE_LABEL}={self.label}"]
-        self._spawn(argv, cluster, run_dir)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise HarnessError(f"the recovery operator did not serve metrics within 30s: {self.log_tail()}")
+        self._spawn(_recover_argv(cluster, port, self.label), cluster, run_dir)
+        _await_metrics(port, lambda: self.process, "the recovery operator", self.log)
+        if cluster.monitoring is not None and self.process is not None:
+            target = f"127.0.0.1:{port}"
+            self.scraped.append(
+                cluster.monitoring.scrape(OPERATOR_JOB, f"operator-{self.process.pid}", target, self._labels())
+            )
 
 
 class Command(RecoveryMode):
@@ -139,6 +206,7 @@ class Command(RecoveryMode):
         self._spawn(self.argv, cluster, run_dir)
         time.sleep(1.0)
         self.check_alive()
+        self.start_monitor(cluster, run_dir)
 
 
 class Manifest(RecoveryMode):
@@ -154,8 +222,10 @@ class Manifest(RecoveryMode):
         self.cluster = cluster
         for obj in self.objects:
             cluster.kube.apply(obj)
+        self.start_monitor(cluster, run_dir)
 
     def stop(self) -> None:
+        super().stop()
         if self.cluster is not None:
             for obj in reversed(self.objects):
                 meta = obj["metadata"]

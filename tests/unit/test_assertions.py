@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assertions.slo import Budget, Limit, SloFile, load, parse
-from assertions.timeline import PHASES, Timeline
+from assertions.timeline import PHASES, RECOVERY_PHASES, Timeline
 from assertions.verdict import percentile
 from foundation.errors import UserError
 from injectors.registry import FAULTS
@@ -397,6 +397,15 @@ def test_records_and_json() -> None:
 
 @given(times=st.lists(st.floats(0, 1e6), min_size=len(PHASES), max_size=len(PHASES)))
 def test_phase_seconds_add_up_to_the_ttr(times: list[float]) -> None:
-    t = timeline(**dict(zip(PHASES, sorted(times), strict=True)))
+    """The alert track, whenever it happened, neither splits a recovery phase nor adds to the TTR."""
+    recovery = sorted(times[: len(RECOVERY_PHASES)])
+    alerted, resolved = times[len(RECOVERY_PHASES)] % 1e3, times[len(RECOVERY_PHASES) + 1] % 1e3
+    marks = dict(zip(RECOVERY_PHASES, recovery, strict=True))
+    alert_marks = {"alerted": recovery[0] + alerted, "alert-resolved": recovery[0] + alerted + resolved}
+    t = timeline(**marks, **alert_marks)
     assert t.ttr is not None
-    assert sum(t.phase_seconds().values()) == pytest.approx(t.ttr, abs=0.01)
+    seconds = t.phase_seconds()
+    assert sum(seconds[p] for p in RECOVERY_PHASES[1:]) == pytest.approx(t.ttr, abs=0.01)
+    assert seconds["alerted"] == pytest.approx(alerted, abs=0.01)
+    assert seconds["alert-resolved"] == pytest.approx(resolved, abs=0.01)
+    assert timeline(**marks).phase_seconds() == {p: s for p, s in seconds.items() if p in RECOVERY_PHASES}
