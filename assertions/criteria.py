@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from assertions.alert_coverage import AlertCoverage
 from assertions.criterion import Criterion
 
-CRITERIA: tuple[Criterion, ...] = ()
+CRITERIA: tuple[Criterion, ...] = (AlertCoverage(),)
 
 
 def by_key() -> dict[str, Criterion]:

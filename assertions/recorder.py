@@ -17,6 +17,7 @@ from assertions.steady import Check, Reader
 from assertions.timeline import Timeline
 from fluxmodel.annotations import OPERATOR_COMPONENT
 from fluxmodel.conditions import conditions
+from fluxmodel.graph import depends_on
 
 EVENT_PHASES = {"RecoveryDetected": "detected", "DependencyCycle": "detected", "RecoveryAction": "acted"}
 
@@ -46,6 +47,7 @@ class PhaseRecorder:
         self.notes: list[str] = []
         self._lock = threading.Lock()
         self._last_conditions: dict[str, tuple[str, str, str]] = {}
+        self._last_dependencies: dict[str, list[str]] = {}
         self.last_visible = "not evaluated"
         self.last_recovered = "not evaluated"
 
@@ -87,7 +89,13 @@ class PhaseRecorder:
     def _on_object(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         ref = f"{obj.get('kind')}/{meta.get('namespace')}/{meta.get('name')}"
-        if ref not in self.watched or "injected" not in self.timeline.marks:
+        if ref not in self.watched:
+            return
+        deps = [str(d) for d in depends_on(obj, str(meta.get("namespace") or ""))]
+        if self._last_dependencies.get(ref) != deps:
+            self._last_dependencies[ref] = deps
+            self.timeline.record_dependencies(ref, deps)
+        if "injected" not in self.timeline.marks:
             return
         for cond in conditions(obj).values():
             if cond.type not in ("Ready", "Stalled", "Released", "Remediated", "Healthy"):

@@ -29,6 +29,8 @@ class Timeline:
     wall_start: float | None = None
     conditions: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # dependsOn of the watched Flux objects as it changed (the ground truth of cycles and blocked dependents).
+    dependencies: list[dict[str, Any]] = field(default_factory=list)
 
     def mark(self, phase: str, at: float | None = None) -> float:
         """Record a phase once (the first observation wins); returns its time."""
@@ -87,6 +89,11 @@ class Timeline:
     def record_event(self, event: dict[str, Any]) -> None:
         self.events.append({"at": round(time.monotonic() - self._origin(), 3), **event})
 
+    def record_dependencies(self, obj_ref: str, depends_on: list[str]) -> None:
+        """Keep an object's dependsOn as it changed (seen before the injection: at 0)."""
+        at = round(time.monotonic() - self._origin(), 3) if "injected" in self.marks else 0.0
+        self.dependencies.append({"object": obj_ref, "at": at, "dependsOn": list(depends_on)})
+
     def _origin(self) -> float:
         return self.marks.get("injected", min(self.marks.values(), default=time.monotonic()))
 
@@ -99,4 +106,5 @@ class Timeline:
             "time_to_detect_seconds": self.time_to_detect,
             "conditions": self.conditions,
             "events": self.events,
+            "dependencies": self.dependencies,
         }
