@@ -70,6 +70,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: warning, namespace: flux-system, name: apps}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxKustomizationStuck.md
         summary: "Flux kustomization apps stuck for > 5 minutes"
         description: "Kustomization apps in namespace flux-system has been stuck for more than 5 minutes"
   - eval_time: 10m
@@ -77,6 +78,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: warning, namespace: shop, name: web}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxHelmReleaseStuck.md
         summary: "Flux HelmRelease web stuck for > 5 minutes"
         description: "HelmRelease web in namespace shop has not been Ready for more than 5 minutes"
   - eval_time: 3m
@@ -84,6 +86,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: critical, kind: Kustomization, namespace: flux-system, name: a, cycle: "a -> b -> a"}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxDependencyCycle.md
         summary: "dependsOn cycle through Kustomization flux-system/a"
         description: "a -> b -> a: Flux waits forever and reports nothing; kustomize-controller also stops
           reconciling this source's Kustomizations on new revisions. Break the cycle in Git."
@@ -92,6 +95,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: warning, namespace: flux-system, name: apps}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxDependencyDeadlock.md
         summary: "Kustomization flux-system/apps has blocked its dependents for > 10 minutes"
         description: "Everything that dependsOn flux-system/apps waits while it is not Ready."
   - eval_time: 4m
@@ -99,6 +103,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: warning, kind: HelmRelease, action: rollback_helm_release, why: retries}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxRecoveryEscalated.md
         summary: "Automated recovery gave up on a HelmRelease (rollback_helm_release: retries)"
         description: "See the RecoveryEscalated Event and the gitops.flux.io/recovery-escalated annotation
           on the object."
