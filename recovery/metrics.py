@@ -2,7 +2,9 @@
 
 Flux itself emits neither `flux_kustomization_ready` nor `flux_kustomization_last_applied_revision_timestamp`,
 so they are computed here at scrape time from the monitor's records (one pass, no per-event gauge churn);
-recovery counters are updated as actions run.
+recovery counters are updated as actions run. The counters of every action and escalation are exported at 0
+from the start: a series that appears already at 1 has no increase for Prometheus, so the first escalation of
+each kind would never raise FluxRecoveryEscalated (`increase(...[10m]) > 0`), and dashboards would show no data.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from fluxmodel.kinds import ObjectRef
+from recovery.actions import ACTIONS
 from recovery.health import Health
 
 PREFIX = {"Kustomization": "flux_kustomization", "HelmRelease": "flux_helmrelease"}
+# The `result` of flux_recovery_actions_total and the `why` of flux_recovery_escalations_total.
+RESULTS = ("started", "succeeded", "failed", "dry_run")
+ESCALATION_MANUAL, ESCALATION_RETRIES, ESCALATION_REFUSED = "manual", "retries", "refused"
+ESCALATION_REASONS = (ESCALATION_MANUAL, ESCALATION_RETRIES, ESCALATION_REFUSED)
 
 
 @dataclass
@@ -153,6 +160,12 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_Collector(view))
+        for kind in PREFIX:
+            for action in ACTIONS:
+                for result in RESULTS:
+                    self.actions.labels(kind, action, result)
+                for why in ESCALATION_REASONS:
+                    self.escalations.labels(kind, action, why)
         self._server: Any = None
         self._thread: threading.Thread | None = None
 

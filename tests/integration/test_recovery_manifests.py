@@ -125,6 +125,38 @@ def test_promtool_accepts_the_rules_and_they_fire_as_designed(tmp_path: Path) ->
     assert "(time() - flux_kustomization_last_applied_revision_timestamp) > 300" in stuck["expr"]
 
 
+ESCALATION_TESTS = """
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - series: 'flux_recovery_escalations_total{kind="Kustomization",action="recreate_deployment",why="retries"}'
+    values: '_ _ 1x10'
+  - series: 'flux_recovery_escalations_total{kind="HelmRelease",action="rollback_helm_release",why="retries"}'
+    values: '0 0 1x10'
+  alert_rule_test:
+  - eval_time: 4m
+    alertname: FluxRecoveryEscalated
+    exp_alerts:
+    - exp_labels: {severity: warning, kind: HelmRelease, action: rollback_helm_release, why: retries}
+      exp_annotations:
+        runbook_url: docs/runbooks/FluxRecoveryEscalated.md
+        summary: "Automated recovery gave up on a HelmRelease (rollback_helm_release: retries)"
+        description: "See the RecoveryEscalated Event and the gitops.flux.io/recovery-escalated annotation
+          on the object."
+"""
+
+
+def test_an_escalation_counter_must_exist_at_zero_before_its_first_escalation(tmp_path: Path) -> None:
+    """Why the operator exports every escalation counter at 0: one that appears at 1 never pages."""
+    promtool = require("prometheus").binary("promtool")
+    rules_file(tmp_path)
+    (tmp_path / "tests.yaml").write_text(ESCALATION_TESTS)
+    test = subprocess.run([str(promtool), "test", "rules", "tests.yaml"], capture_output=True, text=True, cwd=tmp_path)
+    assert test.returncode == 0, test.stdout + test.stderr
+
+
 def test_promtool_refuses_a_broken_rule(tmp_path: Path) -> None:
     """The check above can fail: the same promtool rejects a rule with a bad expression."""
     promtool = require("prometheus").binary("promtool")

@@ -300,3 +300,20 @@ def test_events_carry_the_reason_component_and_a_microsecond_time() -> None:
     assert kube.writes == []
     Recorder(kube, instance="i").emit(obj, ACTION, "real")
     assert [w[1] for w in kube.writes] == ["Event"]
+
+
+def test_every_action_and_escalation_counter_is_exported_at_zero_from_the_start() -> None:
+    """A counter series that first appears at 1 shows Prometheus no increase: FluxRecoveryEscalated
+    (`increase(...[10m]) > 0`) would miss the first escalation of each kind (promtool shows it in
+    tests/integration/test_recovery_manifests.py)."""
+    from recovery.actions import ACTIONS
+    from recovery.metrics import ESCALATION_REASONS, RESULTS
+
+    m = Metrics(lambda: View(now=0.0))
+    for kind in ("Kustomization", "HelmRelease"):
+        for action in ACTIONS:
+            for why in ESCALATION_REASONS:
+                labels = {"kind": kind, "action": action, "why": why}
+                assert sample(m, "flux_recovery_escalations_total", labels) == 0
+            for result in RESULTS:
+                assert sample(m, "flux_recovery_actions_total", {"kind": kind, "action": action, "result": result}) == 0
