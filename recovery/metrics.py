@@ -2,9 +2,10 @@
 
 Flux itself emits neither `flux_kustomization_ready` nor `flux_kustomization_last_applied_revision_timestamp`,
 so they are computed here at scrape time from the monitor's records (one pass, no per-event gauge churn);
-recovery counters are updated as actions run. The counters of every action and escalation are exported at 0
-from the start: a series that appears already at 1 has no increase for Prometheus, so the first escalation of
-each kind would never raise FluxRecoveryEscalated (`increase(...[10m]) > 0`), and dashboards would show no data.
+recovery counters are updated as actions run. The counters (and duration histograms) of every action and
+escalation are exported at 0 from the start: a series that appears already at 1 has no increase for Prometheus,
+so the first escalation of each kind would never raise FluxRecoveryEscalated (`increase(...[10m]) > 0`), and the
+dashboard's rates would stay empty after the first action of a kind.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_Collector(view))
+        for action in ACTIONS:
+            self.duration.labels(action)
         for kind in PREFIX:
             for action in ACTIONS:
                 for result in RESULTS:

@@ -43,14 +43,20 @@ def exporter(cluster: Cluster, tmp_path: Path) -> Iterator[RecoveryMode]:
         mode.stop()
 
 
-def series(monitoring: Monitoring, promql: str, timeout: float = 60) -> list[dict[str, Any]]:
-    return wait_until(lambda: monitoring.query(promql), timeout, f"Prometheus to return series for {promql}")
+def series(monitoring: Monitoring, promql: str, timeout: float = 60, count: int = 1) -> list[dict[str, Any]]:
+    """At least `count` series of `promql` (the first scrapes of a fresh cluster may still be on their way)."""
+    return wait_until(
+        lambda: monitoring.query(promql),
+        timeout,
+        f"Prometheus to return {count} series for {promql}",
+        done=lambda result: len(result) >= count,
+    )
 
 
 def test_prometheus_scrapes_flux_and_the_api_server_and_evaluates_the_shipped_rules(
     cluster: Cluster, monitoring: Monitoring
 ) -> None:
-    up = series(monitoring, 'up{job=~"flux-controllers|kube-apiserver"} == 1')
+    up = series(monitoring, 'up{job=~"flux-controllers|kube-apiserver"} == 1', count=4)
     assert sorted(s["metric"].get("controller", s["metric"]["job"]) for s in up) == [
         "helm-controller",
         "kube-apiserver",

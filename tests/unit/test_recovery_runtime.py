@@ -317,3 +317,5 @@ def test_every_action_and_escalation_counter_is_exported_at_zero_from_the_start(
                 assert sample(m, "flux_recovery_escalations_total", labels) == 0
             for result in RESULTS:
                 assert sample(m, "flux_recovery_actions_total", {"kind": kind, "action": action, "result": result}) == 0
+    for action in ACTIONS:
+        assert sample(m, "flux_recovery_action_duration_seconds_count", {"action": action}) == 0
