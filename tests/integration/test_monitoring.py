@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,13 @@ import pytest
 from assertions.alert_rules import rules
 from clusters.model import Cluster
 from clusters.monitoring import MONITOR_JOB, Monitoring, Notification
+from fluxmodel import signatures as sig
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
-from fluxmodel.kinds import KUSTOMIZATION
+from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION, ObjectRef
 from foundation.waiting import wait_until
-from scenarios.recoveries import RecoveryMode
+from injectors.apps import deployment, dump, kustomization_file
+from injectors.testapp import App
+from scenarios.recoveries import Operator, RecoveryMode
 
 pytestmark = pytest.mark.monitoring
 
@@ -136,3 +140,56 @@ def test_a_dependency_cycle_pages_the_receiver_with_its_runbook_and_resolves_whe
         return bool(latest) and set(latest.values()) == {"resolved"}
 
     wait_until(resolved, 3 * monitoring.timings.resolve_seconds + 30, f"{rule.name} to be resolved", interval=1)
+
+
+def test_the_first_escalation_of_a_kind_pages_with_its_runbook(
+    cluster: Cluster, monitoring: Monitoring, tmp_path: Path
+) -> None:
+    """A real escalation (recovery-policy manual on a selector change) under an operator Prometheus scrapes: the
+    counter is exported at 0 before it, so `increase()` sees it and FluxRecoveryEscalated pages at once."""
+    mode = Operator(f"esc-{secrets.token_hex(3)}")
+    app = App(cluster, f"esc-{secrets.token_hex(3)}")
+    ref = ObjectRef(KUSTOMIZATION.kind, FLUX_NAMESPACE, app.name)
+    rule = rules()["FluxRecoveryEscalated"]
+    mode.start(cluster, tmp_path)
+    try:
+        files = {
+            f"{app.path}/deployment.yaml": dump(deployment("web", app.ns, {"app": "web"})),
+            f"{app.path}/kustomization.yaml": dump(kustomization_file(["deployment.yaml"])),
+        }
+        first = app.setup(files)
+        patch = {
+            "metadata": {
+                "labels": {RECOVERY_MODE_LABEL: mode.label},
+                "annotations": {"gitops.flux.io/recovery-policy": "manual"},
+            }
+        }
+        cluster.kube.merge_patch(KUSTOMIZATION.api_version, ref.kind, ref.name, ref.namespace, patch)
+        wait_until(lambda: app.ready(ref, first), 90, "the app to be Ready")
+        series(monitoring, f'flux_recovery_escalations_total{{recovery="{mode.label}"}} == 0')
+        changed = deployment("web", app.ns, {"app": "web", "v": "2"})
+        app.commit("selector change", {f"{app.path}/deployment.yaml": dump(changed)})
+        wait_until(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), 90, "the selector fault")
+        wait_until(
+            lambda: app.events(ref, "RecoveryEscalated"), 60, "the manual-policy escalation", detail=mode.log_tail
+        )
+        escalated = time.time()
+
+        def paged() -> list[dict[str, Any]]:
+            return [
+                a
+                for n in monitoring.notifications(escalated - 30)
+                for a in n.alerts
+                if a["labels"].get("alertname") == rule.name and a["labels"].get("recovery") == mode.label
+            ]
+
+        (alert, *_) = wait_until(
+            paged, 3 * monitoring.timings.delivery_seconds + 30, f"{rule.name} to page", interval=1
+        )
+        assert alert["labels"]["why"] == "manual" and alert["labels"]["kind"] == "Kustomization"
+        assert alert["annotations"]["runbook_url"] == rule.runbook_url
+        (event,) = app.events(ref, "RecoveryEscalated")[:1]
+        assert event["message"].endswith(f"Runbook: {rule.runbook_url}")
+    finally:
+        app.cleanup()
+        mode.stop()
