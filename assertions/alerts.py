@@ -200,8 +200,8 @@ def fired(notifications: Iterable[Notification], injected_wall: float, names: Na
 
 
 def in_flight(firing: Iterable[Mapping[str, str]], names: Names) -> set[str]:
-    """The alerts Prometheus has firing (its ALERTS series' labels) that name the run: their pages may still be on
-    their way through Alertmanager's group wait when the run is over."""
+    """The alerts Prometheus has firing (their labels) that name the run: their pages may still be on their way
+    through Alertmanager's group wait when the run is over."""
     return {str(labels["alertname"]) for labels in firing if labels.get("alertname") and names(labels)}
 
 

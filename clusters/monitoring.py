@@ -10,6 +10,7 @@ alert is made of beyond the rules' own thresholds and `for`.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import urllib.error
@@ -68,6 +69,15 @@ class AlertTimings:
 
 
 TIMINGS = AlertTimings()
+
+
+def _unix(rfc3339: str) -> float:
+    """Unix time of a Prometheus timestamp (`2026-11-27T15:17:36.711234567Z`); 0 for anything else."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", rfc3339)
+    if match is None:
+        return 0.0
+    stamp = datetime.datetime.fromisoformat(match[1] + (match[3] if match[3] != "Z" else "+00:00"))
+    return stamp.timestamp() + float(match[2] or 0)
 
 
 def shipped_rules() -> Path:
@@ -157,18 +167,30 @@ class Monitoring:
 
     def query(self, promql: str, timeout: float = 10.0) -> list[dict[str, Any]]:
         """An instant query's result vector; HarnessError naming the query when Prometheus refuses it."""
-        url = f"{self.prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+        data = self._get(f"/api/v1/query?{urllib.parse.urlencode({'query': promql})}", repr(promql), timeout)
+        result = data.get("result") or []
+        return list(result) if isinstance(result, list) else []
+
+    def firing_since(self, since: float, timeout: float = 10.0) -> list[dict[str, str]]:
+        """The labels of the alerts Prometheus has firing that became active at or after `since` (Unix time)."""
+        alerts = self._get("/api/v1/alerts", "the alerts API", timeout).get("alerts") or []
+        return [
+            dict(a.get("labels") or {})
+            for a in alerts
+            if a.get("state") == "firing" and _unix(str(a.get("activeAt", ""))) >= since
+        ]
+
+    def _get(self, path: str, what: str, timeout: float) -> dict[str, Any]:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
+            with urllib.request.urlopen(f"{self.prometheus_url}{path}", timeout=timeout) as resp:  # noqa: S310
                 body = json.loads(resp.read())
         except urllib.error.HTTPError as e:
             detail = e.read().decode(errors="replace")[:300]
-            raise HarnessError(f"Prometheus refused {promql!r}: HTTP {e.code} {detail}") from e
+            raise HarnessError(f"Prometheus refused {what}: HTTP {e.code} {detail}") from e
         except (OSError, ValueError) as e:
-            raise HarnessError(f"Prometheus at {self.prometheus_url} did not answer {promql!r}: {e}") from e
-        data = body.get("data") or {}
-        result = data.get("result") or []
-        return list(result) if isinstance(result, list) else []
+            raise HarnessError(f"Prometheus at {self.prometheus_url} did not answer {what}: {e}") from e
+        data = body.get("data") if isinstance(body, dict) else None
+        return data if isinstance(data, dict) else {}
 
     def to_json(self) -> dict[str, Any]:
         return {

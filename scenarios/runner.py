@@ -109,7 +109,7 @@ class ScenarioRun:
         delivery = monitoring.timings.delivery_seconds
         due = alerts.due(timeline, watch_end, delivery) if result.proven else {}
         page_by = max((d.at + delivery for d in due.values() if d.must_have_fired), default=0.0)
-        firing = alerts.in_flight((s["metric"] for s in monitoring.query('ALERTS{alertstate="firing"}')), names)
+        firing = alerts.in_flight(monitoring.firing_since(injected_at), names)
 
         def pages() -> tuple[dict[str, dict[str, Any]], bool]:
             fired = alerts.fired(monitoring.notifications(injected_at), injected_at, names)

@@ -41,7 +41,7 @@ FIRING: list[dict[str, str]] = []  # what the fake Prometheus has firing (its AL
 @pytest.fixture
 def monitored(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cluster:
     FIRING.clear()
-    monkeypatch.setattr(Monitoring, "query", lambda self, promql: [{"metric": m} for m in FIRING])
+    monkeypatch.setattr(Monitoring, "firing_since", lambda self, since: list(FIRING))
     timings = AlertTimings(scrape_interval=0, evaluation_interval=0, group_wait=0, group_interval=0)
     cluster.monitoring = Monitoring(
         "http://prometheus.invalid", "http://alertmanager.invalid", "http://receiver.invalid/alerts",
