@@ -288,7 +288,10 @@ def test_the_shipped_rbac_is_enough_to_recover_and_forbids_user_data(app: App, t
         )
         wait_until(lambda: app.shows(ref, sig.SELECTOR_IMMUTABLE), 90, "the selector fault")
         wait_until(
-            lambda: app.ready(ref, head) and app.available("web"), 120, "recovery with the shipped RBAC", operator.log
+            lambda: app.ready(ref, head) and app.available("web"),
+            120,
+            "recovery with the shipped RBAC",
+            detail=operator.log,
         )
         assert "Forbidden" not in operator.log() and "forbidden" not in operator.log()
         state = cluster.kube.list(
