@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from assertions.alert_coverage import AlertCoverage
 from assertions.criterion import Criterion
 from assertions.reached import Reached
 
-CRITERIA: tuple[Criterion, ...] = (Reached(),)
+CRITERIA: tuple[Criterion, ...] = (Reached(), AlertCoverage())
 
 
 def by_key() -> dict[str, Criterion]:

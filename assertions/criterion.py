@@ -33,6 +33,10 @@ class Criterion(ABC):
     def problems(self, measured: Any, budget: Any | None) -> list[str]:
         """Why the measurement misses its budget (None: no budget was written); [] when it does not."""
 
+    def notes(self, measured: Any) -> list[str]:
+        """What the judge reports about the measurement without it changing the verdict (e.g. alert noise)."""
+        return []
+
     def merge(self, outer: Any, inner: Any) -> Any:
         """A budget overlaid by a more specific one (scenario over defaults): mappings merge one level."""
         if isinstance(outer, dict) and isinstance(inner, dict):

@@ -17,6 +17,7 @@ from assertions.steady import Check, Reader
 from assertions.timeline import Timeline
 from fluxmodel.annotations import OPERATOR_COMPONENT, STAGES_COMPONENT
 from fluxmodel.conditions import conditions
+from fluxmodel.graph import depends_on
 
 # The system under test's Events that mark phases: the operator's, and the stage controller's (a check refusing
 # a revision is its detection, a stage rolled back its action).
@@ -55,6 +56,7 @@ class PhaseRecorder:
         self.notes: list[str] = []
         self._lock = threading.Lock()
         self._last_conditions: dict[str, tuple[str, str, str]] = {}
+        self._last_dependencies: dict[str, list[str]] = {}
         self.last_visible = "not evaluated"
         self.last_recovered = "not evaluated"
 
@@ -96,7 +98,13 @@ class PhaseRecorder:
     def _on_object(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         ref = f"{obj.get('kind')}/{meta.get('namespace')}/{meta.get('name')}"
-        if ref not in self.watched or "injected" not in self.timeline.marks:
+        if ref not in self.watched:
+            return
+        deps = [str(d) for d in depends_on(obj, str(meta.get("namespace") or ""))]
+        if self._last_dependencies.get(ref) != deps:
+            self._last_dependencies[ref] = deps
+            self.timeline.record_dependencies(ref, deps)
+        if "injected" not in self.timeline.marks:
             return
         for cond in conditions(obj).values():
             if cond.type not in ("Ready", "Stalled", "Released", "Remediated", "Healthy"):

@@ -7,8 +7,10 @@ the key path and the problem. Budget lookup: scenarios.FAULT.recoveries.RECOVERY
       ttr: {max: 180, p95: 120}      # seconds from injection to steady state (any run / 95th percentile)
       detect: {max: 30}              # seconds from injection until the fault was detected
       wait: 360                      # give up (verdict not-recovered) after this many seconds
+      alerts: {FluxKustomizationStuck: {max: 480}}   # seconds from injection to the page (with monitoring)
     profiles:
       quick: {repeat: 1, recoveries: [operator], faults: all}
+      nightly: {repeat: 3, recoveries: [none, operator], monitoring: true}
     scenarios:
       selector-change:
         ttr: {max: 60}
@@ -92,6 +94,8 @@ class Profile:
     repeat: int = 1
     recoveries: tuple[str, ...] = ("operator",)
     faults: tuple[str, ...] | None = None  # None: every fault in the catalog
+    # Run Prometheus and Alertmanager beside the cluster (local provider), judging the runs' alerts too.
+    monitoring: bool = False
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,7 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     profiles: dict[str, Profile] = {}
     for name, raw_profile in check.mapping(top.get("profiles"), "profiles").items():
         where = f"profiles.{name}"
-        body = check.mapping(raw_profile, where, ("repeat", "recoveries", "faults"))
+        body = check.mapping(raw_profile, where, ("repeat", "recoveries", "faults", "monitoring"))
         repeat = body.get("repeat", 1)
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise check.fail(f"{where}.repeat", f"expected a whole number >= 1, got {repeat!r}")
@@ -216,7 +220,10 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
         )
         faults = body.get("faults", "all")
         fault_names = None if faults == "all" else check.names(faults, f"{where}.faults", known_faults, "fault")
-        profiles[name] = Profile(str(name), repeat, recoveries, fault_names)
+        monitoring = body.get("monitoring", False)
+        if not isinstance(monitoring, bool):
+            raise check.fail(f"{where}.monitoring", f"expected true or false, got {monitoring!r}")
+        profiles[name] = Profile(str(name), repeat, recoveries, fault_names, monitoring)
     scenarios = check.mapping(top.get("scenarios"), "scenarios")
     for fault, body in scenarios.items():
         where = f"scenarios.{fault}"

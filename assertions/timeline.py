@@ -1,8 +1,9 @@
-"""A scenario's timeline on a monotonic clock: injected, visible, detected, acted, recovered.
+"""A scenario's timeline on a monotonic clock: injected, visible, detected, acted, recovered; alerted, alert-resolved.
 
 Time-to-recover is measured from the moment the fault landed, per phase, at the resolution of the watch events
 that mark the phases (well under 100 ms); the Flux conditions' own lastTransitionTime values (1 s resolution)
-are recorded beside the marks so a report can show both clocks.
+are recorded beside the marks so a report can show both clocks. The alert phases (with monitoring) are a second
+track beside the recovery: a page can come before or after recovery, and must not split a recovery phase.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from typing import Any
 
 # In order. `visible`: Flux shows the fault's signature; `detected`/`acted`: the recovery under test saw it and
 # acted (absent for recovery modes that do not report, e.g. Flux alone); `recovered`: steady state again.
-PHASES: tuple[str, ...] = ("injected", "visible", "detected", "acted", "recovered")
+RECOVERY_PHASES: tuple[str, ...] = ("injected", "visible", "detected", "acted", "recovered")
+# With monitoring: `alerted` when the first notification naming the run's objects reached the receiver,
+# `alert-resolved` when the last alert that fired for them was reported resolved (assertions.alerts).
+ALERT_PHASES: tuple[str, ...] = ("alerted", "alert-resolved")
+PHASES: tuple[str, ...] = RECOVERY_PHASES + ALERT_PHASES
 
 
 @dataclass
@@ -24,6 +29,8 @@ class Timeline:
     wall_start: float | None = None
     conditions: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # dependsOn of the watched Flux objects as it changed (the ground truth of cycles and blocked dependents).
+    dependencies: list[dict[str, Any]] = field(default_factory=list)
 
     def mark(self, phase: str, at: float | None = None) -> float:
         """Record a phase once (the first observation wins); returns its time."""
@@ -56,14 +63,23 @@ class Timeline:
         return self.since_injected("detected") if "detected" in self.marks else self.since_injected("visible")
 
     def phase_seconds(self) -> dict[str, float]:
-        """Duration of each reached phase, measured from the phase reached before it (in time, which is the
-        order of PHASES except when a recovery detects a fault before Flux shows it)."""
+        """Duration of each reached phase, measured from the phase reached before it on its own track.
+
+        Recovery phases follow each other in time (the order of RECOVERY_PHASES except when a recovery detects a
+        fault before Flux shows it), so they add up to the TTR; `alerted` counts from the injection and
+        `alert-resolved` from `alerted`, whenever recovery happened."""
         out: dict[str, float] = {}
         previous: float | None = None
-        for phase in sorted(self.marks, key=lambda p: (self.marks[p], PHASES.index(p))):
+        recovery = [p for p in self.marks if p in RECOVERY_PHASES]
+        for phase in sorted(recovery, key=lambda p: (self.marks[p], PHASES.index(p))):
             if previous is not None:
                 out[phase] = round(self.marks[phase] - previous, 3)
             previous = self.marks[phase]
+        previous = self.marks.get("injected")
+        for phase in ALERT_PHASES:
+            if phase in self.marks and previous is not None:
+                out[phase] = round(self.marks[phase] - previous, 3)
+                previous = self.marks[phase]
         return out
 
     def record_condition(self, obj_ref: str, cond: dict[str, Any]) -> None:
@@ -72,6 +88,11 @@ class Timeline:
 
     def record_event(self, event: dict[str, Any]) -> None:
         self.events.append({"at": round(time.monotonic() - self._origin(), 3), **event})
+
+    def record_dependencies(self, obj_ref: str, depends_on: list[str]) -> None:
+        """Keep an object's dependsOn as it changed (seen before the injection: at 0)."""
+        at = round(time.monotonic() - self._origin(), 3) if "injected" in self.marks else 0.0
+        self.dependencies.append({"object": obj_ref, "at": at, "dependsOn": list(depends_on)})
 
     def _origin(self) -> float:
         return self.marks.get("injected", min(self.marks.values(), default=time.monotonic()))
@@ -85,4 +106,5 @@ class Timeline:
             "time_to_detect_seconds": self.time_to_detect,
             "conditions": self.conditions,
             "events": self.events,
+            "dependencies": self.dependencies,
         }

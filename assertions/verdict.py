@@ -73,7 +73,7 @@ def _finite(value: float | None) -> bool:
 
 def judge(evidence: Evidence, budget: Budget) -> Judgement:
     """The verdict of one run against one budget; the only place a verdict is decided."""
-    notes = "".join(f"; note: {n}" for n in evidence.notes)
+    notes = "".join(f"; note: {n}" for n in (*evidence.notes, *_measurement_notes(evidence)))
     if evidence.harness_errors:
         return Judgement(Verdict.INVALID, "harness error: " + "; ".join(evidence.harness_errors) + notes)
     if evidence.invalid:
@@ -99,6 +99,16 @@ def judge(evidence: Evidence, budget: Budget) -> Judgement:
             return Judgement(Verdict.BREACH, reasons + notes, excusable=excusable)
         return Judgement(timing.verdict, f"{timing.reason}; {reasons}{notes}", excusable=excusable)
     return Judgement(timing.verdict, timing.reason + notes, excusable=not timing.passed)
+
+
+def _measurement_notes(evidence: Evidence) -> list[str]:
+    """What the criteria report about their measurements without judging them (alert noise)."""
+    return [
+        note
+        for criterion in criteria.CRITERIA
+        if criterion.key in evidence.measurements
+        for note in criterion.notes(evidence.measurements[criterion.key])
+    ]
 
 
 def _judge_measurements(evidence: Evidence, budget: Budget) -> list[tuple[str, bool]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from clusters.pins import PURPOSES
 from clusters.providers import PROVIDERS, get_provider
-from foundation.cliargs import Subparsers, add_format_option, print_json
+from foundation.cliargs import Subparsers, add_format_option, nonempty_path, print_json
 from foundation.errors import UserError
 
 
@@ -27,10 +27,21 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.timeout) and args.timeout > 0):
         raise UserError(f"--timeout {args.timeout}: expected a number of seconds > 0, e.g. --timeout 180")
     options: dict[str, Any] = {}
+    monitoring_flags = args.monitoring or args.alert_rules or args.prometheus_port or args.alertmanager_port
     if args.provider == "local":
         options = {"api_port": args.api_port, "nodes": args.nodes, "timeout": args.timeout}
+        options |= {
+            "monitoring": args.monitoring,
+            "alert_rules": args.alert_rules,
+            "prometheus_port": args.prometheus_port,
+            "alertmanager_port": args.alertmanager_port,
+        }
     elif args.api_port or args.nodes != 2:
         raise UserError(f"--api-port and --nodes apply to the local provider only, not {args.provider!r}")
+    elif monitoring_flags:
+        raise UserError(
+            f"--monitoring runs Prometheus and Alertmanager beside a local cluster only, not {args.provider!r}"
+        )
     if args.provider == "existing":
         options = {
             "kubeconfig": args.kubeconfig,
@@ -44,6 +55,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         total = cluster.phases.get("total")
         print(f"cluster {cluster.name} ({cluster.provider}) is Ready" + (f" in {total:.1f}s" if total else ""))
         print(f"export KUBECONFIG={cluster.kubeconfig}")
+        if cluster.monitoring is not None:
+            m = cluster.monitoring
+            print(f"Prometheus {m.prometheus_url}  Alertmanager {m.alertmanager_url}  rules {m.rules_source}")
+            print(f"notifications: {m.notifications_file}  scrape targets: {m.targets_dir}/<job>/*.json")
     return 0
 
 
@@ -117,6 +132,23 @@ def register(sub: Subparsers) -> None:
     up.add_argument("--api-port", type=int, default=None, help="local: kube-apiserver port (default: a free one)")
     up.add_argument("--nodes", type=int, default=2, help="local: number of kwok nodes")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Ready")
+    up.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="local: also run Prometheus (the operator's alert rules), Alertmanager and an alert receiver "
+        "(docs/monitoring.md)",
+    )
+    up.add_argument(
+        "--alert-rules",
+        type=nonempty_path,
+        default=None,
+        metavar="FILE",
+        help="local, with --monitoring: a PrometheusRule or rule file (default: the operator's shipped rules)",
+    )
+    up.add_argument("--prometheus-port", type=int, default=None, help="local, with --monitoring (default: a free one)")
+    up.add_argument(
+        "--alertmanager-port", type=int, default=None, help="local, with --monitoring (default: a free one)"
+    )
     up.add_argument("--kubeconfig", default=None, help="existing: kubeconfig file")
     up.add_argument("--context", default=None, help="existing: kubeconfig context")
     up.add_argument(

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from clusters.bootstrap import Bootstrap
 from clusters.charts import ChartRepo
 from clusters.gitops import GitOpsRepo
+from clusters.monitoring import Monitoring
 from kubeapi import Kube, connect
 
 
@@ -46,6 +47,8 @@ class Cluster:
     logs: dict[str, Path] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     control: ComponentControl | None = None
+    # Prometheus, Alertmanager and the alert receiver, when the cluster was started with them.
+    monitoring: Monitoring | None = None
 
     @functools.cached_property
     def kube(self) -> Kube:
@@ -64,4 +67,5 @@ class Cluster:
             "git": {"url": self.git.url, "bare": str(self.git.bare), "revision": self.git.revision()},
             "namespaces": {"flux": self.bootstrap.flux_namespace, "demo": self.bootstrap.demo_namespace},
             "charts": {"url": self.charts.url, "directory": str(self.charts.directory)} if self.charts else None,
+            "monitoring": self.monitoring.to_json() if self.monitoring else None,
         }

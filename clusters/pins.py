@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 KUBERNETES_VERSION = "v1.36.3"
+# promtool and the Prometheus server come from one upstream module at one pin (Go module v0.316.0 = Prometheus 3.16.0).
+PROMETHEUS_VERSION = "v0.316.0"
+# The newest Alertmanager that builds from the module proxy: from v0.32 on, the module embeds a web UI (ui/app/dist)
+# that its zip does not contain, so `go build` fails with "pattern app/dist: no matching files found".
+ALERTMANAGER_VERSION = "v0.31.1"
+# Where Prometheus' tools read their version from (shown by /api/v1/status/buildinfo and --version).
+_PROMETHEUS_VERSION_PKG = "github.com/prometheus/common/version"
+
+
+def _prometheus_ldflags(release: str) -> tuple[str, ...]:
+    return (f"-X {_PROMETHEUS_VERSION_PKG}.Version={release}", f"-X {_PROMETHEUS_VERSION_PKG}.Branch=release")
 
 
 @dataclass(frozen=True)
@@ -108,9 +119,28 @@ COMPONENTS: tuple[GoComponent, ...] = (
     GoComponent(
         name="prometheus",
         module="github.com/prometheus/prometheus",
-        version="v0.316.0",
+        version=PROMETHEUS_VERSION,
         packages={"promtool": "github.com/prometheus/prometheus/cmd/promtool"},
-        needed_for=("test",),
+        # The alert rules' checks in the tests, and `cluster up --monitoring` checking them before start-up.
+        needed_for=("test", "chaos"),
+    ),
+    # The monitoring of a local cluster (`cluster up --monitoring`, the nightly and release profiles): a separate
+    # component from promtool, so neither build invalidates the other; the Go build cache shares their packages.
+    GoComponent(
+        name="prometheus-server",
+        module="github.com/prometheus/prometheus",
+        version=PROMETHEUS_VERSION,
+        packages={"prometheus": "github.com/prometheus/prometheus/cmd/prometheus"},
+        ldflags=_prometheus_ldflags("3.16.0"),
+        needed_for=("test", "chaos"),
+    ),
+    GoComponent(
+        name="alertmanager",
+        module="github.com/prometheus/alertmanager",
+        version=ALERTMANAGER_VERSION,
+        packages={"alertmanager": "github.com/prometheus/alertmanager/cmd/alertmanager"},
+        ldflags=_prometheus_ldflags(ALERTMANAGER_VERSION.lstrip("v")),
+        needed_for=("test", "chaos"),
     ),
 )
 
@@ -121,8 +151,8 @@ FLUX_DISTRIBUTION = "v2.9 (source-controller v1.9.1, kustomize-controller v1.9.4
 # Why a component is built; `make test` builds for "test", `make chaos` for "chaos" (both include "cluster").
 PURPOSES: dict[str, str] = {
     "cluster": "run a local cluster (cluster up, every scenario)",
-    "test": "the project's test suite (make test): a cluster, plus promtool for the alert rules",
-    "chaos": "the chaos suite (make chaos): a cluster, plus what its profiles turn on",
+    "test": "the project's test suite (make test): a cluster, plus promtool for the alert rules, and monitoring",
+    "chaos": "the chaos suite (make chaos): a cluster, plus what its profiles turn on (monitoring)",
 }
 
 

@@ -3,12 +3,15 @@
 One cluster per test session (per xdist worker) is started lazily by the first test that asks for it and
 stopped at the end; the cluster is owned by the pytest process, so if pytest dies the supervisor removes the
 cluster by itself. `--reuse-cluster NAME` reuses a running local cluster instead (not stopped afterwards).
-Options resolve CLI > environment (RESILIENCE_PROVIDER, RESILIENCE_CLUSTER) > default, and a bad value names
+`--monitoring` runs Prometheus, Alertmanager and the alert receiver beside a local cluster.
+Options resolve CLI > environment (RESILIENCE_PROVIDER, RESILIENCE_CLUSTER, RESILIENCE_MONITORING) > default (the
+chaos suite puts its profile's `monitoring` before the default, through MONITORING_DEFAULT), and a bad value names
 where it came from.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Iterator
 
@@ -18,6 +21,10 @@ from clusters.model import Cluster
 from clusters.providers import PROVIDERS, get_provider
 from foundation.errors import UserError
 
+# Whether to monitor when neither --monitoring nor RESILIENCE_MONITORING says (a plugin's profile sets it).
+MONITORING_DEFAULT = pytest.StashKey[bool]()
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("resilience", "GitOps resilience clusters")
@@ -26,11 +33,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # --kubeconfig (the existing provider's kubeconfig file) is pytest-kind's option, shared.
     group.addoption("--context", default=None, help="existing provider: context")
     group.addoption("--allow-context", action="append", default=[], help="existing provider: allowed context")
+    group.addoption(
+        "--monitoring",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="local provider: run Prometheus, Alertmanager and an alert receiver beside the cluster "
+        "[env RESILIENCE_MONITORING=1|0]",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """A bad --provider is a usage error before any test runs, not a failure in every test's fixture."""
-    provider_name(config)
+    """A bad --provider or monitoring value is a usage error before any test runs, not a failure in every fixture."""
+    provider = provider_name(config)
+    wanted, source = monitoring_option(config)
+    if wanted and provider != "local":
+        raise pytest.UsageError(f"Invalid monitoring from {source}: it runs beside local clusters, not {provider!r}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `monitoring` need it on the session's cluster: collecting one turns it on by default."""
+    if any(item.get_closest_marker("monitoring") for item in items):
+        config.stash[MONITORING_DEFAULT] = True
+
+
+def monitoring_option(config: pytest.Config) -> tuple[bool | None, str]:
+    """Monitoring as asked on the command line or in the environment (None: not asked), and where from."""
+    value = config.getoption("--monitoring")
+    if value is not None:
+        return bool(value), "--monitoring"
+    raw = os.environ.get("RESILIENCE_MONITORING", "").strip().lower()
+    if not raw:
+        return None, ""
+    if raw not in (*_ON, *_OFF):
+        raise pytest.UsageError(
+            f"Invalid monitoring {raw!r} from RESILIENCE_MONITORING: use one of {', '.join(_ON + _OFF)}"
+        )
+    return raw in _ON, "RESILIENCE_MONITORING"
+
+
+def monitoring_wanted(config: pytest.Config) -> bool:
+    value, _ = monitoring_option(config)
+    return value if value is not None else config.stash.get(MONITORING_DEFAULT, False)
 
 
 def provider_name(config: pytest.Config) -> str:
@@ -63,11 +106,18 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
             from clusters.local.provider import LocalProvider
 
             assert isinstance(provider, LocalProvider)
-            yield provider.attach(name)
+            attached = provider.attach(name)
+            if monitoring_wanted(config) and attached.monitoring is None:
+                raise UserError(
+                    f"cluster {name!r} runs without monitoring: start it with "
+                    f"`resilience cluster up --name {name} --monitoring`, or run without --monitoring"
+                )
+            yield attached
             return
         options: dict[str, object] = {}
         if provider.name == "local":
             options["owner_pid"] = os.getpid()
+            options["monitoring"] = monitoring_wanted(config)
         elif provider.name == "existing":
             options = {
                 "kubeconfig": config.getoption("kubeconfig"),

@@ -16,6 +16,7 @@ from typing import Any
 
 from fluxmodel.annotations import OPERATOR_COMPONENT
 from kubeapi import ApiError
+from recovery import runbooks
 from recovery.api import KubeApi
 
 COMPONENT = OPERATOR_COMPONENT
@@ -40,6 +41,8 @@ ACTIONS = {
     STAGE_FAILED: "Fail",
     STAGE_ROLLED_BACK: "RollBack",
 }
+# Events that hand over to a person name the runbook of the alert that pages for them.
+RUNBOOK_ALERTS = {ESCALATED: runbooks.ESCALATED, CYCLE: runbooks.CYCLE}
 _MESSAGE_LIMIT = 1024
 log = logging.getLogger("recovery.events")
 
@@ -51,13 +54,16 @@ def _now() -> str:
 def event_body(
     obj: dict[str, Any], reason: str, message: str, warning: bool, instance: str, component: str = COMPONENT
 ) -> dict[str, Any]:
-    """A core/v1 Event about `obj` (any kind), message cut to 1 KiB."""
+    """A core/v1 Event about `obj` (any kind), message cut to 1 KiB (the runbook it names, if any, is kept)."""
     if reason not in REASONS:
         raise ValueError(f"unknown Event reason {reason!r}; use one of {', '.join(REASONS)}")
     meta = obj.get("metadata") or {}
     namespace = meta.get("namespace") or "default"
     now = _now()
-    text = message if len(message) <= _MESSAGE_LIMIT else message[: _MESSAGE_LIMIT - 3] + "..."
+    runbook = runbooks.for_alert(RUNBOOK_ALERTS[reason]) if reason in RUNBOOK_ALERTS else None
+    suffix = f" Runbook: {runbook}" if runbook else ""
+    room = _MESSAGE_LIMIT - len(suffix)
+    text = (message if len(message) <= room else message[: room - 3] + "...") + suffix
     return {
         "apiVersion": "v1",
         "kind": "Event",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fluxmodel import signatures as sig
+from recovery import runbooks
 from recovery.actions import ACTIONS
 from recovery.backoff import wait_exponential
 from recovery.health import Failure
@@ -45,6 +46,7 @@ def explain(kind: str, message: str, patterns: PatternSet, reason: str = "", con
         "signatures": [s.name for s in sig.ALL if kind in s.kinds and s.message.search(message)],
         "failing_objects": [_named(t) for t in sig.failing_objects(message)],
     }
+    out["runbook"] = runbooks.for_failure(kind, out["signatures"])
     if not reason:
         out["note"] = "no --reason given: the patterns' reason filters were not checked"
     match = patterns.match(kind, [failure])
@@ -155,6 +157,8 @@ def text(out: dict[str, Any]) -> str:
             f"No pattern acts on this failure ({out['checked']} checked, from {out['patterns']}), now or after "
             "Flux gives up: the operator leaves it to Flux."
         )
+    if out.get("runbook"):
+        lines.append(f"Runbook: {out['runbook']} (what to check, what the operator did, the manual fix)")
     return "\n".join(lines) + "\n"
 
 

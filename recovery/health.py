@@ -76,16 +76,19 @@ class Health:
     suspended: bool = False
     since: float = 0.0  # when the current status began (epoch seconds)
     last_ready_at: float | None = None  # last time the object was seen Ready (epoch seconds)
+    # When the object stopped being Ready (epoch seconds): kept while Flux retries, which flips the status between
+    # failing and progressing at every attempt and so restarts `since`.
+    unready_since: float = 0.0
     failure_count: int = 0  # failed reconciliations observed in the current failure episode
     depends_on: tuple[ObjectRef, ...] = field(default_factory=tuple)
     created: float = 0.0  # metadata.creationTimestamp (epoch seconds)
     last_handled: str | None = None  # status.lastHandledReconcileAt: the last reconcile request Flux finished
 
     def stuck_seconds(self, now: float) -> float:
-        """How long the object has not been Ready (0 when Ready or suspended)."""
+        """How long the object has not been Ready (0 when Ready or suspended), across Flux's retries."""
         if self.ready or self.suspended:
             return 0.0
-        return max(0.0, now - self.since)
+        return max(0.0, now - self.unready_since)
 
 
 def observe(obj: dict[str, Any], previous: Health | None, now: float) -> Health:
@@ -117,6 +120,12 @@ def observe(obj: dict[str, Any], previous: Health | None, now: float) -> Health:
     last_ready = previous.last_ready_at if previous else None
     if ready:
         last_ready = now
+    if previous is None:
+        unready_since = since  # the Ready condition's own transition time, when there is one
+    elif previous.ready or previous.suspended:
+        unready_since = now
+    else:
+        unready_since = previous.unready_since
     count = previous.failure_count if previous else 0
     if ready:
         count = 0
@@ -135,6 +144,7 @@ def observe(obj: dict[str, Any], previous: Health | None, now: float) -> Health:
         suspended=suspended,
         since=since,
         last_ready_at=last_ready,
+        unready_since=unready_since,
         failure_count=count,
         depends_on=tuple(depends_on(obj, ref.namespace)),
         created=parse_time(meta.get("creationTimestamp")) or now,

@@ -2,7 +2,10 @@
 
 Flux itself emits neither `flux_kustomization_ready` nor `flux_kustomization_last_applied_revision_timestamp`,
 so they are computed here at scrape time from the monitor's records (one pass, no per-event gauge churn);
-recovery counters are updated as actions run.
+recovery counters are updated as actions run. The counters (and duration histograms) of every action and
+escalation are exported at 0 from the start: a series that appears already at 1 has no increase for Prometheus,
+so the first escalation of each kind would never raise FluxRecoveryEscalated (`increase(...[10m]) > 0`), and the
+dashboard's rates would stay empty after the first action of a kind.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from fluxmodel.kinds import ObjectRef
+from recovery.actions import ACTIONS
 from recovery.health import Health
 from recovery.probes import ProbeServer
 
 PREFIX = {"Kustomization": "flux_kustomization", "HelmRelease": "flux_helmrelease"}
+# The `result` of flux_recovery_actions_total and the `why` of flux_recovery_escalations_total.
+RESULTS = ("started", "succeeded", "failed", "dry_run")
+ESCALATION_MANUAL, ESCALATION_RETRIES, ESCALATION_REFUSED = "manual", "retries", "refused"
+ESCALATION_REASONS = (ESCALATION_MANUAL, ESCALATION_RETRIES, ESCALATION_REFUSED)
 
 
 @dataclass
@@ -153,6 +161,14 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_Collector(view))
+        for action in ACTIONS:
+            self.duration.labels(action)
+        for kind in PREFIX:
+            for action in ACTIONS:
+                for result in RESULTS:
+                    self.actions.labels(kind, action, result)
+                for why in ESCALATION_REASONS:
+                    self.escalations.labels(kind, action, why)
         self.probes = ProbeServer(self.registry)
         # Set once the operator has read its patterns and states and watches: /readyz answers 200 from then on.
         self.ready = self.probes.ready

@@ -21,7 +21,7 @@ from recovery.chains import ChainResolver
 from recovery.dependencies import dependencies_ready, dependents_to_reconcile
 from recovery.errors import PermanentError, TemporaryError
 from recovery.health import Failure, Health
-from recovery.metrics import Metrics
+from recovery.metrics import ESCALATION_MANUAL, ESCALATION_REFUSED, ESCALATION_RETRIES, Metrics
 from recovery.monitor import Monitor
 from recovery.patterns import Match, PatternSet, match_one
 from recovery.scope import EVERYTHING, Scope
@@ -316,7 +316,13 @@ class Reconciler:
         state.escalated = key
         state.health_status = "escalated"
         action = match.pattern.recovery_action
-        kind = "manual" if key.startswith("manual|") else "retries" if "attempts spent" in why else "refused"
+        kind = (
+            ESCALATION_MANUAL
+            if key.startswith("manual|")
+            else ESCALATION_RETRIES
+            if "attempts spent" in why
+            else ESCALATION_REFUSED
+        )
         self.metrics.escalations.labels(ref.kind, action, kind).inc()
         logs.decision(ref, match.pattern.name, action, "escalated", why)
         if self.options.dry_run:

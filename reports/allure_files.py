@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assertions.verdict import Verdict
-from reports import charts
+from reports import alert_coverage, charts
 from reports.categories import allure2_categories
 from reports.matrix import Cell, render_html, render_table, verdict_line
 from reports.summary import write_text_atomic
@@ -74,13 +74,21 @@ def attachment(results_dir: Path, body: bytes, extension: str) -> str:
     return source
 
 
+def _coverage(cells: list[Cell]) -> str:
+    """The alert coverage table, when runs had monitoring."""
+    if not alert_coverage.has_alerts(cells):
+        return ""
+    return "<h3>Alert coverage per fault x recovery (seconds from injection)</h3>" + alert_coverage.render_html(cells)
+
+
 def _page(cells: list[Cell], chart_png: bytes) -> str:
     chart = base64.b64encode(chart_png).decode()
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>TTR per fault x recovery</title></head>"
         "<body style='font-family:sans-serif'>"
         f"<h2>TTR per fault x recovery</h2><p>{verdict_line(cells)}</p>{render_html(cells)}"
-        f"<p><img alt='TTR chart' style='max-width:100%' src='data:image/png;base64,{chart}'></p></body></html>"
+        f"<p><img alt='TTR chart' style='max-width:100%' src='data:image/png;base64,{chart}'></p>"
+        f"{_coverage(cells)}</body></html>"
     )
 
 
@@ -104,6 +112,13 @@ def _metrics(cells: list[Cell], start_ms: int) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _coverage_attachment(results_dir: Path, cells: list[Cell]) -> list[dict[str, str]]:
+    if not alert_coverage.has_alerts(cells):
+        return []
+    source = attachment(results_dir, (alert_coverage.render_text(cells) + "\n").encode(), "txt")
+    return [{"name": "Alert coverage", "source": source, "type": "text/plain"}]
 
 
 def write_summary(results_dir: Path, cells: list[Cell], start_ms: int, stop_ms: int) -> str:
@@ -133,6 +148,7 @@ def write_summary(results_dir: Path, cells: list[Cell], start_ms: int, stop_ms: 
         "descriptionHtml": (
             f"<p><b>{line}</b></p>{render_html(cells)}"
             f"<p><img alt='TTR chart' style='max-width:100%' src='data:image/png;base64,{chart_inline}'></p>"
+            f"{_coverage(cells)}"
         ),
         "labels": [
             {"name": "parentSuite", "value": SUMMARY_SUITE},
@@ -145,6 +161,7 @@ def write_summary(results_dir: Path, cells: list[Cell], start_ms: int, stop_ms: 
             {"name": "TTR chart", "source": chart_src, "type": "image/png"},
             {"name": "TTR matrix", "source": page_src, "type": "text/html"},
             {"name": "TTR table", "source": table_src, "type": "text/plain"},
+            *_coverage_attachment(results_dir, cells),
         ],
         "parameters": [],
         "steps": [],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from assertions.slo import Budget
-from assertions.timeline import PHASES
+from assertions.timeline import ALERT_PHASES, RECOVERY_PHASES
 from assertions.verdict import Verdict
 from reports.matrix import COLORS, Cell, seconds
 
@@ -29,6 +29,19 @@ PHASE_COLORS: dict[str, str] = {
     "recovered": "#6ab04c",
 }
 NOT_RECOVERED_COLOR = "#bdbdbd"
+ALERT_COLOR = "#d84315"
+
+
+def _alerts(ax: Axes, phases: Mapping[str, float], y: float = 0.0, height: float = 0.6) -> float:
+    """The alert track (monitoring): a tick when the first alert reached the receiver, one when all resolved."""
+    at, end = 0.0, 0.0
+    for phase in ALERT_PHASES:
+        if phase in phases:
+            at += float(phases[phase])
+            style: Literal["solid", "dotted"] = "solid" if phase == "alerted" else "dotted"
+            ax.vlines(at, y - height / 2, y + height / 2, colors=ALERT_COLOR, linestyles=style, linewidth=2)
+            end = at
+    return end
 
 
 def _png(fig: Figure) -> bytes:
@@ -41,7 +54,7 @@ def _png(fig: Figure) -> bytes:
 def _bar(ax: Axes, y: float, phases: Mapping[str, float], height: float = 0.6) -> float:
     """Stacked phase segments on row y; returns where the bar ends."""
     left = 0.0
-    for phase in PHASES[1:]:
+    for phase in RECOVERY_PHASES[1:]:
         if phase in phases:
             width = float(phases[phase])
             ax.barh(y, width, left=left, height=height, color=PHASE_COLORS[phase], edgecolor="white", linewidth=0.5)
@@ -55,7 +68,9 @@ def _not_recovered(ax: Axes, y: float, start: float, wait: float, height: float 
 
 
 def _legend(fig: Figure, phases_seen: set[str], with_not_recovered: bool) -> None:
-    handles: list[Any] = [Patch(color=PHASE_COLORS[p], label=p) for p in PHASES[1:] if p in phases_seen]
+    handles: list[Any] = [Patch(color=PHASE_COLORS[p], label=p) for p in RECOVERY_PHASES[1:] if p in phases_seen]
+    if "alerted" in phases_seen:
+        handles.append(Patch(color=ALERT_COLOR, label="alerted / resolved"))
     if with_not_recovered:
         handles.append(Patch(facecolor=NOT_RECOVERED_COLOR, hatch="//", edgecolor="white", label="not recovered"))
     handles.append(Patch(color=COLORS[Verdict.BREACH], label="TTR budget"))
@@ -71,12 +86,13 @@ def run_chart(entry: Mapping[str, Any]) -> bytes:
     fig = Figure(figsize=(8, 2.6), layout="constrained")
     ax = fig.add_subplot()
     end = _bar(ax, 0, phases)
+    alerts_end = _alerts(ax, phases)
     if ttr is None and verdict is not Verdict.INVALID:
         _not_recovered(ax, 0, end, budget.give_up_after)
     if budget.ttr.max is not None:
         ax.axvline(budget.ttr.max, color=COLORS[Verdict.BREACH], linestyle="--", linewidth=1.5)
         ax.text(budget.ttr.max, 0.42, f" budget {budget.ttr.max:.0f}s", color=COLORS[Verdict.BREACH], fontsize=8)
-    right = max(end, budget.give_up_after if ttr is None else 0, budget.ttr.max or 0, 1) * 1.08
+    right = max(end, alerts_end, budget.give_up_after if ttr is None else 0, budget.ttr.max or 0, 1) * 1.08
     if budget.give_up_after <= right:  # a label beyond the axes would squeeze them to nothing
         ax.axvline(budget.give_up_after, color="#757575", linestyle=":", linewidth=1)
         ax.text(budget.give_up_after, -0.5, f" wait {budget.give_up_after:.0f}s", color="#757575", fontsize=8)

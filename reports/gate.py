@@ -17,7 +17,7 @@ import yaml
 
 from assertions import slo as slo_model
 from foundation.errors import UserError
-from reports import summary
+from reports import alert_coverage, summary
 from reports.matrix import Cell, build_cells, render_table, seconds, ttr_text, verdict_line
 
 # What XML 1.0 does not allow (control characters other than tab, newline and carriage return; lone surrogates;
@@ -66,6 +66,9 @@ def run_gate(
     note = f"; baseline recovery modes: {', '.join(sorted(baselines))}" if baselines else ""
     print(f"{len(entries)} run(s) from {summary_path}; {budgets}{note}", file=out)
     print(render_table(cells), file=out)
+    if alert_coverage.has_alerts(cells):
+        print("alert coverage (seconds from injection):", file=out)
+        print(alert_coverage.render_text(cells), file=out)
     missing = sorted(set(baselines) - {c.recovery for c in cells})
     if missing:
         print(f"note: no runs under baseline mode(s) {', '.join(missing)}", file=out)

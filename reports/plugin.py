@@ -31,7 +31,7 @@ from assertions import criteria
 from assertions.verdict import RunResult
 from fluxmodel.conditions import condition
 from foundation.errors import HarnessError
-from reports import allure_files, charts, summary
+from reports import alert_coverage, allure_files, charts, summary
 from reports.matrix import build_cells, measurement_text, render_table, verdict_line
 
 WORKER_OUTPUT_KEY = "resilience_reports"
@@ -239,6 +239,9 @@ class Recorder:
         cells = build_cells(self.entries, baselines=summary.recorded_baselines(self.entries))
         terminalreporter.write_sep("=", "recovery: TTR per fault x recovery")
         terminalreporter.write_line(render_table(cells))
+        if alert_coverage.has_alerts(cells):
+            terminalreporter.write_sep("=", "alert coverage per fault x recovery (seconds from injection)")
+            terminalreporter.write_line(alert_coverage.render_text(cells))
         terminalreporter.write_line(verdict_line(cells).replace("gate: ", "SLO: ", 1))
         terminalreporter.write_line(f"summary: {summary_path(self.config)} ({len(self.entries)} runs)")
 

@@ -10,6 +10,9 @@ judge needs (assertions.verdict.evidence_from_entry), the budget, and the verdic
      "budget": {"ttr": {"max": 60, "p95": null}, "detect": {"max": 30, "p95": null}, "wait": 120},
      "baselines": ["none"], "repeat": 1, "provider": "local", "signature": "immutable-field", "test": "..."}
 
+With monitoring an entry also has `alerts` (assertions.alerts: what paged for the run and when, what was due and
+never paged), checked by its criterion like every measurement beyond TTR.
+
 Required: fault, recovery, verdict (pass|breach|not-recovered|invalid), ttr_seconds (number or null), phases
 (phase -> seconds), proven and data_violations (so a re-judged run can never lose its proof or its data check);
 the other keys are checked when present. Numbers must be finite (NaN and Infinity are refused, in the JSON too).

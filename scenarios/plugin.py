@@ -18,6 +18,7 @@ import pytest
 from assertions import slo as slo_model
 from assertions.verdict import RunResult, Verdict
 from clusters.model import Cluster
+from clusters.pytest_plugin import MONITORING_DEFAULT, monitoring_option, provider_name
 from foundation.errors import UserError
 from injectors.registry import FAULTS, families, fault
 from scenarios import hooks
@@ -41,6 +42,7 @@ class SuiteConfig:
     run_dir: Path
     faults: tuple[str, ...] | None = None
     started: dict[str, RecoveryMode] = field(default_factory=dict)
+    monitoring: bool = False  # the profile's; --monitoring / RESILIENCE_MONITORING decide first
 
 
 SUITE = pytest.StashKey[SuiteConfig]()
@@ -136,13 +138,20 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
             except UserError as e:
                 raise pytest.UsageError(str(e).replace("Invalid recovery", "Invalid baseline", 1)) from e
     run_dir = Path(config.getoption("--run-dir") or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-    return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, profile.faults if profile else None)
+    faults = profile.faults if profile else None
+    return SuiteConfig(
+        slo, recoveries, repeat, baselines, run_dir, faults, monitoring=bool(profile and profile.monitoring)
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for family in families():
         config.addinivalue_line("markers", f"{family}: the {family} fault family")
-    config.stash[SUITE] = _resolve(config)
+    suite = _resolve(config)
+    config.stash[SUITE] = suite
+    # The profile's monitoring comes after --monitoring and RESILIENCE_MONITORING; it runs beside local clusters.
+    if suite.monitoring and monitoring_option(config)[0] is None and provider_name(config) == "local":
+        config.stash[MONITORING_DEFAULT] = True
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -8,6 +8,11 @@ Each run is measured under its own mode alone: every Flux object a run creates c
 resilience.gitops.io/recovery, and the operator is started scoped to `...=operator`, so in a session (or on a
 shared cluster) running several modes it never acts on a `none` or `flux-native` run. `staged` runs the stage
 controller (`resilience stage`), scoped the same way, for the faults written for stages (injectors.staged).
+
+With monitoring, the alert rules need the operator's per-object metrics in every mode, as a deployed operator
+would export them: the operator mode's operator is scraped as it runs; every other mode gets a read-only monitor
+(the operator in --dry-run, scoped to that mode's label: no Lease, no Events, no writes), whose decisions
+Prometheus drops (clusters.local.monitoring), so only the objects' state reaches the rules.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,12 +35,14 @@ from assertions.slo import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
 from clusters.local.ports import ephemeral_port
 from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
+from clusters.monitoring import MONITOR_JOB, OPERATOR_JOB
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
 from foundation.waiting import wait_until
 
 BUILTIN = RECOVERY_MODES_BUILTIN
+READY_TIMEOUT = 30.0
 
 
 @dataclass
@@ -44,6 +52,10 @@ class RecoveryMode:
     name: str = "none"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log: Path | None = None
+    # The read-only monitor exporting the mode's objects' metrics (monitoring only; the operator exports its own).
+    monitor: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    monitor_log: Path | None = None
+    scraped: list[Path] = field(default_factory=list, repr=False)  # scrape target files, removed on stop
 
     @property
     def label(self) -> str:
@@ -57,45 +69,104 @@ class RecoveryMode:
         return obj
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
-        """Start whatever runs beside the cluster for the session."""
+        """Start whatever runs beside the cluster for the session (and, with monitoring, the mode's monitor)."""
+        self.start_monitor(cluster, run_dir)
+
+    def start_monitor(self, cluster: Cluster, run_dir: Path) -> None:
+        """With monitoring: the operator in --dry-run over this mode's objects, scraped as the mode's exporter."""
+        if cluster.monitoring is None:
+            return
+        port = ephemeral_port()
+        argv = [*_resilience_argv(cluster, ("recover",), port, self.label), "--dry-run", "--log-format", "json"]
+        self.monitor_log = run_dir / f"monitor-{self.label}.log"
+        self.monitor = _spawn(argv, cluster, self.monitor_log)
+        _await_ready(port, lambda: self.monitor, "the metrics monitor", self.monitor_log)
+        target = f"127.0.0.1:{port}"
+        name = f"{self.label}-{self.monitor.pid}"
+        self.scraped.append(cluster.monitoring.scrape(MONITOR_JOB, name, target, self._labels()))
+
+    def _labels(self) -> dict[str, str]:
+        return {"recovery": self.label}
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            kill_group(self.process.pid, 15)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                kill_group(self.process.pid, 9)
-                self.process.wait(timeout=5)
-        self.process = None
+        for process in (self.process, self.monitor):
+            if process is not None and process.poll() is None:
+                kill_group(process.pid, 15)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    kill_group(process.pid, 9)
+                    process.wait(timeout=5)
+        self.process = self.monitor = None
+        for path in self.scraped:
+            path.unlink(missing_ok=True)
+        self.scraped.clear()
 
     def crash(self) -> int:
         """kill -9 the recovery's process and start it again (only modes that run one can)."""
         raise HarnessError(f"recovery {self.name!r} runs no process of its own to crash")
 
     def check_alive(self) -> None:
-        """HarnessError if the recovery process died (its log tail says why)."""
+        """HarnessError if the recovery process (or the monitor the alerts depend on) died; its log tail says why."""
         if self.process is not None and self.process.poll() is not None:
             raise HarnessError(f"recovery {self.name!r} exited with {self.process.returncode}: {self.log_tail()}")
+        if self.monitor is not None and self.monitor.poll() is not None:
+            tail = _tail(self.monitor_log)
+            raise HarnessError(f"the metrics monitor of {self.name!r} exited with {self.monitor.returncode}: {tail}")
 
     def log_tail(self, lines: int = 5) -> str:
-        if self.log is None or not self.log.exists():
-            return "(no log)"
-        return " | ".join(self.log.read_text(errors="replace").strip().splitlines()[-lines:])
+        return _tail(self.log, lines)
 
     def _spawn(self, argv: list[str], cluster: Cluster, run_dir: Path) -> None:
         self.log = run_dir / f"recovery-{self.name.split(':')[0]}.log"
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                tied_to_parent(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        self.process = _spawn(argv, cluster, self.log)
+
+
+def _tail(log: Path | None, lines: int = 5) -> str:
+    if log is None or not log.exists():
+        return "(no log)"
+    return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
+
+
+def _spawn(argv: list[str], cluster: Cluster, log: Path) -> subprocess.Popen[bytes]:
+    """A process beside the cluster (KUBECONFIG set), killed with this one, its output in `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            tied_to_parent(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def _resilience_argv(cluster: Cluster, command: tuple[str, ...], port: int, label: str) -> list[str]:
+    """`resilience <command>` against the cluster, scoped to one mode's objects, serving its probes on `port`."""
+    argv = [sys.executable, "-m", "resilience.cli", *command, "--kubeconfig", str(cluster.kubeconfig)]
+    if cluster.context:
+        argv += ["--context", cluster.context]
+    argv += ["--metrics-addr", f"127.0.0.1:{port}", "--state-namespace", cluster.bootstrap.flux_namespace]
+    return [*argv, "--selector", f"{RECOVERY_MODE_LABEL}={label}"]
+
+
+def _await_ready(port: int, process: Callable[[], subprocess.Popen[bytes] | None], what: str, log: Path | None) -> None:
+    """Wait until `port` answers /readyz (connected, patterns and states read, /metrics served: runs may start);
+    HarnessError with the log tail if the process exits first, WaitTimeout with it if time runs out."""
+
+    def ready() -> bool:
+        proc = process()
+        if proc is not None and proc.poll() is not None:
+            raise HarnessError(f"{what} exited with {proc.returncode}: {_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    wait_until(ready, READY_TIMEOUT, f"{what} to be ready (/readyz)", detail=lambda: _tail(log))
 
 
 class FluxNative(RecoveryMode):
@@ -122,23 +193,14 @@ class _Process(RecoveryMode):
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
         self._cluster, self._run_dir = cluster, run_dir
+        self._launch(cluster, run_dir)
+
+    def _launch(self, cluster: Cluster, run_dir: Path) -> int:
+        """Spawn the process and wait until it is ready; the port it serves its probes and metrics on."""
         port = ephemeral_port()
-        argv = [sys.executable, "-m", "resilience.cli", *self.command, "--kubeconfig", str(cluster.kubeconfig)]
-        if cluster.context:
-            argv += ["--context", cluster.context]
-        argv += ["--metrics-addr", f"127.0.0.1:{port}", "--state-namespace", cluster.bootstrap.flux_namespace]
-        argv += ["--selector", f"{RECOVERY_MODE_LABEL}={self.label}", *self.extra]
-        self._spawn(argv, cluster, run_dir)
-
-        def ready() -> bool:
-            self.check_alive()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
-                    return True  # 200: connected, patterns and states read; runs may start
-            except OSError:
-                return False
-
-        wait_until(ready, 30, f"the {self.what} to be ready (/readyz)", detail=self.log_tail)
+        self._spawn([*_resilience_argv(cluster, self.command, port, self.label), *self.extra], cluster, run_dir)
+        _await_ready(port, lambda: self.process, f"the {self.what}", self.log)
+        return port
 
     def crash(self) -> int:
         """kill -9, then start again at once (what a Deployment's restart does); the killed pid."""
@@ -147,20 +209,33 @@ class _Process(RecoveryMode):
         pid = self.process.pid
         kill_group(pid, 9)
         self.process.wait(timeout=10)
-        self.start(self._cluster, self._run_dir)
+        self._launch(self._cluster, self._run_dir)
         return pid
 
 
 class Operator(_Process):
-    """This project's recovery operator (`resilience recover`) as a process beside the cluster."""
+    """This project's recovery operator (`resilience recover`) as a process beside the cluster. It exports its own
+    metrics: with monitoring, Prometheus scrapes it (and its successor after a crash), and no monitor runs."""
 
     command = ("recover",)
     what = "recovery operator"
 
+    def _launch(self, cluster: Cluster, run_dir: Path) -> int:
+        port = super()._launch(cluster, run_dir)
+        if cluster.monitoring is not None and self.process is not None:
+            for path in self.scraped:
+                path.unlink(missing_ok=True)
+            target = f"127.0.0.1:{port}"
+            self.scraped[:] = [
+                cluster.monitoring.scrape(OPERATOR_JOB, f"operator-{self.process.pid}", target, self._labels())
+            ]
+        return port
+
 
 class Staged(_Process):
     """This project's stage controller (`resilience stage`) beside the cluster; its CRD comes with the local
-    cluster, and is installed here on clusters that lack it. A short Lease, so a crashed one is replaced fast."""
+    cluster, and is installed here on clusters that lack it. A short Lease, so a crashed one is replaced fast.
+    The stage controller exports no per-object Flux metrics: with monitoring, a monitor runs beside it."""
 
     command = ("stage",)
     extra = ("--lease-duration", "3")
@@ -172,6 +247,7 @@ class Staged(_Process):
             text = (resources.files("recovery") / "manifests" / "stagedkustomization-crd.yaml").read_text()
             cluster.kube.apply(yaml.safe_load(text))
         super().start(cluster, run_dir)
+        self.start_monitor(cluster, run_dir)
 
 
 class Command(RecoveryMode):
@@ -185,6 +261,7 @@ class Command(RecoveryMode):
         self._spawn(self.argv, cluster, run_dir)
         time.sleep(1.0)
         self.check_alive()
+        self.start_monitor(cluster, run_dir)
 
 
 class Manifest(RecoveryMode):
@@ -200,8 +277,10 @@ class Manifest(RecoveryMode):
         self.cluster = cluster
         for obj in self.objects:
             cluster.kube.apply(obj)
+        self.start_monitor(cluster, run_dir)
 
     def stop(self) -> None:
+        super().stop()
         if self.cluster is not None:
             for obj in reversed(self.objects):
                 meta = obj["metadata"]

@@ -1,9 +1,10 @@
 """One scenario run, start to finish: steady state, inject, prove, time the recovery, check data, revert, judge.
 
-The run gathers evidence (proof, timeline, user data, other recoveries acting, harness errors) and the one judge
-(assertions.verdict) decides, after the revert, so nothing that goes wrong late can leave a pass behind. Phases
-are Allure steps. The revert never raises, so an interrupted run still puts Git and the cluster back; what it
-could not do stays in the run's revert record for `resilience revert RUN` (and makes the run invalid).
+The run gathers evidence (proof, timeline, user data, other recoveries acting, harness errors, and with monitoring
+the alerts that paged for it) and the one judge (assertions.verdict) decides, after the revert, so nothing that
+goes wrong late can leave a pass behind. Phases are Allure steps. The revert never raises, so an interrupted run
+still puts Git and the cluster back; what it could not do stays in the run's revert record for `resilience revert
+RUN` (and makes the run invalid).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import allure
 
-from assertions import invariants
+from assertions import alerts, invariants
 from assertions.isolation import ForeignActivity, owned_by_run
 from assertions.recorder import PhaseRecorder
 from assertions.slo import Budget
@@ -34,6 +35,9 @@ from scenarios.recoveries import RecoveryMode
 
 log = logging.getLogger(__name__)
 STEADY_TIMEOUT = 120.0
+# After the revert: how long pages that fired may take to be reported resolved (a scrape, an evaluation and
+# Alertmanager's group interval, with room for Flux to put the objects back first).
+ALERT_SETTLE = 120.0
 LOG_COMPONENTS = ("kustomize-controller", "helm-controller", "source-controller")
 
 
@@ -82,12 +86,45 @@ class ScenarioRun:
                 if problems:
                     result.attachments["revert_problems"] = problems
                     result.harness_errors.append(f"revert left {len(problems)} step(s) undone: {problems[0]}")
+            if self.cluster.monitoring is not None and not self.prove_only:
+                with allure.step("alerts: what paged for the run, and what was due"):
+                    try:
+                        self._alerts(ctx, result, measured)
+                    except Exception as e:
+                        result.harness_errors.append(f"alerts not collected: {type(e).__name__}: {e}")
+                        log.exception("collecting the alerts of %s failed", self.fault.name)
             with allure.step("judge"):
                 result.judge()
             # The harness's own share of the run: everything but injection to recovered (or to giving up).
             result.attachments["harness_seconds"] = round(time.monotonic() - started - measured, 3)
             self._save(result, slug)
         return result
+
+    def _alerts(self, ctx: FaultContext, result: RunResult, watch_end: float) -> None:
+        """The run's pages and the alerts its faults made due (assertions.alerts), once every alert Prometheus has
+        firing for the run has paged, every page has been resolved and every due page has had time to arrive
+        (bounded: an alert that never resolves is kept as firing)."""
+        monitoring, timeline = self.cluster.monitoring, result.timeline
+        if monitoring is None or timeline.wall_start is None:
+            return
+        injected_at = timeline.wall_start
+        names = alerts.names_run(owned_by_run(ctx.app, ctx.namespace), self.recovery.label)
+        delivery = monitoring.timings.delivery_seconds
+        due = alerts.due(timeline, watch_end, delivery) if result.proven else {}
+        page_by = max((d.at + delivery for d in due.values() if d.must_have_fired), default=0.0)
+        firing = alerts.in_flight(monitoring.firing_since(injected_at), names)
+
+        def pages() -> tuple[dict[str, dict[str, Any]], bool]:
+            fired = alerts.fired(monitoring.notifications(injected_at), injected_at, names)
+            settled = firing <= set(fired) and all(p["resolved_after"] is not None for p in fired.values())
+            return fired, settled and time.time() - injected_at >= page_by
+
+        fired, _ = poll(pages, max(0.0, page_by - (time.time() - injected_at)) + ALERT_SETTLE, 1.0, done=lambda v: v[1])
+        items = alerts.measurement(fired, due)
+        result.measurements["alerts"] = items
+        alerts.mark(timeline, items)
+        if not monitoring.rules_shipped:
+            result.notes.append(f"alerts from the rules of {monitoring.rules_source}, not the operator's shipped rules")
 
     def _save(self, result: RunResult, slug: str) -> None:
         """The run's summary entry and timeline beside its revert record, for post-mortems without Allure."""

@@ -88,6 +88,10 @@ def component_specs(
     servers = file_servers(layout, ports, serve_host)
     if not binaries:
         return {spec.name: spec for spec in servers}
+    if "prometheus" in binaries:  # a cluster started with monitoring
+        from clusters.local import monitoring
+
+        servers += monitoring.specs(layout, ports, binaries)
     pki = layout.pki_dir
     api = f"https://127.0.0.1:{ports['kube-apiserver']}"
 

@@ -111,6 +111,11 @@ class ClusterLayout:
         return self.root / "config"
 
     @property
+    def monitoring_dir(self) -> Path:
+        """Prometheus and Alertmanager configuration and data, scrape targets, received notifications."""
+        return self.root / "monitoring"
+
+    @property
     def control_socket(self) -> str:
         """An abstract Unix socket (no file to go stale), unique per cluster directory."""
         return "\0gitops-resilience:" + str(self.root.resolve())

@@ -32,6 +32,10 @@ PORT_NAMES: tuple[str, ...] = (
     "helm-controller-health",
     "gitserver",
     "chartserver",
+    # Monitoring (cluster up --monitoring); allocated for every cluster, so a later option needs no new scheme.
+    "prometheus",
+    "alertmanager",
+    "alert-receiver",
 )
 
 

@@ -19,6 +19,7 @@ from clusters.bootstrap import Bootstrap
 from clusters.charts import BASE_CHARTS, ChartRepo
 from clusters.gitops import GitOpsRepo
 from clusters.local import lifecycle
+from clusters.local import monitoring as local_monitoring
 from clusters.local.components import component_specs
 from clusters.local.layout import ClusterLayout, all_layouts
 from clusters.local.pki import Identity, write_kubeconfig, write_pki
@@ -26,6 +27,7 @@ from clusters.local.ports import allocate, allocation_lock
 from clusters.local.procs import process_start_time
 from clusters.local.supervisor import read_restarts
 from clusters.model import Cluster
+from clusters.monitoring import rule_groups
 from clusters.pins import COMPONENTS
 from foundation.errors import HarnessError, UserError
 
@@ -60,9 +62,9 @@ COMPONENT_USERS = {
 }
 
 
-def versions() -> dict[str, str]:
+def versions(binaries: dict[str, str] | None = None) -> dict[str, str]:
     by_component = {c.name: c.version for c in COMPONENTS}
-    return {binary: by_component[component] for binary, component in BINARIES.items()}
+    return {binary: by_component[component] for binary, component in (binaries or BINARIES).items()}
 
 
 class LocalProvider:
@@ -76,6 +78,10 @@ class LocalProvider:
         api_port: int | None = None,
         nodes: int = 2,
         timeout: float = 180.0,
+        monitoring: bool = False,
+        alert_rules: Path | None = None,
+        prometheus_port: int | None = None,
+        alertmanager_port: int | None = None,
     ) -> Cluster:
         layout = ClusterLayout.named(name)
         lifecycle.sweep_stale(all_layouts())
@@ -88,18 +94,29 @@ class LocalProvider:
             lifecycle.reap(layout)
         if nodes < 1:
             raise UserError(f"--nodes {nodes}: a cluster needs at least 1 node")
+        if not monitoring and (alert_rules or prometheus_port or alertmanager_port):
+            raise UserError("--alert-rules, --prometheus-port and --alertmanager-port need --monitoring")
+        if alert_rules is not None:
+            rule_groups(alert_rules)  # a file that cannot be read or parsed: before anything runs
         binaries = {binary: build.require(comp).binary(binary) for binary, comp in BINARIES.items()}
         crds = [str(p) for comp in FLUX_COMPONENTS for p in build.require(comp).crds]
         crds.append(str(resources.files("recovery") / "manifests" / STAGED_CRD))
+        if monitoring:
+            # Built on first use (a build failure is one line, and nothing has started yet).
+            for binary, comp in local_monitoring.BINARIES.items():
+                binaries[binary] = build.require(comp).binary(binary)
         if shutil.which("git") is None:
             raise UserError("git not found on PATH: install git (the GitOps repository is served from it)")
+        fixed = {"kube-apiserver": api_port, "prometheus": prometheus_port, "alertmanager": alertmanager_port}
         with allocation_lock():
             reserved = [p for other in all_layouts() for p in (other.read_spec().get("ports") or {}).values()]
-            ports = allocate({"kube-apiserver": api_port} if api_port else {}, reserved)
+            ports = allocate({k: v for k, v in fixed.items() if v}, reserved)
             layout.root.mkdir(parents=True)
             layout.write_spec({"name": name, "ports": ports})
         try:
-            return self._start(layout, ports, binaries, crds, owner_pid, nodes, timeout)
+            promtool = binaries.pop("promtool", None)
+            watched = local_monitoring.prepare(layout, ports, alert_rules, promtool) if promtool else None
+            return self._start(layout, ports, binaries, crds, owner_pid, nodes, timeout, watched)
         except BaseException:
             lifecycle.reap(layout)
             raise
@@ -113,6 +130,7 @@ class LocalProvider:
         owner_pid: int | None,
         nodes: int,
         timeout: float,
+        monitoring: dict[str, Any] | None = None,
     ) -> Cluster:
         started = time.monotonic()
         pki = write_pki(layout.pki_dir, IDENTITIES)
@@ -141,9 +159,13 @@ class LocalProvider:
             "chart_url": chart_url,
             "git_revision": repo.revision(),
             "nodes": nodes,
-            "versions": versions(),
+            "versions": versions(
+                {**BINARIES, **({b: c for b, c in local_monitoring.BINARIES.items() if b in binaries})}
+            ),
             "created": time.time(),
         }
+        if monitoring is not None:
+            spec["monitoring"] = monitoring
         if owner_pid:
             spec["owner"] = {"pid": owner_pid, "start_time": process_start_time(owner_pid)}
         layout.write_spec(spec)
@@ -174,6 +196,7 @@ class LocalProvider:
             logs={n: layout.log(n) for n in ["supervisor", *names]},
             phases=phases,
             control=lifecycle.LocalControl(layout),
+            monitoring=local_monitoring.handle(layout, spec),
         )
 
     def attach(self, name: str) -> Cluster:

@@ -18,6 +18,7 @@ import yaml
 
 from clusters.bootstrap import Bootstrap
 from clusters.local.components import FLUX_CONTROLLERS
+from clusters.local.monitoring import COMPONENTS as MONITORING
 from clusters.local.supervisor import Supervisor
 from fluxmodel.conditions import condition
 from foundation.errors import HarnessError
@@ -128,6 +129,11 @@ def start_cluster(
             bootstrap = Bootstrap()
             bootstrap.apply(kube, spec["git_url"], spec.get("chart_url"))
             bootstrap.wait(kube, spec["git_revision"], timeout=float(spec.get("bootstrap_timeout", 120)))
+        monitoring = [name for name in MONITORING if name in sup.specs]
+        if monitoring:
+            with phases.phase("monitoring"):
+                sup.start_all(monitoring)
+                sup.wait_ready(monitoring, timeout=60)
     finally:
         kube.close()
 

@@ -70,6 +70,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: warning, namespace: flux-system, name: apps}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxKustomizationStuck.md
         summary: "Flux kustomization apps stuck for > 5 minutes"
         description: "Kustomization apps in namespace flux-system has been stuck for more than 5 minutes"
   - eval_time: 10m
@@ -77,6 +78,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: warning, namespace: shop, name: web}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxHelmReleaseStuck.md
         summary: "Flux HelmRelease web stuck for > 5 minutes"
         description: "HelmRelease web in namespace shop has not been Ready for more than 5 minutes"
   - eval_time: 3m
@@ -84,6 +86,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: critical, kind: Kustomization, namespace: flux-system, name: a, cycle: "a -> b -> a"}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxDependencyCycle.md
         summary: "dependsOn cycle through Kustomization flux-system/a"
         description: "a -> b -> a: Flux waits forever and reports nothing; kustomize-controller also stops
           reconciling this source's Kustomizations on new revisions. Break the cycle in Git."
@@ -92,6 +95,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: warning, namespace: flux-system, name: apps}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxDependencyDeadlock.md
         summary: "Kustomization flux-system/apps has blocked its dependents for > 10 minutes"
         description: "Everything that dependsOn flux-system/apps waits while it is not Ready."
   - eval_time: 4m
@@ -99,6 +103,7 @@ tests:
     exp_alerts:
     - exp_labels: {severity: warning, kind: HelmRelease, action: rollback_helm_release, why: retries}
       exp_annotations:
+        runbook_url: docs/runbooks/FluxRecoveryEscalated.md
         summary: "Automated recovery gave up on a HelmRelease (rollback_helm_release: retries)"
         description: "See the RecoveryEscalated Event and the gitops.flux.io/recovery-escalated annotation
           on the object."
@@ -119,6 +124,38 @@ def test_promtool_accepts_the_rules_and_they_fire_as_designed(tmp_path: Path) ->
     stuck = rule["spec"]["groups"][0]["rules"][0]
     assert stuck["alert"] == "FluxKustomizationStuck" and stuck["for"] == "2m"  # the design's rule, verbatim
     assert "(time() - flux_kustomization_last_applied_revision_timestamp) > 300" in stuck["expr"]
+
+
+ESCALATION_TESTS = """
+rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - series: 'flux_recovery_escalations_total{kind="Kustomization",action="recreate_deployment",why="retries"}'
+    values: '_ _ 1x10'
+  - series: 'flux_recovery_escalations_total{kind="HelmRelease",action="rollback_helm_release",why="retries"}'
+    values: '0 0 1x10'
+  alert_rule_test:
+  - eval_time: 4m
+    alertname: FluxRecoveryEscalated
+    exp_alerts:
+    - exp_labels: {severity: warning, kind: HelmRelease, action: rollback_helm_release, why: retries}
+      exp_annotations:
+        runbook_url: docs/runbooks/FluxRecoveryEscalated.md
+        summary: "Automated recovery gave up on a HelmRelease (rollback_helm_release: retries)"
+        description: "See the RecoveryEscalated Event and the gitops.flux.io/recovery-escalated annotation
+          on the object."
+"""
+
+
+def test_an_escalation_counter_must_exist_at_zero_before_its_first_escalation(tmp_path: Path) -> None:
+    """Why the operator exports every escalation counter at 0: one that appears at 1 never pages."""
+    promtool = require("prometheus").binary("promtool")
+    rules_file(tmp_path)
+    (tmp_path / "tests.yaml").write_text(ESCALATION_TESTS)
+    test = subprocess.run([str(promtool), "test", "rules", "tests.yaml"], capture_output=True, text=True, cwd=tmp_path)
+    assert test.returncode == 0, test.stdout + test.stderr
 
 
 def test_promtool_refuses_a_broken_rule(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assertions.slo import Budget, Limit, SloFile, load, parse
-from assertions.timeline import PHASES, Timeline
+from assertions.timeline import PHASES, RECOVERY_PHASES, Timeline
 from assertions.verdict import percentile
 from foundation.errors import UserError
 from injectors.registry import FAULTS
@@ -57,7 +57,7 @@ def test_the_shipped_slo_file_is_valid_for_the_catalog() -> None:
     assert set(slo.profiles) == {"quick", "nightly", "release", "staged"}
     assert slo.profile("nightly").recoveries == ("none", "flux-native", "operator", "staged")
     assert slo.profile("staged").faults == tuple(f for f in FAULTS if f.startswith("staged-"))
-    assert slo.budget("staged-unhealthy-rollout", "staged").measures == {"reached": {"production": 0}}
+    assert slo.budget("staged-unhealthy-rollout", "staged").measures["reached"] == {"production": 0}
     assert slo.profile("quick").faults is None  # all
     # Every fault of the catalog has budgets of its own, each within the defaults' wait.
     assert set(slo.scenarios) == set(FAULTS)
@@ -174,7 +174,7 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         ({"version": 2}, "version: unsupported version 2 (this harness reads version 1)"),
         ({"defaults": [1]}, "defaults: expected a mapping, got list"),
         ({"defaults": {"ttr": 60}}, "defaults.ttr: expected a mapping, got int"),
-        ({"defaults": {"tt": {}}}, "defaults.tt: unknown key (expected ttr, detect, wait, reached)"),
+        ({"defaults": {"tt": {}}}, "defaults.tt: unknown key (expected ttr, detect, wait, reached, alerts)"),
         ({"defaults": {"ttr": {"mean": 5}}}, "defaults.ttr.mean: unknown key (expected max, p95)"),
         ({"defaults": {"ttr": {"max": 0}}}, "defaults.ttr.max: expected a finite positive number of seconds, got 0"),
         ({"defaults": {"ttr": {"max": -5}}}, "defaults.ttr.max: expected a finite positive number of seconds, got -5"),
@@ -206,7 +206,8 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         ),
         (
             {"scenarios": {"selector-change": {"recoveries": {"none": {"recoveries": {}}}}}},
-            "scenarios.selector-change.recoveries.none.recoveries: unknown key (expected ttr, detect, wait, reached)",
+            "scenarios.selector-change.recoveries.none.recoveries: unknown key"
+            " (expected ttr, detect, wait, reached, alerts)",
         ),
         (
             {"scenarios": {"selector-change": {"recoveries": ["none"]}}},
@@ -216,7 +217,7 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         ({"profiles": {"quick": 1}}, "profiles.quick: expected a mapping, got int"),
         (
             {"profiles": {"quick": {"speed": 1}}},
-            "profiles.quick.speed: unknown key (expected repeat, recoveries, faults)",
+            "profiles.quick.speed: unknown key (expected repeat, recoveries, faults, monitoring)",
         ),
         ({"profiles": {"quick": {"repeat": 0}}}, "profiles.quick.repeat: expected a whole number >= 1, got 0"),
         ({"profiles": {"quick": {"repeat": "3"}}}, "profiles.quick.repeat: expected a whole number >= 1, got '3'"),
@@ -400,6 +401,15 @@ def test_records_and_json() -> None:
 
 @given(times=st.lists(st.floats(0, 1e6), min_size=len(PHASES), max_size=len(PHASES)))
 def test_phase_seconds_add_up_to_the_ttr(times: list[float]) -> None:
-    t = timeline(**dict(zip(PHASES, sorted(times), strict=True)))
+    """The alert track, whenever it happened, neither splits a recovery phase nor adds to the TTR."""
+    recovery = sorted(times[: len(RECOVERY_PHASES)])
+    alerted, resolved = times[len(RECOVERY_PHASES)] % 1e3, times[len(RECOVERY_PHASES) + 1] % 1e3
+    marks = dict(zip(RECOVERY_PHASES, recovery, strict=True))
+    alert_marks = {"alerted": recovery[0] + alerted, "alert-resolved": recovery[0] + alerted + resolved}
+    t = timeline(**marks, **alert_marks)
     assert t.ttr is not None
-    assert sum(t.phase_seconds().values()) == pytest.approx(t.ttr, abs=0.01)
+    seconds = t.phase_seconds()
+    assert sum(seconds[p] for p in RECOVERY_PHASES[1:]) == pytest.approx(t.ttr, abs=0.01)
+    assert seconds["alerted"] == pytest.approx(alerted, abs=0.01)
+    assert seconds["alert-resolved"] == pytest.approx(resolved, abs=0.01)
+    assert timeline(**marks).phase_seconds() == {p: s for p, s in seconds.items() if p in RECOVERY_PHASES}

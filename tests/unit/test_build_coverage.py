@@ -64,3 +64,12 @@ def test_the_readme_commands_build_every_component_their_code_requires(
     built = {c.name for c in components_for(purpose)}
     used = set().union(*(required_components(top) for top in tops))
     assert used <= built, f"`make {target}` does not build {sorted(used - built)}: add the purpose in clusters/pins.py"
+
+
+def test_monitoring_is_built_by_make_test_and_make_chaos() -> None:
+    """`monitoring` tests and the nightly profile run what clusters.local.monitoring requires by name."""
+    from clusters.local.monitoring import BINARIES
+
+    for purpose in ("test", "chaos"):
+        built = {c.name for c in components_for(purpose)}
+        assert set(BINARIES.values()) <= built, f"--for {purpose} does not build {set(BINARIES.values()) - built}"

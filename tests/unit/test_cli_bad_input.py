@@ -200,6 +200,18 @@ def test_down_unknown_cluster(env: dict[str, str]) -> None:
 def test_local_only_flags_refused_for_other_providers(env: dict[str, str], kubeconfig: Path) -> None:
     proc = run(["cluster", "up", "--provider", "existing", "--api-port", "6443"], env)
     assert_clean_error(proc, "--api-port and --nodes apply to the local provider only")
+    proc = run(["cluster", "up", "--provider", "existing", "--monitoring"], env)
+    assert_clean_error(proc, "--monitoring runs Prometheus and Alertmanager beside a local cluster only")
+
+
+def test_monitoring_options_need_monitoring_and_a_readable_rule_file(env: dict[str, str], tmp_path: Path) -> None:
+    proc = run(["cluster", "up", "--name", "m", "--prometheus-port", "9090"], env)
+    assert_clean_error(proc, "--alert-rules, --prometheus-port and --alertmanager-port need --monitoring")
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("groups: [")
+    proc = run(["cluster", "up", "--name", "m", "--monitoring", "--alert-rules", str(bad)], env)
+    assert_clean_error(proc, f"{bad}: the alert rules are not valid YAML at line 1")
+    assert not (Path(env["RESILIENCE_STATE"]) / "clusters" / "m").exists()
 
 
 def test_down_refuses_name_and_all_together_and_stops_nothing(env: dict[str, str]) -> None:

@@ -187,7 +187,7 @@ def test_other_modes_only_label_a_runs_objects_with_the_mode(spec: str, label: s
 
 
 def fake_cluster(tmp_path: Path, kube: Any = None) -> Any:
-    return SimpleNamespace(kubeconfig=tmp_path / "kubeconfig", context=None, kube=kube)
+    return SimpleNamespace(kubeconfig=tmp_path / "kubeconfig", context=None, kube=kube, monitoring=None)
 
 
 def test_a_command_runs_with_the_clusters_kubeconfig_until_stopped(tmp_path: Path) -> None:

@@ -156,6 +156,20 @@ def test_health_tracks_time_stuck_and_failures_per_episode() -> None:
     assert ok.ready and ok.failure_count == 0 and ok.last_ready_at == 2_000_000_020.0 and ok.stuck_seconds(1e10) == 0
 
 
+def test_time_stuck_grows_across_flux_retries() -> None:
+    """Each retry sets Ready=Unknown (progressing) then False (failing) again: the object is still stuck.
+
+    A stuck time restarting at every retry (30 s apart) kept the deadlock alerts' `stuck_seconds > 600` from ever
+    holding; the chaos suite's alert coverage showed it on a real cluster."""
+    ok = observe(flux("True", "ReconciliationSucceeded"), None, 2_000_000_000.0)
+    failing = observe(flux("False", "ReconciliationFailed", "boom"), ok, 2_000_000_010.0)
+    retrying = observe(flux("Unknown", "Progressing", "Reconciliation in progress"), failing, 2_000_000_040.0)
+    again = observe(flux("False", "ReconciliationFailed", "boom"), retrying, 2_000_000_041.0)
+    assert retrying.status == "progressing" and again.status == "failing" and again.since == 2_000_000_041.0
+    assert again.stuck_seconds(2_000_000_100.0) == 90.0
+    assert observe(flux("True", "ReconciliationSucceeded"), again, 2_000_000_200.0).stuck_seconds(2e9 + 300) == 0
+
+
 def test_metrics_use_the_names_the_design_alert_uses() -> None:
     h = observe(flux("False", "ReconciliationFailed"), None, 2_000_000_000.0)
     m = Metrics(lambda: View(now=2_000_000_100.0, healths=[h], cycles={h.ref: "a -> b -> a"}, leader=True))
@@ -286,3 +300,22 @@ def test_events_carry_the_reason_component_and_a_microsecond_time() -> None:
     assert kube.writes == []
     Recorder(kube, instance="i").emit(obj, ACTION, "real")
     assert [w[1] for w in kube.writes] == ["Event"]
+
+
+def test_every_action_and_escalation_counter_is_exported_at_zero_from_the_start() -> None:
+    """A counter series that first appears at 1 shows Prometheus no increase: FluxRecoveryEscalated
+    (`increase(...[10m]) > 0`) would miss the first escalation of each kind (promtool shows it in
+    tests/integration/test_recovery_manifests.py)."""
+    from recovery.actions import ACTIONS
+    from recovery.metrics import ESCALATION_REASONS, RESULTS
+
+    m = Metrics(lambda: View(now=0.0))
+    for kind in ("Kustomization", "HelmRelease"):
+        for action in ACTIONS:
+            for why in ESCALATION_REASONS:
+                labels = {"kind": kind, "action": action, "why": why}
+                assert sample(m, "flux_recovery_escalations_total", labels) == 0
+            for result in RESULTS:
+                assert sample(m, "flux_recovery_actions_total", {"kind": kind, "action": action, "result": result}) == 0
+    for action in ACTIONS:
+        assert sample(m, "flux_recovery_action_duration_seconds_count", {"action": action}) == 0

@@ -21,6 +21,7 @@ ENV = (
     "RESILIENCE_PROFILE",
     "RESILIENCE_PROVIDER",
     "RESILIENCE_BASELINE",
+    "RESILIENCE_MONITORING",
 )
 
 SUITE = f"""
@@ -246,3 +247,53 @@ def test_tests_are_marked_with_their_fault_family(suite: pytest.Pytester) -> Non
 
 def test_the_shipped_catalog_names_match(suite: pytest.Pytester) -> None:
     assert set(FAULT_NAMES) <= set(FAULTS)
+
+
+MONITORING_PROBE = """
+from clusters.pytest_plugin import monitoring_wanted
+
+
+def pytest_collection_finish(session):
+    (session.config.rootpath / "monitoring.txt").write_text(str(monitoring_wanted(session.config)))
+"""
+
+
+def monitoring(suite: pytest.Pytester, *args: str) -> str:
+    suite.makeconftest('pytest_plugins = ["clusters.pytest_plugin", "scenarios.plugin"]\n' + MONITORING_PROBE)
+    result = collect(suite, *args)
+    assert result.ret == pytest.ExitCode.OK, result.outlines + result.errlines
+    return (suite.path / "monitoring.txt").read_text()
+
+
+def test_monitoring_resolves_cli_then_environment_then_profile(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert monitoring(suite) == "False"
+    assert monitoring(suite, "--profile", "nightly") == "True"  # the shipped nightly profile monitors
+    assert monitoring(suite, "--profile", "quick") == "False"
+    assert monitoring(suite, "--profile", "nightly", "--no-monitoring") == "False"
+    monkeypatch.setenv("RESILIENCE_MONITORING", "0")
+    assert monitoring(suite, "--profile", "nightly") == "False"
+    assert monitoring(suite, "--monitoring") == "True"
+    assert monitoring(suite, "--provider", "kind", "--profile", "nightly", "--no-monitoring") == "False"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ((), "maybe", "Invalid monitoring 'maybe' from RESILIENCE_MONITORING: use one of 1, true, yes, on, 0,"),
+        (("--monitoring", "--provider", "kind"), "", "Invalid monitoring from --monitoring: it runs beside local"),
+    ],
+)
+def test_bad_monitoring_requests_are_usage_errors(
+    suite: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    args: tuple[str, ...],
+    env: str,
+    message: str,
+) -> None:
+    if env:
+        monkeypatch.setenv("RESILIENCE_MONITORING", env)
+    assert usage_error(collect(suite, *args)).startswith(message)
+    no_cluster_touched(tmp_path)

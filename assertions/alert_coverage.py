@@ -1,0 +1,102 @@
+"""The `alerts` criterion: did monitoring page for what the run's fault did, in time, and only for that?
+
+Budget (SLO file, like `ttr`): time to alert per shipped alert, `alerts: {FluxKustomizationStuck: {max: 480}}`,
+seconds from the injection until its first page reached the receiver. Measurement: the run's `alerts` list
+(assertions.alerts). Judged, never excused under any mode (the alert path is under test in every mode):
+
+- a blind spot, an alert that was due and never paged (`fired_after: null`), fails the run naming the rule;
+- a page later than its budget fails the run.
+
+Noise, an alert that paged although nothing of the run had lasted its threshold and `for` (what the operator
+repaired within budget pages nobody), is counted and reported in the verdict's notes, and fails nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from assertions.alert_rules import rules
+from assertions.criterion import Criterion
+
+# How much earlier than the harness's own ground truth a page may come and still count as due: the exporter
+# sees a change up to a scrape (5 s) before the harness's watch event is processed, and an evaluation rounds it.
+EARLY_TOLERANCE = 15.0
+_ITEM_KEYS = ("name", "fired_after", "resolved_after", "due_after")
+
+
+def _seconds(value: Any, nullable: bool) -> bool:
+    if value is None:
+        return nullable
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def is_noise(item: dict[str, Any]) -> bool:
+    """Paged, but not (or long before) due."""
+    fired = item.get("fired_after")
+    if fired is None:
+        return False
+    due = item.get("due_after")
+    return due is None or fired + EARLY_TOLERANCE < due
+
+
+def is_blind_spot(item: dict[str, Any]) -> bool:
+    return item.get("fired_after") is None
+
+
+class AlertCoverage(Criterion):
+    key = "alerts"
+    excusable = False
+
+    def budget_problem(self, raw: Any) -> str | None:
+        if not isinstance(raw, dict):
+            return f"expected a mapping of alert name -> {{max: seconds}}, got {raw!r}"
+        known = rules()
+        for name, limit in raw.items():
+            if name not in known:
+                return f"unknown alert {name!r} (the shipped rules have: {', '.join(sorted(known))})"
+            if not isinstance(limit, dict) or set(limit) != {"max"} or not _seconds(limit["max"], False):
+                return f"{name}: expected {{max: seconds}} with a finite number > 0, got {limit!r}"
+            if limit["max"] == 0:
+                return f"{name}: max must be > 0 seconds"
+        return None
+
+    def measurement_problem(self, value: Any) -> str | None:
+        if not isinstance(value, list):
+            return f"expected a list of alerts, got {value!r}"
+        for index, item in enumerate(value):
+            where = f"[{index}]"
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+                return f"{where}: expected an object with a non-empty name, got {item!r}"
+            extra = sorted(set(item) - set(_ITEM_KEYS))
+            if extra:
+                return f"{where}: unknown key(s) {', '.join(extra)} (known: {', '.join(_ITEM_KEYS)})"
+            for key in _ITEM_KEYS[1:]:
+                if key in item and not _seconds(item[key], True):
+                    return f"{where}.{key}: expected a finite number of seconds >= 0 or null, got {item[key]!r}"
+            if "fired_after" not in item or "resolved_after" not in item:
+                return f"{where}: fired_after and resolved_after are required (null when it did not happen)"
+            if item["fired_after"] is None and (item.get("due_after") is None or item["resolved_after"] is not None):
+                return f"{where}: an alert that never fired is listed only as a blind spot, with due_after"
+        return None
+
+    def problems(self, measured: Any, budget: Any | None) -> list[str]:
+        out = []
+        limits = budget or {}
+        for item in measured:
+            name, fired = item["name"], item["fired_after"]
+            if is_blind_spot(item):
+                out.append(
+                    f"monitoring blind spot: {name} never paged although the fault outlasted its threshold and "
+                    f"`for` (due {item['due_after']:.0f}s after injection)"
+                )
+            elif name in limits and fired > limits[name]["max"]:
+                out.append(f"time to alert: {name} paged after {fired:.1f}s > max {limits[name]['max']:.0f}s")
+        return out
+
+    def notes(self, measured: Any) -> list[str]:
+        noisy = [i for i in measured if is_noise(i)]
+        if not noisy:
+            return []
+        what = ", ".join(f"{i['name']} after {i['fired_after']:.0f}s" for i in noisy)
+        return [f"alert noise: {len(noisy)} page(s) for nothing that had lasted its threshold and `for`: {what}"]

@@ -1,0 +1,205 @@
+"""Monitoring beside a cluster, as the harness sees it: Prometheus, Alertmanager, and the receiver the alerts reach.
+
+Prometheus scrapes the Flux controllers and the API server by static configuration; the recovery processes the
+harness starts beside the cluster (the operator, or a read-only monitor for modes without one) are scrape
+targets it registers at run time through file-based service discovery (`scrape`), since their ports are chosen
+when they start. Alertmanager sends every notification to the harness's receiver, which appends it to one JSON
+lines file (`notifications`). The timings of the alert path live here, in one place: they are what a time to
+alert is made of beyond the rules' own thresholds and `for`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from foundation.errors import HarnessError, UserError
+
+# File-based service discovery jobs: the recovery operator (every series kept), and the read-only monitor run for
+# recovery modes that export no metrics of their own (its recovery_* series are dropped: it decides nothing).
+OPERATOR_JOB = "recovery-operator"
+MONITOR_JOB = "recovery-monitor"
+SCRAPE_JOBS: tuple[str, ...] = (OPERATOR_JOB, MONITOR_JOB)
+_TARGET_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class AlertTimings:
+    """How often Prometheus scrapes and evaluates, and how long Alertmanager holds a new group (seconds)."""
+
+    scrape_interval: int = 5
+    evaluation_interval: int = 5
+    group_wait: int = 5
+    group_interval: int = 10
+    repeat_interval: int = 4 * 3600
+    # The API server's metrics are large; a slower scrape keeps Prometheus light on two cores.
+    apiserver_scrape_interval: int = 15
+
+    @property
+    def delivery_seconds(self) -> int:
+        """The longest a condition that held for its rule's `for` takes to reach the receiver: a scrape to see the
+        metric change, an evaluation to start the `for` and one to end it, Alertmanager's group wait."""
+        return self.scrape_interval + 2 * self.evaluation_interval + self.group_wait
+
+    @property
+    def resolve_seconds(self) -> int:
+        """The longest a cleared condition takes to reach the receiver as resolved (resolved alerts wait for the
+        group's next interval, not its group wait)."""
+        return self.scrape_interval + self.evaluation_interval + self.group_interval
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "scrape_interval": self.scrape_interval,
+            "evaluation_interval": self.evaluation_interval,
+            "group_wait": self.group_wait,
+            "group_interval": self.group_interval,
+            "repeat_interval": self.repeat_interval,
+            "apiserver_scrape_interval": self.apiserver_scrape_interval,
+        }
+
+
+TIMINGS = AlertTimings()
+
+
+def _unix(rfc3339: str) -> float:
+    """Unix time of a Prometheus timestamp (`2026-11-27T15:17:36.711234567Z`); 0 for anything else."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", rfc3339)
+    if match is None:
+        return 0.0
+    stamp = datetime.datetime.fromisoformat(match[1] + (match[3] if match[3] != "Z" else "+00:00"))
+    return stamp.timestamp() + float(match[2] or 0)
+
+
+def shipped_rules() -> Path:
+    """The operator's PrometheusRule, as shipped with it."""
+    return Path(str(resources.files("recovery") / "manifests" / "prometheusrule.yaml"))
+
+
+def rule_groups(path: Path) -> list[dict[str, Any]]:
+    """The rule groups of a PrometheusRule manifest or of a plain Prometheus rule file; UserError naming the file."""
+    fix = "give a PrometheusRule manifest (spec.groups) or a Prometheus rule file (groups)"
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the alert rules ({e.strerror}); {fix}") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise UserError(f"{path}: the alert rules are not valid YAML at {where}; {fix}") from e
+    groups: list[dict[str, Any]] = []
+    for doc in docs:
+        if not isinstance(doc, dict):
+            raise UserError(f"{path}: a document is not a mapping; {fix}")
+        body = doc.get("spec") if doc.get("kind") == "PrometheusRule" else doc
+        found = (body or {}).get("groups")
+        if not isinstance(found, list) or not found:
+            raise UserError(f"{path}: no rule groups found; {fix}")
+        groups += found
+    if not groups:
+        raise UserError(f"{path}: the file is empty; {fix}")
+    return groups
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One webhook call from Alertmanager as the receiver got it: when (Unix time), and its alerts."""
+
+    received: float
+    status: str
+    alerts: tuple[dict[str, Any], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Where a cluster's monitoring answers and writes, and the rules it evaluates."""
+
+    prometheus_url: str
+    alertmanager_url: str
+    receiver_url: str
+    notifications_file: Path
+    targets_dir: Path
+    rules_source: str
+    rules_shipped: bool
+    timings: AlertTimings = TIMINGS
+
+    def scrape(self, job: str, name: str, address: str, labels: dict[str, str] | None = None) -> Path:
+        """Make Prometheus scrape `address` under `job` (picked up within seconds); returns the target file."""
+        if job not in SCRAPE_JOBS:
+            raise HarnessError(f"unknown scrape job {job!r}; known: {', '.join(SCRAPE_JOBS)}")
+        directory = self.targets_dir / job
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{_TARGET_NAME.sub('_', name)}.json"
+        tmp = path.with_name(f".{path.name}.tmp")  # Prometheus must never read half a file
+        tmp.write_text(json.dumps([{"targets": [address], "labels": dict(labels or {})}]) + "\n")
+        tmp.replace(path)
+        return path
+
+    def notifications(self, since: float = 0.0) -> list[Notification]:
+        """Every notification received at or after `since` (Unix time), oldest first."""
+        try:
+            lines = self.notifications_file.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line still being written
+                continue
+            payload = record.get("payload") or {}
+            if float(record.get("received", 0)) >= since:
+                out.append(
+                    Notification(
+                        float(record["received"]), str(payload.get("status", "")), tuple(payload.get("alerts") or ())
+                    )
+                )
+        return out
+
+    def query(self, promql: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """An instant query's result vector; HarnessError naming the query when Prometheus refuses it."""
+        data = self._get(f"/api/v1/query?{urllib.parse.urlencode({'query': promql})}", repr(promql), timeout)
+        result = data.get("result") or []
+        return list(result) if isinstance(result, list) else []
+
+    def firing_since(self, since: float, timeout: float = 10.0) -> list[dict[str, str]]:
+        """The labels of the alerts Prometheus has firing that became active at or after `since` (Unix time)."""
+        alerts = self._get("/api/v1/alerts", "the alerts API", timeout).get("alerts") or []
+        return [
+            dict(a.get("labels") or {})
+            for a in alerts
+            if a.get("state") == "firing" and _unix(str(a.get("activeAt", ""))) >= since
+        ]
+
+    def _get(self, path: str, what: str, timeout: float) -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(f"{self.prometheus_url}{path}", timeout=timeout) as resp:  # noqa: S310
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode(errors="replace")[:300]
+            raise HarnessError(f"Prometheus refused {what}: HTTP {e.code} {detail}") from e
+        except (OSError, ValueError) as e:
+            raise HarnessError(f"Prometheus at {self.prometheus_url} did not answer {what}: {e}") from e
+        data = body.get("data") if isinstance(body, dict) else None
+        return data if isinstance(data, dict) else {}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prometheus": self.prometheus_url,
+            "alertmanager": self.alertmanager_url,
+            "receiver": self.receiver_url,
+            "notifications": str(self.notifications_file),
+            "targets": str(self.targets_dir),
+            "rules": self.rules_source,
+            "rules_shipped": self.rules_shipped,
+            "timings_seconds": self.timings.to_json(),
+        }
