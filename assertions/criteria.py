@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from assertions.criterion import Criterion
+from assertions.load_criterion import LoadCriterion
 
-CRITERIA: tuple[Criterion, ...] = ()
+CRITERIA: tuple[Criterion, ...] = (LoadCriterion(),)
 
 
 def by_key() -> dict[str, Criterion]:
