@@ -76,10 +76,10 @@ class LoadCriterion(Criterion):
         for key in raw:
             if key not in BUDGET_KEYS:
                 return f"unknown key {key!r} (expected {', '.join(BUDGET_KEYS)})"
-        ratios = raw.get("p95_ratio", {})
+        ratios = raw.get("p95_ratio", {"": 1})
         if not isinstance(ratios, dict) or not ratios:
             return f"p95_ratio: expected a mapping of group -> factor (groups: {', '.join(GROUPS)}), got {ratios!r}"
-        for group, factor in ratios.items():
+        for group, factor in raw.get("p95_ratio", {}).items():
             if not isinstance(group, str) or not group:
                 return f"p95_ratio: expected group names, got {group!r}"
             if not _number(factor) or factor < 1:

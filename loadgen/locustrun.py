@@ -21,7 +21,6 @@ import os
 import resource
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,9 @@ from locust.html import get_html_report
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, MasterRunner, Runner
 from locust.util.load_locustfile import load_locustfile
 
-from clusters.gitops import GitOpsRepo
 from foundation.waiting import wait_until
 from kubeapi import connect
+from loadgen.committer import Committer
 from loadgen.spec import CHECK_EXIT, CSV_PREFIX, HTML, PROCESS, REQUESTS, STATE, LoadSpec
 from loadgen.tracker import DeliveryTracker
 from loadgen.users import World, api_class, team_classes
@@ -75,9 +74,9 @@ def user_classes(spec: LoadSpec, world: World) -> tuple[list[type[User]], int]:
 
 def world_of(spec: LoadSpec) -> World:
     kube = connect(spec.kubeconfig, spec.context)
-    git = GitOpsRepo(Path(spec.git["bare"]), Path(spec.git["work"]), spec.git["url"])
+    git = Committer(spec.git)
     tracker = DeliveryTracker(kube, git, spec.teams, spec.flux_namespace)
-    return World(kube, git, tracker, spec.flux_namespace, spec.namespace, spec.deadline, threading.Lock())
+    return World(kube, git, tracker, spec.flux_namespace, spec.namespace, spec.deadline)
 
 
 def send_requests_to(runner: Runner) -> None:
@@ -172,6 +171,7 @@ def run_writer(spec: LoadSpec, out: Path, workers: int, port: int) -> int:
     csv.close_files()
     if not workers:
         world.tracker.stop()
+    world.git.close()  # reaped: its CPU (and its git commands') counts in ours
     write_json(out / PROCESS, usage(started))
     write_json(out / STATE, {"state": "stopped", "users": count, "workers": workers, "pid": os.getpid()})
     return 0
@@ -188,6 +188,7 @@ def run_worker(spec: LoadSpec, out: Path, port: int) -> int:
     world.tracker.start()
     runner.greenlet.join()  # until the master says quit
     world.tracker.stop()
+    world.git.close()
     write_json(out / f"process-worker-{os.getpid()}.json", usage(started))
     return 0
 

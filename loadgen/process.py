@@ -27,6 +27,22 @@ CHECK_TIMEOUT = 60.0
 STOP_GRACE = 30.0  # beyond the deadline the users may still be waiting for
 
 
+def _proc_stats() -> dict[int, tuple[int, float, float]]:
+    """pid -> (parent pid, CPU seconds of its own, CPU seconds of its reaped children) of every process."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        own, reaped = (int(fields[11]) + int(fields[12])) / ticks, (int(fields[13]) + int(fields[14])) / ticks
+        out[int(entry.name)] = (int(fields[1]), own, reaped)
+    return out
+
+
 def check_locustfile(path: str) -> str | None:
     """What is wrong with a user's locustfile, found in a process of its own (importing it imports locust)."""
     try:
@@ -120,8 +136,21 @@ class LoadProcess:
                 kill_group(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU seconds used so far by the load processes themselves, and by their helpers: the committer and the
+        git commands it ran (children, living or reaped), from /proc."""
+        pids = {p.pid for p in self.processes if p.poll() is None}
+        own = helpers = 0.0
+        for pid, (ppid, mine, reaped) in _proc_stats().items():
+            if pid in pids:
+                own, helpers = own + mine, helpers + reaped
+            elif ppid in pids:
+                helpers += mine + reaped
+        return own, helpers
+
     def usage(self) -> dict[str, float]:
-        """CPU seconds of the load processes and their git children, and the writer's wall time."""
+        """CPU seconds of the load processes and their git children over their whole life (start-up included),
+        and the writer's wall time, as the processes reported them when they stopped."""
         total = {"wall_seconds": 0.0, "cpu_seconds": 0.0, "children_cpu_seconds": 0.0}
         for path in [self.out / PROCESS, *sorted(self.out.glob("process-worker-*.json"))]:
             try:

@@ -8,6 +8,7 @@ fault was injected, records the `load` measurement, the chart's series, locust's
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class LoadRun:
         self.fault_end: float | None = None
         self.stopped: float | None = None
         self.window_seconds = 0.0  # baseline and after: measured, not the harness's overhead
+        self.baseline_cpu: dict[str, float] = {}
 
     def start(self) -> None:
         """Teams Ready, the app's Service serving, every user running; then the baseline window."""
@@ -69,7 +71,19 @@ class LoadRun:
         workers = profile.workers if self.plan.workers is None else self.plan.workers
         self.process = LoadProcess(self.spec(), workers).start()
         self.started = time.monotonic()
+        own, helpers = self.process.cpu_seconds()
         self._hold(profile.baseline)
+        # The generator's cost in steady state (start-up excluded): CPU over the baseline window's wall time, of
+        # the locust processes, and of the committer with its git commands.
+        wall_seconds = time.monotonic() - self.started
+        own_after, helpers_after = self.process.cpu_seconds()
+        self.baseline_cpu = {
+            "wall_seconds": round(wall_seconds, 3),
+            "cpu_seconds": round(own_after - own, 3),
+            "helpers_cpu_seconds": round(helpers_after - helpers, 3),
+            "teams": profile.team_count,
+            "every": profile.every,
+        }
 
     def spec(self) -> LoadSpec:
         ctx, profile = self.ctx, self.plan.profile
@@ -145,7 +159,9 @@ class LoadRun:
         )
         result.attachments["load"] = self._series(requests, windows, injected, fault_end)
         result.attachments["load_files"] = {label: str(path) for label, path in self.process.files().items()}
-        result.attachments["load_cpu"] = self.process.usage()
+        result.attachments["load_cpu"] = {"baseline": self.baseline_cpu, "whole_life": self.process.usage()}
+        record = {"load": result.measurements["load"], "cpu": result.attachments["load_cpu"]}
+        (self.out / "load.json").write_text(json.dumps(record, indent=2) + "\n")
 
     def _series(
         self, requests: list[deliveries.Request], windows: deliveries.Windows, injected: float, fault_end: float

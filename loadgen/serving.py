@@ -49,6 +49,8 @@ def downtime(samples: Sequence[Sample], start: float, end: float) -> float:
     """Seconds in [start, end] with no Ready endpoint; the count before `start` holds until the next sample.
     Before the first sample nothing is known, and nothing is counted."""
     total = 0.0
+    if not samples:
+        return total
     for (at, count), following in zip(samples, [*samples[1:], (end, -1)], strict=True):
         lo, hi = max(at, start), min(following[0], end)
         if count == 0 and hi > lo:

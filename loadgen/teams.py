@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from assertions.load_criterion import GROUPS, SAME_SOURCE
 from assertions.load_profiles import LoadProfile
@@ -25,6 +25,15 @@ from fluxmodel.kinds import GIT_REPOSITORY
 from injectors import apps
 from injectors.base import FaultContext
 from kubeapi import Kube
+
+
+class Repository(Protocol):
+    """Where teams commit: clusters.gitops.GitOpsRepo, or the load process's loadgen.committer.Committer."""
+
+    def commit(self, message: str, write: dict[str, str] | None = None) -> str: ...
+
+    def includes(self, revision: str, commit: str) -> bool: ...
+
 
 TOKEN_KEY = "delivery"  # noqa: S105 - the ConfigMap key a delivery writes, not a secret
 SHORT = {SAME_SOURCE: "same", "other-source": "other"}
@@ -116,14 +125,16 @@ def ready(ctx: FaultContext, teams: list[Team], revision: str) -> Check:
     return check
 
 
-def commit(team: Team, git: Any, kube: Kube, flux_namespace: str, token: str) -> str:
+def commit(team: Team, git: Repository, kube: Kube, flux_namespace: str, token: str) -> str:
     """One delivery's commit, then a reconcile request on the team's source (what a webhook receiver does)."""
-    revision = str(git.commit(f"{team.name}: deliver {token}", write=team.files(token)))
+    revision = git.commit(f"{team.name}: deliver {token}", write=team.files(token))
     kube.merge_patch(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, team.source, flux_namespace, reconcile_request())
     return revision
 
 
-def delivered(ks: dict[str, Any] | None, configmap: dict[str, Any] | None, token: str, revision: str, git: Any) -> bool:
+def delivered(
+    ks: dict[str, Any] | None, configmap: dict[str, Any] | None, token: str, revision: str, git: Repository
+) -> bool:
     """The delivery of `token` (committed as `revision`) is done: the ConfigMap in the cluster holds it and the
     Kustomization is Ready at that revision or a later one holding it."""
     if configmap is None or (configmap.get("data") or {}).get(TOKEN_KEY) != token:
@@ -131,4 +142,4 @@ def delivered(ks: dict[str, Any] | None, configmap: dict[str, Any] | None, token
     if ks is None or not is_ready(ks) or is_stalled(ks):
         return False
     applied = last_applied_revision(ks)
-    return applied is not None and (applied == revision or bool(git.includes(applied, revision)))
+    return applied is not None and (applied == revision or git.includes(applied, revision))

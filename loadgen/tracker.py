@@ -16,7 +16,7 @@ from typing import Any
 from assertions.watch import Target, WatchCache
 from fluxmodel.kinds import KUSTOMIZATION
 from kubeapi import Kube
-from loadgen.teams import Team, delivered
+from loadgen.teams import Repository, Team, delivered
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Pending:
 
 
 class DeliveryTracker:
-    def __init__(self, kube: Kube, git: Any, teams: list[Team], flux_namespace: str):
+    def __init__(self, kube: Kube, git: Repository, teams: list[Team], flux_namespace: str):
         self.git, self.flux_namespace = git, flux_namespace
         self._by_kustomization = {t.kustomization: t for t in teams}
         self._by_configmap = {(t.namespace, t.configmap): t for t in teams}

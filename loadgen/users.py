@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,10 +18,10 @@ from typing import Any, ClassVar
 
 from locust import User, constant_pacing, task
 
-from clusters.gitops import GitOpsRepo
 from fluxmodel.kinds import KUSTOMIZATION
 from kubeapi import Kube
 from loadgen import teams
+from loadgen.committer import Committer
 from loadgen.deliveries import DELIVERY
 from loadgen.teams import Team
 from loadgen.tracker import DeliveryTracker
@@ -39,14 +38,11 @@ class World:
     """What every user of one load process shares: clients, the tracker, the pace."""
 
     kube: Kube
-    git: GitOpsRepo
+    git: Committer  # one request at a time: commits are serialised (GitOpsRepo's lock) anyway
     tracker: DeliveryTracker
     flux_namespace: str
     namespace: str
     deadline: float
-    # One commit at a time per process: the repository's file lock is per open file, and a greenlet blocked on
-    # it would block every other greenlet, including the holder.
-    commit_lock: threading.Lock
 
 
 class TeamUser(User):
@@ -69,8 +65,7 @@ class TeamUser(User):
         started = time.monotonic()
         error: Exception | None = None
         try:
-            with world.commit_lock:
-                revision = teams.commit(team, world.git, world.kube, world.flux_namespace, token)
+            revision = teams.commit(team, world.git, world.kube, world.flux_namespace, token)
             started = time.monotonic()
             done_at = world.tracker.wait(world.tracker.expect(team, token, revision), world.deadline)
             if done_at is None:
