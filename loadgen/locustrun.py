@@ -7,9 +7,9 @@
 
 Users fire locust request events; each is sent as a custom message (`resilience_request`) to the master (or to
 itself, locally), which appends it to requests.jsonl, so every delivery is recorded once, by one writer,
-whatever the number of processes. On SIGTERM the users finish the delivery in hand (locust's stop_timeout: the
-deadline), then the master writes locust's CSV statistics and HTML report and its CPU use (process.json);
-workers write their own CPU use. Writes `state.json` with `running` once every user is spawned.
+whatever the number of processes. On SIGTERM the users stop committing and the deliveries in flight end (done,
+or failed at their deadline), then the master writes locust's CSV statistics and HTML report and its CPU use
+(process.json); workers write their own CPU use. Writes `state.json` with `running` once every user is spawned.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from loadgen.tracker import DeliveryTracker
 from loadgen.users import World, api_class, team_classes
 
 MESSAGE = "resilience_request"
+STOP_TIMEOUT = 10.0  # a team's task is a commit; the deliveries in flight are awaited on test_stop
 log = logging.getLogger("load")
 
 
@@ -107,6 +108,15 @@ def write_requests_from(runner: Runner, out: Path) -> None:
     runner.register_message(MESSAGE, on_message)
 
 
+def settle_on_stop(env: Environment, world: World, deadline: float) -> None:
+    """When the users stop, the deliveries in flight still end (done, or failed at their deadline) and are sent."""
+
+    def on_stop(**_kwargs: Any) -> None:
+        world.settle(deadline + 1)
+
+    env.events.test_stop.add_listener(on_stop)
+
+
 def usage(started: float) -> dict[str, float]:
     """CPU seconds of this process and of its reaped children (git), and the wall time they were spent in."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -145,7 +155,7 @@ def run_writer(spec: LoadSpec, out: Path, workers: int, port: int) -> int:
     stop = Stop()
     world = world_of(spec)
     classes, count = user_classes(spec, world)
-    env = Environment(user_classes=classes, stop_timeout=spec.deadline + 5)
+    env = Environment(user_classes=classes, stop_timeout=STOP_TIMEOUT)
     runner: Runner
     if workers:
         runner = env.create_master_runner("127.0.0.1", port)
@@ -154,6 +164,7 @@ def run_writer(spec: LoadSpec, out: Path, workers: int, port: int) -> int:
         send_requests_to(runner)
         world.tracker.start()
     write_requests_from(runner, out)
+    settle_on_stop(env, world, spec.deadline)
     if isinstance(runner, MasterRunner):
         master = runner
         wait_until(lambda: master.worker_count >= workers, 60, f"{workers} locust worker(s) to connect", interval=0.2)
@@ -163,7 +174,7 @@ def run_writer(spec: LoadSpec, out: Path, workers: int, port: int) -> int:
     wait_until(lambda: runner.user_count >= count, 60, f"{count} users to be spawned", interval=0.1)
     write_json(out / STATE, {"state": "running", "users": count, "workers": workers, "pid": os.getpid()})
     stop.wait(runner)
-    log.info("stopping: users finish the delivery in hand (up to %.0fs)", spec.deadline)
+    log.info("stopping: the deliveries in flight end (up to %.0fs)", spec.deadline)
     runner.stop()
     time.sleep(stats.CSV_STATS_INTERVAL_SEC + 0.2)  # one more CSV write with the last requests
     (out / HTML).write_text(get_html_report(env, show_download_link=False))
@@ -182,9 +193,10 @@ def run_worker(spec: LoadSpec, out: Path, port: int) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the master stops its workers; a SIGTERM is an abort
     world = world_of(spec)
     classes, _count = user_classes(spec, world)
-    env = Environment(user_classes=classes, stop_timeout=spec.deadline + 5)
+    env = Environment(user_classes=classes, stop_timeout=STOP_TIMEOUT)
     runner = env.create_worker_runner("127.0.0.1", port)
     send_requests_to(runner)
+    settle_on_stop(env, world, spec.deadline)
     world.tracker.start()
     runner.greenlet.join()  # until the master says quit
     world.tracker.stop()

@@ -125,6 +125,18 @@ def ready(ctx: FaultContext, teams: list[Team], revision: str) -> Check:
     return check
 
 
+def token(sequence: int, salt: str) -> str:
+    """What a delivery writes: its sequence number (a later delivery of the team supersedes it), made unique."""
+    return f"{sequence}-{salt}"
+
+
+def sequence_of(configmap: dict[str, Any] | None) -> int:
+    """The sequence number of the delivery a team's ConfigMap in the cluster holds (0: the set-up's, or none)."""
+    value = str(((configmap or {}).get("data") or {}).get(TOKEN_KEY) or "0")
+    head = value.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 def commit(team: Team, git: Repository, kube: Kube, flux_namespace: str, token: str) -> str:
     """One delivery's commit, then a reconcile request on the team's source (what a webhook receiver does)."""
     revision = git.commit(f"{team.name}: deliver {token}", write=team.files(token))
@@ -133,11 +145,12 @@ def commit(team: Team, git: Repository, kube: Kube, flux_namespace: str, token: 
 
 
 def delivered(
-    ks: dict[str, Any] | None, configmap: dict[str, Any] | None, token: str, revision: str, git: Repository
+    ks: dict[str, Any] | None, configmap: dict[str, Any] | None, sequence: int, revision: str, git: Repository
 ) -> bool:
-    """The delivery of `token` (committed as `revision`) is done: the ConfigMap in the cluster holds it and the
-    Kustomization is Ready at that revision or a later one holding it."""
-    if configmap is None or (configmap.get("data") or {}).get(TOKEN_KEY) != token:
+    """Delivery number `sequence` (committed as `revision`) is done: the ConfigMap in the cluster holds it or a
+    later one of the team (Flux applies the newest revision it fetched), and the Kustomization is Ready at that
+    revision or a later one holding it."""
+    if configmap is None or sequence_of(configmap) < sequence:
         return False
     if ks is None or not is_ready(ks) or is_stalled(ks):
         return False

@@ -2,7 +2,8 @@
 
 Both fire locust request events, so locust's own statistics, CSV and HTML report cover them: a team's request
 is one delivery (type `delivery`, named after its group), its response time the seconds from the pushed commit to
-delivered (loadgen.tracker), a failure a delivery not done within the deadline. API-pressure requests (LIST, WATCH,
+delivered (loadgen.tracker), a failure a delivery not done within the deadline. In the load process `threading`
+is gevent's (locust monkey-patches it): a thread here is a greenlet. API-pressure requests (LIST, WATCH,
 PATCH) are marked as an instrument: they load the control plane, they are not a group of the verdict.
 Imported only by the load process (locust monkey-patches with gevent on import).
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from locust import User, constant_pacing, task
@@ -24,7 +26,7 @@ from loadgen import teams
 from loadgen.committer import Committer
 from loadgen.deliveries import DELIVERY
 from loadgen.teams import Team
-from loadgen.tracker import DeliveryTracker
+from loadgen.tracker import DeliveryTracker, Pending
 
 API_PRESSURE = "api-pressure"
 
@@ -43,10 +45,18 @@ class World:
     flux_namespace: str
     namespace: str
     deadline: float
+    in_flight: set[threading.Thread] = field(default_factory=set)
+
+    def settle(self, timeout: float) -> None:
+        """Wait (up to `timeout`) for the deliveries in flight to be done or to fail: each is recorded."""
+        deadline = time.monotonic() + timeout
+        for waiter in list(self.in_flight):
+            waiter.join(max(0.0, deadline - time.monotonic()))
 
 
 class TeamUser(User):
-    """One team: commits a new token to its app at a steady pace and times each delivery."""
+    """One team: commits at a steady pace (open loop: the next commit does not wait for the last delivery, as
+    teams do not), and times each delivery on a greenlet of its own."""
 
     abstract = True
     team: ClassVar[Team]
@@ -61,25 +71,37 @@ class TeamUser(User):
     def deliver(self) -> None:
         world, team = self.world, self.team
         self.deliveries += 1
-        token = f"{self.deliveries}-{secrets.token_hex(4)}"
+        sequence = self.deliveries
         started = time.monotonic()
-        error: Exception | None = None
         try:
+            token = teams.token(sequence, secrets.token_hex(4))
             revision = teams.commit(team, world.git, world.kube, world.flux_namespace, token)
-            started = time.monotonic()
-            done_at = world.tracker.wait(world.tracker.expect(team, token, revision), world.deadline)
-            if done_at is None:
-                error = DeliveryFailed(f"{team.name}: not delivered within {world.deadline:g}s")
-            seconds = (done_at or time.monotonic()) - started
         except Exception as e:  # a failed commit or API call is a failed delivery, recorded like one
-            error, seconds = DeliveryFailed(f"{team.name}: {type(e).__name__}: {e}"), time.monotonic() - started
+            self._record(time.monotonic() - started, DeliveryFailed(f"{team.name}: {type(e).__name__}: {e}"))
+            return
+        pending = world.tracker.expect(team, sequence, revision)
+        waiter = threading.Thread(target=self._await, args=(pending,), daemon=True)
+        world.in_flight.add(waiter)
+        waiter.start()
+
+    def _await(self, pending: Pending) -> None:
+        world = self.world
+        try:
+            done_at = world.tracker.wait(pending, world.deadline)
+            seconds = (done_at or time.monotonic()) - pending.committed
+            late = DeliveryFailed(f"{self.team.name}: not delivered within {world.deadline:g}s")
+            self._record(seconds, None if done_at is not None else late)
+        finally:
+            world.in_flight.discard(threading.current_thread())
+
+    def _record(self, seconds: float, error: Exception | None) -> None:
         self.environment.events.request.fire(
             request_type=DELIVERY,
-            name=team.group,
+            name=self.team.group,
             response_time=seconds * 1000.0,
             response_length=0,
             exception=error,
-            context={"team": team.name, "group": team.group},
+            context={"team": self.team.name, "group": self.team.group},
         )
 
 

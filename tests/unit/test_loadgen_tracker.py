@@ -91,7 +91,7 @@ def test_a_delivery_is_done_when_the_token_is_applied_and_flux_is_ready_at_its_r
     setup = repo.commit("setup", write=same.files("0"))
     flux_applies(kube, same, "0", setup)
     revision = repo.commit("same-1: deliver 1", write=same.files("1"))
-    pending = tracker.expect(same, "1", revision)
+    pending = tracker.expect(same, 1, revision)
     report(kube, same, revision, ready="False")  # reconciling the revision
     wait_until(
         lambda: (
@@ -115,7 +115,7 @@ def test_a_later_revision_holding_the_commit_delivers_it_an_older_one_does_not(r
     older = repo.commit("other-1: deliver 1", write=other.files("1"))
     mine = repo.commit("same-1: deliver 1", write=same.files("1"))
     later = repo.commit("other-1: deliver 2", write=other.files("2"))
-    pending = tracker.expect(same, "1", mine)
+    pending = tracker.expect(same, 1, mine)
     flux_applies(kube, same, "1", older)  # the token is there, yet Flux reports a revision before the commit
     assert not pending.done.wait(0.3)
     flux_applies(kube, same, "1", later)
@@ -127,14 +127,14 @@ def test_a_delivery_not_done_within_the_deadline_is_not_done(repo: GitOpsRepo, w
     _kube, (same, _other), tracker = world
     revision = repo.commit("same-1: deliver 1", write=same.files("1"))
     started = time.monotonic()
-    assert tracker.wait(tracker.expect(same, "1", revision), 0.5) is None
+    assert tracker.wait(tracker.expect(same, 1, revision), 0.5) is None
     assert time.monotonic() - started >= 0.5
 
 
 def test_concurrent_events_complete_a_delivery_once(repo: GitOpsRepo, world: Any) -> None:
     kube, (same, _other), tracker = world
     revision = repo.commit("same-1: deliver 1", write=same.files("1"))
-    pending = tracker.expect(same, "1", revision)
+    pending = tracker.expect(same, 1, revision)
     flux_applies(kube, same, "1", revision)
     first = tracker.wait(pending, 5.0)
     threads = [threading.Thread(target=flux_applies, args=(kube, same, "1", revision)) for _ in range(3)]
@@ -167,3 +167,16 @@ def test_recovered_at_the_head_accepts_a_later_revision_holding_it(repo: GitOpsR
     newest = repo.commit("after what Flux applied", write={"apps/team/a.yaml": "a: 3\n"})
     ok, detail = kustomization_ready(FLUX, "web", AtLeast(lambda: newest, repo.includes))(kube)
     assert not ok and detail.endswith(f"at {later}, want {newest} or later")
+
+
+def test_a_later_delivery_applied_first_completes_the_earlier_ones_too(repo: GitOpsRepo, world: Any) -> None:
+    kube, (same, _other), tracker = world
+    first = repo.commit("same-1: deliver 1", write=same.files(teams.token(1, "a")))
+    second = repo.commit("same-1: deliver 2", write=same.files(teams.token(2, "b")))
+    one, two = tracker.expect(same, 1, first), tracker.expect(same, 2, second)
+    flux_applies(kube, same, teams.token(1, "a"), first)
+    assert tracker.wait(one, 5.0) is not None and not two.done.wait(0.3)
+    three = tracker.expect(same, 3, repo.commit("same-1: deliver 3", write=same.files(teams.token(3, "c"))))
+    flux_applies(kube, same, teams.token(3, "c"), repo.revision())  # Flux fetched the newest: 2 and 3 at once
+    assert tracker.wait(two, 5.0) is not None and tracker.wait(three, 5.0) == two.done_at
+    assert teams.sequence_of({"data": {teams.TOKEN_KEY: "12-ab"}}) == 12 and teams.sequence_of(None) == 0
