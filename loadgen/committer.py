@@ -51,7 +51,11 @@ class Committer:
 
     def __init__(self, git: dict[str, str]):
         argv = [sys.executable, "-m", "loadgen.committer", git["bare"], git["work"], git["url"]]
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        # A session of its own: the SIGTERM that stops the load process's group must not cut a commit in half.
+        # It ends when its stdin does (the load process closed it, or died).
+        self.process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, start_new_session=True
+        )
         self._lock = threading.Lock()
         self._order: dict[str, int] = {}
         self._includes: dict[tuple[str, str], bool] = {}

@@ -28,7 +28,7 @@ from typing import Any
 from locust import User, stats
 from locust.env import Environment
 from locust.html import get_html_report
-from locust.runners import STATE_CLEANUP, STATE_STOPPED, MasterRunner, Runner
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, WORKER_REPORT_INTERVAL, MasterRunner, Runner
 from locust.util.load_locustfile import load_locustfile
 
 from foundation.waiting import wait_until
@@ -39,7 +39,6 @@ from loadgen.tracker import DeliveryTracker
 from loadgen.users import World, api_class, team_classes
 
 MESSAGE = "resilience_request"
-STOP_TIMEOUT = 10.0  # a team's task is a commit; the deliveries in flight are awaited on test_stop
 log = logging.getLogger("load")
 
 
@@ -108,11 +107,14 @@ def write_requests_from(runner: Runner, out: Path) -> None:
     runner.register_message(MESSAGE, on_message)
 
 
-def settle_on_stop(env: Environment, world: World, deadline: float) -> None:
-    """When the users stop, the deliveries in flight still end (done, or failed at their deadline) and are sent."""
+def settle_on_stop(env: Environment, world: World, deadline: float, report: float = 0.0) -> None:
+    """When the users stop, the deliveries in flight still end (done, or failed at their deadline) and are sent.
+    A worker then waits `report` seconds for one more statistics report: it tells the master it stopped only
+    after this, and the master ignores a stopped worker's reports."""
 
     def on_stop(**_kwargs: Any) -> None:
         world.settle(deadline + 1)
+        time.sleep(report)
 
     env.events.test_stop.add_listener(on_stop)
 
@@ -149,13 +151,19 @@ class Stop:
             time.sleep(0.2)  # gevent's sleep here: the users run meanwhile
 
 
+def stop_timeout(spec: LoadSpec) -> float:
+    """How long stopping may take: a team's task is one commit, but stopping waits for deliveries in flight (on
+    a master: for its workers to report stopped, which it bounds by this plus 60 s)."""
+    return spec.deadline + 10
+
+
 def run_writer(spec: LoadSpec, out: Path, workers: int, port: int) -> int:
     """The local or master process: start every user, wait for SIGTERM, stop gracefully, write the reports."""
     started = time.monotonic()
     stop = Stop()
     world = world_of(spec)
     classes, count = user_classes(spec, world)
-    env = Environment(user_classes=classes, stop_timeout=STOP_TIMEOUT)
+    env = Environment(user_classes=classes, stop_timeout=stop_timeout(spec))
     runner: Runner
     if workers:
         runner = env.create_master_runner("127.0.0.1", port)
@@ -189,16 +197,19 @@ def run_writer(spec: LoadSpec, out: Path, workers: int, port: int) -> int:
 
 
 def run_worker(spec: LoadSpec, out: Path, port: int) -> int:
+    """A worker: runs the users the master dispatches to it until the master quits or the harness stops it (by
+    then every delivery was sent: a worker reports it stopped only after its deliveries in flight ended)."""
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the master stops its workers; a SIGTERM is an abort
+    stop = Stop()
     world = world_of(spec)
     classes, _count = user_classes(spec, world)
-    env = Environment(user_classes=classes, stop_timeout=STOP_TIMEOUT)
+    env = Environment(user_classes=classes, stop_timeout=stop_timeout(spec))
     runner = env.create_worker_runner("127.0.0.1", port)
     send_requests_to(runner)
-    settle_on_stop(env, world, spec.deadline)
+    settle_on_stop(env, world, spec.deadline, report=WORKER_REPORT_INTERVAL + 0.5)
     world.tracker.start()
-    runner.greenlet.join()  # until the master says quit
+    while not stop.requested and not runner.greenlet.join(timeout=0.2):
+        pass
     world.tracker.stop()
     world.git.close()
     write_json(out / f"process-worker-{os.getpid()}.json", usage(started))

@@ -123,14 +123,18 @@ class LoadProcess:
         return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
 
     def stop(self) -> None:
-        """SIGTERM the writer: users finish the delivery in hand, reports are written; then make sure every
-        process is gone (SIGKILL after the grace). Never raises."""
+        """SIGTERM the writer: users stop committing, deliveries in flight end, reports are written; then the
+        workers (by then they sent every delivery); SIGKILL whatever is left after the grace. Never raises."""
         if not self.processes:
             return
-        writer = self.processes[0]
+        writer, workers = self.processes[0], self.processes[1:]
         if writer.poll() is None:
             kill_group(writer.pid, signal.SIGTERM)
-        poll(lambda: all(p.poll() is not None for p in self.processes), self.spec.deadline + STOP_GRACE, 0.25)
+        poll(lambda: writer.poll() is not None, self.spec.deadline + STOP_GRACE, 0.25)
+        for worker in workers:
+            if worker.poll() is None:
+                kill_group(worker.pid, signal.SIGTERM)
+        poll(lambda: all(p.poll() is not None for p in self.processes), STOP_GRACE, 0.25)
         for process in self.processes:
             if process.poll() is None:
                 kill_group(process.pid, signal.SIGKILL)
