@@ -160,7 +160,11 @@ class LoadRun:
         result.attachments["load"] = self._series(requests, windows, injected, fault_end)
         result.attachments["load_files"] = {label: str(path) for label, path in self.process.files().items()}
         result.attachments["load_cpu"] = {"baseline": self.baseline_cpu, "whole_life": self.process.usage()}
-        record = {"load": result.measurements["load"], "cpu": result.attachments["load_cpu"]}
+        record = {
+            "load": result.measurements["load"],
+            "cpu": result.attachments["load_cpu"],
+            "series": result.attachments["load"],
+        }
         (self.out / "load.json").write_text(json.dumps(record, indent=2) + "\n")
 
     def _series(
