@@ -12,6 +12,9 @@ same run's baseline); failed deliveries (all windows); the faulted app's downtim
 endpoint, "-" when it serves nothing); the blast radius (teams whose deliveries failed, or whose own p95 during
 the fault exceeded their own baseline by the SLO's factor).
 
+Simulated pods are Ready the moment they start, so Flux's delete-then-create leaves no gap on this cluster;
+`--startup SECONDS` also runs selector-change with pods Ready only SECONDS after they start (kwok's ready delay),
+as a real app's would be, and prints the downtime under each mode: the trade-off between force and blue-green.
 `--cpu` also runs the heavy profile (20 teams committing every 10 s each) once and prints the generator's CPU
 over its baseline window: the locust process, and its committer with the git commands it runs. `--pressure`
 runs the faults under the operator once without load and once under the api-pressure profile (users listing,
@@ -19,7 +22,7 @@ watching and patching the API server) and prints the time to detect and the TTR 
 here is asserted; the machine is shared, so compare figures of one run with each other.
 
 Usage: .venv/bin/python benchmarks/load_blast_radius.py [--reuse-cluster NAME] [--modes none,flux-native,operator]
-       [--faults dependency-cycle,...] [--load light] [--cpu] [--pressure]
+       [--faults dependency-cycle,...] [--load light] [--startup SECONDS] [--cpu] [--pressure]
 """
 
 from __future__ import annotations
@@ -36,14 +39,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from recovery_common import local_cluster
-from recovery_ttr import names, render
+from recovery_ttr import names, positive_seconds, render
 
 from assertions import slo as slo_model
 from assertions.verdict import RunResult, Verdict
 from clusters.model import Cluster
 from foundation.errors import ResilienceError, UserError
-from injectors.base import Fault
+from injectors import apps
+from injectors.base import Fault, FaultContext, standard_setup, web_app
 from injectors.registry import FAULTS, fault
+from injectors.selector import SelectorChange
 from loadgen import choice
 from loadgen.run import LoadPlan
 from reports.matrix import seconds
@@ -72,6 +77,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--modes", default=DEFAULT_MODES, help=f"recovery modes (default {DEFAULT_MODES})")
     parser.add_argument("--faults", default=DEFAULT_FAULTS, help=f"catalog faults (default {DEFAULT_FAULTS})")
     parser.add_argument("--load", default="light", help="the load profile of the table (default light)")
+    parser.add_argument(
+        "--startup", type=positive_seconds, metavar="SECONDS", help="also: selector-change with slow-starting pods"
+    )
     parser.add_argument("--cpu", action="store_true", help="also measure the generator at the heavy profile")
     parser.add_argument("--pressure", action="store_true", help="also time detection under API pressure")
     return parser.parse_args()
@@ -170,6 +178,57 @@ def report(plan: Plan, results: dict[Any, RunResult]) -> None:
             print(f"  {result.fault} under {result.recovery}: {result.verdict}: {result.reason}")
 
 
+class SlowStartSelectorChange(SelectorChange):
+    """selector-change (same name, same budgets) whose pods become Ready `startup` seconds after they start."""
+
+    def __init__(self, startup: float):
+        self.startup = startup
+
+    def deployment(self, ctx: FaultContext, labels: dict[str, str]) -> dict[str, Any]:
+        dep = apps.deployment("web", ctx.namespace, labels)
+        dep["spec"]["template"]["metadata"]["annotations"] = {apps.READY_DELAY: f"{self.startup:g}s"}
+        return dep
+
+    def setup(self, ctx: FaultContext) -> None:
+        standard_setup(ctx, web_app(ctx, self.deployment(ctx, {"app": "web"})))
+
+    def inject(self, ctx: FaultContext) -> None:
+        changed = self.deployment(ctx, {"app": "web", "track": "stable"})
+        ctx.prove(ctx.refused(changed, "spec.selector", "field is immutable"), "an immutable selector change")
+        ctx.commit("Select only stable pods", write={f"{ctx.path}/deployment.yaml": apps.dump(changed)})
+        ctx.reconcile(ctx.kustomization_ref())
+
+
+def startup(cluster: Cluster, plan: Plan, delay: float) -> None:
+    slow = Plan([SlowStartSelectorChange(delay)], plan.modes, plan.slo, plan.load, plan.run_dir)
+    results = measure(cluster, slow, plan.load, plan.modes)
+    print(f"\nselector-change with pods Ready {delay:g}s after they start, load {plan.load.label}\n")
+    header = ["mode", "verdict", "TTR", "downtime", "same-source p95 during / baseline"]
+    rows = []
+    for mode in plan.modes:
+        result = results["selector-change", mode.name]
+        downtime = (result.measurements.get("load") or {}).get("downtime_seconds")
+        measured = result.measurements.get("load") or {}
+        rows.append(
+            [
+                mode.name,
+                str(result.verdict),
+                seconds_or_never(result),
+                seconds_or_dash(downtime),
+                p95_ratio(measured, "same-source"),
+            ]
+        )
+    print(render(header, rows))
+
+
+def seconds_or_never(result: RunResult) -> str:
+    return "never" if result.ttr_seconds is None else seconds(result.ttr_seconds)
+
+
+def seconds_or_dash(value: float | None) -> str:
+    return "-" if value is None else seconds(value)
+
+
 def cpu(cluster: Cluster, plan: Plan) -> None:
     heavy = choice.choose("heavy", "the benchmark", plan.slo)
     assert heavy is not None
@@ -219,6 +278,8 @@ def main() -> int:
         with local_cluster(args.reuse_cluster) as cluster:
             results = measure(cluster, plan, plan.load, plan.modes)
             report(plan, results)
+            if args.startup:
+                startup(cluster, plan, args.startup)
             if args.cpu:
                 cpu(cluster, plan)
             if args.pressure:

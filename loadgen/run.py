@@ -100,7 +100,7 @@ class LoadRun:
             api_users=profile.api_users,
             api_every=profile.api_every,
             locustfile=self.plan.locustfile,
-            out=str(self.out),
+            out=str(self.out.resolve()),
             env={
                 "KUBECONFIG": str(ctx.cluster.kubeconfig),
                 "RESILIENCE_LOAD_NAMESPACE": ctx.namespace,
@@ -131,7 +131,7 @@ class LoadRun:
             self._hold(self.plan.profile.after)
 
     def stop(self) -> None:
-        """Stop the users (they finish the delivery in hand) and the probe; never raises."""
+        """Stop the users (no more commits; the deliveries in flight end) and the probe; never raises."""
         if self.stopped is not None:
             return
         try:
