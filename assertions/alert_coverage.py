@@ -61,6 +61,13 @@ class AlertCoverage(Criterion):
                 return f"{name}: max must be > 0 seconds"
         return None
 
+    def describe(self, measured: Any) -> str:
+        def one(item: dict[str, Any]) -> str:
+            fired = item.get("fired_after")
+            return f"{item['name']} blind spot" if fired is None else f"{item['name']} after {fired:.0f}s"
+
+        return "alerts: " + (", ".join(one(i) for i in measured) or "none paged")
+
     def measurement_problem(self, value: Any) -> str | None:
         if not isinstance(value, list):
             return f"expected a list of alerts, got {value!r}"

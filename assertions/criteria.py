@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from assertions.alert_coverage import AlertCoverage
 from assertions.criterion import Criterion
+from assertions.load_criterion import LoadCriterion
 from assertions.reached import Reached
 
-CRITERIA: tuple[Criterion, ...] = (Reached(), AlertCoverage())
+CRITERIA: tuple[Criterion, ...] = (Reached(), AlertCoverage(), LoadCriterion())
 
 
 def by_key() -> dict[str, Criterion]:

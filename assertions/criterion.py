@@ -37,6 +37,12 @@ class Criterion(ABC):
         """What the judge reports about the measurement without it changing the verdict (e.g. alert noise)."""
         return []
 
+    def describe(self, measured: Any) -> str:
+        """The measurement for people, one line (`reached: canary 2, production 0`), for tables and reports."""
+        if isinstance(measured, dict):
+            return f"{self.key}: " + ", ".join(f"{k} {v}" for k, v in measured.items())
+        return f"{self.key}: {measured}"
+
     def merge(self, outer: Any, inner: Any) -> Any:
         """A budget overlaid by a more specific one (scenario over defaults): mappings merge one level."""
         if isinstance(outer, dict) and isinstance(inner, dict):

@@ -127,7 +127,9 @@ class PhaseRecorder:
     def evaluate(self, at: float | None = None) -> None:
         if self.reader is None or "injected" not in self.timeline.marks:
             return
-        now = time.monotonic() if at is None else at
+        # An event received just before the injection but evaluated after it (busy watches, under load) counts
+        # from the injection: no phase precedes it.
+        now = max(time.monotonic() if at is None else at, self.timeline.marks["injected"])
         with self._lock:
             if self.timeline.has("recovered"):
                 return

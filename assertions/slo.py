@@ -10,7 +10,9 @@ the key path and the problem. Budget lookup: scenarios.FAULT.recoveries.RECOVERY
       alerts: {FluxKustomizationStuck: {max: 480}}   # seconds from injection to the page (with monitoring)
     profiles:
       quick: {repeat: 1, recoveries: [operator], faults: all}
-      nightly: {repeat: 3, recoveries: [none, operator], monitoring: true}
+      nightly: {repeat: 3, recoveries: [none, operator], faults: all, monitoring: true, load: light}
+    load_profiles:                   # teams delivering during each fault (assertions.load_profiles)
+      light: {teams: {same-source: 3, other-source: 3}, every: 10, deadline: 60}
     scenarios:
       selector-change:
         ttr: {max: 60}
@@ -28,7 +30,8 @@ from typing import Any
 
 import yaml
 
-from assertions import criteria
+from assertions import criteria, load_profiles
+from assertions.load_profiles import LoadProfile
 from foundation.errors import UserError
 
 RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator", "staged")
@@ -96,6 +99,7 @@ class Profile:
     faults: tuple[str, ...] | None = None  # None: every fault in the catalog
     # Run Prometheus and Alertmanager beside the cluster (local provider), judging the runs' alerts too.
     monitoring: bool = False
+    load: str = load_profiles.NONE  # a load profile of the file, or none (the loadgen package)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class SloFile:
     defaults: Budget = Budget()
     profiles: dict[str, Profile] = field(default_factory=dict)
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    load_profiles: dict[str, LoadProfile] = field(default_factory=dict)
 
     def budget(self, fault: str, recovery: str) -> Budget:
         """The budget for one fault under one recovery mode."""
@@ -203,15 +208,16 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     """Validate and build an SloFile from parsed YAML."""
     known_faults = tuple(known_faults)
     check = _Checker(path)
-    top = check.mapping(raw, "", ("version", "defaults", "profiles", "scenarios"))
+    top = check.mapping(raw, "", ("version", "defaults", "profiles", "scenarios", "load_profiles"))
     if top.get("version", 1) != 1:
         raise check.fail("version", f"unsupported version {top['version']!r} (this harness reads version 1)")
     check.budget(top.get("defaults"), "defaults")
     defaults = _overlay(Budget(), top.get("defaults") or {})
+    loads = load_profiles.parse(top.get("load_profiles"), check.fail)
     profiles: dict[str, Profile] = {}
     for name, raw_profile in check.mapping(top.get("profiles"), "profiles").items():
         where = f"profiles.{name}"
-        body = check.mapping(raw_profile, where, ("repeat", "recoveries", "faults", "monitoring"))
+        body = check.mapping(raw_profile, where, ("repeat", "recoveries", "faults", "monitoring", "load"))
         repeat = body.get("repeat", 1)
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise check.fail(f"{where}.repeat", f"expected a whole number >= 1, got {repeat!r}")
@@ -223,7 +229,11 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
         monitoring = body.get("monitoring", False)
         if not isinstance(monitoring, bool):
             raise check.fail(f"{where}.monitoring", f"expected true or false, got {monitoring!r}")
-        profiles[name] = Profile(str(name), repeat, recoveries, fault_names, monitoring)
+        load = body.get("load", load_profiles.NONE)
+        if load != load_profiles.NONE and load not in loads:
+            known = ", ".join([load_profiles.NONE, *loads])
+            raise check.fail(f"{where}.load", f"unknown load profile {load!r} (load_profiles: {known})")
+        profiles[name] = Profile(str(name), repeat, recoveries, fault_names, monitoring, str(load))
     scenarios = check.mapping(top.get("scenarios"), "scenarios")
     for fault, body in scenarios.items():
         where = f"scenarios.{fault}"
@@ -236,7 +246,7 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     if not (top.get("defaults") or scenarios):
         # Budgets nobody wrote would be invented ones: say so rather than judge against them.
         raise check.fail("top level", "no budgets (neither defaults nor scenarios); write the budgets to judge by")
-    slo = SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()})
+    slo = SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()}, loads)
     # Merged budgets can cross where no single mapping does (defaults p95 80, a fault's max 60).
     for fault, body in slo.scenarios.items():
         for recovery in ("", *(str(r) for r in (body.get("recoveries") or {}))):

@@ -57,7 +57,19 @@ def always() -> Check:
     return Check("always", lambda _r: (True, "nothing to check"))
 
 
-Revision = str | Callable[[], str] | None
+@dataclass(frozen=True)
+class AtLeast:
+    """A Git revision or any later one that includes it (`includes(applied, wanted)`): other teams' commits on
+    top of a run's head (under load) are delivered with it, so Flux applies their revision, not the run's."""
+
+    revision: str | Callable[[], str]
+    includes: Callable[[str, str], bool]
+
+    def wanted(self) -> str:
+        return self.revision() if callable(self.revision) else self.revision
+
+
+Revision = str | Callable[[], str] | AtLeast | None
 
 
 def _flux_ready(kind: str, api_version: str, namespace: str, name: str, revision: Revision) -> Check:
@@ -71,6 +83,11 @@ def _flux_ready(kind: str, api_version: str, namespace: str, name: str, revision
             ready = condition(obj, "Ready")
             return False, f"{kind} {namespace}/{name} not Ready: {ready.reason if ready else 'no status'}"
         applied = last_applied_revision(obj)
+        if isinstance(revision, AtLeast):
+            wanted = revision.wanted()
+            if applied != wanted and (applied is None or not revision.includes(applied, wanted)):
+                return False, f"{kind} {namespace}/{name} at {applied}, want {wanted} or later"
+            return True, label
         want = revision() if callable(revision) else revision
         if want is not None and applied != want:
             return False, f"{kind} {namespace}/{name} at {applied}, want {want}"
@@ -82,7 +99,8 @@ def _flux_ready(kind: str, api_version: str, namespace: str, name: str, revision
 def kustomization_ready(namespace: str, name: str, revision: Revision = None) -> Check:
     """Ready=True for the current generation (and at `revision`, Flux's `main@sha1:...`, if given).
 
-    `revision` may be a callable, read at every check: the Git head after commits still to come.
+    `revision` may be a callable, read at every check: the Git head after commits still to come; AtLeast also
+    accepts a later revision that includes it.
     """
     return _flux_ready(KUSTOMIZATION.kind, KUSTOMIZATION.api_version, namespace, name, revision)
 

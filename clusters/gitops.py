@@ -28,6 +28,10 @@ _GIT_ENV = {
 }
 
 
+# (bare repository, ancestor, descendant) -> whether it is one; commits never change, so neither do answers.
+_ANCESTRY: dict[tuple[str, str, str], bool] = {}
+
+
 def _git(args: list[str], cwd: Path) -> str:
     git = shutil.which("git")
     if git is None:
@@ -91,6 +95,23 @@ class GitOpsRepo:
             _git(["commit", "--quiet", "--allow-empty", "-m", message], self.work)
             _git(["push", "--quiet", "origin", f"HEAD:refs/heads/{BRANCH}"], self.work)
             return self.revision()
+
+    def includes(self, revision: str, commit: str) -> bool:
+        """Whether Flux revision `revision` has `commit` in its history (both `main@sha1:<sha>`): a later
+        commit on the branch, another team's under load, still delivers it. Answers are kept (history is fixed)."""
+        ancestor, head = commit.rpartition(":")[2], revision.rpartition(":")[2]
+        if ancestor == head:
+            return True
+        key = (str(self.bare), ancestor, head)
+        if key not in _ANCESTRY:
+            git = shutil.which("git") or "git"
+            proc = subprocess.run(
+                [git, "merge-base", "--is-ancestor", ancestor, head], cwd=self.bare, capture_output=True
+            )
+            if proc.returncode not in (0, 1):  # an unknown commit: say no, and ask again next time
+                return False
+            _ANCESTRY[key] = proc.returncode == 0
+        return _ANCESTRY[key]
 
     def read(self, rel: str) -> str | None:
         path = self._path(rel)

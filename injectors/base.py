@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from assertions.steady import Check, Revision, always, deployment_available, kustomization_ready
+from assertions.steady import AtLeast, Check, Revision, always, deployment_available, kustomization_ready
 from assertions.watch import Target
 from clusters.model import Cluster
 from fluxmodel.annotations import reconcile_request
@@ -37,6 +37,9 @@ class RecoveryProcess(Protocol):
         """kill -9 its process and start it again, as a Deployment would; returns the killed pid."""
         ...
 
+
+# The pods of the common workload (web_app), which the app's Service would select.
+WEB_PODS: Mapping[str, str] = {"app": "web"}
 
 # Scenario Kustomizations: health-checked, with Flux's retry cadence short enough to measure but not instant.
 KS_DEFAULTS: dict[str, Any] = {"interval": "5m", "retryInterval": "30s", "timeout": "20s", "wait": True}
@@ -169,6 +172,9 @@ class Fault(ABC):
     desired_state_valid: ClassVar[bool] = True
     # Seconds to wait for the fault's signature before calling the run invalid.
     prove_within: ClassVar[float] = 90.0
+    # Labels of the pods that serve the app (under load, a Service selects them and its Ready endpoints are
+    # counted); None when the app serves nothing (ConfigMaps only).
+    serves: ClassVar[Mapping[str, str] | None] = None
 
     def runs_under(self, mode: str) -> bool:
         """Whether the fault means something under recovery `mode` (the stage controller only changes the faults
@@ -212,8 +218,9 @@ class Fault(ABC):
         return Check(label, check)
 
     def recovered(self, ctx: FaultContext) -> Check:
-        """Steady state again: at the Git head (read at each check) unless Git holds a bad desired state."""
-        return self.steady(ctx, ctx.head if self.desired_state_valid else None)
+        """Steady state again: at the run's Git head (read at each check) or a later revision holding it (other
+        teams commit on top under load), unless Git holds a bad desired state."""
+        return self.steady(ctx, AtLeast(ctx.head, ctx.cluster.git.includes) if self.desired_state_valid else None)
 
     def after_proof(self, ctx: FaultContext) -> None:  # noqa: B027 - an optional hook
         """Called once the fault is proven: faults whose cause goes away (or is fixed in Git) do it here."""

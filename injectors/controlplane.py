@@ -16,7 +16,7 @@ from fluxmodel.signatures import SOURCE_FETCH_FAILED
 from foundation.errors import HarnessError
 from foundation.waiting import wait_until
 from injectors import apps
-from injectors.base import Fault, FaultContext, standard_setup, web_app
+from injectors.base import WEB_PODS, Fault, FaultContext, standard_setup, web_app
 from injectors.helm import RELEASE, HelmUpgradeBroken
 
 CRASH_SIGNAL = 9
@@ -48,6 +48,7 @@ class KustomizeControllerCrash(Fault):
     family = "control-plane"
     summary = "kill -9 of kustomize-controller while it reconciles a new revision"
     component: ClassVar[str] = "kustomize-controller"
+    serves = WEB_PODS
 
     def setup(self, ctx: FaultContext) -> None:
         _control(ctx)
@@ -118,6 +119,7 @@ class SourceOutage(Fault):
     summary = "the git server is unreachable for 20 s while a commit waits behind it"
     signature = SOURCE_FETCH_FAILED
     outage: ClassVar[float] = 20.0
+    serves = WEB_PODS
 
     def setup(self, ctx: FaultContext) -> None:
         _control(ctx)

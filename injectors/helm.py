@@ -7,6 +7,7 @@ published to the cluster's chart repository by the harness, like a chart author 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from assertions.steady import Check, Revision, deployment_available, helmrelease_ready, kustomization_ready
@@ -18,6 +19,7 @@ from injectors import apps
 from injectors.base import Fault, FaultContext, standard_setup
 
 RELEASE = "web"
+RELEASE_PODS: Mapping[str, str] = {"app.kubernetes.io/name": RELEASE}  # the demo-app chart's pod labels
 BASE_VERSION = "1.0.0"
 # Chart versions the faults publish (shared by all runs; publishing is idempotent).
 CHARTS: dict[str, dict[str, Any]] = {
@@ -45,6 +47,7 @@ class _HelmFault(Fault):
     desired_state_valid = False
     version: ClassVar[str]
     release_spec: ClassVar[dict[str, Any]] = {}
+    serves = RELEASE_PODS
 
     def release(self, ctx: FaultContext, version: str) -> dict[str, Any]:
         hr = apps.helm_release(RELEASE, ctx.namespace, ctx.flux_namespace, version, **self.release_spec)

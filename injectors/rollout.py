@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fluxmodel.signatures import HEALTH_CHECK_FAILED
 from injectors import apps
-from injectors.base import Fault, FaultContext, standard_setup, web_app
+from injectors.base import WEB_PODS, Fault, FaultContext, standard_setup, web_app
 
 
 class UnhealthyRollout(Fault):
@@ -17,6 +17,7 @@ class UnhealthyRollout(Fault):
     summary = "a commit whose Deployment never becomes Ready (health check fails); rollback expected"
     signature = HEALTH_CHECK_FAILED
     desired_state_valid = False
+    serves = WEB_PODS
 
     def setup(self, ctx: FaultContext) -> None:
         standard_setup(ctx, web_app(ctx))

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from fluxmodel.signatures import SELECTOR_IMMUTABLE
 from injectors import apps
-from injectors.base import Fault, FaultContext, standard_setup, web_app
+from injectors.base import WEB_PODS, Fault, FaultContext, standard_setup, web_app
 
 
 class SelectorChange(Fault):
@@ -18,6 +18,7 @@ class SelectorChange(Fault):
     family = "selector"
     summary = "a Deployment's spec.selector and template labels change in Git"
     signature = SELECTOR_IMMUTABLE
+    serves = WEB_PODS
 
     def setup(self, ctx: FaultContext) -> None:
         standard_setup(ctx, web_app(ctx))
@@ -32,6 +33,7 @@ class SelectorChange(Fault):
 class _KustomizeLabels(Fault):
     family = "selector"
     signature = SELECTOR_IMMUTABLE
+    serves = WEB_PODS
     labels_field: ClassVar[dict[str, Any]]
 
     def setup(self, ctx: FaultContext) -> None:

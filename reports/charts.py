@@ -1,4 +1,5 @@
-"""TTR charts as PNG: one run's phases, and every fault x recovery side by side (phases stacked).
+"""TTR charts as PNG: one run's phases, and every fault x recovery side by side (phases stacked); under load,
+delivery latency and serving capacity over the run.
 
 Each bar starts at the injection and is split into the phases the run reached (visible, detected, acted,
 recovered, each measured from the previous one); a run that never recovered ends in a hatched grey segment up to
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from assertions.slo import Budget
@@ -167,4 +169,66 @@ def matrix_chart(cells: list[Cell]) -> bytes:
     ax.grid(axis="x", color="#eeeeee")
     ax.set_axisbelow(True)
     _legend(fig, phases_seen, any_not_recovered)
+    return _png(fig)
+
+
+GROUP_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
+MARK_STYLES: dict[str, tuple[str, Literal["-", "--"]]] = {
+    "injected": ("#c62828", "-"),
+    "visible": ("#8fb8de", "--"),
+    "recovered": ("#6ab04c", "--"),
+}
+
+
+def load_chart(series: Mapping[str, Any], marks: Mapping[str, float | None], title: str) -> bytes:
+    """Delivery latency per group (a dot per delivery at its commit, a cross per failed one) above the faulted
+    app's Ready endpoints, over seconds since the injection; injected / visible / recovered marked, the fault
+    window shaded."""
+    fig = Figure(figsize=(10, 5.2), layout="constrained")
+    latency, capacity = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.4))
+    deliveries = list(series.get("deliveries") or [])
+    groups = list(dict.fromkeys(str(d["group"]) for d in deliveries))
+    handles: list[Any] = []
+    for index, group in enumerate(groups):
+        color = GROUP_COLORS[index % len(GROUP_COLORS)]
+        done = [d for d in deliveries if d["group"] == group and d["ok"]]
+        failed = [d for d in deliveries if d["group"] == group and not d["ok"]]
+        handles.append(
+            latency.scatter([d["at"] for d in done], [d["seconds"] for d in done], s=14, color=color, label=group)
+        )
+        if failed:
+            latency.scatter(
+                [d["at"] for d in failed], [d["seconds"] for d in failed], s=40, color=color, marker="x", linewidths=2
+            )
+    if any(not d["ok"] for d in deliveries):
+        handles.append(latency.scatter([], [], s=40, color="#555555", marker="x", label="failed (waited)"))
+    latency.set_ylabel("delivery latency (s)")
+    latency.set_ylim(bottom=0)
+    serving = [(float(t), int(n)) for t, n in series.get("serving") or []]
+    end = float(series.get("load_to") or 0.0)
+    if serving:
+        xs = [t for t, _ in serving] + [end]
+        ys = [n for _, n in serving] + [serving[-1][1]]
+        capacity.step(xs, ys, where="post", color="#2e7d32")
+        capacity.fill_between(xs, ys, step="post", color="#2e7d32", alpha=0.15)
+        capacity.set_ylim(bottom=0, top=max(ys) + 1)
+    else:
+        capacity.text(0.5, 0.5, "the faulted app serves nothing", transform=capacity.transAxes, ha="center")
+    capacity.set_ylabel("Ready endpoints")
+    capacity.set_xlabel("seconds since injection")
+    fault_end = series.get("fault_end")
+    for ax in (latency, capacity):
+        if fault_end is not None:
+            ax.axvspan(0, float(fault_end), color=COLORS[Verdict.BREACH], alpha=0.06)
+        for phase, (color, style) in MARK_STYLES.items():
+            at = 0.0 if phase == "injected" else marks.get(phase)
+            if at is not None:
+                ax.axvline(float(at), color=color, linestyle=style, linewidth=1.2)
+        ax.grid(axis="y", color="#eeeeee")
+    for phase, (color, style) in MARK_STYLES.items():
+        if phase == "injected" or marks.get(phase) is not None:
+            handles.append(Line2D([], [], color=color, linestyle=style, label=phase))
+    latency.set_xlim(float(series.get("load_from") or 0.0), max(end, 1.0))
+    latency.set_title(title, fontsize=10)
+    fig.legend(handles=handles, loc="outside lower center", fontsize=8, ncols=min(len(handles), 6), frameon=False)
     return _png(fig)

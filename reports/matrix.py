@@ -111,6 +111,24 @@ class Cell:
     def fails_gate(self) -> bool:
         return self.verdict is not Verdict.PASS and not self.excused
 
+    @property
+    def loads(self) -> list[Mapping[str, Any]]:
+        """The `load` objects of the runs that ran under load (assertions.load_criterion)."""
+        return [r.entry["load"] for r in self.runs if isinstance(r.entry.get("load"), Mapping)]
+
+    @property
+    def downtime(self) -> float | None:
+        """The longest downtime of the faulted app over the runs (None: no load, or the app serves nothing)."""
+        values = [float(m["downtime_seconds"]) for m in self.loads if m.get("downtime_seconds") is not None]
+        return max(values) if values else None
+
+    @property
+    def blast_radius(self) -> list[str] | None:
+        """Every team any run's fault hit (None: no run under load)."""
+        if not self.loads:
+            return None
+        return sorted({str(team) for m in self.loads for team in m.get("blast_radius") or []})
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for run in self.runs:
@@ -180,10 +198,8 @@ def build_cells(
 
 
 def measurement_text(key: str, value: Any) -> str:
-    """A criterion's measurement for people: `reached: canary 2, production 0`."""
-    if isinstance(value, Mapping):
-        return f"{key}: " + ", ".join(f"{k} {v}" for k, v in value.items())
-    return f"{key}: {value}"
+    """A criterion's measurement for people, as the criterion describes it."""
+    return criteria.by_key()[key].describe(value)
 
 
 def measurements(cell: Cell) -> list[str]:
@@ -213,13 +229,29 @@ def ttr_text(cell: Cell) -> str:
     return seconds(cell.ttr_max)
 
 
+def downtime_text(cell: Cell) -> str:
+    return "-" if cell.downtime is None else seconds(cell.downtime)
+
+
+def blast_radius_text(cell: Cell) -> str:
+    """How many teams the fault hit, and which: `0`, `2 (same-1, same-2)`; `-` without load."""
+    teams = cell.blast_radius
+    if teams is None:
+        return "-"
+    return f"{len(teams)} ({', '.join(teams)})" if teams else "0"
+
+
 def render_table(cells: list[Cell]) -> str:
-    """Fault x recovery as a text table: TTR (max, p95 over repeats) against the budget, and the verdict."""
-    header = ("FAULT", "RECOVERY", "RUNS", "TTR MAX", "TTR P95", "BUDGET MAX / P95", "VERDICT", "WHY")
+    """Fault x recovery as a text table: TTR (max, p95 over repeats) against the budget, and the verdict; under
+    load, the faulted app's downtime and the blast radius too."""
+    loaded = any(cell.loads for cell in cells)
+    load_header = ("DOWNTIME", "BLAST RADIUS") if loaded else ()
+    header = ("FAULT", "RECOVERY", "RUNS", "TTR MAX", "TTR P95", "BUDGET MAX / P95", *load_header, "VERDICT", "WHY")
     rows: list[tuple[str, ...]] = []
     previous = None
     for cell in cells:
         verdict = cell.verdict.value.upper() + (" (baseline)" if cell.excused else "")
+        load = (downtime_text(cell), blast_radius_text(cell)) if loaded else ()
         rows.append(
             (
                 cell.fault if cell.fault != previous else "",
@@ -228,6 +260,7 @@ def render_table(cells: list[Cell]) -> str:
                 ttr_text(cell),
                 seconds(cell.ttr_p95),
                 budget_text(cell.budget),
+                *load,
                 verdict,
                 "; ".join([*cell.reasons, *measurements(cell)]),
             )
@@ -289,12 +322,18 @@ def _html_cell(cell: Cell | None) -> str:
     baseline = " (baseline)" if cell.baseline else ""
     title = html.escape("; ".join(cell.reasons) or "within budget")
     measured = "".join(f'<br><span style="color:#555">{html.escape(line)}</span>' for line in measurements(cell))
+    load = (
+        f'<br><span style="color:#555">downtime {html.escape(downtime_text(cell))} &middot; blast radius '
+        f"{html.escape(blast_radius_text(cell))}</span>"
+        if cell.loads
+        else ""
+    )
     return (
         f'<td style="{style};background:{BACKGROUNDS[verdict]}" title="{title}">'
         f'<span style="font-size:15px;font-weight:bold">{html.escape(ttr_text(cell))}</span>{p95}<br>'
         f'<span style="color:#555">budget {seconds(cell.budget.ttr.max)}'
         f"{' / p95 ' + seconds(cell.budget.ttr.p95) if cell.budget.ttr.p95 else ''}"
-        f" &middot; {len(cell.runs)} run(s)</span><br>"
+        f" &middot; {len(cell.runs)} run(s)</span>{load}<br>"
         f'<span style="color:{COLORS[verdict]};font-weight:bold">{verdict.value.upper()}{baseline}</span>'
         f"{measured}</td>"
     )

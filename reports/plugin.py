@@ -7,7 +7,8 @@ It implements, by name, the hooks scenarios/hooks.py declares (the scenario runn
   from inside the test, so `allure.dynamic` and `allure.attach` land on that test. Labels: epic/feature/story
   and parentSuite/suite/subSuite = fault family / fault / recovery, plus `fault_family`, `fault`, `recovery`,
   `verdict`, `provider`, `signature`; attachments: timeline JSON, TTR chart (PNG), Flux objects' status before
-  and after, events, controller log excerpts; JUnit properties on the item.
+  and after, events, controller log excerpts; under load, the load object, its chart (delivery latency and
+  serving capacity) and locust's CSV statistics and HTML report; JUnit properties on the item.
 - pytest_resilience_environment(environment): recorded for environment.properties.
 
 At the end of the session the controller (workers send theirs through xdist's workeroutput) writes
@@ -39,6 +40,7 @@ PLUGIN_NAME = "resilience-reports-recorder"
 DEFAULT_SUMMARY = "reports/summary.json"
 # allure-python's Dynamic methods carry no annotations; reached through Any, strict mypy accepts the calls.
 dynamic: Any = allure.dynamic
+attach: Any = allure.attach
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -190,6 +192,7 @@ class Recorder:
             attach_json(timeline, f"{prefix}timeline")
             allure.attach(charts.run_chart(entry), f"{prefix}TTR chart", allure.attachment_type.PNG)
             attachments = dict(result.attachments)
+            self._attach_load(result, entry, attachments, prefix)
             for key, label in (("flux_before", "Flux status before"), ("flux_after", "Flux status after")):
                 if key in attachments:
                     attach_json(flux_status(attachments.pop(key)), f"{prefix}{label}")
@@ -202,6 +205,26 @@ class Recorder:
                     allure.attach(str(text), f"{prefix}log: {component}", allure.attachment_type.TEXT)
             for key, value in sorted(attachments.items()):
                 attach_json(value, f"{prefix}{key}")
+
+    @staticmethod
+    def _attach_load(result: RunResult, entry: dict[str, Any], attachments: dict[str, Any], prefix: str) -> None:
+        """Under load: the load object, a chart of delivery latency and serving capacity, locust's CSV and HTML."""
+        series = attachments.pop("load", None)
+        measured = entry.get("load")
+        if isinstance(series, Mapping) and isinstance(measured, Mapping):
+            marks = {phase: result.timeline.since_injected(phase) for phase in ("visible", "recovered")}
+            title = (
+                f"{result.fault} under {result.recovery}, load {measured.get('profile')}: delivery latency per "
+                "group, and the faulted app's Ready endpoints"
+            )
+            allure.attach(charts.load_chart(series, marks, title), f"{prefix}load chart", allure.attachment_type.PNG)
+            attach_json(measured, f"{prefix}load")
+            attach_json(series, f"{prefix}load series")
+        files = attachments.pop("load_files", None)
+        for label, path in sorted((files or {}).items()):
+            kind = allure.attachment_type.HTML if str(path).endswith(".html") else allure.attachment_type.CSV
+            if Path(path).is_file():
+                attach.file(str(path), name=f"{prefix}{label}", attachment_type=kind)
 
     # -- xdist and session end --------------------------------------------------------------------------------
 

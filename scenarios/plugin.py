@@ -21,6 +21,8 @@ from clusters.model import Cluster
 from clusters.pytest_plugin import MONITORING_DEFAULT, monitoring_option, provider_name
 from foundation.errors import UserError
 from injectors.registry import FAULTS, families, fault
+from loadgen import choice
+from loadgen.run import LoadPlan
 from scenarios import hooks
 from scenarios.recoveries import RecoveryMode, parse
 from scenarios.runner import ScenarioRun
@@ -41,6 +43,7 @@ class SuiteConfig:
     baselines: tuple[str, ...]
     run_dir: Path
     faults: tuple[str, ...] | None = None
+    load: LoadPlan | None = None
     started: dict[str, RecoveryMode] = field(default_factory=dict)
     monitoring: bool = False  # the profile's; --monitoring / RESILIENCE_MONITORING decide first
 
@@ -71,6 +74,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="recovery modes that are baselines (repeatable, or comma-separated): a missed time budget does not "
         "fail their tests or the gate; lost data, invalid runs and harness errors still do "
         "(default: none) [env RESILIENCE_BASELINE]",
+    )
+    group.addoption(
+        "--load",
+        help="teams delivering through Flux during every fault: none | a load profile of the SLO file (light, "
+        "heavy, api-pressure) | a locustfile FILE.py of your own, run beside the light teams (default: none, or "
+        "the profile's) [env RESILIENCE_LOAD]",
+    )
+    group.addoption(
+        "--load-workers",
+        help="locust worker processes for the load, 0 to 64 (default: the load profile's) [env "
+        "RESILIENCE_LOAD_WORKERS]",
     )
     group.addoption("--run-dir", help="where revert records and timelines go (default runs/<time>-<pid>)")
 
@@ -139,9 +153,22 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
                 raise pytest.UsageError(str(e).replace("Invalid recovery", "Invalid baseline", 1)) from e
     run_dir = Path(config.getoption("--run-dir") or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     faults = profile.faults if profile else None
-    return SuiteConfig(
-        slo, recoveries, repeat, baselines, run_dir, faults, monitoring=bool(profile and profile.monitoring)
-    )
+    load = _resolve_load(config, slo, profile)
+    monitoring = bool(profile and profile.monitoring)
+    return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, faults, load, monitoring=monitoring)
+
+
+def _resolve_load(config: pytest.Config, slo: slo_model.SloFile, profile: slo_model.Profile | None) -> LoadPlan | None:
+    workers_value, workers_source = _option(config, "--load-workers", "RESILIENCE_LOAD_WORKERS")
+    load_value, load_source = _option(config, "--load", "RESILIENCE_LOAD")
+    if load_value is None:
+        load_value = profile.load if profile else "none"
+        load_source = f"profile {profile.name}" if profile else "the default"
+    try:
+        workers = None if workers_value is None else choice.workers(str(workers_value), workers_source)
+        return choice.choose(str(load_value), load_source, slo, workers)
+    except UserError as e:
+        raise pytest.UsageError(str(e)) from e
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -228,6 +255,7 @@ def run_fault(
             repeat_index,
             request.node.nodeid,
             baselines=suite.baselines,
+            load=suite.load,
         )
         result = scenario.execute()
         request.config.hook.pytest_resilience_run_result(result=result, item=request.node)

@@ -31,6 +31,7 @@ from foundation.waiting import poll
 from injectors.base import Fault, FaultContext
 from injectors.records import Reverter, RevertRecord, cluster_locator
 from kubeapi import UnknownKind
+from loadgen.run import LoadPlan, LoadRun
 from scenarios.recoveries import RecoveryMode
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class ScenarioRun:
     # Stop once the fault is proven (no recovery wait): the catalog's signature tests.
     prove_only: bool = False
     baselines: tuple[str, ...] = ()
+    # Teams delivering beside the faulted app from before the injection until after recovery (loadgen).
+    load: LoadPlan | None = None
 
     def execute(self) -> RunResult:
         result = RunResult(
@@ -76,7 +79,7 @@ class ScenarioRun:
         started = time.monotonic()
         measured = 0.0
         try:
-            measured = self._run(ctx, result)
+            measured = self._run(ctx, result, slug)
         except Exception as e:  # whatever broke, the run proves nothing: invalid, never a pass
             result.harness_errors.append(f"{type(e).__name__}: {e}")
             log.exception("scenario %s failed", self.fault.name)
@@ -138,10 +141,10 @@ class ScenarioRun:
         }
         path.write_text(json.dumps(body, indent=2, default=str) + "\n")
 
-    def _run(self, ctx: FaultContext, result: RunResult) -> float:
+    def _run(self, ctx: FaultContext, result: RunResult, slug: str) -> float:
         """Gather the run's evidence into `result`; returns the seconds measured (injection to recovered or to
-        giving up), which are not the harness's overhead."""
-        fault, kube, timeline = self.fault, self.cluster.kube, result.timeline
+        giving up, and the load's windows before and after), which are not the harness's overhead."""
+        fault, kube = self.fault, self.cluster.kube
         with allure.step(f"set up {ctx.app}: steady state before injection"):
             fault.setup(ctx)
             steady = fault.steady(ctx, ctx.setup_revision)
@@ -151,6 +154,25 @@ class ScenarioRun:
                 return 0.0
             before = invariants.snapshot(kube, [ctx.namespace])
             result.attachments["flux_before"] = self._flux_objects(ctx)
+        if self.load is None:
+            return self._inject_and_recover(ctx, result, before, None)
+        load = LoadRun(self.load, ctx, fault, self.run_dir / "load" / slug)
+        try:
+            profile = self.load.profile
+            with allure.step(
+                f"load {self.load.label}: {profile.team_count} teams every {profile.every:g}s, "
+                f"baseline {profile.baseline:g}s before the injection"
+            ):
+                load.start()
+            return self._inject_and_recover(ctx, result, before, load) + load.window_seconds
+        finally:
+            with allure.step("load: stop the teams, cut their deliveries into windows"):
+                load.finish(result)
+
+    def _inject_and_recover(
+        self, ctx: FaultContext, result: RunResult, before: dict[str, invariants.DataRecord], load: LoadRun | None
+    ) -> float:
+        fault, kube, timeline = self.fault, self.cluster.kube, result.timeline
         owns = owned_by_run(ctx.app, ctx.namespace)
         foreign = ForeignActivity(self.recovery.name, owns)
         recorder = PhaseRecorder(
@@ -198,8 +220,13 @@ class ScenarioRun:
                 remaining = self.budget.give_up_after - (time.monotonic() - injected)
                 _await(recorder, ("recovered",), remaining)
                 measured = timeline.ttr if timeline.ttr is not None else time.monotonic() - injected
+                if load is not None:
+                    load.fault_over()
                 self.recovery.check_alive()
             _gather(result, recorder, foreign, reached)
+        if load is not None and timeline.has("recovered"):
+            with allure.step(f"load: {load.plan.profile.after:g}s after recovery"):
+                load.after()
         with allure.step("check user data"):
             result.data_violations += invariants.violations(before, invariants.snapshot(kube, [ctx.namespace]))
         result.attachments["flux_after"] = self._flux_objects(ctx)

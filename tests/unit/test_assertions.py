@@ -174,7 +174,7 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         ({"version": 2}, "version: unsupported version 2 (this harness reads version 1)"),
         ({"defaults": [1]}, "defaults: expected a mapping, got list"),
         ({"defaults": {"ttr": 60}}, "defaults.ttr: expected a mapping, got int"),
-        ({"defaults": {"tt": {}}}, "defaults.tt: unknown key (expected ttr, detect, wait, reached, alerts)"),
+        ({"defaults": {"tt": {}}}, "defaults.tt: unknown key (expected ttr, detect, wait, reached, alerts, load)"),
         ({"defaults": {"ttr": {"mean": 5}}}, "defaults.ttr.mean: unknown key (expected max, p95)"),
         ({"defaults": {"ttr": {"max": 0}}}, "defaults.ttr.max: expected a finite positive number of seconds, got 0"),
         ({"defaults": {"ttr": {"max": -5}}}, "defaults.ttr.max: expected a finite positive number of seconds, got -5"),
@@ -207,7 +207,7 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         (
             {"scenarios": {"selector-change": {"recoveries": {"none": {"recoveries": {}}}}}},
             "scenarios.selector-change.recoveries.none.recoveries: unknown key"
-            " (expected ttr, detect, wait, reached, alerts)",
+            " (expected ttr, detect, wait, reached, alerts, load)",
         ),
         (
             {"scenarios": {"selector-change": {"recoveries": ["none"]}}},
@@ -217,7 +217,7 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         ({"profiles": {"quick": 1}}, "profiles.quick: expected a mapping, got int"),
         (
             {"profiles": {"quick": {"speed": 1}}},
-            "profiles.quick.speed: unknown key (expected repeat, recoveries, faults, monitoring)",
+            "profiles.quick.speed: unknown key (expected repeat, recoveries, faults, monitoring, load)",
         ),
         ({"profiles": {"quick": {"repeat": 0}}}, "profiles.quick.repeat: expected a whole number >= 1, got 0"),
         ({"profiles": {"quick": {"repeat": "3"}}}, "profiles.quick.repeat: expected a whole number >= 1, got '3'"),
@@ -243,7 +243,8 @@ def test_validation_errors_name_the_key_path(raw: Any, message: str) -> None:
 
 
 def test_an_unknown_top_level_key_path_is_the_key() -> None:
-    assert refused({"defualts": {}}) == "defualts: unknown key (expected version, defaults, profiles, scenarios)"
+    expected = "defualts: unknown key (expected version, defaults, profiles, scenarios, load_profiles)"
+    assert refused({"defualts": {}}) == expected
 
 
 def test_an_unknown_recovery_in_a_profile_is_refused() -> None:

@@ -567,3 +567,13 @@ def test_waiting_for_a_phase_evaluates_between_polls() -> None:
     assert timeline.has("visible")
     assert poll(lambda: rec.reached("recovered"), 0, 0, before_sleep=rec.evaluate) is False
     assert rec.reached("recovered", "visible") is True
+
+
+def test_an_observation_received_before_the_injection_counts_from_it() -> None:
+    # Under load, a watch may deliver an object received a moment before the injection only after it: no phase
+    # may precede the injection (a negative time to detect would make the run invalid).
+    reader = Reader(ks("True", "ReconciliationSucceeded"))
+    rec, timeline = recorder(reader)
+    feed(rec, reader, ks("False", "ReconciliationFailed"), at=INJECTED - 0.5)
+    assert timeline.marks == {"injected": INJECTED, "visible": INJECTED}
+    assert timeline.time_to_detect == 0.0

@@ -22,6 +22,8 @@ ENV = (
     "RESILIENCE_PROVIDER",
     "RESILIENCE_BASELINE",
     "RESILIENCE_MONITORING",
+    "RESILIENCE_LOAD",
+    "RESILIENCE_LOAD_WORKERS",
 )
 
 SUITE = f"""
@@ -296,4 +298,94 @@ def test_bad_monitoring_requests_are_usage_errors(
     if env:
         monkeypatch.setenv("RESILIENCE_MONITORING", env)
     assert usage_error(collect(suite, *args)).startswith(message)
+    no_cluster_touched(tmp_path)
+
+
+# -- load: --load none|PROFILE|FILE and --load-workers, validated before any cluster ----------------------
+
+GOOD_LOCUSTFILE = """
+from locust import User, task
+
+
+class Shopper(User):
+    @task
+    def browse(self):
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "message"),
+    [
+        (
+            ("--load", "hevy"),
+            {},
+            "Invalid load 'hevy' from --load: use a load profile of ",
+        ),
+        (("--load", "missing.py"), {}, "Invalid load 'missing.py' from --load: missing.py: no such locustfile"),
+        (
+            ("--load", "broken.py"),
+            {"broken.py": "from locust import User\nundefined_name\n"},
+            "Invalid load 'broken.py' from --load: broken.py: does not import: NameError: name 'undefined_name' is "
+            "not defined",
+        ),
+        (
+            ("--load", "empty.py"),
+            {"empty.py": "import locust\n"},
+            "Invalid load 'empty.py' from --load: empty.py: defines no locust User class",
+        ),
+        (
+            ("--load", "light", "--load-workers", "-1"),
+            {},
+            "Invalid load workers '-1' from --load-workers: a whole number from 0 to 64",
+        ),
+        (
+            ("--load", "light", "--load-workers", "two"),
+            {},
+            "Invalid load workers 'two' from --load-workers: a whole number from 0 to 64",
+        ),
+    ],
+)
+def test_bad_load_options_are_usage_errors_before_any_cluster(
+    suite: pytest.Pytester, tmp_path: Path, args: tuple[str, ...], files: dict[str, str], message: str
+) -> None:
+    for name, text in files.items():
+        (suite.path / name).write_text(text)
+    assert usage_error(collect(suite, *args)).startswith(message)
+    no_cluster_touched(tmp_path)
+
+
+def test_an_unknown_load_profile_names_the_profiles_and_the_variable(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RESILIENCE_LOAD", "medium")
+    error = usage_error(collect(suite))
+    assert error.startswith("Invalid load 'medium' from RESILIENCE_LOAD: use a load profile of ")
+    assert error.endswith("(none, light, heavy, api-pressure) or a locustfile (FILE.py)")
+    monkeypatch.setenv("RESILIENCE_LOAD_WORKERS", "100")
+    assert usage_error(collect(suite, "--load", "light")).startswith(
+        "Invalid load workers '100' from RESILIENCE_LOAD_WORKERS"
+    )
+    no_cluster_touched(tmp_path)
+
+
+def test_a_load_profile_with_a_rate_of_zero_names_the_file_and_the_key(suite: pytest.Pytester, tmp_path: Path) -> None:
+    (suite.path / "team.yaml").write_text(
+        "defaults: {ttr: {max: 60}}\nload_profiles:\n  light: {teams: {same-source: 2}, every: 0}\n"
+    )
+    error = usage_error(collect(suite, "--slo", "team.yaml", "--load", "light"))
+    assert error == (
+        "team.yaml: load_profiles.light.every: expected a finite number of seconds > 0, got 0 (from --slo)"
+    )
+    no_cluster_touched(tmp_path)
+
+
+def test_good_load_choices_collect_the_same_tests(suite: pytest.Pytester, tmp_path: Path) -> None:
+    (suite.path / "shoppers.py").write_text(GOOD_LOCUSTFILE)
+    plain = collected(collect(suite))
+    for args in (("--load", "light"), ("--load", "shoppers.py", "--load-workers", "2"), ("--profile", "nightly")):
+        result = collect(suite, *args)
+        assert result.ret == pytest.ExitCode.OK, result.errlines
+        if "--profile" not in args:
+            assert collected(result) == plain
     no_cluster_touched(tmp_path)
