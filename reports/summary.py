@@ -102,9 +102,15 @@ def entry_problem(entry: Any, where: str) -> str | None:
     problem = _evidence_problem(entry, where)
     if problem:
         return problem
-    for key in ("family", "reason", "provider", "test", "not_recovered_detail"):
+    for key in ("family", "reason", "provider", "test", "not_recovered_detail", "plan"):
         if key in entry and not isinstance(entry[key], str):
             return f"{where}.{key}: expected a string, got {entry[key]!r}"
+    problem = _check_seconds(entry.get("run_seconds"), f"{where}.run_seconds", nullable=True)
+    if problem:
+        return problem
+    for key in ("host", "cluster_lock"):
+        if key in entry and not isinstance(entry[key], dict):
+            return f"{where}.{key}: expected a mapping, got {entry[key]!r}"
     if "signature" in entry and entry["signature"] is not None and not isinstance(entry["signature"], str):
         return f"{where}.signature: expected a string or null, got {entry['signature']!r}"
     if "repeat" in entry and (not isinstance(entry["repeat"], int) or isinstance(entry["repeat"], bool)):

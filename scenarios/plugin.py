@@ -41,9 +41,12 @@ class SuiteConfig:
     run_dir: Path
     faults: tuple[str, ...] | None = None
     started: dict[str, RecoveryMode] = field(default_factory=dict)
+    profile: str | None = None
 
 
 SUITE = pytest.StashKey[SuiteConfig]()
+# Shards of the matrix (--shard I/N) and what the session is meant to cover: scenarios/sharding.py.
+pytest_plugins = ["scenarios.sharding"]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -136,7 +139,8 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
             except UserError as e:
                 raise pytest.UsageError(str(e).replace("Invalid recovery", "Invalid baseline", 1)) from e
     run_dir = Path(config.getoption("--run-dir") or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-    return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, profile.faults if profile else None)
+    faults = profile.faults if profile else None
+    return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, faults, profile=profile.name if profile else None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
