@@ -148,6 +148,9 @@ class Fault(ABC):
     desired_state_valid: ClassVar[bool] = True
     # Seconds to wait for the fault's signature before calling the run invalid.
     prove_within: ClassVar[float] = 90.0
+    # True when the fault hits the cluster as a whole (a Flux controller, the source, the API server), not only
+    # its own app: on a cluster shared by several workers it runs alone (clusters.faultlock, exclusive).
+    touches_cluster: ClassVar[bool] = False
 
     @abstractmethod
     def setup(self, ctx: FaultContext) -> None:

@@ -45,7 +45,7 @@ class SuiteConfig:
 
 
 SUITE = pytest.StashKey[SuiteConfig]()
-# Shards of the matrix (--shard I/N) and what the session is meant to cover: scenarios/sharding.py.
+# Shards of the matrix (--shard I/N), what the session is meant to cover, and runs slowed by their neighbours.
 pytest_plugins = ["scenarios.sharding"]
 
 

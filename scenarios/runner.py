@@ -24,11 +24,13 @@ from assertions.recorder import PhaseRecorder
 from assertions.slo import Budget
 from assertions.verdict import RunResult
 from assertions.watch import WatchCache
+from clusters.faultlock import FaultLock, Held
 from clusters.model import Cluster
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
 from foundation.waiting import poll
 from injectors.base import Fault, FaultContext
 from injectors.records import Reverter, RevertRecord, cluster_locator
+from scenarios.contention import CpuTimes, host_record
 from scenarios.recoveries import RecoveryMode
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,12 @@ class ScenarioRun:
     baselines: tuple[str, ...] = ()
 
     def execute(self) -> RunResult:
+        """The run, holding the cluster's fault lock: exclusive for a fault that hits the whole cluster."""
+        lock = FaultLock(self.cluster.kube, self.cluster.name)
+        with lock.hold(exclusive=self.fault.touches_cluster) as held:
+            return self._execute(held)
+
+    def _execute(self, held: Held) -> RunResult:
         result = RunResult(
             self.fault.name,
             self.fault.family,
@@ -66,7 +74,10 @@ class ScenarioRun:
         record = RevertRecord(self.run_dir / "revert" / f"{slug}.json", self.fault.name, cluster_locator(self.cluster))
         prefix = self.fault.name[:24].rstrip("-")
         ctx = FaultContext.new(self.cluster, record, prefix, self.recovery.decorate)
-        started = time.monotonic()
+        result.attachments["cluster_lock"] = held.to_json()
+        if held.note:
+            result.notes.append(held.note)
+        started, cpu = time.monotonic(), CpuTimes.now()
         measured = 0.0
         try:
             measured = self._run(ctx, result)
@@ -83,6 +94,8 @@ class ScenarioRun:
                 result.judge()
             # The harness's own share of the run: everything but injection to recovered (or to giving up).
             result.attachments["harness_seconds"] = round(time.monotonic() - started - measured, 3)
+            result.attachments["run_seconds"] = round(time.monotonic() - started, 3)
+            result.attachments["host"] = host_record(cpu, CpuTimes.now())
             self._save(result, slug)
         return result
 

@@ -9,6 +9,8 @@ plan's digest names its inputs: shards planned from different durations or selec
 
 What the session is meant to cover (the selected cells, which shard runs which, the profile, the run id) goes to
 the reports plugin through the `pytest_resilience_plan` hook; it writes the manifest the gate checks against.
+The same earlier runs give each cell its TTR measured alone, against which a run slowed by its neighbours is
+noted (scenarios.contention).
 Options resolve CLI > environment > default, and are validated in pytest_configure, before any cluster.
 """
 
@@ -24,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from assertions.verdict import RunResult
+from scenarios.contention import neighbour_note
 
 # The earlier runs' summaries feed the shard plan and the TTR reference (scenarios.contention).
 EARLIER_RUNS = pytest.StashKey["EarlierRuns"]()
@@ -231,3 +236,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             ],
         }
     )
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before the reports plugin records the entry
+def pytest_resilience_run_result(result: RunResult, item: pytest.Item) -> None:
+    """Note a TTR that neighbours moved beyond the SLO's noise margin, against the earlier runs' solo reference."""
+    from scenarios.plugin import SUITE
+
+    config = item.config
+    reference = config.stash[EARLIER_RUNS].solo_ttr(result.fault, result.recovery)
+    host = result.attachments.get("host") or {}
+    note = neighbour_note(result.ttr_seconds, host, reference, config.stash[SUITE].slo.noise)
+    if note is not None:
+        result.notes.append(note)
+        result.judge()

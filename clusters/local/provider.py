@@ -94,7 +94,7 @@ class LocalProvider:
             reserved = [p for other in all_layouts() for p in (other.read_spec().get("ports") or {}).values()]
             ports = allocate({"kube-apiserver": api_port} if api_port else {}, reserved)
             layout.root.mkdir(parents=True)
-            layout.write_spec({"name": name, "ports": ports})
+            layout.write_spec({"name": name, "ports": ports, "preparer": lifecycle.preparer()})
         try:
             return self._start(layout, ports, binaries, crds, owner_pid, nodes, timeout)
         except BaseException:
@@ -140,6 +140,7 @@ class LocalProvider:
             "nodes": nodes,
             "versions": versions(),
             "created": time.time(),
+            "preparer": lifecycle.preparer(),
         }
         if owner_pid:
             spec["owner"] = {"pid": owner_pid, "start_time": process_start_time(owner_pid)}

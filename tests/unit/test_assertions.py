@@ -240,7 +240,7 @@ def test_validation_errors_name_the_key_path(raw: Any, message: str) -> None:
 
 
 def test_an_unknown_top_level_key_path_is_the_key() -> None:
-    assert refused({"defualts": {}}) == "defualts: unknown key (expected version, defaults, profiles, scenarios)"
+    assert refused({"defualts": {}}) == "defualts: unknown key (expected version, defaults, profiles, scenarios, noise)"
 
 
 def test_an_unknown_recovery_in_a_profile_is_refused() -> None:

@@ -22,6 +22,8 @@ from resilience.cli import main
 
 FAULTS = ("selector-change", "helm-upgrade-broken", "source-outage")
 CONFTEST = """
+import os
+
 import pytest
 
 from assertions.timeline import Timeline
@@ -40,6 +42,7 @@ def run_fault(request, suite, recovery_name, repeat_index):
         budget = suite.slo.budget(name, recovery_name)
         result = RunResult(name, fault(name).family, recovery_name, budget, timeline, repeat=repeat_index, proven=True)
         result.attachments["run_seconds"] = 42.0
+        result.attachments["host"] = {"workers": int(os.environ.get("NEIGHBOURS", "1")), "cpus": 2}
         result.judge()
         request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
         return result
@@ -212,3 +215,17 @@ def test_the_report_needs_the_summaries_of_several_results(
     code = main(["report", "--results", *(str(s.parent / "allure-results") for s in shards)])
     assert code == 2
     assert "several results directories need the summaries" in capsys.readouterr().err
+
+
+def test_a_ttr_neighbours_moved_beyond_noise_is_noted_not_rejudged(project: Path, tmp_path: Path) -> None:
+    """Earlier runs measured selector-change alone at 30 s; this session's 5 s on three workers is noted."""
+    earlier = tmp_path / "earlier.json"
+    solo = {"fault": "selector-change", "recovery": "operator", "ttr_seconds": 30.0, "host": {"workers": 1}}
+    earlier.write_text(json.dumps([solo, {**solo, "recovery": "none", "host": {"workers": 2}}]))
+    proc = chaos(project, "neighbours", "-k", "selector", f"--earlier-runs={earlier}", env={"NEIGHBOURS": "3"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = summary.read(project / "neighbours" / "summary.json")
+    noted = {e["recovery"]: e for e in runs if any("neighbours may have slowed it" in n for n in e["notes"])}
+    assert set(noted) == {"operator"}  # none has no solo reference (its earlier run had neighbours)
+    assert all(e["verdict"] == "pass" for e in runs)
+    assert "TTR 5.0s moved -25.0s from 30.0s measured alone (noise margin 7.5s)" in noted["operator"]["reason"]
