@@ -6,7 +6,9 @@ the whole session (the operator, a user's command) or inside it (a manifest).
 
 Each run is measured under its own mode alone: every Flux object a run creates carries its mode in the label
 resilience.gitops.io/recovery, and the operator is started scoped to `...=operator`, so in a session (or on a
-shared cluster) running several modes it never acts on a `none` or `flux-native` run.
+shared cluster) running several modes it never acts on a `none` or `flux-native` run. On a cluster several workers
+share, each worker's operator is also scoped to its own session's objects (SESSION_LABEL), so it never acts on
+another worker's runs, and none waits for another's Lease when that worker's session ends.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from foundation.errors import HarnessError, UserError
 from foundation.waiting import wait_until
 
 BUILTIN = RECOVERY_MODES_BUILTIN
+# The session (cluster and xdist worker) whose operator may act on an object.
+SESSION_LABEL = "resilience.gitops.io/session"
 
 
 @dataclass
@@ -42,6 +46,7 @@ class RecoveryMode:
     name: str = "none"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     log: Path | None = None
+    session: str | None = None  # set by a mode that acts by label (the operator) when it starts
 
     @property
     def label(self) -> str:
@@ -52,6 +57,8 @@ class RecoveryMode:
         """Mark a run's Flux object with its mode, so only this mode's recovery acts on it."""
         labels = obj.setdefault("metadata", {}).setdefault("labels", {})
         labels[RECOVERY_MODE_LABEL] = self.label
+        if self.session:
+            labels[SESSION_LABEL] = self.session
         return obj
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
@@ -110,13 +117,19 @@ class FluxNative(RecoveryMode):
 class Operator(RecoveryMode):
     """This project's recovery operator (`resilience recover`) as a process beside the cluster."""
 
+    def selector(self) -> str:
+        """The objects this operator recovers: its mode's, of its own session once started."""
+        session = f",{SESSION_LABEL}={self.session}" if self.session else ""
+        return f"{RECOVERY_MODE_LABEL}={self.label}{session}"
+
     def start(self, cluster: Cluster, run_dir: Path) -> None:
         port = ephemeral_port()
         argv = [sys.executable, "-m", "resilience.cli", "recover", "--kubeconfig", str(cluster.kubeconfig)]
         if cluster.context:
             argv += ["--context", cluster.context]
         argv += ["--metrics-addr", f"127.0.0.1:{port}", "--state-namespace", cluster.bootstrap.flux_namespace]
-        argv += ["--selector", f"{RECOVERY_MODE_LABEL}={self.label}"]
+        self.session = f"{cluster.name}.{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+        argv += ["--selector", self.selector()]
         self._spawn(argv, cluster, run_dir)
 
         def serving() -> bool:
