@@ -41,6 +41,9 @@ def run_fault(request, suite, recovery_name, repeat_index):
             timeline.mark(phase, at)
         budget = suite.slo.budget(name, recovery_name)
         result = RunResult(name, fault(name).family, recovery_name, budget, timeline, repeat=repeat_index, proven=True)
+        records = suite.run_dir / "revert"
+        records.mkdir(parents=True, exist_ok=True)
+        (records / os.environ.get("PYTEST_XDIST_WORKER", "main")).touch()
         result.attachments["run_seconds"] = 42.0
         result.attachments["host"] = {"workers": int(os.environ.get("NEIGHBOURS", "1")), "cpus": 2}
         result.judge()
@@ -229,3 +232,13 @@ def test_a_ttr_neighbours_moved_beyond_noise_is_noted_not_rejudged(project: Path
     assert set(noted) == {"operator"}  # none has no solo reference (its earlier run had neighbours)
     assert all(e["verdict"] == "pass" for e in runs)
     assert "TTR 5.0s moved -25.0s from 30.0s measured alone (noise margin 7.5s)" in noted["operator"]["reason"]
+
+
+def test_xdist_workers_share_the_sessions_run_directory(project: Path) -> None:
+    before = set((project / "runs").iterdir()) if (project / "runs").exists() else set()
+    proc = chaos(project, "workers", "-n", "2", "-k", "selector or helm")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = set((project / "runs").iterdir()) - before
+    assert sorted(p.name for p in (run_dir / "revert").iterdir()) == ["gw0", "gw1"]
+    where = f"runs/{run_dir.name}"
+    assert f"chaos run records: {where} (undo leftovers: resilience revert {where})" in proc.stdout
