@@ -1,8 +1,8 @@
 """Scale-out figures: the chaos suite on 1, 2, 3 xdist workers side by side, and a sharded run against the same
 profile unsharded.
 
-    .venv/bin/python benchmarks/parallel.py workers [--profile quick] [--workers 1,2,3] [-- PYTEST ARGS...]
-    .venv/bin/python benchmarks/parallel.py shards [--profile nightly] [--shards 3] [--workers 1] [-- PYTEST ARGS...]
+    .venv/bin/python benchmarks/parallel.py workers [--profile quick] [--workers 1,2,3] [--out DIR] [-- PYTEST ARGS]
+    .venv/bin/python benchmarks/parallel.py shards [--profile nightly] [--shards 3] [--workers 1] [-- PYTEST ARGS]
 
 `workers` runs the profile once per worker count, one after another in this process (so the ratios are fair),
 each session with one local cluster per worker, and prints wall time, CPU time of the suite's whole process tree
@@ -203,12 +203,14 @@ def main() -> None:
     parser.add_argument("--workers", default=None, help="workers: counts to compare (1,2,3); shards: per shard (1)")
     parser.add_argument("--shards", type=int, default=3)
     parser.add_argument("--out", default=None, help="where sessions write (default: a temporary directory)")
-    parser.add_argument("pytest", nargs=argparse.REMAINDER, help="after --: more pytest arguments (-m, --repeat)")
-    args = parser.parse_args()
-    args.pytest = [a for a in args.pytest if a != "--"]
+    # Everything after `--` goes to pytest (-m FAMILY, --repeat N).
+    cut = sys.argv.index("--") if "--" in sys.argv else len(sys.argv)
+    args = parser.parse_args(sys.argv[1:cut])
+    args.pytest = sys.argv[cut + 1 :]
     args.profile = args.profile or ("quick" if args.what == "workers" else "nightly")
     args.workers = args.workers or ("1,2,3" if args.what == "workers" else "1")
     slo = slo_model.load(ROOT / "scenarios" / "slo.yaml", FAULTS)
+    slo.profile(args.profile)  # an unknown profile fails here, not in every session
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench-parallel-"))
     print(f"host: {os.cpu_count()} CPUs, load {load()}; sessions write to {out}", flush=True)
     if args.what == "workers":
