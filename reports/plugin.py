@@ -9,9 +9,12 @@ It implements, by name, the hooks scenarios/hooks.py declares (the scenario runn
   `verdict`, `provider`, `signature`; attachments: timeline JSON, TTR chart (PNG), Flux objects' status before
   and after, events, controller log excerpts; JUnit properties on the item.
 - pytest_resilience_environment(environment): recorded for environment.properties.
+- pytest_resilience_plan(plan): what the session is meant to cover (scenarios.sharding); each entry records the
+  plan's digest, and the manifest beside the summary the whole plan (reports.manifest).
 
 At the end of the session the controller (workers send theirs through xdist's workeroutput) writes
-reports/summary.json and, with --alluredir, environment.properties, categories.json and the summary page.
+reports/summary.json, its manifest and, with --alluredir, environment.properties, categories.json and the
+summary page.
 """
 
 from __future__ import annotations

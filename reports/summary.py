@@ -8,7 +8,9 @@ judge needs (assertions.verdict.evidence_from_entry), the budget, and the verdic
      "phases": {"visible": 1.2, "recovered": 11.2}, "proven": true, "data_violations": [], "invalid": [],
      "harness_errors": [], "foreign_activity": [], "notes": [], "not_recovered_detail": "",
      "budget": {"ttr": {"max": 60, "p95": null}, "detect": {"max": 30, "p95": null}, "wait": 120},
-     "baselines": ["none"], "repeat": 1, "provider": "local", "signature": "immutable-field", "test": "..."}
+     "baselines": ["none"], "repeat": 1, "provider": "local", "signature": "immutable-field", "test": "...",
+     "plan": "c42d7584a28541c3", "run_seconds": 41.2, "host": {"workers": 2, "cpus": 2, "cpu_busy": 0.93},
+     "cluster_lock": {"mode": "shared", "waited_seconds": 0.0, "others": 0}}
 
 Required: fault, recovery, verdict (pass|breach|not-recovered|invalid), ttr_seconds (number or null), phases
 (phase -> seconds), proven and data_violations (so a re-judged run can never lose its proof or its data check);
