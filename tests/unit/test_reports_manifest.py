@@ -5,7 +5,9 @@ file's profile even then."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_reports_support import entry, recovered, write_json, write_slo
@@ -25,7 +27,7 @@ def gate(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
     return code, out, err
 
 
-def planned(tmp_path: Path, rows: list[list[object]], runs: list[dict[str, object]], **extra: object) -> Path:
+def planned(tmp_path: Path, rows: Sequence[Sequence[object]], runs: list[dict[str, Any]], **extra: object) -> Path:
     summary = write_json(tmp_path / "summary.json", [{**r, "plan": "p1"} for r in runs])
     body = {"version": 1, "shard": {"count": 1, "indexes": [1]}, "digest": "p1", "matrix": rows, **extra}
     write_json(manifest.path_for(summary), body)
