@@ -114,8 +114,8 @@ def run_workers(args: argparse.Namespace, slo: slo_model.SloFile, out: Path) -> 
     for n in counts:
         print(f"== {args.profile} profile on {n} worker(s) (load {load()}) ...", flush=True)
         # The first session's TTRs are the solo reference: the suite notes runs its neighbours moved beyond noise.
-        reference = [f"--earlier-runs={out / f'workers-{counts[0]}' / 'summary.json'}"] if n != counts[0] else []
-        results[n] = chaos(out / f"workers-{n}", ["--profile", args.profile, "-n", str(n), *reference, *args.pytest])
+        solo = [f"--earlier-runs={out / f'workers-{counts[0]}' / 'summary.json'}"] if n != counts[0] else []
+        results[n] = chaos(out / f"workers-{n}", ["--profile", args.profile, "-n", str(n), *solo, *args.pytest])
         r = results[n]
         print(f"   wall {r['wall']:.0f}s, CPU {r['cpu']:.0f}s, {len(r['entries'])} runs, exit {r['code']}", flush=True)
     base = results[counts[0]]
