@@ -8,6 +8,8 @@ NO_TESTS_OK := || { code=$$?; [ $$code -eq 5 ] && echo "pytest: no tests collect
 
 # The chaos run: options for pytest (profile, recoveries, provider), e.g. make chaos CHAOS_ARGS="--profile nightly".
 CHAOS_ARGS ?= --profile quick
+# xdist workers of `make chaos`, one local cluster each (docs/scale-out.md has the figures behind the default).
+CHAOS_WORKERS ?= 2
 SLO ?= scenarios/slo.yaml
 RESULTS := reports/allure-results
 
@@ -54,7 +56,7 @@ lint: venv
 
 # Scenarios, then the HTML report and the release gate; exits with the gate's verdict.
 chaos: build-chaos
-	-$(PYTEST) scenarios --slo $(SLO) $(CHAOS_ARGS) --alluredir $(RESULTS) --clean-alluredir \
+	-$(PYTEST) scenarios -n $(CHAOS_WORKERS) --slo $(SLO) $(CHAOS_ARGS) --alluredir $(RESULTS) --clean-alluredir \
 		--junitxml reports/junit.xml
 	$(BIN)/resilience report
 	$(BIN)/resilience gate --slo $(SLO); code=$$?; \

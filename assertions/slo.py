@@ -103,12 +103,25 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class NoiseMargin:
+    """How far a cell's TTR may move between runs and still be noise: the larger of `seconds` and `fraction` of
+    the reference TTR. A run on a loaded host (parallel workers) that moved further is noted, never re-judged."""
+
+    seconds: float = 5.0
+    fraction: float = 0.25
+
+    def margin(self, reference: float) -> float:
+        return max(self.seconds, self.fraction * reference)
+
+
+@dataclass(frozen=True)
 class SloFile:
     path: str
     defaults: Budget = Budget()
     profiles: dict[str, Profile] = field(default_factory=dict)
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
     load_profiles: dict[str, LoadProfile] = field(default_factory=dict)
+    noise: NoiseMargin = NoiseMargin()
 
     def budget(self, fault: str, recovery: str) -> Budget:
         """The budget for one fault under one recovery mode."""
@@ -208,7 +221,7 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     """Validate and build an SloFile from parsed YAML."""
     known_faults = tuple(known_faults)
     check = _Checker(path)
-    top = check.mapping(raw, "", ("version", "defaults", "profiles", "scenarios", "load_profiles"))
+    top = check.mapping(raw, "", ("version", "defaults", "profiles", "scenarios", "load_profiles", "noise"))
     if top.get("version", 1) != 1:
         raise check.fail("version", f"unsupported version {top['version']!r} (this harness reads version 1)")
     check.budget(top.get("defaults"), "defaults")
@@ -246,7 +259,12 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     if not (top.get("defaults") or scenarios):
         # Budgets nobody wrote would be invented ones: say so rather than judge against them.
         raise check.fail("top level", "no budgets (neither defaults nor scenarios); write the budgets to judge by")
-    slo = SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()}, loads)
+    noise = check.mapping(top.get("noise"), "noise", ("seconds", "fraction"))
+    for key, value in noise.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+            raise check.fail(f"noise.{key}", f"expected a finite positive number, got {value!r}")
+    margin = NoiseMargin(**{k: float(v) for k, v in noise.items()})
+    slo = SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()}, loads, margin)
     # Merged budgets can cross where no single mapping does (defaults p95 80, a fault's max 60).
     for fault, body in slo.scenarios.items():
         for recovery in ("", *(str(r) for r in (body.get("recoveries") or {}))):

@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,16 @@ def recipe_key(component: GoComponent) -> str:
         "recipe": 1,
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def cache_key(purpose: str | None = None) -> str:
+    """A CI cache key for the built components a purpose needs: it changes exactly when a pin or a build recipe
+    does (and differs between operating systems and architectures), so CI rebuilds only then."""
+    if purpose is not None and purpose not in PURPOSES:
+        raise UserError(f"--for {purpose!r}: unknown purpose; choose one of {', '.join(PURPOSES)}")
+    recipes = sorted(f"{c.name}-{c.version}-{recipe_key(c)}" for c in components_for(purpose or "cluster"))
+    digest = hashlib.sha256(json.dumps(recipes).encode()).hexdigest()[:16]
+    return f"gitops-resilience-upstream-{sys.platform}-{platform.machine()}-{digest}"
 
 
 def component_dir(component: GoComponent) -> Path:

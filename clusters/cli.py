@@ -14,8 +14,11 @@ from foundation.errors import UserError
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from clusters.build import build
+    from clusters.build import build, cache_key
 
+    if args.cache_key:
+        print(cache_key(args.purpose))
+        return 0
     results = build(args.component or None, include_optional=args.all, purpose=args.purpose)
     if args.format == "json":
         print_json({b.component.name: {"version": b.component.version, "dir": str(b.directory)} for b in results})
@@ -117,6 +120,12 @@ def register(sub: Subparsers) -> None:
         choices=sorted(PURPOSES),
         default=None,
         help="also what this needs: test (make test), chaos (make chaos); default: what a cluster needs",
+    )
+    p.add_argument(
+        "--cache-key",
+        action="store_true",
+        help="print a CI cache key for what the build (with --for) puts in the cache, and build nothing: it "
+        "changes exactly when a pin or a build recipe does (cache the directory upstream/ under the cache)",
     )
     add_format_option(p, json_holds="where each component is (text: the progress lines only)")
     p.set_defaults(func=cmd_build)

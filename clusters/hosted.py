@@ -74,7 +74,7 @@ def prepare(provider: str, name: str) -> tuple[ClusterLayout, dict[str, int]]:
         reserved += [p for other in layouts(provider) for p in (other.read_spec().get("ports") or {}).values()]
         ports = {k: v for k, v in allocate({}, reserved).items() if k in ("gitserver", "chartserver")}
         layout.root.mkdir(parents=True)
-        layout.write_spec({"name": name, "ports": ports})
+        layout.write_spec({"name": name, "ports": ports, "preparer": lifecycle.preparer()})
     return layout, ports
 
 
@@ -113,6 +113,7 @@ def start(
         "git_url": git_url,
         "chart_url": chart_url,
         "created": time.time(),
+        "preparer": lifecycle.preparer(),
         **extra_spec,
     }
     if owner_pid:

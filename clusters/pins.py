@@ -142,6 +142,14 @@ COMPONENTS: tuple[GoComponent, ...] = (
         ldflags=_prometheus_ldflags(ALERTMANAGER_VERSION.lstrip("v")),
         needed_for=("test", "chaos"),
     ),
+    GoComponent(
+        name="actionlint",
+        module="github.com/rhysd/actionlint",
+        version="v1.7.12",
+        packages={"actionlint": "github.com/rhysd/actionlint/cmd/actionlint"},
+        ldflags=("-X github.com/rhysd/actionlint.version=v1.7.12",),
+        needed_for=("test",),
+    ),
 )
 
 # The Flux distribution these controllers ship in, for reports.
@@ -151,7 +159,8 @@ FLUX_DISTRIBUTION = "v2.9 (source-controller v1.9.1, kustomize-controller v1.9.4
 # Why a component is built; `make test` builds for "test", `make chaos` for "chaos" (both include "cluster").
 PURPOSES: dict[str, str] = {
     "cluster": "run a local cluster (cluster up, every scenario)",
-    "test": "the project's test suite (make test): a cluster, plus promtool for the alert rules, and monitoring",
+    "test": "the project's test suite (make test): a cluster, plus promtool for the alert rules, monitoring, and "
+    "actionlint for the shipped CI workflows",
     "chaos": "the chaos suite (make chaos): a cluster, plus what its profiles turn on (monitoring)",
 }
 

@@ -186,6 +186,10 @@ class Fault(ABC):
         see assertions.reached)."""
         return None
 
+    # True when the fault hits the cluster as a whole (a Flux controller, the source, the API server), not only
+    # its own app: on a cluster shared by several workers it runs alone (clusters.faultlock, exclusive).
+    touches_cluster: ClassVar[bool] = False
+
     @abstractmethod
     def setup(self, ctx: FaultContext) -> None:
         """Create the workload and its Flux objects (recorded for cleanup); steady() must then hold."""

@@ -1,7 +1,8 @@
 """Control-plane faults: a Flux controller killed mid-reconcile (kubelet-style restart follows), and the git
 server unreachable for a while with a commit waiting behind it.
 
-These need the local provider's supervisor (process control); on other providers they are skipped.
+These need the local provider's supervisor (process control); on other providers they are skipped. Each hits
+the whole cluster (every run's reconciliations, every run's source), so each runs alone on a shared cluster.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class KustomizeControllerCrash(Fault):
     summary = "kill -9 of kustomize-controller while it reconciles a new revision"
     component: ClassVar[str] = "kustomize-controller"
     serves = WEB_PODS
+    touches_cluster = True
 
     def setup(self, ctx: FaultContext) -> None:
         _control(ctx)
@@ -83,6 +85,7 @@ class HelmControllerCrash(HelmUpgradeBroken):
     desired_state_valid = True
     version = "1.4.0"
     component: ClassVar[str] = "helm-controller"
+    touches_cluster = True
     # Room for a rolling upgrade of pods that take seconds to become Ready, before and after the crash.
     release_spec: ClassVar[dict[str, Any]] = {"timeout": "60s"}
 
@@ -120,6 +123,7 @@ class SourceOutage(Fault):
     signature = SOURCE_FETCH_FAILED
     outage: ClassVar[float] = 20.0
     serves = WEB_PODS
+    touches_cluster = True
 
     def setup(self, ctx: FaultContext) -> None:
         _control(ctx)

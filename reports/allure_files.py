@@ -181,3 +181,56 @@ def write_summary(results_dir: Path, cells: list[Cell], start_ms: int, stop_ms: 
     (results_dir / f"{uuid.uuid4()}-globals.json").write_text(json.dumps(globals_item))
     (results_dir / f"{uuid.uuid4()}-perf.json").write_text(json.dumps(_metrics(cells, start_ms)))
     return result_uuid
+
+
+def read_environment(results_dir: Path) -> dict[str, str]:
+    """environment.properties as written by write_environment (absent: empty)."""
+    try:
+        text = (results_dir / "environment.properties").read_text()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        key: list[str] = []
+        value: list[str] = []
+        escaped = False
+        target = key
+        for ch in line:
+            if escaped:
+                target.append({"n": "\n", "r": "\r", "t": "\t"}.get(ch, ch))
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == "=" and target is key:
+                target = value
+            else:
+                target.append(ch)
+        if key:
+            out["".join(key)] = "".join(value)
+    return out
+
+
+def summary_page_files(results_dir: Path) -> set[str]:
+    """The files write_summary wrote into a results directory (the page, its attachments, the global
+    attachments, the TTR metrics): what a merged report replaces with one page of the merged runs."""
+    found: set[str] = set()
+    for path in results_dir.iterdir():
+        kind = path.name.rsplit("-", 1)[-1]
+        if kind not in ("result.json", "globals.json", "perf.json"):
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if kind == "result.json":
+            ours = isinstance(data, dict) and data.get("fullName") == "resilience.ttr_matrix"
+        elif kind == "globals.json":
+            names = {a.get("name") for a in (data.get("attachments") or [])} if isinstance(data, dict) else set()
+            ours = "TTR per fault x recovery" in names
+        else:
+            ours = isinstance(data, list) and all(str(m.get("key", "")).startswith("ttr.") for m in data)
+        if ours:
+            found.add(path.name)
+            if isinstance(data, dict):
+                found |= {str(a.get("source")) for a in (data.get("attachments") or [])}
+    return found

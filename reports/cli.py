@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from assertions.slo import RECOVERY_MODES_HELP, is_recovery_name
 from foundation.cliargs import Subparsers, check_output_file, nonempty_path
 from foundation.errors import UserError
-from reports import gate, htmlreport
+from reports import gate, htmlreport, manifest, results_merge
 
 BASELINE_ENV = "RESILIENCE_BASELINE"
 # Recoveries named by what they run, as the chaos suite and SLO files accept them: prefix -> how it is spelled.
@@ -33,6 +34,25 @@ def _path_option(parser: argparse.ArgumentParser, flag: str, env: str, fallback:
     )
 
 
+def _paths_option(parser: argparse.ArgumentParser, flag: str, env: str, fallback: str, what: str) -> None:
+    """A path flag taking one or more paths (repeatable too: shards of one run); default as _path_option."""
+    parser.add_argument(
+        flag,
+        type=nonempty_path,
+        nargs="+",
+        action="extend",
+        metavar="PATH",
+        help=f"{what}; several are merged (default: ${env}, else {fallback})",
+    )
+    parser.set_defaults(**{flag.lstrip("-").replace("-", "_") + "_default": Path(os.environ.get(env) or fallback)})
+
+
+def _paths(args: argparse.Namespace, name: str) -> list[Path]:
+    """The paths given (a path given twice stays twice: the gate refuses a doubled shard), else the default."""
+    given: list[Path] | None = getattr(args, name)
+    return list(given) if given else [getattr(args, f"{name}_default")]
+
+
 def register(subparsers: Subparsers) -> None:
     """Add the `gate` and `report` commands."""
     g = subparsers.add_parser(
@@ -41,7 +61,7 @@ def register(subparsers: Subparsers) -> None:
         description=gate.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _path_option(g, "--summary", "RESILIENCE_SUMMARY", "reports/summary.json", "the chaos suite's summary")
+    _paths_option(g, "--summary", "RESILIENCE_SUMMARY", "reports/summary.json", "the chaos suite's summary")
     g.add_argument(
         "--slo",
         type=nonempty_path,
@@ -58,6 +78,12 @@ def register(subparsers: Subparsers) -> None:
     g.add_argument(
         "--junit", type=nonempty_path, metavar="FILE", help="also write the table as JUnit XML (one case per cell)"
     )
+    g.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="demand this profile's whole matrix (its faults x recoveries x repeats, from --slo FILE): a cell "
+        "without exactly one run fails the gate as incomplete",
+    )
     g.set_defaults(func=run_gate)
 
     r = subparsers.add_parser(
@@ -66,7 +92,16 @@ def register(subparsers: Subparsers) -> None:
         description=htmlreport.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _path_option(r, "--results", "RESILIENCE_ALLURE_RESULTS", "reports/allure-results", "Allure results directory")
+    _paths_option(r, "--results", "RESILIENCE_ALLURE_RESULTS", "reports/allure-results", "Allure results directory")
+    r.add_argument(
+        "--summary",
+        type=nonempty_path,
+        nargs="+",
+        action="extend",
+        metavar="PATH",
+        help="the summaries of the runs (with several --results: required); the report's summary page is built "
+        "from them, merged",
+    )
     _path_option(
         r, "--out", "RESILIENCE_REPORT_DIR", "reports/html", "HTML report; a previous report there is replaced"
     )
@@ -86,7 +121,7 @@ def run_gate(args: argparse.Namespace) -> int:
     baselines = baseline_modes(args.baseline)
     if args.junit is not None:
         check_output_file(args.junit, "--junit")  # before judging: no PASS printed, then a failed write
-    code = gate.run_gate(args.summary, args.slo, baselines, args.junit)
+    code = gate.run_gate(_paths(args, "summary"), args.slo, baselines, args.junit, profile=args.profile)
     sys.stdout.flush()
     return code
 
@@ -108,8 +143,22 @@ def baseline_modes(values: Sequence[str] | None, environ: Mapping[str, str] = os
 
 
 def run_report(args: argparse.Namespace) -> int:
+    results = _paths(args, "results")
+    if len(results) > 1 and not args.summary:
+        raise UserError(
+            "--results: several results directories need the summaries of their runs (--summary FILE...) for "
+            "the report's one summary page"
+        )
+    if len(results) > 1 or args.summary:
+        entries, _ = manifest.load_runs(args.summary)
+        with tempfile.TemporaryDirectory(prefix="resilience-results-") as merged:
+            return _report(args, results_merge.merge(results, entries, Path(merged)))
+    return _report(args, results[0])
+
+
+def _report(args: argparse.Namespace, results: Path) -> int:
     options = htmlreport.ReportOptions(
-        results=args.results,
+        results=results,
         out=args.out,
         history=args.history,
         allure=args.allure,

@@ -1,7 +1,12 @@
 """`resilience gate`: judge reports/summary.json per fault x recovery and fail on anything over budget.
 
-Exit codes: 0 every judged cell passed; 1 at least one breach, not-recovered or invalid cell (cells under a
-`--baseline` recovery mode are shown but never fail); 2 bad input (one line on stderr).
+Several summaries (the shards of one run) are merged first. The gate fails as incomplete when the runs do not
+cover the planned matrix exactly once: a shard missing or given twice, a cell without a run or with too many
+(the manifest beside each summary says what was planned; `--profile NAME` demands that profile's whole matrix).
+
+Exit codes: 0 every judged cell passed and the matrix is complete; 1 at least one breach, not-recovered or
+invalid cell (cells under a `--baseline` recovery mode are shown but never fail), or incomplete; 2 bad input
+(one line on stderr).
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import re
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,7 +22,7 @@ import yaml
 
 from assertions import slo as slo_model
 from foundation.errors import UserError
-from reports import alert_coverage, summary
+from reports import alert_coverage, manifest, summary
 from reports.matrix import Cell, build_cells, render_table, seconds, ttr_text, verdict_line
 
 # What XML 1.0 does not allow (control characters other than tab, newline and carriage return; lone surrogates;
@@ -45,26 +50,53 @@ def load_slo(path: Path, entries: Iterable[Mapping[str, Any]]) -> slo_model.SloF
     return slo_model.load(path, known)
 
 
+def profile_cells(slo: slo_model.SloFile, name: str) -> list[manifest.Key]:
+    """Every cell a profile of the SLO file asks for: its faults (the whole catalog for `all`) x its recovery
+    modes x its repeats."""
+    from injectors.registry import FAULTS  # the catalog, for `faults: all`
+
+    profile = slo.profile(name)
+    faults = profile.faults if profile.faults is not None else tuple(FAULTS)
+    return [(f, r, k) for f in faults for r in profile.recoveries for k in range(1, profile.repeat + 1)]
+
+
+def _inputs_line(paths: Sequence[Path], planned: manifest.Manifest | None) -> str:
+    where = str(paths[0]) if len(paths) == 1 else f"{len(paths)} summaries"
+    if planned is None:
+        return where
+    shards = ", ".join(f"{i}/{planned.shard_count}" for i in planned.shards)
+    run = f" of run {planned.run}" if planned.run else ""
+    profile = f", profile {planned.profile}" if planned.profile else ""
+    return f"{where} (shard {shards}{run}{profile})" if planned.shard_count > 1 else f"{where}{run}{profile}"
+
+
 def run_gate(
-    summary_path: Path,
+    summary_path: Path | Sequence[Path],
     slo_path: Path | None = None,
     baselines: Collection[str] | None = None,
     junit_path: Path | None = None,
     out: TextIO | None = None,
+    profile: str | None = None,
 ) -> int:
     """Print the fault x recovery table and return the exit code. Baselines default to the ones the chaos
     suite recorded with its runs, so the gate judges a run as pytest did."""
     out = out or sys.stdout
-    entries = summary.read(summary_path)
-    if not entries:
-        raise UserError(f"{summary_path}: no runs to judge (an empty list); did the chaos suite run any scenario?")
+    paths = [summary_path] if isinstance(summary_path, Path) else list(summary_path)
+    if profile is not None and slo_path is None:
+        raise UserError(f"--profile {profile}: needs --slo FILE, the SLO file that defines the profile")
+    entries, planned = manifest.load_runs(paths)
     slo = load_slo(slo_path, entries) if slo_path is not None else None
+    expected = profile_cells(slo, profile) if slo is not None and profile is not None else None
+    problems = manifest.coverage_problems(entries, planned, expected)
+    if not entries and not problems:
+        where = paths[0] if len(paths) == 1 else ", ".join(str(p) for p in paths)
+        raise UserError(f"{where}: no runs to judge (an empty list); did the chaos suite run any scenario?")
     if baselines is None:
         baselines = summary.recorded_baselines(entries)
     cells = build_cells(entries, slo, set(baselines))
     budgets = f"budgets from {slo_path}" if slo_path is not None else "budgets as recorded with each run"
     note = f"; baseline recovery modes: {', '.join(sorted(baselines))}" if baselines else ""
-    print(f"{len(entries)} run(s) from {summary_path}; {budgets}{note}", file=out)
+    print(f"{len(entries)} run(s) from {_inputs_line(paths, planned)}; {budgets}{note}", file=out)
     print(render_table(cells), file=out)
     if alert_coverage.has_alerts(cells):
         print("alert coverage (seconds from injection):", file=out)
@@ -72,22 +104,32 @@ def run_gate(
     missing = sorted(set(baselines) - {c.recovery for c in cells})
     if missing:
         print(f"note: no runs under baseline mode(s) {', '.join(missing)}", file=out)
-    print(verdict_line(cells), file=out)
+    if planned is None and expected is None:
+        print("note: no manifest beside the summary: whether every planned cell ran is not checked", file=out)
+    for problem in problems:
+        print(f"incomplete: {problem}", file=out)
+    line = verdict_line(cells)
+    if problems:
+        judged = line.removeprefix("gate: ") if cells else "no runs"
+        line = f"gate: FAIL - incomplete: the runs do not cover the matrix exactly once; of the runs given: {judged}"
+    print(line, file=out)
     if junit_path is not None:
-        write_junit(junit_path, cells)
+        checked = planned is not None or expected is not None
+        write_junit(junit_path, cells, problems if checked else None)
         print(f"junit: {junit_path}", file=out)
-    return 1 if any(c.fails_gate for c in cells) else 0
+    return 1 if problems or any(c.fails_gate for c in cells) else 0
 
 
-def write_junit(path: Path, cells: list[Cell]) -> None:
-    """One testcase per fault x recovery: failure when over budget, skipped when a baseline missed it."""
+def write_junit(path: Path, cells: list[Cell], problems: Sequence[str] | None = None) -> None:
+    """One testcase per fault x recovery: failure when over budget, skipped when a baseline missed it; and, when
+    completeness was checked (`problems` not None), a `completeness` case that fails when it is incomplete."""
     failures = [c for c in cells if c.fails_gate]
     skipped = [c for c in cells if c.excused]
     suite = ET.Element(
         "testsuite",
         name="resilience-gate",
-        tests=str(len(cells)),
-        failures=str(len(failures)),
+        tests=str(len(cells) + (problems is not None)),
+        failures=str(len(failures) + bool(problems)),
         errors="0",
         skipped=str(len(skipped)),
     )
@@ -117,6 +159,10 @@ def write_junit(path: Path, cells: list[Cell]) -> None:
             ET.SubElement(case, "failure", message=message, type=cell.verdict.value).text = detail
         elif cell in skipped:
             ET.SubElement(case, "skipped", message=f"baseline, not judged: {message}").text = detail
+    if problems is not None:
+        case = ET.SubElement(suite, "testcase", classname="resilience.matrix", name="completeness", time="0.000")
+        if problems:
+            ET.SubElement(case, "failure", message="incomplete", type="incomplete").text = "\n".join(problems)
     root = ET.Element("testsuites", name="resilience")
     root.append(suite)
     ET.indent(root)

@@ -10,9 +10,12 @@ It implements, by name, the hooks scenarios/hooks.py declares (the scenario runn
   and after, events, controller log excerpts; under load, the load object, its chart (delivery latency and
   serving capacity) and locust's CSV statistics and HTML report; JUnit properties on the item.
 - pytest_resilience_environment(environment): recorded for environment.properties.
+- pytest_resilience_plan(plan): what the session is meant to cover (scenarios.sharding); each entry records the
+  plan's digest, and the manifest beside the summary the whole plan (reports.manifest).
 
 At the end of the session the controller (workers send theirs through xdist's workeroutput) writes
-reports/summary.json and, with --alluredir, environment.properties, categories.json and the summary page.
+reports/summary.json, its manifest and, with --alluredir, environment.properties, categories.json and the
+summary page.
 """
 
 from __future__ import annotations
@@ -32,12 +35,16 @@ from assertions import criteria
 from assertions.verdict import RunResult
 from fluxmodel.conditions import condition
 from foundation.errors import HarnessError
-from reports import alert_coverage, allure_files, charts, summary
+from reports import alert_coverage, allure_files, charts, manifest, summary
 from reports.matrix import build_cells, measurement_text, render_table, verdict_line
 
 WORKER_OUTPUT_KEY = "resilience_reports"
 PLUGIN_NAME = "resilience-reports-recorder"
 DEFAULT_SUMMARY = "reports/summary.json"
+# What the scenario runner measured beside the evidence, copied from the result's attachments into its entry:
+# the run's wall time (shards are balanced by it), the host it shared, the cluster's fault lock it held.
+ENTRY_EXTRAS = ("run_seconds", "host", "cluster_lock")
+OUTCOME_LIMIT = 200
 # allure-python's Dynamic methods carry no annotations; reached through Any, strict mypy accepts the calls.
 dynamic: Any = allure.dynamic
 attach: Any = allure.attach
@@ -132,6 +139,9 @@ class Recorder:
         self.runs_per_item: dict[str, int] = {}
         self.verdicts_per_item: dict[str, set[str]] = {}
         self.started_ms = int(time.time() * 1000)
+        # What the session is meant to cover (scenarios.sharding), and why planned tests left no run.
+        self.plan: dict[str, Any] = {}
+        self.outcomes: dict[str, str] = {}
 
     # -- hooks the scenario runner calls (declared in scenarios/hooks.py) --------------------------------------
 
@@ -141,6 +151,9 @@ class Recorder:
             result.judge()
         entry = result.summary_entry()
         entry["test"] = item.nodeid
+        entry.update({key: result.attachments[key] for key in ENTRY_EXTRAS if key in result.attachments})
+        if self.plan.get("digest"):
+            entry["plan"] = self.plan["digest"]
         problem = summary.entry_problem(entry, item.nodeid)
         if problem:
             raise HarnessError(f"run result makes a bad summary entry: {problem}")
@@ -157,6 +170,22 @@ class Recorder:
     @pytest.hookimpl(optionalhook=True)
     def pytest_resilience_environment(self, environment: dict[str, str]) -> None:
         self.environment.update({str(k): str(v) for k, v in environment.items()})
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_resilience_plan(self, plan: dict[str, Any]) -> None:
+        self.plan.update(plan)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Why a test left no run, for the gate's list of missing cells: its first skip, error or failure."""
+        if report.outcome == "passed" or report.nodeid in self.outcomes:
+            return
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            text = f"skipped: {reason.removeprefix('Skipped: ')}"
+        else:
+            lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
+            text = f"{'failed' if report.when == 'call' else 'error in ' + report.when}: {lines[-1] if lines else ''}"
+        self.outcomes[report.nodeid] = text[:OUTCOME_LIMIT]
 
     # -- Allure -------------------------------------------------------------------------------------------------
 
@@ -236,16 +265,21 @@ class Recorder:
             data = json.loads(raw)
             self.entries.extend(data.get("entries") or [])
             self.environment.update(data.get("environment") or {})
+            self.plan.update({k: v for k, v in (data.get("plan") or {}).items() if k not in self.plan})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config
         workeroutput = getattr(config, "workeroutput", None)
         if workeroutput is not None:  # an xdist worker: the controller writes the files
-            workeroutput[WORKER_OUTPUT_KEY] = json.dumps({"entries": self.entries, "environment": self.environment})
+            workeroutput[WORKER_OUTPUT_KEY] = json.dumps(
+                {"entries": self.entries, "environment": self.environment, "plan": self.plan}
+            )
             return
         if config.option.collectonly:
             return
         self.entries = summary.write(summary_path(config), self.entries)
+        if self.plan:
+            manifest.write(manifest.path_for(summary_path(config)), manifest.from_plan(self.plan, self.outcomes))
         results = results_dir(config)
         if results is None:
             return

@@ -8,7 +8,9 @@ judge needs (assertions.verdict.evidence_from_entry), the budget, and the verdic
      "phases": {"visible": 1.2, "recovered": 11.2}, "proven": true, "data_violations": [], "invalid": [],
      "harness_errors": [], "foreign_activity": [], "notes": [], "not_recovered_detail": "",
      "budget": {"ttr": {"max": 60, "p95": null}, "detect": {"max": 30, "p95": null}, "wait": 120},
-     "baselines": ["none"], "repeat": 1, "provider": "local", "signature": "immutable-field", "test": "..."}
+     "baselines": ["none"], "repeat": 1, "provider": "local", "signature": "immutable-field", "test": "...",
+     "plan": "c42d7584a28541c3", "run_seconds": 41.2, "host": {"workers": 2, "cpus": 2, "cpu_busy": 0.93},
+     "cluster_lock": {"mode": "shared", "waited_seconds": 0.0, "others": 0}}
 
 With monitoring an entry also has `alerts` (assertions.alerts: what paged for the run and when, what was due and
 never paged), checked by its criterion like every measurement beyond TTR.
@@ -105,9 +107,15 @@ def entry_problem(entry: Any, where: str) -> str | None:
     problem = _evidence_problem(entry, where)
     if problem:
         return problem
-    for key in ("family", "reason", "provider", "test", "not_recovered_detail"):
+    for key in ("family", "reason", "provider", "test", "not_recovered_detail", "plan"):
         if key in entry and not isinstance(entry[key], str):
             return f"{where}.{key}: expected a string, got {entry[key]!r}"
+    problem = _check_seconds(entry.get("run_seconds"), f"{where}.run_seconds", nullable=True)
+    if problem:
+        return problem
+    for key in ("host", "cluster_lock"):
+        if key in entry and not isinstance(entry[key], dict):
+            return f"{where}.{key}: expected a mapping, got {entry[key]!r}"
     if "signature" in entry and entry["signature"] is not None and not isinstance(entry["signature"], str):
         return f"{where}.signature: expected a string or null, got {entry['signature']!r}"
     if "repeat" in entry and (not isinstance(entry["repeat"], int) or isinstance(entry["repeat"], bool)):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,9 +47,13 @@ class SuiteConfig:
     load: LoadPlan | None = None
     started: dict[str, RecoveryMode] = field(default_factory=dict)
     monitoring: bool = False  # the profile's; --monitoring / RESILIENCE_MONITORING decide first
+    profile: str | None = None
 
 
 SUITE = pytest.StashKey[SuiteConfig]()
+RUN_DIR_KEY = "resilience_run_dir"
+# Shards of the matrix (--shard I/N), what the session is meant to cover, and runs slowed by their neighbours.
+pytest_plugins = ["scenarios.sharding"]
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -151,11 +156,16 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
                 parse(name, baseline_source)
             except UserError as e:
                 raise pytest.UsageError(str(e).replace("Invalid recovery", "Invalid baseline", 1)) from e
-    run_dir = Path(config.getoption("--run-dir") or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    # xdist workers share the controller's run directory (pytest_configure_node), so one `resilience revert` undoes
+    # every worker's leftovers.
+    shared = (getattr(config, "workerinput", None) or {}).get(RUN_DIR_KEY)
+    default = Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    run_dir = Path(config.getoption("--run-dir") or shared or default)
     faults = profile.faults if profile else None
     load = _resolve_load(config, slo, profile)
     monitoring = bool(profile and profile.monitoring)
-    return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, faults, load, monitoring=monitoring)
+    named = profile.name if profile else None
+    return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, faults, load, monitoring=monitoring, profile=named)
 
 
 def _resolve_load(config: pytest.Config, slo: slo_model.SloFile, profile: slo_model.Profile | None) -> LoadPlan | None:
@@ -169,6 +179,12 @@ def _resolve_load(config: pytest.Config, slo: slo_model.SloFile, profile: slo_mo
         return choice.choose(str(load_value), load_source, slo, workers)
     except UserError as e:
         raise pytest.UsageError(str(e)) from e
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: hand the session's run directory to each worker."""
+    node.workerinput[RUN_DIR_KEY] = str(node.config.stash[SUITE].run_dir)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -7,7 +7,10 @@ the whole session (the operator, a user's command) or inside it (a manifest).
 Each run is measured under its own mode alone: every Flux object a run creates carries its mode in the label
 resilience.gitops.io/recovery, and the operator is started scoped to `...=operator`, so in a session (or on a
 shared cluster) running several modes it never acts on a `none` or `flux-native` run. `staged` runs the stage
-controller (`resilience stage`), scoped the same way, for the faults written for stages (injectors.staged).
+controller (`resilience stage`), scoped the same way, for the faults written for stages (injectors.staged). On a
+cluster several workers share, each worker's operator and stage controller are also scoped to their own
+session's objects (SESSION_LABEL), so they never act on another worker's runs, and none waits for another's Lease
+when that worker's session ends.
 
 With monitoring, the alert rules need the operator's per-object metrics in every mode, as a deployed operator
 would export them: the operator mode's operator is scraped as it runs; every other mode gets a read-only monitor
@@ -43,6 +46,8 @@ from foundation.waiting import wait_until
 
 BUILTIN = RECOVERY_MODES_BUILTIN
 READY_TIMEOUT = 30.0
+# The session (cluster and xdist worker) whose operator or stage controller may act on an object.
+SESSION_LABEL = "resilience.gitops.io/session"
 
 
 @dataclass
@@ -56,16 +61,24 @@ class RecoveryMode:
     monitor: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     monitor_log: Path | None = None
     scraped: list[Path] = field(default_factory=list, repr=False)  # scrape target files, removed on stop
+    session: str | None = None  # set by a mode that acts by label (operator, stage controller) when it starts
 
     @property
     def label(self) -> str:
         """The value of RECOVERY_MODE_LABEL on this mode's objects (a label value: command:/manifest: lose the spec)."""
         return self.name.split(":", 1)[0]
 
+    def selector(self) -> str:
+        """The objects this mode's processes act on: its mode's, of its own session once started."""
+        session = f",{SESSION_LABEL}={self.session}" if self.session else ""
+        return f"{RECOVERY_MODE_LABEL}={self.label}{session}"
+
     def decorate(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Mark a run's Flux object with its mode, so only this mode's recovery acts on it."""
         labels = obj.setdefault("metadata", {}).setdefault("labels", {})
         labels[RECOVERY_MODE_LABEL] = self.label
+        if self.session:
+            labels[SESSION_LABEL] = self.session
         return obj
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
@@ -77,7 +90,7 @@ class RecoveryMode:
         if cluster.monitoring is None:
             return
         port = ephemeral_port()
-        argv = [*_resilience_argv(cluster, ("recover",), port, self.label), "--dry-run", "--log-format", "json"]
+        argv = [*_resilience_argv(cluster, ("recover",), port, self.selector()), "--dry-run", "--log-format", "json"]
         self.monitor_log = run_dir / f"monitor-{self.label}.log"
         self.monitor = _spawn(argv, cluster, self.monitor_log)
         _await_ready(port, lambda: self.monitor, "the metrics monitor", self.monitor_log)
@@ -143,13 +156,13 @@ def _spawn(argv: list[str], cluster: Cluster, log: Path) -> subprocess.Popen[byt
         )
 
 
-def _resilience_argv(cluster: Cluster, command: tuple[str, ...], port: int, label: str) -> list[str]:
-    """`resilience <command>` against the cluster, scoped to one mode's objects, serving its probes on `port`."""
+def _resilience_argv(cluster: Cluster, command: tuple[str, ...], port: int, selector: str) -> list[str]:
+    """`resilience <command>` against the cluster, scoped to `selector`, serving its probes on `port`."""
     argv = [sys.executable, "-m", "resilience.cli", *command, "--kubeconfig", str(cluster.kubeconfig)]
     if cluster.context:
         argv += ["--context", cluster.context]
     argv += ["--metrics-addr", f"127.0.0.1:{port}", "--state-namespace", cluster.bootstrap.flux_namespace]
-    return [*argv, "--selector", f"{RECOVERY_MODE_LABEL}={label}"]
+    return [*argv, "--selector", selector]
 
 
 def _await_ready(port: int, process: Callable[[], subprocess.Popen[bytes] | None], what: str, log: Path | None) -> None:
@@ -193,12 +206,13 @@ class _Process(RecoveryMode):
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
         self._cluster, self._run_dir = cluster, run_dir
+        self.session = f"{cluster.name}.{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
         self._launch(cluster, run_dir)
 
     def _launch(self, cluster: Cluster, run_dir: Path) -> int:
         """Spawn the process and wait until it is ready; the port it serves its probes and metrics on."""
         port = ephemeral_port()
-        self._spawn([*_resilience_argv(cluster, self.command, port, self.label), *self.extra], cluster, run_dir)
+        self._spawn([*_resilience_argv(cluster, self.command, port, self.selector()), *self.extra], cluster, run_dir)
         _await_ready(port, lambda: self.process, f"the {self.what}", self.log)
         return port
 

@@ -25,6 +25,7 @@ from assertions.recorder import PhaseRecorder
 from assertions.slo import Budget
 from assertions.verdict import RunResult
 from assertions.watch import WatchCache
+from clusters.faultlock import FaultLock, Held
 from clusters.model import Cluster
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.waiting import poll
@@ -32,6 +33,7 @@ from injectors.base import Fault, FaultContext
 from injectors.records import Reverter, RevertRecord, cluster_locator
 from kubeapi import UnknownKind
 from loadgen.run import LoadPlan, LoadRun
+from scenarios.contention import CpuTimes, host_record
 from scenarios.recoveries import RecoveryMode
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,12 @@ class ScenarioRun:
     load: LoadPlan | None = None
 
     def execute(self) -> RunResult:
+        """The run, holding the cluster's fault lock: exclusive for a fault that hits the whole cluster."""
+        lock = FaultLock(self.cluster.kube, self.cluster.name)
+        with lock.hold(exclusive=self.fault.touches_cluster) as held:
+            return self._execute(held)
+
+    def _execute(self, held: Held) -> RunResult:
         result = RunResult(
             self.fault.name,
             self.fault.family,
@@ -76,7 +84,10 @@ class ScenarioRun:
         ctx = FaultContext.new(
             self.cluster, record, prefix, self.recovery.decorate, mode=self.recovery.name, recovery=self.recovery
         )
-        started = time.monotonic()
+        result.attachments["cluster_lock"] = held.to_json()
+        if held.note:
+            result.notes.append(held.note)
+        started, cpu = time.monotonic(), CpuTimes.now()
         measured = 0.0
         try:
             measured = self._run(ctx, result, slug)
@@ -100,6 +111,8 @@ class ScenarioRun:
                 result.judge()
             # The harness's own share of the run: everything but injection to recovered (or to giving up).
             result.attachments["harness_seconds"] = round(time.monotonic() - started - measured, 3)
+            result.attachments["run_seconds"] = round(time.monotonic() - started, 3)
+            result.attachments["host"] = host_record(cpu, CpuTimes.now())
             self._save(result, slug)
         return result
 

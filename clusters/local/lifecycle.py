@@ -18,7 +18,7 @@ from typing import Any
 import clusters
 from clusters.local import control
 from clusters.local.layout import ClusterLayout
-from clusters.local.procs import ProcessRecord, terminate
+from clusters.local.procs import ProcessRecord, alive, process_start_time, terminate
 from clusters.local.supervisor import read_restarts
 from clusters.paths import state_root
 from foundation.errors import HarnessError
@@ -67,14 +67,28 @@ def reap(layout: ClusterLayout) -> None:
     shutil.rmtree(layout.root, ignore_errors=True)
 
 
+def preparer() -> dict[str, int | None]:
+    """The process setting a cluster directory up (this one), for its spec: while it lives, the directory is not
+    stale even before its supervisor runs (parallel workers start clusters side by side, and on a loaded host
+    certificates, the git repository and the charts can take longer than the sweeper's grace)."""
+    return {"pid": os.getpid(), "start_time": process_start_time(os.getpid())}
+
+
+def _being_prepared(layout: ClusterLayout) -> bool:
+    record = layout.read_spec().get("preparer") or {}
+    pid = record.get("pid") if isinstance(record, dict) else None
+    return isinstance(pid, int) and alive(pid, record.get("start_time"))
+
+
 def sweep_stale(layouts: list[ClusterLayout], min_age: float = 5.0) -> list[str]:
     """Remove clusters whose supervisor is gone (a crashed run, a reboot); returns their names.
 
-    A directory younger than `min_age` may belong to an `up` that has not started its supervisor yet.
+    A directory whose preparer still runs, or younger than `min_age`, may belong to an `up` that has not started
+    its supervisor yet.
     """
     swept = []
     for layout in layouts:
-        if supervisor(layout) is None and _age(layout) > min_age:
+        if supervisor(layout) is None and not _being_prepared(layout) and _age(layout) > min_age:
             reap(layout)
             swept.append(layout.name)
     return swept

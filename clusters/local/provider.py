@@ -112,7 +112,7 @@ class LocalProvider:
             reserved = [p for other in all_layouts() for p in (other.read_spec().get("ports") or {}).values()]
             ports = allocate({k: v for k, v in fixed.items() if v}, reserved)
             layout.root.mkdir(parents=True)
-            layout.write_spec({"name": name, "ports": ports})
+            layout.write_spec({"name": name, "ports": ports, "preparer": lifecycle.preparer()})
         try:
             promtool = binaries.pop("promtool", None)
             watched = local_monitoring.prepare(layout, ports, alert_rules, promtool) if promtool else None
@@ -163,6 +163,7 @@ class LocalProvider:
                 {**BINARIES, **({b: c for b, c in local_monitoring.BINARIES.items() if b in binaries})}
             ),
             "created": time.time(),
+            "preparer": lifecycle.preparer(),
         }
         if monitoring is not None:
             spec["monitoring"] = monitoring

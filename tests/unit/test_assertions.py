@@ -243,7 +243,7 @@ def test_validation_errors_name_the_key_path(raw: Any, message: str) -> None:
 
 
 def test_an_unknown_top_level_key_path_is_the_key() -> None:
-    expected = "defualts: unknown key (expected version, defaults, profiles, scenarios, load_profiles)"
+    expected = "defualts: unknown key (expected version, defaults, profiles, scenarios, load_profiles, noise)"
     assert refused({"defualts": {}}) == expected
 
 

@@ -288,8 +288,8 @@ def test_build_for_a_purpose_adds_its_components_to_the_cluster_ones(
         fill(component_dir(comp), "{}", tuple(comp.packages))
     cluster = [b.component.name for b in build(progress=lambda _line: None)]
     tests = [b.component.name for b in build(purpose="test", progress=lambda _line: None)]
-    assert "prometheus" not in cluster and "etcd" in cluster
-    assert tests == [*cluster, "prometheus", "prometheus-server", "alertmanager"]
+    assert "prometheus" not in cluster and "actionlint" not in cluster and "etcd" in cluster
+    assert tests == [*cluster, "prometheus", "prometheus-server", "alertmanager", "actionlint"]
     chaos = [b.component.name for b in build(purpose="chaos", progress=lambda _line: None)]
     assert chaos == [*cluster, "prometheus", "prometheus-server", "alertmanager"]
     with pytest.raises(UserError, match=r"--for 'nope': unknown purpose; choose one of cluster, test, chaos"):

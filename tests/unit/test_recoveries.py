@@ -15,6 +15,7 @@ import pytest
 from clusters.local.procs import alive
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from foundation.errors import HarnessError, UserError
+from kubeapi import LabelSelector
 from scenarios.recoveries import BUILTIN, Command, FluxNative, Manifest, Operator, RecoveryMode, Staged, parse
 
 BAD_CHOICE = "use one of none, flux-native, operator, staged, command:<cmd>, manifest:<path>"
@@ -181,6 +182,18 @@ def test_other_modes_only_label_a_runs_objects_with_the_mode(spec: str, label: s
     """The label scopes the operator to its own runs (--selector resilience.gitops.io/recovery=operator)."""
     for o in (KUSTOMIZATION, HELMRELEASE):
         assert parse(spec).decorate(copy.deepcopy(o)) == labelled(o, label)
+
+
+def test_on_a_shared_cluster_each_workers_operator_recovers_only_its_own_sessions_runs() -> None:
+    mine, theirs = parse("operator"), parse("operator")
+    assert isinstance(mine, Operator) and isinstance(theirs, Operator)
+    mine.session, theirs.session = "shared.gw0", "shared.gw1"
+    selector = LabelSelector.parse(mine.selector())
+    assert mine.selector() == "resilience.gitops.io/recovery=operator,resilience.gitops.io/session=shared.gw0"
+    for obj in (KUSTOMIZATION, HELMRELEASE):
+        assert selector.matches(mine.decorate(copy.deepcopy(obj))["metadata"]["labels"])
+        assert not selector.matches(theirs.decorate(copy.deepcopy(obj))["metadata"]["labels"])
+        assert not selector.matches(parse("none").decorate(copy.deepcopy(obj))["metadata"]["labels"])
 
 
 # -- processes and objects beside the cluster ------------------------------------------------------------
