@@ -51,13 +51,19 @@ def load_slo(path: Path, entries: Iterable[Mapping[str, Any]]) -> slo_model.SloF
 
 
 def profile_cells(slo: slo_model.SloFile, name: str) -> list[manifest.Key]:
-    """Every cell a profile of the SLO file asks for: its faults (the whole catalog for `all`) x its recovery
-    modes x its repeats."""
-    from injectors.registry import FAULTS  # the catalog, for `faults: all`
+    """Every cell a profile of the SLO file asks for: its faults (the whole catalog for `all`) x the recovery
+    modes each runs under (the chaos suite runs no other) x its repeats."""
+    from injectors.registry import FAULTS, fault  # the catalog, for `faults: all`
 
     profile = slo.profile(name)
     faults = profile.faults if profile.faults is not None else tuple(FAULTS)
-    return [(f, r, k) for f in faults for r in profile.recoveries for k in range(1, profile.repeat + 1)]
+    return [
+        (f, r, k)
+        for f in faults
+        for r in profile.recoveries
+        if fault(f).runs_under(r)
+        for k in range(1, profile.repeat + 1)
+    ]
 
 
 def _inputs_line(paths: Sequence[Path], planned: manifest.Manifest | None) -> str:

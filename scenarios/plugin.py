@@ -208,16 +208,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep only the profile's faults, and mark each test with its fault's family."""
+    """Keep only the profile's faults, each under the recovery modes it means something under (runs_under: the
+    staged faults are not run under the operator, nor the others under stages), so the planned matrix (shards,
+    manifest, gate) holds only cells that run; and mark each test with its fault's family."""
     suite = config.stash[SUITE]
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
         params = getattr(item, "callspec", None)
         name = params.params.get("fault_name") if params else None
+        recovery = params.params.get("recovery_name") if params else None
         if name is not None:
             item.add_marker(getattr(pytest.mark, fault(name).family))
-        (drop if suite.faults is not None and name is not None and name not in suite.faults else keep).append(item)
+        unselected = suite.faults is not None and name is not None and name not in suite.faults
+        not_run = name is not None and recovery is not None and not fault(name).runs_under(recovery)
+        (drop if unselected or not_run else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -254,14 +259,14 @@ def run_fault(
     """Run one fault under this test's recovery mode; fails the test unless the verdict is acceptable."""
 
     def run(name: str) -> RunResult:
+        chosen = fault(name)
+        if not chosen.runs_under(recovery_name):  # deselected at collection when the test names its fault
+            pytest.skip(f"{name} is not run under {recovery_name} (see its runs_under)")
         mode = suite.started.get(recovery_name)
         if mode is None:
             mode = next(r for r in suite.recoveries if r.name == recovery_name)
             mode.start(announced, suite.run_dir)
             suite.started[recovery_name] = mode
-        chosen = fault(name)
-        if not chosen.runs_under(recovery_name):
-            pytest.skip(f"{name} is not run under {recovery_name} (see its runs_under)")
         scenario = ScenarioRun(
             announced,
             chosen,

@@ -389,3 +389,37 @@ def test_good_load_choices_collect_the_same_tests(suite: pytest.Pytester, tmp_pa
         if "--profile" not in args:
             assert collected(result) == plain
     no_cluster_touched(tmp_path)
+
+
+def test_a_fault_is_collected_only_under_the_modes_it_runs_under(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Staged faults are not run under the operator, nor catalog faults under stages: such cells are deselected,
+    so the planned matrix (shards, manifest, gate) never waits for a run that cannot happen."""
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RESILIENCE_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makeconftest('pytest_plugins = ["clusters.pytest_plugin", "scenarios.plugin"]\n')
+    names = ["selector-change", "staged-good-change", "staged-controller-kill"]
+    pytester.makepyfile(
+        test_chaos=f"""
+import pytest
+
+
+@pytest.mark.parametrize("fault_name", {names!r})
+def test_fault(fault_name, run_fault):
+    run_fault(fault_name)
+"""
+    )
+    result = collect(pytester, "--recovery", "none,operator,staged")
+    assert result.ret == pytest.ExitCode.OK, result.outlines + result.errlines
+    assert sorted(collected(result)) == sorted(
+        [
+            "test_fault[none-r1-selector-change]",
+            "test_fault[operator-r1-selector-change]",
+            "test_fault[none-r1-staged-good-change]",
+            "test_fault[staged-r1-staged-good-change]",
+            "test_fault[staged-r1-staged-controller-kill]",
+        ]
+    )

@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from assertions import slo as slo_model
+from injectors.registry import FAULTS
 from reports import manifest, summary
+from reports.gate import profile_cells
 from resilience.cli import main
 
 FAULTS = ("selector-change", "helm-upgrade-broken", "source-outage")
@@ -242,3 +245,13 @@ def test_xdist_workers_share_the_sessions_run_directory(project: Path) -> None:
     assert sorted(p.name for p in (run_dir / "revert").iterdir()) == ["gw0", "gw1"]
     where = f"runs/{run_dir.name}"
     assert f"chaos run records: {where} (undo leftovers: resilience revert {where})" in proc.stdout
+
+
+def test_a_profile_matrix_holds_only_the_cells_that_run() -> None:
+    """The staged profile runs its faults under none and staged, but the controller kill only under staged."""
+    shipped = slo_model.load(Path("scenarios/slo.yaml"), FAULTS)
+    cells = profile_cells(shipped, "staged")
+    assert ("staged-controller-kill", "staged", 1) in cells and ("staged-controller-kill", "none", 1) not in cells
+    assert ("staged-good-change", "none", 1) in cells and ("staged-good-change", "staged", 1) in cells
+    nightly = profile_cells(shipped, "nightly")
+    assert ("selector-change", "staged", 1) not in nightly and ("staged-good-change", "operator", 1) not in nightly
