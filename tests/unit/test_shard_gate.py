@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from assertions import slo as slo_model
-from injectors.registry import FAULTS
+from injectors import registry
 from reports import manifest, summary
 from reports.gate import profile_cells
 from resilience.cli import main
@@ -249,7 +249,7 @@ def test_xdist_workers_share_the_sessions_run_directory(project: Path) -> None:
 
 def test_a_profile_matrix_holds_only_the_cells_that_run() -> None:
     """The staged profile runs its faults under none and staged, but the controller kill only under staged."""
-    shipped = slo_model.load(Path("scenarios/slo.yaml"), FAULTS)
+    shipped = slo_model.load(Path("scenarios/slo.yaml"), registry.FAULTS)
     cells = profile_cells(shipped, "staged")
     assert ("staged-controller-kill", "staged", 1) in cells and ("staged-controller-kill", "none", 1) not in cells
     assert ("staged-good-change", "none", 1) in cells and ("staged-good-change", "staged", 1) in cells
