@@ -135,8 +135,11 @@ class FaultLock:
     def _release(self) -> None:
         """Delete this holder's Lease, only the incarnation it created (the writer Lease, once declared stale and
         deleted by another, may be someone else's by now)."""
+        if self.uid is None:
+            return
+        uid, self.uid = self.uid, None
         with contextlib.suppress(ApiError):
-            self.kube.delete(LEASE_API, "Lease", self.name, NAMESPACE, uid=self.uid)
+            self.kube.delete(LEASE_API, "Lease", self.name, NAMESPACE, uid=uid)
 
     # -- acquiring -------------------------------------------------------------------------------------------
 
@@ -173,11 +176,7 @@ class FaultLock:
             waited_for.update(lease["metadata"]["name"] for lease in found)
             return found
 
-        try:
-            self._wait(lambda: not readers(), deadline, "the runs in flight to finish")
-        except BaseException:
-            self._release()
-            raise
+        self._wait(lambda: not readers(), deadline, "the runs in flight to finish")  # hold() releases on failure
         return self.clock() - started, len(waited_for)
 
     def _wait(self, done: Callable[[], bool], deadline: float, what: str) -> None:
@@ -185,14 +184,16 @@ class FaultLock:
 
     @contextlib.contextmanager
     def hold(self, exclusive: bool, timeout: float = ACQUIRE_TIMEOUT) -> Iterator[Held]:
-        """Hold the lock (shared, or exclusive) for the body; renewed while held, released after."""
+        """Hold the lock (shared, or exclusive) for the body; released after. Whatever Lease this holder has is
+        renewed from its creation on: an exclusive holder waiting for the runs in flight longer than the Lease's
+        duration must not look stale to the runs that arrive meanwhile (they would delete it and start)."""
         deadline = self.clock() + timeout
         mode = EXCLUSIVE if exclusive else SHARED
-        waited, others = self._exclusive(deadline) if exclusive else self._shared(deadline)
         stop = threading.Event()
         renewer = threading.Thread(target=self._renew, args=(stop,), name=f"fault-lock-{self.name}", daemon=True)
         renewer.start()
         try:
+            waited, others = self._exclusive(deadline) if exclusive else self._shared(deadline)
             yield Held(mode, waited, others, self.cluster)
         finally:
             stop.set()
@@ -201,7 +202,12 @@ class FaultLock:
 
     def _renew(self, stop: threading.Event) -> None:
         while not stop.wait(self.duration / 3):
+            name, uid = self.name, self.uid
+            if uid is None:  # none held right now (a shared holder backing off)
+                continue
             try:
-                self.kube.merge_patch(LEASE_API, "Lease", self.name, NAMESPACE, {"spec": {"renewTime": _now()}})
+                self.kube.merge_patch(LEASE_API, "Lease", name, NAMESPACE, {"spec": {"renewTime": _now()}})
+            except NotFound:  # released between reading it and renewing it
+                continue
             except ApiError as e:  # the next renewal may get through; others see the Lease stale only after 30 s
-                log.warning("could not renew the fault lock %s: %s", self.name, e)
+                log.warning("could not renew the fault lock %s: %s", name, e)

@@ -201,6 +201,16 @@ def _probe(src: dict[str, Any]) -> dict[str, Any]:
             "name": probe_name(ObjectRef.of(src)),
             "namespace": meta.get("namespace"),
             "labels": {PROBE_FOR: str(meta.get("name"))},
+            # Deleting the source deletes its probe (the garbage collector): none is left polling Git for a
+            # source that is gone, whatever became of the operator.
+            "ownerReferences": [
+                {
+                    "apiVersion": GIT_REPOSITORY.api_version,
+                    "kind": GIT_REPOSITORY.kind,
+                    "name": meta.get("name"),
+                    "uid": meta.get("uid"),
+                }
+            ],
         },
         "spec": spec,
     }

@@ -329,6 +329,8 @@ def test_rollback_pins_the_source_and_a_new_push_unpins_it() -> None:
     assert (
         probe is not None and "commit" not in probe["spec"]["ref"] and probe["spec"]["secretRef"] == {"name": "creds"}
     )
+    (owner,) = probe["metadata"]["ownerReferences"]  # deleting the source deletes its probe
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("GitRepository", "gitops", src["metadata"]["uid"])
     assert isinstance(h.run(ks, health_failure(), {}), Done)  # idempotent
     assert len([w for w in h.kube.writes if w[0] == "patch" and w[3] == "gitops" and "spec" in (w[4] or {})]) == 1
 

@@ -227,3 +227,31 @@ def test_the_noise_margin_comes_from_the_slo_file(tmp_path: Path) -> None:
         slo.parse({"defaults": {"ttr": {"max": 60}}, "noise": {"fraction": -1}}, "x.yaml", [])
     with pytest.raises(UserError, match=r"noise\.second: unknown key \(expected seconds, fraction\)"):
         slo.parse({"defaults": {"ttr": {"max": 60}}, "noise": {"second": 3}}, "x.yaml", [])
+
+
+def test_a_cluster_wide_fault_waiting_longer_than_its_lease_duration_is_not_taken_for_stale() -> None:
+    """The writer Lease is renewed while its holder waits for the runs in flight: a run arriving after the Lease's
+    duration must still wait behind it, not delete it as stale and start beside the cluster-wide fault."""
+    kube = FakeKube()
+    app = Worker(kube, False, "app")
+    app.lock.duration = 1
+    start(app)
+    assert app.holding.wait(5)
+    crash = Worker(kube, True, "crash")
+    crash.lock.duration = 1
+    start(crash)
+    wait_until(lambda: leases(kube, EXCLUSIVE), 5, "the writer Lease")
+    time.sleep(2.5)  # longer than the writer Lease's duration, still waiting for `app`
+    late = Worker(kube, False, "late")
+    late.lock.duration = 1
+    start(late)
+    assert not late.holding.wait(2.0), "a run started beside a waiting cluster-wide fault (its Lease taken for stale)"
+    app.finish.set()
+    assert crash.holding.wait(5) and not late.holding.is_set()
+    crash.finish.set()
+    assert late.holding.wait(5)
+    late.finish.set()
+    for worker in (app, crash, late):
+        worker.join(5)
+        assert worker.error is None
+    assert leases(kube) == []
