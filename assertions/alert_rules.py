@@ -21,7 +21,7 @@ from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 NOT_READY = "not-ready"  # the object's Ready condition is not True
 BLOCKING = "blocking"  # not Ready while another of the run's objects dependsOn it
 CYCLE = "cycle"  # the object is on a dependsOn cycle
-ESCALATED = "escalated"  # the operator emitted RecoveryEscalated on the object
+ESCALATED = "escalated"  # the operator (or the stage controller) emitted RecoveryEscalated on the object
 ROLLED_BACK = "rolled-back"  # a stage of the StagedKustomization rolled back (its status says so)
 CONDITIONS = (NOT_READY, BLOCKING, CYCLE, ESCALATED, ROLLED_BACK)
 
@@ -87,7 +87,7 @@ PROMISES: tuple[Promise, ...] = (
     Promise("FluxDependencyCycle", CYCLE, BOTH, 0),
     Promise("FluxDependencyDeadlock", BLOCKING, (KUSTOMIZATION.kind,), 600),
     Promise("FluxHelmReleaseDependencyDeadlock", BLOCKING, (HELM_RELEASE.kind,), 600),
-    Promise("FluxRecoveryEscalated", ESCALATED, BOTH, 0),
+    Promise("FluxRecoveryEscalated", ESCALATED, (*BOTH, STAGED_KUSTOMIZATION.kind), 0),
     Promise("FluxStageRolledBack", ROLLED_BACK, (STAGED_KUSTOMIZATION.kind,), 0),
 )
 # Shipped alerts no run can be held to, and the fault that would have to exist.

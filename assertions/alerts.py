@@ -20,9 +20,9 @@ from typing import Any
 
 from assertions.alert_rules import BLOCKING, CYCLE, ESCALATED, NOT_READY, PROMISES, ROLLED_BACK, Promise
 from assertions.isolation import Owns
+from assertions.recorder import COMPONENTS
 from assertions.timeline import Timeline
 from clusters.monitoring import Notification
-from fluxmodel.annotations import OPERATOR_COMPONENT
 from fluxmodel.graph import DependencyGraph
 from fluxmodel.kinds import ObjectRef
 from fluxmodel.staged import ROLLED_BACK as STAGE_ROLLED_BACK
@@ -107,10 +107,11 @@ def blocking(timeline: Timeline) -> dict[str, list[Interval]]:
 
 
 def escalations(timeline: Timeline) -> dict[str, list[Interval]]:
-    """Per object, the operator's RecoveryEscalated Events on it (the counter the rule reads stays raised)."""
+    """Per object, the RecoveryEscalated Events of the operator, or of the stage controller (a StagedKustomization's
+    failed revision counts under the operator's metric), on it (the counter the rule reads stays raised)."""
     out: dict[str, list[Interval]] = {}
     for event in timeline.events:
-        if event.get("reason") == ESCALATED_REASON and event.get("component") == OPERATOR_COMPONENT:
+        if event.get("reason") == ESCALATED_REASON and event.get("component") in COMPONENTS:
             out.setdefault(str(event["object"]), []).append(Interval(float(event["at"])))
     return out
 

@@ -252,3 +252,14 @@ def test_a_stage_rolled_back_makes_the_rollback_alert_due_at_once() -> None:
     assert alerts.due(t, 60.0, 20.0) == {"FluxStageRolledBack": alerts.Due(48.5, must_have_fired=False)}
     t.stages = t.stages[:1]
     assert alerts.due(t, 100.0, 20.0) == {}
+
+
+def test_the_stage_controllers_escalation_makes_the_escalation_alert_due_too() -> None:
+    """It counts a failed revision under the operator's escalation metric, so FluxRecoveryEscalated pages for it."""
+    staged = "StagedKustomization/flux-system/app-1"
+    t = timeline()
+    t.events = [
+        {"at": 40.0, "reason": "RecoveryEscalated", "component": "gitops-resilience-stages", "object": staged},
+        {"at": 20.0, "reason": "RecoveryEscalated", "component": "someone-else", "object": staged},
+    ]
+    assert alerts.due(t, 100.0, 20.0) == {"FluxRecoveryEscalated": alerts.Due(40.0, must_have_fired=True)}
