@@ -200,8 +200,8 @@ class FluxNative(RecoveryMode):
 
 class _Process(RecoveryMode):
     """A `resilience` command of the system under test beside the cluster, serving metrics on a port of its own.
-    With monitoring, Prometheus scrapes it under `job`, and after a crash its successor instead (a dead target
-    would only add `up == 0`; two would double every counter a rule sums)."""
+    With monitoring, Prometheus scrapes it under `job`; after a crash, its successor on a new port instead (the
+    killed one's target would only be down for the rest of the session)."""
 
     command: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
