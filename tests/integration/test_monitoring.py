@@ -160,7 +160,7 @@ def test_the_first_escalation_of_a_kind_pages_with_its_runbook(
         first = app.setup(files)
         patch = {
             "metadata": {
-                "labels": {RECOVERY_MODE_LABEL: mode.label},
+                "labels": mode.decorate({})["metadata"]["labels"],  # its mode and session: the operator's scope
                 "annotations": {"gitops.flux.io/recovery-policy": "manual"},
             }
         }
