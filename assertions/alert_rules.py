@@ -2,10 +2,11 @@
 
 The rules are the operator's shipped PrometheusRule (read here, never copied). A promise names the condition the
 harness observes on a run's Flux objects (not Ready, a dependsOn cycle, blocking dependents while not Ready, an
-escalation Event) and how long it must hold before the rule's `for` starts: the threshold written in the rule's
-expression. The thresholds are restated here because an expression cannot be read back reliably; the promtool
-test of the shipped rules (tests/integration/test_monitoring_rules.py) proves each promise against the real rule
-evaluator, so the two cannot drift apart. Alerts without a promise say why none can be kept by a run.
+escalation Event, a stage rolled back) and how long it must hold before the rule's `for` starts: the threshold
+written in the rule's expression. The thresholds are restated here because an expression cannot be read back
+reliably; the promtool test of the shipped rules (tests/integration/test_monitoring_rules.py) proves each promise
+against the real rule evaluator, so the two cannot drift apart. Alerts without a promise say why none can be kept by
+a run.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import re
 from dataclasses import dataclass
 
 from clusters.monitoring import rule_groups, shipped_rules
-from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
+from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 
 NOT_READY = "not-ready"  # the object's Ready condition is not True
 BLOCKING = "blocking"  # not Ready while another of the run's objects dependsOn it
 CYCLE = "cycle"  # the object is on a dependsOn cycle
-ESCALATED = "escalated"  # the operator emitted RecoveryEscalated on the object
-CONDITIONS = (NOT_READY, BLOCKING, CYCLE, ESCALATED)
+ESCALATED = "escalated"  # the operator (or the stage controller) emitted RecoveryEscalated on the object
+ROLLED_BACK = "rolled-back"  # a stage of the StagedKustomization rolled back (its status says so)
+CONDITIONS = (NOT_READY, BLOCKING, CYCLE, ESCALATED, ROLLED_BACK)
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -85,15 +87,14 @@ PROMISES: tuple[Promise, ...] = (
     Promise("FluxDependencyCycle", CYCLE, BOTH, 0),
     Promise("FluxDependencyDeadlock", BLOCKING, (KUSTOMIZATION.kind,), 600),
     Promise("FluxHelmReleaseDependencyDeadlock", BLOCKING, (HELM_RELEASE.kind,), 600),
-    Promise("FluxRecoveryEscalated", ESCALATED, BOTH, 0),
+    Promise("FluxRecoveryEscalated", ESCALATED, (*BOTH, STAGED_KUSTOMIZATION.kind), 0),
+    Promise("FluxStageRolledBack", ROLLED_BACK, (STAGED_KUSTOMIZATION.kind,), 0),
 )
 # Shipped alerts no run can be held to, and the fault that would have to exist.
 UNPROMISED: dict[str, str] = {
     "FluxSourcePinned": "fires after a source has been pinned for 1h: no catalog fault keeps a pin that long",
     "FluxRecoveryNoLeader": "names no object: it needs a fault that keeps every operator instance from the Lease "
     "for 5m (a foreign Lease holder, RBAC on leases), which the catalog does not have",
-    "FluxStageRolledBack": "counts the stage controller's rollbacks (flux_staged_rollbacks_total), which the chaos "
-    "suite's Prometheus does not scrape: staged-unhealthy-rollout under --recovery staged is the fault that pages it",
 }
 
 

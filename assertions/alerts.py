@@ -1,11 +1,11 @@
 """A run's alerts: which fired for its objects and when, and which the faults it saw made due (the ground truth).
 
 The measurement is the summary entry's `alerts` list (judged by assertions.alert_coverage), one item per alert:
-`{"name", "fired_after", "resolved_after"}` in seconds from the injection, as the receiver got them (the page,
-not Prometheus' own clock), plus `due_after` when the run's own observation of its objects (Ready conditions,
-dependsOn, the operator's Events, all on the timeline) made the alert's promise due: the condition had held
-for the rule's threshold and `for`. A promise that became due early enough for its notification to arrive
-while the run still watched, and never fired, is listed with `fired_after: null`: a monitoring blind spot.
+`{"name", "fired_after", "resolved_after"}` in seconds from the injection, as the receiver got them (the page, not
+Prometheus' own clock), plus `due_after` when the run's own observation of its objects (Ready conditions, dependsOn,
+the operator's Events, the stages of StagedKustomizations, all on the timeline) made the alert's promise due: the
+condition had held for the rule's threshold and `for`. A promise that became due early enough for its notification
+to arrive while the run still watched, and never fired, is listed with `fired_after: null`: a monitoring blind spot.
 
 An alert names a run when its `namespace`/`name` labels name one of the run's objects; an alert without them
 (the operator's counters carry only kind/action/why) names the run whose recovery mode's exporter raised it
@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from assertions.alert_rules import BLOCKING, CYCLE, ESCALATED, NOT_READY, PROMISES, Promise
+from assertions.alert_rules import BLOCKING, CYCLE, ESCALATED, NOT_READY, PROMISES, ROLLED_BACK, Promise
 from assertions.isolation import Owns
+from assertions.recorder import COMPONENTS
 from assertions.timeline import Timeline
 from clusters.monitoring import Notification
-from fluxmodel.annotations import OPERATOR_COMPONENT
 from fluxmodel.graph import DependencyGraph
 from fluxmodel.kinds import ObjectRef
+from fluxmodel.staged import ROLLED_BACK as STAGE_ROLLED_BACK
 
 ESCALATED_REASON = "RecoveryEscalated"
 
@@ -106,11 +107,22 @@ def blocking(timeline: Timeline) -> dict[str, list[Interval]]:
 
 
 def escalations(timeline: Timeline) -> dict[str, list[Interval]]:
-    """Per object, the operator's RecoveryEscalated Events on it (the counter the rule reads stays raised)."""
+    """Per object, the RecoveryEscalated Events of the operator, or of the stage controller (a StagedKustomization's
+    failed revision counts under the operator's metric), on it (the counter the rule reads stays raised)."""
     out: dict[str, list[Interval]] = {}
     for event in timeline.events:
-        if event.get("reason") == ESCALATED_REASON and event.get("component") == OPERATOR_COMPONENT:
+        if event.get("reason") == ESCALATED_REASON and event.get("component") in COMPONENTS:
             out.setdefault(str(event["object"]), []).append(Interval(float(event["at"])))
+    return out
+
+
+def rollbacks(timeline: Timeline) -> dict[str, list[Interval]]:
+    """Per StagedKustomization, when the watch saw one of its stages rolled back (the counter the rule reads stays
+    raised)."""
+    out: dict[str, list[Interval]] = {}
+    for record in timeline.stages:
+        if record.get("phase") == STAGE_ROLLED_BACK:
+            out.setdefault(str(record["object"]), []).append(Interval(float(record["at"])))
     return out
 
 
@@ -119,6 +131,7 @@ _CONDITIONS: dict[str, Callable[[Timeline], dict[str, list[Interval]]]] = {
     CYCLE: cycles,
     BLOCKING: blocking,
     ESCALATED: escalations,
+    ROLLED_BACK: rollbacks,
 }
 
 

@@ -18,6 +18,8 @@ from assertions.timeline import Timeline
 from fluxmodel.annotations import OPERATOR_COMPONENT, STAGES_COMPONENT
 from fluxmodel.conditions import conditions
 from fluxmodel.graph import depends_on
+from fluxmodel.kinds import STAGED_KUSTOMIZATION
+from fluxmodel.staged import ROLLED_BACK
 
 # The system under test's Events that mark phases: the operator's, and the stage controller's (a check refusing
 # a revision is its detection, a stage rolled back its action).
@@ -57,6 +59,8 @@ class PhaseRecorder:
         self._lock = threading.Lock()
         self._last_conditions: dict[str, tuple[str, str, str]] = {}
         self._last_dependencies: dict[str, list[str]] = {}
+        self._last_stages: dict[str, tuple[str, str | None]] = {}
+        self._rollbacks: dict[str, set[tuple[str, str | None, str]]] = {}  # the RolledBack history entries seen
         self.last_visible = "not evaluated"
         self.last_recovered = "not evaluated"
 
@@ -104,6 +108,8 @@ class PhaseRecorder:
         if self._last_dependencies.get(ref) != deps:
             self._last_dependencies[ref] = deps
             self.timeline.record_dependencies(ref, deps)
+        if obj.get("kind") == STAGED_KUSTOMIZATION.kind:
+            self._on_stages(ref, obj)
         if "injected" not in self.timeline.marks:
             return
         for cond in conditions(obj).values():
@@ -123,6 +129,29 @@ class PhaseRecorder:
                         "lastTransitionTime": cond.last_transition_time,
                     },
                 )
+
+    def _on_stages(self, ref: str, obj: dict[str, Any]) -> None:
+        """A StagedKustomization's stages as they changed, and every rollback its history gained since the
+        injection: a stage rolled back and moved on between two watch events still counts."""
+        status = obj.get("status") or {}
+        rollbacks = {
+            (str(h.get("stage")), h.get("revision") or None, str(h.get("at")))
+            for h in status.get("history") or []
+            if isinstance(h, dict) and h.get("result") == ROLLED_BACK
+        }
+        known = self._rollbacks.setdefault(ref, set())
+        fresh = rollbacks - known
+        known |= rollbacks
+        if "injected" not in self.timeline.marks:
+            return
+        for stage in status.get("stages") or []:
+            name, state = str(stage.get("name")), (str(stage.get("phase")), stage.get("revision") or None)
+            if self._last_stages.get(f"{ref}:{name}") != state:
+                self._last_stages[f"{ref}:{name}"] = state
+                self.timeline.record_stage(ref, name, *state)
+        for name, revision, _ in fresh:
+            if self._last_stages.get(f"{ref}:{name}") != (ROLLED_BACK, revision):
+                self.timeline.record_stage(ref, name, ROLLED_BACK, revision)
 
     def evaluate(self, at: float | None = None) -> None:
         if self.reader is None or "injected" not in self.timeline.marks:

@@ -31,6 +31,8 @@ class Timeline:
     events: list[dict[str, Any]] = field(default_factory=list)
     # dependsOn of the watched Flux objects as it changed (the ground truth of cycles and blocked dependents).
     dependencies: list[dict[str, Any]] = field(default_factory=list)
+    # The stages of the watched StagedKustomizations as they changed (the ground truth of rollbacks).
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
     def mark(self, phase: str, at: float | None = None) -> float:
         """Record a phase once (the first observation wins); returns its time."""
@@ -94,6 +96,11 @@ class Timeline:
         at = round(time.monotonic() - self._origin(), 3) if "injected" in self.marks else 0.0
         self.dependencies.append({"object": obj_ref, "at": at, "dependsOn": list(depends_on)})
 
+    def record_stage(self, obj_ref: str, stage: str, phase: str, revision: str | None) -> None:
+        """Keep a stage's phase and revision as the watch saw it change (after the injection)."""
+        at = round(time.monotonic() - self._origin(), 3)
+        self.stages.append({"object": obj_ref, "at": at, "stage": stage, "phase": phase, "revision": revision})
+
     def _origin(self) -> float:
         return self.marks.get("injected", min(self.marks.values(), default=time.monotonic()))
 
@@ -107,4 +114,5 @@ class Timeline:
             "conditions": self.conditions,
             "events": self.events,
             "dependencies": self.dependencies,
+            "stages": self.stages,
         }

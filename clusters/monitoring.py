@@ -1,11 +1,11 @@
 """Monitoring beside a cluster, as the harness sees it: Prometheus, Alertmanager, and the receiver the alerts reach.
 
 Prometheus scrapes the Flux controllers and the API server by static configuration; the recovery processes the
-harness starts beside the cluster (the operator, or a read-only monitor for modes without one) are scrape
-targets it registers at run time through file-based service discovery (`scrape`), since their ports are chosen
-when they start. Alertmanager sends every notification to the harness's receiver, which appends it to one JSON
-lines file (`notifications`). The timings of the alert path live here, in one place: they are what a time to
-alert is made of beyond the rules' own thresholds and `for`.
+harness starts beside the cluster (the operator, the stage controller, a read-only monitor for modes without the
+operator) are scrape targets it registers at run time through file-based service discovery (`scrape`), since
+their ports are chosen when they start. Alertmanager sends every notification to the harness's receiver, which
+appends it to one JSON lines file (`notifications`). The timings of the alert path live here, in one place: they
+are what a time to alert is made of beyond the rules' own thresholds and `for`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ import yaml
 
 from foundation.errors import HarnessError, UserError
 
-# File-based service discovery jobs: the recovery operator (every series kept), and the read-only monitor run for
-# recovery modes that export no metrics of their own (its recovery_* series are dropped: it decides nothing).
+# File-based service discovery jobs: the recovery operator and the stage controller (every series kept), and the
+# read-only monitor run for recovery modes without the operator (its recovery_* series are dropped: it decides
+# nothing).
 OPERATOR_JOB = "recovery-operator"
+STAGES_JOB = "stage-controller"
 MONITOR_JOB = "recovery-monitor"
-SCRAPE_JOBS: tuple[str, ...] = (OPERATOR_JOB, MONITOR_JOB)
+SCRAPE_JOBS: tuple[str, ...] = (OPERATOR_JOB, STAGES_JOB, MONITOR_JOB)
 _TARGET_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 

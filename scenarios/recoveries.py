@@ -13,7 +13,8 @@ session's objects (SESSION_LABEL), so they never act on another worker's runs, a
 when that worker's session ends.
 
 With monitoring, the alert rules need the operator's per-object metrics in every mode, as a deployed operator
-would export them: the operator mode's operator is scraped as it runs; every other mode gets a read-only monitor
+would export them: the operator mode's operator is scraped as it runs (the stage controller too, under `staged`,
+for its own rollback and stage metrics); every other mode gets a read-only monitor
 (the operator in --dry-run, scoped to that mode's label: no Lease, no Events, no writes), whose decisions
 Prometheus drops (clusters.local.monitoring), so only the objects' state reaches the rules.
 """
@@ -38,7 +39,7 @@ from assertions.slo import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
 from clusters.local.ports import ephemeral_port
 from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
-from clusters.monitoring import MONITOR_JOB, OPERATOR_JOB
+from clusters.monitoring import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
@@ -198,11 +199,15 @@ class FluxNative(RecoveryMode):
 
 
 class _Process(RecoveryMode):
-    """A `resilience` command of the system under test beside the cluster, serving metrics on a port of its own."""
+    """A `resilience` command of the system under test beside the cluster, serving metrics on a port of its own.
+    With monitoring, Prometheus scrapes it under `job`; after a crash, its successor on a new port instead (the
+    killed one's target would only be down for the rest of the session)."""
 
     command: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
     what: str = ""
+    job: str = ""
+    target: Path | None = None  # the running process's scrape target file
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
         self._cluster, self._run_dir = cluster, run_dir
@@ -214,6 +219,13 @@ class _Process(RecoveryMode):
         port = ephemeral_port()
         self._spawn([*_resilience_argv(cluster, self.command, port, self.selector()), *self.extra], cluster, run_dir)
         _await_ready(port, lambda: self.process, f"the {self.what}", self.log)
+        if cluster.monitoring is not None and self.process is not None:
+            if self.target is not None:
+                self.target.unlink(missing_ok=True)
+                self.scraped[:] = [p for p in self.scraped if p != self.target]
+            name = f"{self.label}-{self.process.pid}"
+            self.target = cluster.monitoring.scrape(self.job, name, f"127.0.0.1:{port}", self._labels())
+            self.scraped.append(self.target)
         return port
 
     def crash(self) -> int:
@@ -233,27 +245,19 @@ class Operator(_Process):
 
     command = ("recover",)
     what = "recovery operator"
-
-    def _launch(self, cluster: Cluster, run_dir: Path) -> int:
-        port = super()._launch(cluster, run_dir)
-        if cluster.monitoring is not None and self.process is not None:
-            for path in self.scraped:
-                path.unlink(missing_ok=True)
-            target = f"127.0.0.1:{port}"
-            self.scraped[:] = [
-                cluster.monitoring.scrape(OPERATOR_JOB, f"operator-{self.process.pid}", target, self._labels())
-            ]
-        return port
+    job = OPERATOR_JOB
 
 
 class Staged(_Process):
     """This project's stage controller (`resilience stage`) beside the cluster; its CRD comes with the local
     cluster, and is installed here on clusters that lack it. A short Lease, so a crashed one is replaced fast.
-    The stage controller exports no per-object Flux metrics: with monitoring, a monitor runs beside it."""
+    With monitoring, Prometheus scrapes its own metrics (rollbacks, stages); it exports no per-object Flux
+    metrics, so a monitor runs beside it."""
 
     command = ("stage",)
     extra = ("--lease-duration", "3")
     what = "stage controller"
+    job = STAGES_JOB
 
     def start(self, cluster: Cluster, run_dir: Path) -> None:
         crd = f"{STAGED_KUSTOMIZATION.plural}.{STAGED_KUSTOMIZATION.group}"

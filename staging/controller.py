@@ -24,7 +24,7 @@ from typing import Any
 from fluxmodel.annotations import RECOVERY_ESCALATED, STAGES_COMPONENT
 from fluxmodel.conditions import artifact_revision, revision_commit
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef
-from fluxmodel.staged import HEAD_FOR_LABEL, StagedSpec, head_name, parse, short
+from fluxmodel.staged import HEAD_FOR_LABEL, Stage, StagedSpec, head_name, parse, short
 from foundation.errors import UserError
 from kubeapi import ApiError, Forbidden, UnknownKind
 from recovery import events, startup
@@ -37,7 +37,7 @@ from recovery.workqueue import WorkQueue
 from staging import pipeline
 from staging.checks import StageChecks
 from staging.content import Artifacts
-from staging.metrics import Pipeline, StageMetrics, View
+from staging.metrics import HOLD_REVISION, ROLLBACK_STAGE, Pipeline, StageMetrics, View
 from staging.status import PipelineStatus
 from validation.render import Kustomize
 
@@ -269,6 +269,7 @@ class Controller:
             self._release(ref)
             return
         spec = parse(obj)
+        self.metrics.seed(ref, ((s.name, _checks_of(s)) for s in spec.stages))
         head = self._head(spec, obj)
         with self._lock:
             stages = {
@@ -397,7 +398,7 @@ class Controller:
             self.metrics.failed.labels(*labels, notice.check).inc()
             if notice.kind == "rolled-back":
                 self.metrics.rollbacks.labels(*labels, notice.check).inc()
-            action = "rollback_stage" if notice.kind == "rolled-back" else "hold_revision"
+            action = ROLLBACK_STAGE if notice.kind == "rolled-back" else HOLD_REVISION
             self.metrics.escalations.labels(STAGED_KUSTOMIZATION.kind, action, notice.check).inc()
             self.recorder.emit(
                 obj,
@@ -444,6 +445,11 @@ class Controller:
             stages = [(name, st.held or "", st.phase) for name, st in sorted(status.stages.items())]
             pipelines.append(Pipeline(ObjectRef.of(obj), status.ready.status == "True", stages))
         return View(self.leader, pipelines)
+
+
+def _checks_of(stage: Stage) -> tuple[str, ...]:
+    """Every check a stage can fail a revision by: the implicit `applied`, its validation and health checks."""
+    return (pipeline.APPLIED, *stage.validation_checks, *(h.type for h in stage.health_checks))
 
 
 def _clean(value: Any) -> Any:

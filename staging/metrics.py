@@ -1,18 +1,26 @@
 """Prometheus metrics of the stage controller: promotion duration per stage, rollbacks, failed revisions, the
 revision and phase each stage holds, and escalations under the operator's metric name, so the shipped
-FluxRecoveryEscalated alert fires for a rolled-back stage too."""
+FluxRecoveryEscalated alert fires for a rolled-back stage too.
+
+Every counter and histogram series a StagedKustomization can move is exported at 0 once it is seen (`seed`): a
+series that first appears at 1 shows Prometheus no `increase()`, so FluxStageRolledBack and FluxRecoveryEscalated
+would miss the first rollback of each stage and check."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from fluxmodel.kinds import ObjectRef
+from fluxmodel.kinds import STAGED_KUSTOMIZATION, ObjectRef
 from recovery.probes import ProbeServer
+
+# The escalations a stage's failure counts (flux_recovery_escalations_total's `action`).
+ROLLBACK_STAGE = "rollback_stage"  # the stage went back to its last passed revision
+HOLD_REVISION = "hold_revision"  # the revision failed before anything was applied, or nothing had passed before
 
 
 @dataclass
@@ -86,6 +94,16 @@ class StageMetrics:
         self.registry.register(_Collector(view))
         self.probes = ProbeServer(self.registry)
         self.ready = self.probes.ready  # set once the controller watches: /readyz answers 200
+
+    def seed(self, ref: ObjectRef, stages: Iterable[tuple[str, Iterable[str]]]) -> None:
+        """Export at 0 every series a StagedKustomization's stages (name, the checks it can fail) can move."""
+        for stage, checks in stages:
+            self.promotion.labels(ref.namespace, ref.name, stage)
+            for check in checks:
+                self.failed.labels(ref.namespace, ref.name, stage, check)
+                self.rollbacks.labels(ref.namespace, ref.name, stage, check)
+                for action in (ROLLBACK_STAGE, HOLD_REVISION):
+                    self.escalations.labels(STAGED_KUSTOMIZATION.kind, action, check)
 
     def serve(self, host: str, port: int) -> int:
         """Serve /metrics, /healthz and /readyz on host:port (port 0 picks one); returns the port."""

@@ -21,6 +21,8 @@ from clusters.local.layout import ClusterLayout
 from clusters.monitoring import (
     MONITOR_JOB,
     OPERATOR_JOB,
+    SCRAPE_JOBS,
+    STAGES_JOB,
     TIMINGS,
     AlertTimings,
     Monitoring,
@@ -89,6 +91,7 @@ def prometheus_config(layout: ClusterLayout, ports: dict[str, int], timings: Ale
                 "metric_relabel_configs": [{"source_labels": ["__name__"], "regex": APISERVER_KEEPS, "action": "keep"}],
             },
             file_job(OPERATOR_JOB),
+            file_job(STAGES_JOB),
             monitor,
         ],
     }
@@ -132,7 +135,7 @@ def prepare(layout: ClusterLayout, ports: dict[str, int], rules_source: Path | N
     (layout.monitoring_dir / "alertmanager.yml").write_text(
         yaml.safe_dump(alertmanager_config(ports, TIMINGS), sort_keys=False)
     )
-    for job in (OPERATOR_JOB, MONITOR_JOB):
+    for job in SCRAPE_JOBS:
         (layout.monitoring_dir / "targets" / job).mkdir(parents=True, exist_ok=True)
     return {"rules_source": str(source), "rules_shipped": source == shipped_rules().resolve()}
 

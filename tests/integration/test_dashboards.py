@@ -1,9 +1,11 @@
 """No dead panels: every query of the shipped Grafana dashboard returns data from the live Prometheus while chaos
-scenarios run under the operator on the session's monitored cluster.
+scenarios run under the operator, then under the stage controller, on the session's monitored cluster.
 
 The scenarios are the ones whose faults light every panel: a rollout the operator rolls back by pinning its source
-(actions, pins, time not Ready), a HelmRelease dependsOn cycle (HelmReleases, cycles), and a dependency chain
-whose root breaks (blocked dependents). A panel that a wrong metric name or label keeps empty fails here.
+(actions, pins, time not Ready), a HelmRelease dependsOn cycle (HelmReleases, cycles), a dependency chain whose
+root breaks (blocked dependents), and a rollout whose canary stage fails pod-ready and rolls back (the stages:
+revisions and phases, promotions, rollbacks, failed revisions). A panel that a wrong metric name or label keeps
+empty fails here.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from scenarios.runner import ScenarioRun
 
 pytestmark = pytest.mark.monitoring
 DASHBOARD = Path(str(resources.files("recovery") / "manifests" / "dashboards" / "flux-recovery.json"))
-SCENARIOS = ("unhealthy-rollout", "dependency-cycle-helm", "dependency-chain-blocked")
+# Per recovery mode, in order: the operator's scenarios, then the stage controller's.
+SCENARIOS = {
+    "operator": ("unhealthy-rollout", "dependency-cycle-helm", "dependency-chain-blocked"),
+    "staged": ("staged-unhealthy-rollout",),
+}
 
 
 def queries() -> dict[str, str]:
@@ -61,31 +67,35 @@ def test_every_dashboard_panel_returns_data_during_chaos_scenarios(cluster: Clus
         for name, expr in list(pending.items()):
             try:
                 if has_data(monitoring.query(expr)):
-                    pending.pop(name)
+                    pending.pop(name, None)  # the final probes run beside the poller
             except HarnessError as e:  # a query Prometheus refuses: report it, as a dead panel
                 errors.append(f"{name}: {e}")
-                pending.pop(name)
+                pending.pop(name, None)
 
     def keep_probing() -> None:
         while not stop.wait(2.0):
             probe()
 
-    mode = parse("operator")
     budgets = slo.load(DEFAULT_SLO, FAULTS)
     poller = threading.Thread(target=keep_probing, daemon=True)
-    mode.start(cluster, tmp_path)
     poller.start()
     try:
-        for name in SCENARIOS:
-            run = ScenarioRun(cluster, fault(name), mode, budgets.budget(name, "operator"), tmp_path, node_id=name)
-            result = run.execute()
-            assert result.proven, f"{name}: {result.reason}"
-            if not pending:
-                break
+        for recovery, names in SCENARIOS.items():
+            mode = parse(recovery)
+            mode.start(cluster, tmp_path)
+            try:
+                for name in names:
+                    budget = budgets.budget(name, recovery)
+                    result = ScenarioRun(cluster, fault(name), mode, budget, tmp_path, node_id=name).execute()
+                    assert result.proven, f"{name} under {recovery}: {result.reason}"
+                    if not pending:
+                        break
+            finally:
+                probe()  # before the mode's exporters stop being scraped
+                mode.stop()
     finally:
         stop.set()
         poller.join(timeout=30)
-        mode.stop()
     probe()
     assert errors == []
     assert sorted(pending) == [], "panels without data during the scenarios"

@@ -12,18 +12,24 @@ from typing import Any
 import pytest
 import yaml
 
-from assertions.alert_rules import BLOCKING, CYCLE, ESCALATED, NOT_READY, PROMISES, Promise
+from assertions.alert_rules import BLOCKING, CYCLE, ESCALATED, NOT_READY, PROMISES, ROLLED_BACK, Promise
 from clusters.build import require
 from clusters.monitoring import rule_groups, shipped_rules
 
 STEP = 10  # seconds between samples and between evaluations
 SERIES_PREFIX = {"Kustomization": "flux_kustomization", "HelmRelease": "flux_helmrelease"}
+COUNTED = (ESCALATED, ROLLED_BACK)  # conditions a counter's increase shows: they land one step in
 
 
 def series(promise: Promise, kind: str, samples: int) -> list[dict[str, str]]:
-    """What the operator exports for one object once the promised condition holds from time 0."""
+    """What the operator (or the stage controller) exports for one object once the promised condition holds from
+    time 0."""
     obj = '{namespace="ns",name="app"}'
-    prefix = SERIES_PREFIX[kind]
+    prefix = SERIES_PREFIX.get(kind, "")
+    if promise.condition == ROLLED_BACK:
+        labels = '{namespace="ns",name="app",stage="canary",check="pod-ready"}'
+        # Exported at 0 from the moment the StagedKustomization is seen; the rollback happens one step in.
+        return [{"series": f"flux_staged_rollbacks_total{labels}", "values": f"0 1x{samples}"}]
     if promise.condition == NOT_READY:
         return [
             {"series": f"{prefix}_ready{obj}", "values": f"0x{samples}"},
@@ -60,7 +66,7 @@ def firing(promise: Promise, at: float, expected: int) -> dict[str, Any]:
 def test_each_promise_holds_for_the_shipped_rule(promise: Promise, tmp_path: Path) -> None:
     promtool = require("prometheus").binary("promtool")
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": rule_groups(shipped_rules())}))
-    start = STEP if promise.condition == ESCALATED else 0  # the escalation lands one step in
+    start = STEP if promise.condition in COUNTED else 0
     due = start + promise.holds_for
     samples = int(due / STEP) + 10
     kind = promise.kinds[0]

@@ -237,3 +237,29 @@ def test_profiles_turn_monitoring_on_and_refuse_anything_but_a_boolean() -> None
     assert slo.profile("n").monitoring and not slo.profile("q").monitoring
     with pytest.raises(UserError, match=r"^s.yaml: profiles.n.monitoring: expected true or false, got 'yes'$"):
         parse({"defaults": {"ttr": {"max": 9}}, "profiles": {"n": {"monitoring": "yes"}}}, "s.yaml", [])
+
+
+def test_a_stage_rolled_back_makes_the_rollback_alert_due_at_once() -> None:
+    staged = "StagedKustomization/flux-system/app-1"
+    t = timeline()
+    t.stages = [
+        {"object": staged, "at": 12.0, "stage": "canary", "phase": "Progressing", "revision": "r2"},
+        {"object": staged, "at": 48.5, "stage": "canary", "phase": "RolledBack", "revision": "r2"},
+        {"object": staged, "at": 60.0, "stage": "canary", "phase": "RolledBack", "revision": "r3"},
+    ]
+    assert alerts.rollbacks(t) == {staged: [alerts.Interval(48.5), alerts.Interval(60.0)]}
+    assert alerts.due(t, 100.0, 20.0) == {"FluxStageRolledBack": alerts.Due(48.5, must_have_fired=True)}
+    assert alerts.due(t, 60.0, 20.0) == {"FluxStageRolledBack": alerts.Due(48.5, must_have_fired=False)}
+    t.stages = t.stages[:1]
+    assert alerts.due(t, 100.0, 20.0) == {}
+
+
+def test_the_stage_controllers_escalation_makes_the_escalation_alert_due_too() -> None:
+    """It counts a failed revision under the operator's escalation metric, so FluxRecoveryEscalated pages for it."""
+    staged = "StagedKustomization/flux-system/app-1"
+    t = timeline()
+    t.events = [
+        {"at": 40.0, "reason": "RecoveryEscalated", "component": "gitops-resilience-stages", "object": staged},
+        {"at": 20.0, "reason": "RecoveryEscalated", "component": "someone-else", "object": staged},
+    ]
+    assert alerts.due(t, 100.0, 20.0) == {"FluxRecoveryEscalated": alerts.Due(40.0, must_have_fired=True)}

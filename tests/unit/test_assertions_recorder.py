@@ -21,6 +21,7 @@ from assertions.steady import (
 )
 from assertions.timeline import Timeline
 from fluxmodel.annotations import OPERATOR_COMPONENT
+from fluxmodel.kinds import STAGED_KUSTOMIZATION
 from foundation.waiting import poll
 
 REV1 = "main@sha1:" + "1" * 40
@@ -577,3 +578,38 @@ def test_an_observation_received_before_the_injection_counts_from_it() -> None:
     feed(rec, reader, ks("False", "ReconciliationFailed"), at=INJECTED - 0.5)
     assert timeline.marks == {"injected": INJECTED, "visible": INJECTED}
     assert timeline.time_to_detect == 0.0
+
+
+def staged(stages: dict[str, tuple[str, str]], rolled_back: tuple[tuple[str, str, str], ...] = ()) -> dict[str, Any]:
+    """A StagedKustomization's status: each stage's phase and revision, the RolledBack entries of its history."""
+    history = [{"at": at, "stage": s, "revision": r, "result": "RolledBack"} for s, r, at in rolled_back]
+    return {
+        "kind": STAGED_KUSTOMIZATION.kind,
+        "metadata": {"name": "app", "namespace": "flux-system"},
+        "status": {
+            "stages": [{"name": n, "phase": p, "revision": r} for n, (p, r) in stages.items()],
+            "history": [{"at": "t0", "stage": "canary", "revision": REV1, "result": "Passed"}, *history],
+        },
+    }
+
+
+def test_a_staged_kustomizations_stages_and_the_rollbacks_its_history_gains_are_recorded_after_injection() -> None:
+    ref = f"{STAGED_KUSTOMIZATION.kind}/flux-system/app"
+    reader, timeline = Reader(), Timeline()
+    rec = PhaseRecorder(timeline, VISIBLE, RECOVERED, {*WATCHED, ref})
+    rec.attach(reader)
+    earlier = ("canary", REV1, "t1")  # a rollback before the injection is not the run's
+    feed(rec, reader, staged({"canary": ("RolledBack", REV1)}, (earlier,)), at=99.0)
+    timeline.mark("injected", INJECTED)
+    feed(rec, reader, staged({"canary": ("Progressing", REV2)}, (earlier,)), at=101.0)
+    feed(rec, reader, staged({"canary": ("Progressing", REV2)}, (earlier,)), at=102.0)  # a resync: no change
+    now = (earlier, ("canary", REV2, "t2"))
+    feed(rec, reader, staged({"canary": ("RolledBack", REV2)}, now), at=103.0)
+    # A rollback the watch saw only in the history: the stage had moved on by the next event.
+    feed(rec, reader, staged({"canary": ("Progressing", REV1)}, (*now, ("canary", REV1, "t3"))), at=104.0)
+    assert [(r["object"], r["stage"], r["phase"], r["revision"]) for r in timeline.stages] == [
+        (ref, "canary", "Progressing", REV2),
+        (ref, "canary", "RolledBack", REV2),
+        (ref, "canary", "Progressing", REV1),
+        (ref, "canary", "RolledBack", REV1),
+    ]

@@ -15,7 +15,16 @@ import yaml
 from clusters.local import monitoring
 from clusters.local.layout import ClusterLayout
 from clusters.local.ports import PORT_NAMES, ephemeral_port
-from clusters.monitoring import MONITOR_JOB, OPERATOR_JOB, TIMINGS, Monitoring, rule_groups, shipped_rules
+from clusters.monitoring import (
+    MONITOR_JOB,
+    OPERATOR_JOB,
+    SCRAPE_JOBS,
+    STAGES_JOB,
+    TIMINGS,
+    Monitoring,
+    rule_groups,
+    shipped_rules,
+)
 from foundation.errors import HarnessError, UserError
 from foundation.waiting import wait_until
 
@@ -73,7 +82,7 @@ def test_prepare_writes_the_rules_and_both_configurations(tmp_path: Path) -> Non
     assert prom["rule_files"] == [str(layout.monitoring_dir / "rules.yaml")]
     assert prom["global"]["evaluation_interval"] == f"{TIMINGS.evaluation_interval}s"
     jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
-    assert set(jobs) == {"flux-controllers", "kube-apiserver", OPERATOR_JOB, MONITOR_JOB}
+    assert set(jobs) == {"flux-controllers", "kube-apiserver", *SCRAPE_JOBS}
     flux = [t["targets"][0] for t in jobs["flux-controllers"]["static_configs"]]
     controllers = ("source-controller", "kustomize-controller", "helm-controller")
     assert flux == [f"127.0.0.1:{PORTS[c + '-metrics']}" for c in controllers]
@@ -83,8 +92,9 @@ def test_prepare_writes_the_rules_and_both_configurations(tmp_path: Path) -> Non
     # The read-only monitor's decisions never reach a rule: its recovery_* series are dropped.
     (drop,) = jobs[MONITOR_JOB]["metric_relabel_configs"]
     assert drop["action"] == "drop" and "flux_recovery_" in drop["regex"]
-    assert "metric_relabel_configs" not in jobs[OPERATOR_JOB]
-    assert (layout.monitoring_dir / "targets" / OPERATOR_JOB).is_dir()
+    # The operator's and the stage controller's series all reach the rules (FluxStageRolledBack reads the latter's).
+    assert "metric_relabel_configs" not in jobs[OPERATOR_JOB] and "metric_relabel_configs" not in jobs[STAGES_JOB]
+    assert all((layout.monitoring_dir / "targets" / job).is_dir() for job in SCRAPE_JOBS)
     am = yaml.safe_load((layout.monitoring_dir / "alertmanager.yml").read_text())
     (receiver,) = am["receivers"]
     (hook,) = receiver["webhook_configs"]

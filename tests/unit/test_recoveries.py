@@ -4,6 +4,7 @@ does to Flux objects, and the command/manifest modes' processes and objects (fak
 from __future__ import annotations
 
 import copy
+import json
 import signal
 import time
 from pathlib import Path
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 
 from clusters.local.procs import alive
+from clusters.monitoring import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB, Monitoring
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from foundation.errors import HarnessError, UserError
 from kubeapi import LabelSelector
+from scenarios import recoveries
 from scenarios.recoveries import BUILTIN, Command, FluxNative, Manifest, Operator, RecoveryMode, Staged, parse
 
 BAD_CHOICE = "use one of none, flux-native, operator, staged, command:<cmd>, manifest:<path>"
@@ -278,3 +281,31 @@ def test_a_manifest_is_applied_at_start_and_deleted_last_first_at_stop(tmp_path:
         ("delete", "apps/v1", "Deployment", "healer", "recovery"),
         ("delete", "v1", "Namespace", "recovery", None),
     ]
+
+
+@pytest.mark.parametrize(("spec", "job"), [("operator", OPERATOR_JOB), ("staged", STAGES_JOB)])
+def test_with_monitoring_a_process_is_scraped_under_its_job_and_its_successor_replaces_it_after_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str, job: str
+) -> None:
+    monkeypatch.setattr(recoveries, "_resilience_argv", lambda *_: ["sleep", "60"])
+    monkeypatch.setattr(recoveries, "_await_ready", lambda *_: None)
+    targets = tmp_path / "targets"
+    handle = Monitoring("http://p", "http://a", "http://r", tmp_path / "n.jsonl", targets, "rules.yaml", True)
+    kube = SimpleNamespace(get=lambda *_: {"kind": "CustomResourceDefinition"})  # the CRD is there
+    cluster: Any = SimpleNamespace(**vars(fake_cluster(tmp_path, kube)) | {"monitoring": handle, "name": "c"})
+    mode = parse(spec)
+    mode.start(cluster, tmp_path / "run")
+    try:
+        assert mode.process is not None
+        first = mode.process.pid
+        assert [p.name for p in (targets / job).iterdir()] == [f"{spec}-{first}.json"]
+        monitors = sorted((targets / MONITOR_JOB).glob("*.json")) if (targets / MONITOR_JOB).exists() else []
+        assert len(monitors) == (1 if spec == "staged" else 0)  # the stage controller exports no Flux metrics
+        assert mode.crash() == first and mode.process.pid != first
+        assert [p.name for p in (targets / job).iterdir()] == [f"{spec}-{mode.process.pid}.json"]
+        assert sorted((targets / MONITOR_JOB).glob("*.json")) == monitors  # the monitor was not crashed
+        (target,) = (targets / job).iterdir()
+        assert json.loads(target.read_text())[0]["labels"] == {"recovery": spec}
+    finally:
+        mode.stop()
+    assert not list(targets.rglob("*.json"))

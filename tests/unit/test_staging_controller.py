@@ -14,6 +14,7 @@ from staging.controller import Config, Controller
 NS = "flux-system"
 R0, R1 = (f"main@sha1:{c * 40}" for c in "01")
 STAGED = ObjectRef(STAGED_KUSTOMIZATION.kind, NS, "shop")
+STAGE = {"namespace": NS, "name": STAGED.name}
 
 
 def source(name: str, revision: str) -> dict[str, Any]:
@@ -170,6 +171,24 @@ def test_a_revision_flows_and_each_source_is_pinned_once_to_it() -> None:
     reasons = [o["reason"] for o in kube.list("v1", "Event", NS)]
     assert reasons.count("StagePromoting") == 2 and reasons.count("StagePassed") == 2
     assert {o["reportingComponent"] for o in kube.list("v1", "Event", NS)} == {STAGES_COMPONENT}
+
+
+def test_every_series_a_stage_can_move_is_exported_at_zero_once_the_object_is_seen() -> None:
+    """A counter that first appears at 1 shows Prometheus no increase(): FluxStageRolledBack would miss the first
+    rollback of each stage and check."""
+    kube, clock = cluster(), Clock()
+    ctl = controller(kube, clock)
+    step(ctl, kube)
+    registry = ctl.metrics.registry
+    for stage, checks in (("canary", ("applied", "kustomization-ready")), ("production", ("applied",))):
+        assert registry.get_sample_value("flux_staged_promotion_duration_seconds_count", {**STAGE, "stage": stage}) == 0
+        for check in checks:
+            labels = {**STAGE, "stage": stage, "check": check}
+            assert registry.get_sample_value("flux_staged_rollbacks_total", labels) == 0
+            assert registry.get_sample_value("flux_staged_failed_revisions_total", labels) == 0
+            for action in ("rollback_stage", "hold_revision"):
+                why = {"kind": STAGED.kind, "action": action, "why": check}
+                assert registry.get_sample_value("flux_recovery_escalations_total", why) == 0
 
 
 def test_a_failing_stage_rolls_back_escalates_and_counts() -> None:
