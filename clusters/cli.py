@@ -17,6 +17,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from clusters.build import build, cache_key
 
     if args.cache_key:
+        if args.component or args.all:
+            raise UserError("--cache-key keys what `resilience build --for PURPOSE` builds: drop --component/--all")
         print(cache_key(args.purpose))
         return 0
     results = build(args.component or None, include_optional=args.all, purpose=args.purpose)

@@ -14,7 +14,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from foundation.errors import ResilienceError
 
@@ -41,6 +41,10 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.set_defaults(**{_PARSER: self})
+
+    def error(self, message: str) -> NoReturn:
+        """Bad flags are one line naming the culprit and where the fix is, not the whole usage first."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class _Version(argparse.Action):

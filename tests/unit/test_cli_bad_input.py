@@ -220,10 +220,10 @@ def test_down_refuses_name_and_all_together_and_stops_nothing(env: dict[str, str
     (keep / "spec.json").write_text('{"name": "keep", "ports": {}}')
     proc = run(["cluster", "down", "--name", "keep", "--all"], env)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.splitlines()[0].startswith("usage: resilience cluster down")
-    assert proc.stderr.splitlines()[-1] == (
+    assert proc.stderr.splitlines() == [
         "resilience cluster down: error: argument --all: not allowed with argument --name"
-    )
+        " (see resilience cluster down --help)"
+    ]
     assert (keep / "spec.json").exists()
 
 
@@ -246,15 +246,15 @@ def test_cluster_up_timeout_must_be_a_positive_number(
     ("argv", "command"),
     [(["gate", "--bogus"], "gate"), (["cluster", "up", "--bogus", "1"], "cluster up"), (["faults", "x"], "faults")],
 )
-def test_an_unknown_argument_shows_the_usage_of_its_subcommand(
+def test_an_unknown_argument_is_one_line_naming_its_subcommand_and_its_help(
     capsys: pytest.CaptureFixture[str], argv: list[str], command: str
 ) -> None:
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
-    err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith(f"usage: resilience {command} ")
-    assert err[-1].startswith(f"resilience {command}: error: unrecognized arguments: ")
+    (err,) = capsys.readouterr().err.splitlines()
+    assert err.startswith(f"resilience {command}: error: unrecognized arguments: ")
+    assert err.endswith(f" (see resilience {command} --help)")
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -387,3 +387,13 @@ def test_recover_names_the_kubeconfig_variable_it_used(env: dict[str, str], tmp_
     proc = run(["recover"], {**env, "KUBECONFIG": listed})
     assert_clean_error(proc, f"KUBECONFIG={listed}: none of these files exists", "fix KUBECONFIG")
     assert "--kubeconfig " + listed not in proc.stderr
+
+
+@pytest.mark.parametrize("extra", [["--component", "nope"], ["--all"]])
+def test_a_cache_key_is_only_for_a_purpose(capsys: pytest.CaptureFixture[str], extra: list[str]) -> None:
+    """A key that ignored --component or --all would name a cache holding something else."""
+    assert main(["build", "--cache-key", *extra]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        "resilience: error: --cache-key keys what `resilience build --for PURPOSE` builds: drop --component/--all\n"
+    )

@@ -7,6 +7,7 @@ and the gate, re-judging the summary entry, agrees.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -156,12 +157,17 @@ def fake_kube(cluster: Cluster) -> FakeKube:
 
 
 def execute(
-    cluster: Cluster, tmp_path: Path, script: Script, mode: str = "none", baselines: tuple[str, ...] = ()
+    cluster: Cluster,
+    tmp_path: Path,
+    script: Script,
+    mode: str = "none",
+    baselines: tuple[str, ...] = (),
+    budget: Budget = BUDGET,
 ) -> RunResult:
     fault = FakeFault(fake_kube(cluster), script)
     recovery: RecoveryMode = parse(mode)
     run = runner.ScenarioRun(
-        cluster, fault, recovery, BUDGET, tmp_path / "run", node_id=f"t-{mode}", baselines=baselines
+        cluster, fault, recovery, budget, tmp_path / "run", node_id=f"t-{mode}", baselines=baselines
     )
     result = run.execute()
     if fault.thread is not None:
@@ -185,8 +191,9 @@ def test_a_recovery_within_budget_passes_and_everything_it_made_is_reverted(clus
 
 
 def test_a_slow_recovery_is_a_breach(cluster: Cluster, tmp_path: Path) -> None:
-    result = execute(cluster, tmp_path, recover_after(1.3))
-    assert result.verdict is Verdict.BREACH and result.reason.startswith("TTR 1.")
+    # A wait well past the recovery: on a loaded machine the 1.3 s recovery may arrive after 2 s.
+    result = execute(cluster, tmp_path, recover_after(1.3), budget=dataclasses.replace(BUDGET, wait=30.0))
+    assert result.verdict is Verdict.BREACH and result.reason.startswith("TTR ")
     agrees_with_the_gate(result)
 
 
