@@ -130,7 +130,13 @@ def test_a_bad_shard_from_the_environment_names_the_variable(
 
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [(None, "cannot read it"), ("{not json", "not JSON"), ('{"fault": "x"}', "expected a summary")],
+    [
+        (None, "cannot read it"),
+        ("{not json", "not JSON"),
+        ('{"fault": "x"}', "expected a summary"),
+        ('[{"fault": "x", "recovery": "none", "ttr_seconds": NaN}]', "NaN is not a finite number"),
+        ('[{"fault": "x", "recovery": "none", "run_seconds": 1e999}]', "1e999 is not a finite number"),
+    ],
 )
 def test_bad_earlier_runs_are_usage_errors(
     suite: pytest.Pytester, tmp_path: Path, content: str | None, problem: str
