@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 import re
 import socket
 import ssl
@@ -383,7 +384,7 @@ def bare_head(repo: GitOpsRepo) -> str:
     ).stdout.strip()
 
 
-def test_create_pushes_one_commit_with_the_initial_files(repo: GitOpsRepo) -> None:
+def test_create_makes_one_commit_with_the_initial_files(repo: GitOpsRepo) -> None:
     assert REVISION.match(repo.revision())
     assert repo.revision() == f"{BRANCH}@sha1:{repo.sha()}"
     assert bare_head(repo) == repo.sha()
@@ -391,7 +392,7 @@ def test_create_pushes_one_commit_with_the_initial_files(repo: GitOpsRepo) -> No
     assert repo.read("apps/missing.yaml") is None and repo.read("apps") is None
 
 
-def test_commit_writes_deletes_pushes_and_returns_the_flux_revision(repo: GitOpsRepo) -> None:
+def test_commit_writes_deletes_and_returns_the_flux_revision_of_the_served_head(repo: GitOpsRepo) -> None:
     first = repo.revision()
     revision = repo.commit("Change", write={"apps/web.yaml": "v2\n", "apps/new/svc.yaml": "svc\n"}, delete=["README"])
     assert REVISION.match(revision) and revision != first
@@ -415,6 +416,38 @@ def test_restore_brings_back_an_earlier_tree_on_top_of_history(repo: GitOpsRepo)
         ["git", "rev-list", "--count", "HEAD"], cwd=repo.work, capture_output=True, text=True, check=True
     )
     assert count.stdout.strip() == "3"
+
+
+def test_the_work_tree_is_a_worktree_of_the_bare_repository_so_a_commit_needs_no_push(repo: GitOpsRepo) -> None:
+    git = ["git", "-C", str(repo.work)]
+    assert subprocess.run([*git, "remote"], capture_output=True, text=True, check=True).stdout == ""
+    common = subprocess.run([*git, "rev-parse", "--git-common-dir"], capture_output=True, text=True, check=True)
+    assert Path(common.stdout.strip()).resolve() == repo.bare.resolve()
+    revision = repo.commit("Change", write={"apps/web.yaml": "v2\n"})
+    assert revision == f"{BRANCH}@sha1:{bare_head(repo)}"
+    assert not (repo.bare / "index").exists() and not (repo.work.parent / "seed").exists()
+
+
+def test_a_repository_made_before_worktrees_is_still_pushed_to(tmp_path: Path) -> None:
+    """Clusters outlive harness upgrades: a working clone with an `origin` (the earlier layout) pushes each commit."""
+    bare, work = tmp_path / "gitops.git", tmp_path / "work"
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "a",
+        "GIT_AUTHOR_EMAIL": "a@b",
+        "GIT_COMMITTER_NAME": "a",
+        "GIT_COMMITTER_EMAIL": "a@b",
+        "HOME": str(tmp_path),
+    }
+    for argv in (
+        ["git", "init", "-q", "--bare", f"--initial-branch={BRANCH}", str(bare)],
+        ["git", "clone", "-q", str(bare), str(work)],
+    ):
+        subprocess.run(argv, env=env, check=True, capture_output=True)
+    old = GitOpsRepo(bare, work, "http://127.0.0.1:1/gitops.git")
+    revision = old.commit("First", write={"apps/web.yaml": "v1\n"})
+    assert revision == f"{BRANCH}@sha1:{bare_head(old)}"
+    assert old.restore(old.sha(), "Again") == f"{BRANCH}@sha1:{bare_head(old)}"
 
 
 @pytest.mark.parametrize("rel", ["../outside.yaml", "apps/../../outside.yaml", "/etc/passwd", "."])
