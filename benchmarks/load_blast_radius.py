@@ -13,8 +13,9 @@ endpoint, "-" when it serves nothing); the blast radius (teams whose deliveries 
 the fault exceeded their own baseline by the SLO's factor).
 
 Simulated pods are Ready the moment they start, so Flux's delete-then-create leaves no gap on this cluster;
-`--startup SECONDS` also runs selector-change with pods Ready only SECONDS after they start (kwok's ready delay),
-as a real app's would be, and prints the downtime under each mode: the trade-off between force and blue-green.
+`--startup SECONDS` also runs the three selector faults with pods Ready only SECONDS after they start (kwok's
+ready delay), as a real app's would be, and prints the downtime under each mode: the trade-off between force and
+blue-green.
 `--cpu` also runs the heavy profile (20 teams committing every 10 s each) once and prints the generator's CPU
 over its baseline window: the locust process, and its committer with the git commands it runs. `--pressure`
 runs the faults under the operator once without load and once under the api-pressure profile (users listing,
@@ -48,7 +49,7 @@ from foundation.errors import ResilienceError, UserError
 from injectors import apps
 from injectors.base import Fault, FaultContext, standard_setup, web_app
 from injectors.registry import FAULTS, fault
-from injectors.selector import SelectorChange
+from injectors.selector import CommonLabelsPropagation, LabelsIncludeSelectors, SelectorChange
 from loadgen import choice
 from loadgen.run import LoadPlan
 from reports.matrix import seconds
@@ -78,7 +79,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--faults", default=DEFAULT_FAULTS, help=f"catalog faults (default {DEFAULT_FAULTS})")
     parser.add_argument("--load", default="light", help="the load profile of the table (default light)")
     parser.add_argument(
-        "--startup", type=positive_seconds, metavar="SECONDS", help="also: selector-change with slow-starting pods"
+        "--startup", type=positive_seconds, metavar="SECONDS", help="also: the selector faults with slow-starting pods"
     )
     parser.add_argument("--cpu", action="store_true", help="also measure the generator at the heavy profile")
     parser.add_argument("--pressure", action="store_true", help="also time detection under API pressure")
@@ -178,46 +179,63 @@ def report(plan: Plan, results: dict[Any, RunResult]) -> None:
             print(f"  {result.fault} under {result.recovery}: {result.verdict}: {result.reason}")
 
 
-class SlowStartSelectorChange(SelectorChange):
-    """selector-change (same name, same budgets) whose pods become Ready `startup` seconds after they start."""
+def slow_deployment(ctx: FaultContext, labels: dict[str, str], startup: float) -> dict[str, Any]:
+    """The fault's web Deployment, its pods Ready `startup` seconds after they start (kwok's ready delay)."""
+    dep = apps.deployment("web", ctx.namespace, labels)
+    dep["spec"]["template"]["metadata"]["annotations"] = {apps.READY_DELAY: f"{startup:g}s"}
+    return dep
+
+
+class _SlowStart:
+    """A selector fault (same name, same budgets) whose web pods become Ready `startup` seconds after they start."""
 
     def __init__(self, startup: float):
         self.startup = startup
 
-    def deployment(self, ctx: FaultContext, labels: dict[str, str]) -> dict[str, Any]:
-        dep = apps.deployment("web", ctx.namespace, labels)
-        dep["spec"]["template"]["metadata"]["annotations"] = {apps.READY_DELAY: f"{self.startup:g}s"}
-        return dep
-
     def setup(self, ctx: FaultContext) -> None:
-        standard_setup(ctx, web_app(ctx, self.deployment(ctx, {"app": "web"})))
+        standard_setup(ctx, web_app(ctx, slow_deployment(ctx, {"app": "web"}, self.startup)))
 
+
+class SlowStartSelectorChange(_SlowStart, SelectorChange):
     def inject(self, ctx: FaultContext) -> None:
-        changed = self.deployment(ctx, {"app": "web", "track": "stable"})
+        changed = slow_deployment(ctx, {"app": "web", "track": "stable"}, self.startup)
         ctx.prove(ctx.refused(changed, "spec.selector", "field is immutable"), "an immutable selector change")
         ctx.commit("Select only stable pods", write={f"{ctx.path}/deployment.yaml": apps.dump(changed)})
         ctx.reconcile(ctx.kustomization_ref())
 
 
+class SlowStartCommonLabels(_SlowStart, CommonLabelsPropagation):
+    """Its fault rewrites only the kustomization: the slow Deployment stays."""
+
+
+class SlowStartLabelsIncludeSelectors(_SlowStart, LabelsIncludeSelectors):
+    """Its fault rewrites only the kustomization: the slow Deployment stays."""
+
+
 def startup(cluster: Cluster, plan: Plan, delay: float) -> None:
-    slow = Plan([SlowStartSelectorChange(delay)], plan.modes, plan.slo, plan.load, plan.run_dir)
-    results = measure(cluster, slow, plan.load, plan.modes)
-    print(f"\nselector-change with pods Ready {delay:g}s after they start, load {plan.load.label}\n")
-    header = ["mode", "verdict", "TTR", "downtime", "same-source p95 during / baseline"]
+    faults: list[Fault] = [
+        SlowStartSelectorChange(delay),
+        SlowStartCommonLabels(delay),
+        SlowStartLabelsIncludeSelectors(delay),
+    ]
+    results = measure(cluster, Plan(faults, plan.modes, plan.slo, plan.load, plan.run_dir), plan.load, plan.modes)
+    print(f"\nselector faults with pods Ready {delay:g}s after they start, load {plan.load.label}\n")
+    header = ["fault", "mode", "verdict", "TTR", "downtime", "same-source p95 during / baseline"]
     rows = []
-    for mode in plan.modes:
-        result = results["selector-change", mode.name]
-        downtime = (result.measurements.get("load") or {}).get("downtime_seconds")
-        measured = result.measurements.get("load") or {}
-        rows.append(
-            [
-                mode.name,
-                str(result.verdict),
-                seconds_or_never(result),
-                seconds_or_dash(downtime),
-                p95_ratio(measured, "same-source"),
-            ]
-        )
+    for chosen in faults:
+        for mode in plan.modes:
+            result = results[chosen.name, mode.name]
+            measured = result.measurements.get("load") or {}
+            rows.append(
+                [
+                    chosen.name,
+                    mode.name,
+                    str(result.verdict),
+                    seconds_or_never(result),
+                    seconds_or_dash(measured.get("downtime_seconds")),
+                    p95_ratio(measured, "same-source"),
+                ]
+            )
     print(render(header, rows))
 
 
