@@ -35,6 +35,7 @@ from typing import Any
 from assertions import criteria
 from assertions.slo import RECOVERY_MODES_BUILTIN
 from assertions.verdict import EVIDENCE_LISTS, MEASURED_FROM, Verdict
+from foundation import finitejson
 from foundation.errors import UserError
 
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
@@ -158,7 +159,7 @@ def read(path: Path | str) -> list[dict[str, Any]]:
     except OSError as e:
         raise UserError(f"{path}: cannot read the summary ({e.strerror})") from e
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = finitejson.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
     except ValueError as e:
@@ -171,10 +172,6 @@ def read(path: Path | str) -> list[dict[str, Any]]:
             "cannot be printed or written); fix or regenerate the file"
         ) from None
     return validate(data, str(path))
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def recorded_baselines(entries: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:

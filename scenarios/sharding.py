@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from typing import Any
 import pytest
 
 from assertions.verdict import RunResult
+from foundation import finitejson
 from scenarios.contention import neighbour_note
 
 # The earlier runs' summaries feed the shard plan and the TTR reference (scenarios.contention).
@@ -96,24 +96,12 @@ class EarlierRuns:
         return statistics.median(ttrs) if ttrs else None
 
 
-def _not_finite(name: str) -> float:
-    raise ValueError(f"{name} is not a finite number")
-
-
-def _finite(text: str) -> float:
-    """A JSON number as a float; a summary holds finite numbers only (1e999 reads as infinity)."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is not a finite number")
-    return value
-
-
 def read_earlier_runs(paths: Sequence[str], source: str) -> EarlierRuns:
     """The entries of earlier summaries (lists of JSON objects); a usage error naming a bad file."""
     entries: list[Mapping[str, Any]] = []
     for path in paths:
         try:
-            data = json.loads(Path(path).read_text(), parse_constant=_not_finite, parse_float=_finite)
+            data = finitejson.loads(Path(path).read_text())
         except OSError as e:
             raise pytest.UsageError(
                 f"Invalid earlier runs {path!r} from {source}: cannot read it ({e.strerror}); pass a summary.json "
