@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import terminal
 from test_validate_support import Repo, app_root, needs_git, workload
 
 pytestmark = [
@@ -66,21 +67,13 @@ def test_signal_stops_kubectl_and_removes_temp_dirs(
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     cmd = [sys.executable, "-m", "resilience.cli", "validate", str(tree.path), mode, "--kubectl", stub]
-    # As from a terminal: a session started in the background has SIGINT ignored, and a child inherits an ignored
-    # signal (a handled one is reset to the default on exec), so Ctrl-C would interrupt nothing
-    # (tests/integration/terminal.py does the same for the integration tests).
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        proc = subprocess.Popen(
-            [*cmd, "--jobs", "2"],
-            env={**os.environ, "TMPDIR": str(scratch)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    proc = terminal.popen(
+        [*cmd, "--jobs", "2"],
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while len(_pids(pids)) < 4 and time.monotonic() < deadline:  # both kubectl running, with their child
