@@ -47,7 +47,7 @@ from assertions.verdict import RunResult, Verdict
 from clusters.model import Cluster
 from foundation.errors import ResilienceError, UserError
 from injectors import apps
-from injectors.base import Fault, FaultContext, standard_setup, web_app
+from injectors.base import Fault, FaultContext
 from injectors.registry import FAULTS, fault
 from injectors.selector import CommonLabelsPropagation, LabelsIncludeSelectors, SelectorChange
 from loadgen import choice
@@ -179,37 +179,29 @@ def report(plan: Plan, results: dict[Any, RunResult]) -> None:
             print(f"  {result.fault} under {result.recovery}: {result.verdict}: {result.reason}")
 
 
-def slow_deployment(ctx: FaultContext, labels: dict[str, str], startup: float) -> dict[str, Any]:
-    """The fault's web Deployment, its pods Ready `startup` seconds after they start (kwok's ready delay)."""
-    dep = apps.deployment("web", ctx.namespace, labels)
-    dep["spec"]["template"]["metadata"]["annotations"] = {apps.READY_DELAY: f"{startup:g}s"}
-    return dep
-
-
 class _SlowStart:
-    """A selector fault (same name, same budgets) whose web pods become Ready `startup` seconds after they start."""
+    """A selector fault (same name, same budgets) whose web pods become Ready `startup` seconds after they start
+    (kwok's ready delay)."""
 
     def __init__(self, startup: float):
         self.startup = startup
 
-    def setup(self, ctx: FaultContext) -> None:
-        standard_setup(ctx, web_app(ctx, slow_deployment(ctx, {"app": "web"}, self.startup)))
+    def web(self, ctx: FaultContext, labels: dict[str, str]) -> dict[str, Any]:
+        dep = apps.deployment("web", ctx.namespace, labels)
+        dep["spec"]["template"]["metadata"]["annotations"] = {apps.READY_DELAY: f"{self.startup:g}s"}
+        return dep
 
 
 class SlowStartSelectorChange(_SlowStart, SelectorChange):
-    def inject(self, ctx: FaultContext) -> None:
-        changed = slow_deployment(ctx, {"app": "web", "track": "stable"}, self.startup)
-        ctx.prove(ctx.refused(changed, "spec.selector", "field is immutable"), "an immutable selector change")
-        ctx.commit("Select only stable pods", write={f"{ctx.path}/deployment.yaml": apps.dump(changed)})
-        ctx.reconcile(ctx.kustomization_ref())
+    pass
 
 
 class SlowStartCommonLabels(_SlowStart, CommonLabelsPropagation):
-    """Its fault rewrites only the kustomization: the slow Deployment stays."""
+    pass
 
 
 class SlowStartLabelsIncludeSelectors(_SlowStart, LabelsIncludeSelectors):
-    """Its fault rewrites only the kustomization: the slow Deployment stays."""
+    pass
 
 
 def startup(cluster: Cluster, plan: Plan, delay: float) -> None:

@@ -13,35 +13,38 @@ from injectors import apps
 from injectors.base import WEB_PODS, Fault, FaultContext, standard_setup, web_app
 
 
-class SelectorChange(Fault):
-    name = "selector-change"
+class _WebSelectorFault(Fault):
+    """A selector fault on the common `web` Deployment; `web()` builds it (a benchmark varies its pods' start-up)."""
+
     family = "selector"
-    summary = "a Deployment's spec.selector and template labels change in Git"
     signature = SELECTOR_IMMUTABLE
     serves = WEB_PODS
 
+    def web(self, ctx: FaultContext, labels: dict[str, str]) -> dict[str, Any]:
+        """The `web` Deployment with `labels` as its selector and pod template labels."""
+        return apps.deployment("web", ctx.namespace, labels)
+
     def setup(self, ctx: FaultContext) -> None:
-        standard_setup(ctx, web_app(ctx))
+        standard_setup(ctx, web_app(ctx, self.web(ctx, {"app": "web"})))
+
+
+class SelectorChange(_WebSelectorFault):
+    name = "selector-change"
+    summary = "a Deployment's spec.selector and template labels change in Git"
 
     def inject(self, ctx: FaultContext) -> None:
-        changed = apps.deployment("web", ctx.namespace, {"app": "web", "track": "stable"})
+        changed = self.web(ctx, {"app": "web", "track": "stable"})
         ctx.prove(ctx.refused(changed, "spec.selector", "field is immutable"), "an immutable selector change")
         ctx.commit("Select only stable pods", write={f"{ctx.path}/deployment.yaml": apps.dump(changed)})
         ctx.reconcile(ctx.kustomization_ref())
 
 
-class _KustomizeLabels(Fault):
-    family = "selector"
-    signature = SELECTOR_IMMUTABLE
-    serves = WEB_PODS
+class _KustomizeLabels(_WebSelectorFault):
     labels_field: ClassVar[dict[str, Any]]
-
-    def setup(self, ctx: FaultContext) -> None:
-        standard_setup(ctx, web_app(ctx))
 
     def inject(self, ctx: FaultContext) -> None:
         # What kustomize renders: the label lands in metadata, the selector and the pod template.
-        rendered = apps.deployment("web", ctx.namespace, {"app": "web", "team": "payments"})
+        rendered = self.web(ctx, {"app": "web", "team": "payments"})
         rendered["metadata"]["labels"] = {"team": "payments"}
         ctx.prove(ctx.refused(rendered, "spec.selector", "field is immutable"), "a selector rewrite")
         files = web_app(ctx, **self.labels_field)
