@@ -117,24 +117,26 @@ def read_earlier_runs(paths: Sequence[str], source: str) -> EarlierRuns:
     return EarlierRuns(tuple(str(p) for p in paths), tuple(entries))
 
 
+def weights(cells: Iterable[Cell], durations: Mapping[tuple[str, str], float]) -> dict[Cell, float]:
+    """Each cell's expected length: its fault x recovery's earlier duration, else the median of the known ones
+    (1 when none is known, so every cell weighs the same)."""
+    unique = set(cells)
+    known = [durations[(c.fault, c.recovery)] for c in unique if (c.fault, c.recovery) in durations]
+    default = statistics.median(known) if known else 1.0
+    return {c: durations.get((c.fault, c.recovery), default) for c in unique}
+
+
 def plan(
     cells: Iterable[Cell], count: int, durations: Mapping[tuple[str, str], float] | None = None
 ) -> dict[Cell, int]:
-    """Each cell's shard (1-based): longest first to the least loaded shard; unknown durations weigh the median
-    of the known ones (1 when none is known, so shards are balanced by count)."""
-    durations = durations or {}
-    unique = sorted(set(cells))
-    known = [durations[(c.fault, c.recovery)] for c in unique if (c.fault, c.recovery) in durations]
-    default = statistics.median(known) if known else 1.0
-
-    def weight(cell: Cell) -> float:
-        return durations.get((cell.fault, cell.recovery), default)
-
+    """Each cell's shard (1-based): longest first (weights()) to the least loaded shard."""
+    weight = weights(cells, durations or {})
+    unique = sorted(weight)
     loads = [0.0] * count
     shards: dict[Cell, int] = {}
-    for cell in sorted(unique, key=lambda c: (-weight(c), c)):
+    for cell in sorted(unique, key=lambda c: (-weight[c], c)):
         target = min(range(count), key=lambda i: (loads[i], i))
-        loads[target] += weight(cell)
+        loads[target] += weight[cell]
         shards[cell] = target + 1
     return shards
 
@@ -219,16 +221,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """After every other selection (profile, -m, -k): keep this shard's cells, record the whole plan."""
+    """After every other selection (profile, -m, -k): keep this shard's cells, longest first when earlier runs
+    give durations (xdist hands tests out in this order, so no long cell starts last and holds one worker while
+    the others idle; tests that are not cells keep their place after them), and record the whole plan."""
     shard = config.stash[SHARD]
     durations = config.stash[EARLIER_RUNS].durations()
     cells = {item.nodeid: cell for item in items if (cell := cell_of(item)) is not None}
     shards = plan(cells.values(), shard.count, durations)
     keep = [item for item in items if item.nodeid not in cells or shards[cells[item.nodeid]] == shard.index]
     drop = [item for item in items if item.nodeid in cells and shards[cells[item.nodeid]] != shard.index]
+    if durations:
+        weight = weights(cells.values(), durations)
+        keep.sort(key=lambda item: -weight[cells[item.nodeid]] if item.nodeid in cells else 0.0)  # stable
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = keep
     config.hook.pytest_resilience_plan(
         plan={
             "digest": digest(shards, shard.count, durations),

@@ -103,6 +103,23 @@ def test_earlier_durations_balance_the_shards(suite: pytest.Pytester, tmp_path: 
     assert sum("flux-native" in t for s in shards for t in s) == 10
 
 
+def test_earlier_durations_put_the_longest_cells_first(suite: pytest.Pytester, tmp_path: Path) -> None:
+    """xdist hands tests out in collection order: the long cells start first, not last on one worker."""
+    seconds = {"helm-upgrade-broken": 600.0, "dependency-cycle": 300.0, "selector-change": 10.0}
+    earlier = [{"fault": f, "recovery": "none", "run_seconds": s} for f, s in seconds.items()]
+    path = tmp_path / "earlier.json"
+    path.write_text(json.dumps(earlier))
+    plain = collected(suite, "--recovery", "none")
+    ordered = collected(suite, "--recovery", "none", f"--earlier-runs={path}")
+    assert sorted(ordered) == sorted(plain) and ordered != plain
+    faults = [t.split("-", 2)[2].rstrip("]") for t in cells_only(ordered)]
+    # the three known, then the two unknown (the median, 300 s) after dependency-cycle in collection order
+    assert faults[:2] == ["helm-upgrade-broken"] * 2, faults
+    assert faults[-2:] == ["selector-change"] * 2, faults
+    assert ordered[-1] == "test_not_a_cell"
+    assert plain[0] == "test_fault[none-r1-selector-change]"  # without earlier runs: collection order
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [("0/3", "0/3"), ("4/3", "4/3"), ("x", "x"), ("3", "3"), ("1/0", "1/0"), ("-1/3", "-1/3"), ("1/x", "1/x")],
