@@ -16,8 +16,10 @@ null when nothing was delivered). Its budget, in the SLO file like `ttr` (defaul
       blast_radius: 0                                # teams in the blast radius
       downtime: 0                                    # seconds without a Ready endpoint of the faulted app
 
-A key left out is not judged. `p95_ratio` is also each team's own blast-radius factor (LoadBudget), so the two
-can never disagree. A baseline mode (Flux alone) may miss it, as it may miss its time budget.
+A key left out is not judged, and so is a group whose factor a scenario sets to null: a fault that every team's
+deliveries pass through (the git server down, kustomize-controller crashed) slows them all by its own nature,
+which no recovery can spare; for those only failures count. `p95_ratio` is also each team's own blast-radius
+factor (LoadBudget), so the two can never disagree. A baseline mode (Flux alone) may miss it, as it may miss its time budget.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class LoadBudget:
         """The budget as written (validated by LoadCriterion.budget_problem first); None means no budget."""
         raw = raw if isinstance(raw, Mapping) else {}
         return cls(
-            {str(k): float(v) for k, v in (raw.get("p95_ratio") or {}).items()},
+            {str(k): float(v) for k, v in (raw.get("p95_ratio") or {}).items() if v is not None},
             raw.get("failed"),
             raw.get("blast_radius"),
             None if raw.get("downtime") is None else float(raw["downtime"]),
@@ -82,8 +84,11 @@ class LoadCriterion(Criterion):
         for group, factor in raw.get("p95_ratio", {}).items():
             if not isinstance(group, str) or not group:
                 return f"p95_ratio: expected group names, got {group!r}"
-            if not _number(factor) or factor < 1:
-                return f"p95_ratio.{group}: expected a factor >= 1 (p95 during the fault over baseline), got {factor!r}"
+            if factor is not None and (not _number(factor) or factor < 1):
+                return (
+                    f"p95_ratio.{group}: expected a factor >= 1 (p95 during the fault over baseline) or null (not "
+                    f"judged), got {factor!r}"
+                )
         for key in ("failed", "blast_radius"):
             if key in raw and not _count(raw[key]):
                 return f"{key}: expected a whole number >= 0, got {raw[key]!r}"

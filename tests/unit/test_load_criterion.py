@@ -59,6 +59,7 @@ def slo(**scenarios: Any) -> dict[str, Any]:
         ({"p95_ratio": {}}, "defaults.load: p95_ratio: expected a mapping of group -> factor"),
         ({"p95_ratio": {"same-source": 0.5}}, "defaults.load: p95_ratio.same-source: expected a factor >= 1"),
         ({"p95_ratio": {"same-source": True}}, "defaults.load: p95_ratio.same-source: expected a factor >= 1"),
+        ({"p95_ratio": {"same-source": "2"}}, "defaults.load: p95_ratio.same-source: expected a factor >= 1"),
         ({"p95_ratio": {"a": 2}, "failed": -1}, "defaults.load: failed: expected a whole number >= 0, got -1"),
         ({"p95_ratio": {"a": 2}, "blast_radius": 1.5}, "defaults.load: blast_radius: expected a whole number >= 0"),
         ({"p95_ratio": {"a": 2}, "downtime": float("nan")}, "defaults.load: downtime: expected a finite number"),
@@ -84,6 +85,19 @@ def test_budgets_merge_like_ttr_and_a_scenario_may_relax_one_group() -> None:
     relaxed = budgets.budget("dependency-cycle", "operator").measures["load"]
     assert relaxed == {**BUDGET, "p95_ratio": {"same-source": 2, "other-source": 5}, "downtime": 3}
     budget = budgets.budget("dependency-cycle", "operator")
+    assert Budget.from_json(budget.to_json()).measures == budget.measures
+
+
+def test_a_scenario_may_leave_a_group_unjudged_and_failures_still_count() -> None:
+    """A fault every team's deliveries pass through slows them all: null un-judges the ratio, not the failures."""
+    raw = slo(**{"dependency-cycle": {"load": {"p95_ratio": {"same-source": None, "other-source": None}}}})
+    budget = parse(raw, "slo.yaml", FAULTS).budget("dependency-cycle", "operator")
+    slow = Evidence(ttr=5.0, proven=True, measurements={"load": load(9.0)})
+    assert judge(slow, budget).verdict is Verdict.PASS
+    assert judge(slow, parse(raw, "slo.yaml", FAULTS).budget("selector-change", "operator")).verdict is Verdict.BREACH
+    failing = judge(Evidence(ttr=5.0, proven=True, measurements={"load": load(9.0, failed=1)}), budget)
+    assert failing.verdict is Verdict.BREACH
+    assert failing.reason == "load: 1 failed deliveries (same-source during 1) > max 0"
     assert Budget.from_json(budget.to_json()).measures == budget.measures
 
 
