@@ -19,7 +19,8 @@ null when nothing was delivered). Its budget, in the SLO file like `ttr` (defaul
 A key left out is not judged, and so is a group whose factor a scenario sets to null: a fault that every team's
 deliveries pass through (the git server down, kustomize-controller crashed) slows them all by its own nature,
 which no recovery can spare; for those only failures count. `p95_ratio` is also each team's own blast-radius
-factor (LoadBudget), so the two can never disagree. A baseline mode (Flux alone) may miss it, as it may miss its time budget.
+factor (LoadBudget), so the two can never disagree. A baseline mode (Flux alone) may miss it, as it may miss its
+time budget.
 """
 
 from __future__ import annotations
