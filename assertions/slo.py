@@ -100,6 +100,9 @@ class Profile:
     # Run Prometheus and Alertmanager beside the cluster (local provider), judging the runs' alerts too.
     monitoring: bool = False
     load: str = load_profiles.NONE  # a load profile of the file, or none (the loadgen package)
+    # Recovery modes run for comparison: a missed budget is shown, not gated (a lost or unproven run still fails).
+    # None: the harness's default (Flux alone).
+    baselines: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -230,7 +233,7 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     profiles: dict[str, Profile] = {}
     for name, raw_profile in check.mapping(top.get("profiles"), "profiles").items():
         where = f"profiles.{name}"
-        body = check.mapping(raw_profile, where, ("repeat", "recoveries", "faults", "monitoring", "load"))
+        body = check.mapping(raw_profile, where, ("repeat", "recoveries", "faults", "monitoring", "load", "baselines"))
         repeat = body.get("repeat", 1)
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise check.fail(f"{where}.repeat", f"expected a whole number >= 1, got {repeat!r}")
@@ -246,7 +249,12 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
         if load != load_profiles.NONE and load not in loads:
             known = ", ".join([load_profiles.NONE, *loads])
             raise check.fail(f"{where}.load", f"unknown load profile {load!r} (load_profiles: {known})")
-        profiles[name] = Profile(str(name), repeat, recoveries, fault_names, monitoring, str(load))
+        baselines = None
+        if "baselines" in body:
+            baselines = check.names(body["baselines"], f"{where}.baselines", RECOVERY_MODES_BUILTIN, "recovery")
+            if not baselines:
+                raise check.fail(f"{where}.baselines", "name at least one recovery mode (or leave the key out)")
+        profiles[name] = Profile(str(name), repeat, recoveries, fault_names, monitoring, str(load), baselines)
     scenarios = check.mapping(top.get("scenarios"), "scenarios")
     for fault, body in scenarios.items():
         where = f"scenarios.{fault}"

@@ -78,7 +78,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         help="recovery modes that are baselines (repeatable, or comma-separated): a missed time budget does not "
         "fail their tests or the gate; lost data, invalid runs and harness errors still do "
-        "(default: none) [env RESILIENCE_BASELINE]",
+        "(default: the profile's baselines, else none) [env RESILIENCE_BASELINE]",
     )
     group.addoption(
         "--load",
@@ -148,7 +148,7 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
                 f"Invalid repeat {repeat_value!r} from {repeat_source}: a whole number from 1 to {MAX_REPEAT}"
             ) from None
     baseline_value, baseline_source = _option(config, "--baseline", "RESILIENCE_BASELINE")
-    baselines = tuple(DEFAULT_BASELINES)
+    baselines = profile.baselines if profile and profile.baselines else tuple(DEFAULT_BASELINES)
     if baseline_value is not None:
         baselines = tuple(_names(baseline_value, baseline_source, "baseline"))
         for name in baselines:

@@ -217,7 +217,7 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         ({"profiles": {"quick": 1}}, "profiles.quick: expected a mapping, got int"),
         (
             {"profiles": {"quick": {"speed": 1}}},
-            "profiles.quick.speed: unknown key (expected repeat, recoveries, faults, monitoring, load)",
+            "profiles.quick.speed: unknown key (expected repeat, recoveries, faults, monitoring, load, baselines)",
         ),
         ({"profiles": {"quick": {"repeat": 0}}}, "profiles.quick.repeat: expected a whole number >= 1, got 0"),
         ({"profiles": {"quick": {"repeat": "3"}}}, "profiles.quick.repeat: expected a whole number >= 1, got '3'"),
@@ -245,6 +245,26 @@ def test_validation_errors_name_the_key_path(raw: Any, message: str) -> None:
 def test_an_unknown_top_level_key_path_is_the_key() -> None:
     expected = "defualts: unknown key (expected version, defaults, profiles, scenarios, load_profiles, noise)"
     assert refused({"defualts": {}}) == expected
+
+
+@pytest.mark.parametrize(
+    ("baselines", "message"),
+    [
+        ("none", "profiles.ci.baselines: expected a list of recovery names or 'all', got 'none'"),
+        (["flux-nativ"], "profiles.ci.baselines: unknown recovery 'flux-nativ' (known: none, flux-native, operator,"),
+        ([], "profiles.ci.baselines: name at least one recovery mode (or leave the key out)"),
+    ],
+)
+def test_bad_profile_baselines_are_refused(baselines: Any, message: str) -> None:
+    assert refused({"profiles": {"ci": {"baselines": baselines}}}).startswith(message)
+
+
+def test_a_profile_names_its_baselines() -> None:
+    profile = {"recoveries": ["none", "flux-native", "operator"], "baselines": ["none", "flux-native"]}
+    raw = {"profiles": {"ci": profile}}
+    slo = parse(budgeted(raw), "slo.yaml", KNOWN)
+    assert slo.profile("ci").baselines == ("none", "flux-native")
+    assert parse(budgeted({"profiles": {"ci": {}}}), "slo.yaml", KNOWN).profile("ci").baselines is None
 
 
 def test_an_unknown_recovery_in_a_profile_is_refused() -> None:

@@ -281,6 +281,33 @@ def test_monitoring_resolves_cli_then_environment_then_profile(
     assert monitoring(suite, "--provider", "kind", "--profile", "nightly", "--no-monitoring") == "False"
 
 
+BASELINES_PROBE = """
+from scenarios.plugin import SUITE
+
+
+def pytest_collection_finish(session):
+    (session.config.rootpath / "baselines.txt").write_text(",".join(session.config.stash[SUITE].baselines))
+"""
+
+
+def baselines(suite: pytest.Pytester, *args: str) -> str:
+    suite.makeconftest('pytest_plugins = ["clusters.pytest_plugin", "scenarios.plugin"]\n' + BASELINES_PROBE)
+    result = collect(suite, *args)
+    assert result.ret == pytest.ExitCode.OK, result.outlines + result.errlines
+    return (suite.path / "baselines.txt").read_text()
+
+
+def test_baselines_resolve_cli_then_environment_then_profile(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert baselines(suite) == "none"
+    assert baselines(suite, "--profile", "quick") == "none"
+    assert baselines(suite, "--profile", "nightly") == "none,flux-native"  # flux-native compared, not gated
+    assert baselines(suite, "--profile", "nightly", "--baseline", "none") == "none"
+    monkeypatch.setenv("RESILIENCE_BASELINE", "operator")
+    assert baselines(suite, "--profile", "nightly") == "operator"
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
