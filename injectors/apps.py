@@ -5,6 +5,7 @@ One builder per kind keeps the scenario modules about the fault, not about YAML.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import yaml
@@ -174,9 +175,11 @@ def helm_release(
                 "sourceRef": {"kind": "HelmRepository", "name": "local-charts", "namespace": flux_namespace},
             }
         },
-        "values": values or {},
+        "values": copy.deepcopy(values) if values else {},
     }
-    body.update(spec)
+    # A copy: callers pass class-level specs, and a recovery mode's decorate() edits the object it is given (a
+    # shared `upgrade` mapping carried flux-native's RetryOnFailure into a later run under the operator).
+    body.update(copy.deepcopy(spec))
     return {
         "apiVersion": "helm.toolkit.fluxcd.io/v2",
         "kind": "HelmRelease",

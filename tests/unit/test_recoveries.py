@@ -17,6 +17,8 @@ from clusters.local.procs import alive
 from clusters.monitoring import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB, Monitoring
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from foundation.errors import HarnessError, UserError
+from injectors.apps import helm_release
+from injectors.helm import HelmRetriesExhausted
 from kubeapi import LabelSelector
 from scenarios import recoveries
 from scenarios.recoveries import BUILTIN, Command, FluxNative, Manifest, Operator, RecoveryMode, Staged, parse
@@ -309,3 +311,15 @@ def test_with_monitoring_a_process_is_scraped_under_its_job_and_its_successor_re
     finally:
         mode.stop()
     assert not list(targets.rglob("*.json"))
+
+
+def test_flux_natives_knobs_stay_on_the_object_they_decorate() -> None:
+    """A class-level release spec shared its `upgrade` mapping with every release built from it: flux-native's
+    RetryOnFailure then rode into the next run of the fault under the operator (which the isolation check made
+    invalid)."""
+    spec = HelmRetriesExhausted.release_spec
+    before = copy.deepcopy(spec)
+    decorated = FluxNative("flux-native").decorate(helm_release("web", "ns", "flux-system", "1.0.0", **spec))
+    assert decorated["spec"]["upgrade"]["strategy"]["name"] == "RetryOnFailure"
+    assert HelmRetriesExhausted.release_spec == before
+    assert "strategy" not in helm_release("web", "ns", "flux-system", "1.0.0", **spec)["spec"]["upgrade"]
