@@ -252,20 +252,28 @@ def test_the_shipped_catalog_names_match(suite: pytest.Pytester) -> None:
     assert set(FAULT_NAMES) <= set(FAULTS)
 
 
-MONITORING_PROBE = """
+PROBE = """
 from clusters.pytest_plugin import monitoring_wanted
+from scenarios.plugin import SUITE
 
 
 def pytest_collection_finish(session):
-    (session.config.rootpath / "monitoring.txt").write_text(str(monitoring_wanted(session.config)))
+    config = session.config
+    (config.rootpath / "probe.txt").write_text(str({expression}))
 """
 
 
-def monitoring(suite: pytest.Pytester, *args: str) -> str:
-    suite.makeconftest('pytest_plugins = ["clusters.pytest_plugin", "scenarios.plugin"]\n' + MONITORING_PROBE)
+def probe(suite: pytest.Pytester, expression: str, *args: str) -> str:
+    """What `expression` (of the session's config) resolved to, collecting with `args`."""
+    conftest = PROBE.replace("{expression}", expression)
+    suite.makeconftest('pytest_plugins = ["clusters.pytest_plugin", "scenarios.plugin"]\n' + conftest)
     result = collect(suite, *args)
     assert result.ret == pytest.ExitCode.OK, result.outlines + result.errlines
-    return (suite.path / "monitoring.txt").read_text()
+    return (suite.path / "probe.txt").read_text()
+
+
+def monitoring(suite: pytest.Pytester, *args: str) -> str:
+    return probe(suite, "monitoring_wanted(config)", *args)
 
 
 def test_monitoring_resolves_cli_then_environment_then_profile(
@@ -281,20 +289,8 @@ def test_monitoring_resolves_cli_then_environment_then_profile(
     assert monitoring(suite, "--provider", "kind", "--profile", "nightly", "--no-monitoring") == "False"
 
 
-BASELINES_PROBE = """
-from scenarios.plugin import SUITE
-
-
-def pytest_collection_finish(session):
-    (session.config.rootpath / "baselines.txt").write_text(",".join(session.config.stash[SUITE].baselines))
-"""
-
-
 def baselines(suite: pytest.Pytester, *args: str) -> str:
-    suite.makeconftest('pytest_plugins = ["clusters.pytest_plugin", "scenarios.plugin"]\n' + BASELINES_PROBE)
-    result = collect(suite, *args)
-    assert result.ret == pytest.ExitCode.OK, result.outlines + result.errlines
-    return (suite.path / "baselines.txt").read_text()
+    return probe(suite, '",".join(config.stash[SUITE].baselines)', *args)
 
 
 def test_baselines_resolve_cli_then_environment_then_profile(
