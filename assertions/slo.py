@@ -220,6 +220,21 @@ class _Checker:
         return tuple(value)
 
 
+def _baselines(check: _Checker, value: Any, where: str, recoveries: tuple[str, ...]) -> tuple[str, ...]:
+    """A profile's baseline modes: a non-empty list that leaves at least one of its modes gated."""
+    where = f"{where}.baselines"
+    if not isinstance(value, list) or not value:
+        raise check.fail(where, f"expected a non-empty list of recovery names, got {value!r}")
+    baselines = check.names(value, where, RECOVERY_MODES_BUILTIN, "recovery")
+    if set(recoveries) <= set(baselines):
+        raise check.fail(
+            where,
+            f"names every recovery mode of the profile ({', '.join(recoveries)}): nothing would be gated; "
+            "leave the modes under test out",
+        )
+    return baselines
+
+
 def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     """Validate and build an SloFile from parsed YAML."""
     known_faults = tuple(known_faults)
@@ -249,11 +264,7 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
         if load != load_profiles.NONE and load not in loads:
             known = ", ".join([load_profiles.NONE, *loads])
             raise check.fail(f"{where}.load", f"unknown load profile {load!r} (load_profiles: {known})")
-        baselines = None
-        if "baselines" in body:
-            baselines = check.names(body["baselines"], f"{where}.baselines", RECOVERY_MODES_BUILTIN, "recovery")
-            if not baselines:
-                raise check.fail(f"{where}.baselines", "name at least one recovery mode (or leave the key out)")
+        baselines = _baselines(check, body["baselines"], where, recoveries) if "baselines" in body else None
         profiles[name] = Profile(str(name), repeat, recoveries, fault_names, monitoring, str(load), baselines)
     scenarios = check.mapping(top.get("scenarios"), "scenarios")
     for fault, body in scenarios.items():

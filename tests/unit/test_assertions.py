@@ -250,9 +250,11 @@ def test_an_unknown_top_level_key_path_is_the_key() -> None:
 @pytest.mark.parametrize(
     ("baselines", "message"),
     [
-        ("none", "profiles.ci.baselines: expected a list of recovery names or 'all', got 'none'"),
+        ("none", "profiles.ci.baselines: expected a non-empty list of recovery names, got 'none'"),
+        ("all", "profiles.ci.baselines: expected a non-empty list of recovery names, got 'all'"),
+        (["operator"], "profiles.ci.baselines: names every recovery mode of the profile (operator): nothing would"),
         (["flux-nativ"], "profiles.ci.baselines: unknown recovery 'flux-nativ' (known: none, flux-native, operator,"),
-        ([], "profiles.ci.baselines: name at least one recovery mode (or leave the key out)"),
+        ([], "profiles.ci.baselines: expected a non-empty list of recovery names, got []"),
     ],
 )
 def test_bad_profile_baselines_are_refused(baselines: Any, message: str) -> None:
