@@ -139,6 +139,7 @@ class LoadCriterion(Criterion):
         for group, factor in limits.p95_ratio.items():
             windows = groups.get(group)
             if windows is None:
+                out.append(f"load: {group} deliveries not measured, although the budget judges their p95")
                 continue
             baseline, during = windows["baseline"]["p95"], windows["during"]["p95"]
             if during is None:

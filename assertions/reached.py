@@ -81,7 +81,10 @@ class Reached(Criterion):
     def problems(self, measured: Any, budget: Any | None) -> list[str]:
         out = []
         for stage, limit in sorted((budget or {}).items()):
-            count = int((measured or {}).get(stage, 0))
+            if stage not in (measured or {}):
+                out.append(f"the bad revision's reach into {stage} was not measured, although the budget judges it")
+                continue
+            count = int(measured[stage])
             if count > int(limit):
                 out.append(f"the bad revision reached {stage}: {count} object(s) > {limit}")
         return out

@@ -32,7 +32,13 @@ import yaml
 
 from assertions import criteria, load_profiles
 from assertions.load_profiles import LoadProfile
+from foundation import strictread
 from foundation.errors import UserError
+
+# Bounds of what an SLO file may say: a week of seconds, a thousand repeats (a larger number is a typo, and
+# `repeat: 1000000000` would plan a matrix that never ends).
+MAX_SECONDS = 7 * 24 * 3600.0
+MAX_REPEAT = 1000
 
 RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator", "staged")
 # A user's own recovery: a command beside the cluster, or a manifest applied into it (scenarios.recoveries).
@@ -57,8 +63,10 @@ class Limit:
 
 @dataclass(frozen=True)
 class Budget:
-    ttr: Limit = Limit(max=180.0)
-    detect: Limit = Limit(max=30.0)
+    """What one fault x recovery is judged against; every number comes from an SLO file, none is invented."""
+
+    ttr: Limit = Limit()
+    detect: Limit = Limit()
     wait: float | None = None
     # Budgets of the other criteria (assertions.criteria), by key, as written in the SLO file.
     measures: Mapping[str, Any] = field(default_factory=dict)
@@ -68,16 +76,18 @@ class Budget:
         """How long a scenario waits for recovery before the verdict is not-recovered."""
         if self.wait is not None:
             return self.wait
-        return 2 * (self.ttr.max or 180.0)
+        if self.ttr.max is None:
+            raise UserError("a budget without ttr.max has no wait either: write ttr.max (or wait) in the SLO file")
+        return 2 * self.ttr.max
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any] | None) -> Budget:
-        """The Budget a summary entry recorded (to_json), defaults for what is missing."""
-        raw, default = raw or {}, cls()
+        """The Budget a summary entry recorded (to_json; validated by assertions.schema.RecordedBudget first)."""
+        raw = raw or {}
         ttr, detect = raw.get("ttr") or {}, raw.get("detect") or {}
         return cls(
-            ttr=Limit(ttr.get("max", default.ttr.max), ttr.get("p95", default.ttr.p95)),
-            detect=Limit(detect.get("max", default.detect.max), detect.get("p95", default.detect.p95)),
+            ttr=Limit(ttr.get("max"), ttr.get("p95")),
+            detect=Limit(detect.get("max"), detect.get("p95")),
             wait=raw.get("wait"),
             measures={key: raw[key] for key in criteria.by_key() if key in raw},
         )
@@ -86,7 +96,7 @@ class Budget:
         return {
             "ttr": {"max": self.ttr.max, "p95": self.ttr.p95},
             "detect": {"max": self.detect.max, "p95": self.detect.p95},
-            "wait": self.give_up_after,
+            "wait": None if self.wait is None and self.ttr.max is None else self.give_up_after,
             **self.measures,
         }
 
@@ -127,10 +137,20 @@ class SloFile:
     noise: NoiseMargin = NoiseMargin()
 
     def budget(self, fault: str, recovery: str) -> Budget:
-        """The budget for one fault under one recovery mode."""
-        budget = self.defaults
+        """The budget for one fault under one recovery mode; UserError naming the cell when the file gives it no
+        TTR budget (a cell is never judged against a number nobody wrote)."""
+        budget = self.merged(fault, recovery)
+        if budget.ttr.max is None:
+            raise UserError(
+                f"{self.path}: no budget for {fault} under {recovery}: neither defaults.ttr.max nor "
+                f"scenarios.{fault}.ttr.max is set; write the budget to judge it by"
+            )
+        return budget
+
+    def merged(self, fault: str, recovery: str) -> Budget:
+        """defaults < scenarios.FAULT < scenarios.FAULT.recoveries.RECOVERY, as written (nothing required)."""
         scenario = self.scenarios.get(fault) or {}
-        budget = _overlay(budget, scenario)
+        budget = _overlay(self.defaults, scenario)
         return _overlay(budget, (scenario.get("recoveries") or {}).get(recovery) or {})
 
     def profile(self, name: str) -> Profile:
@@ -180,8 +200,10 @@ class _Checker:
         return value
 
     def seconds(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-            raise self.fail(where, f"expected a finite positive number of seconds, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_SECONDS:
+            raise self.fail(
+                where, f"expected a finite positive number of seconds, got {value!r} (at most {MAX_SECONDS:.0f})"
+            )
         return float(value)
 
     def limit(self, value: Any, where: str) -> None:
@@ -243,15 +265,15 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     if top.get("version", 1) != 1:
         raise check.fail("version", f"unsupported version {top['version']!r} (this harness reads version 1)")
     check.budget(top.get("defaults"), "defaults")
-    defaults = _overlay(Budget(), top.get("defaults") or {})
+    defaults = _overlay(Budget(), top.get("defaults") or {})  # Budget() holds no number: all come from the file
     loads = load_profiles.parse(top.get("load_profiles"), check.fail)
     profiles: dict[str, Profile] = {}
     for name, raw_profile in check.mapping(top.get("profiles"), "profiles").items():
         where = f"profiles.{name}"
         body = check.mapping(raw_profile, where, ("repeat", "recoveries", "faults", "monitoring", "load", "baselines"))
         repeat = body.get("repeat", 1)
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise check.fail(f"{where}.repeat", f"expected a whole number >= 1, got {repeat!r}")
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+            raise check.fail(f"{where}.repeat", f"expected a whole number >= 1, got {repeat!r} (at most {MAX_REPEAT})")
         recoveries = check.names(
             body.get("recoveries", ["operator"]), f"{where}.recoveries", RECOVERY_MODES_BUILTIN, "recovery"
         )
@@ -287,7 +309,7 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     # Merged budgets can cross where no single mapping does (defaults p95 80, a fault's max 60).
     for fault, body in slo.scenarios.items():
         for recovery in ("", *(str(r) for r in (body.get("recoveries") or {}))):
-            budget = slo.budget(fault, recovery)
+            budget = slo.merged(fault, recovery)
             for name, limit in (("ttr", budget.ttr), ("detect", budget.detect)):
                 if limit.max is not None and limit.p95 is not None and limit.p95 > limit.max:
                     where = f"scenarios.{fault}" + (f".recoveries.{recovery}" if recovery else "")
@@ -301,11 +323,15 @@ def load(path: Path | str, known_faults: Iterable[str]) -> SloFile:
     """Read and validate an SLO file; UserError naming the file for anything wrong with it."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = strictread.read_text(path)
     except OSError as e:
         raise UserError(f"{path}: cannot read the SLO file ({e.strerror}); pass --slo FILE") from e
+    except ValueError as e:
+        raise UserError(f"{path}: {e}; an SLO file is UTF-8 YAML") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = strictread.loads_yaml(text)
+    except ValueError as e:
+        raise UserError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "somewhere"

@@ -21,9 +21,10 @@ from typing import Any, TextIO
 import yaml
 
 from assertions import slo as slo_model
+from foundation import strictread
 from foundation.errors import UserError
 from reports import alert_coverage, manifest, summary
-from reports.matrix import Cell, build_cells, render_table, seconds, ttr_text, verdict_line
+from reports.matrix import Cell, build_cells, judged, printable, render_table, seconds, ttr_text, verdict_line
 
 # What XML 1.0 does not allow (control characters other than tab, newline and carriage return; lone surrogates;
 # U+FFFE, U+FFFF). ElementTree writes them unchanged, and no XML reader opens the file then.
@@ -36,8 +37,8 @@ def _faults_named_in(path: Path) -> set[str]:
     Unreadable or malformed files give nothing here; slo.load reports them properly right after.
     """
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+        raw = strictread.loads_yaml(strictread.read_text(path))
+    except (OSError, ValueError, yaml.YAMLError):
         return set()
     scenarios = raw.get("scenarios") if isinstance(raw, dict) else None
     return {str(k) for k in scenarios} if isinstance(scenarios, dict) else set()
@@ -71,8 +72,8 @@ def _inputs_line(paths: Sequence[Path], planned: manifest.Manifest | None) -> st
     if planned is None:
         return where
     shards = ", ".join(f"{i}/{planned.shard_count}" for i in planned.shards)
-    run = f" of run {planned.run}" if planned.run else ""
-    profile = f", profile {planned.profile}" if planned.profile else ""
+    run = f" of run {printable(planned.run)}" if planned.run else ""
+    profile = f", profile {printable(planned.profile)}" if planned.profile else ""
     return f"{where} (shard {shards}{run}{profile})" if planned.shard_count > 1 else f"{where}{run}{profile}"
 
 
@@ -90,10 +91,14 @@ def run_gate(
     paths = [summary_path] if isinstance(summary_path, Path) else list(summary_path)
     if profile is not None and slo_path is None:
         raise UserError(f"--profile {profile}: needs --slo FILE, the SLO file that defines the profile")
-    entries, planned = manifest.load_runs(paths)
+    if junit_path is not None:
+        _refuse_overwriting_inputs(junit_path, [*paths, *(manifest.path_for(p) for p in paths), slo_path])
+    entries, planned = manifest.load_runs(paths, need_budgets=slo_path is None)
     slo = load_slo(slo_path, entries) if slo_path is not None else None
     expected = profile_cells(slo, profile) if slo is not None and profile is not None else None
     problems = manifest.coverage_problems(entries, planned, expected)
+    if slo is not None and profile is not None:
+        problems += _profile_problems(slo.profile(profile), entries, planned)
     if not entries and not problems:
         where = paths[0] if len(paths) == 1 else ", ".join(str(p) for p in paths)
         raise UserError(f"{where}: no runs to judge (an empty list); did the chaos suite run any scenario?")
@@ -102,28 +107,57 @@ def run_gate(
     cells = build_cells(entries, slo, set(baselines))
     budgets = f"budgets from {slo_path}" if slo_path is not None else "budgets as recorded with each run"
     note = f"; baseline recovery modes: {', '.join(sorted(baselines))}" if baselines else ""
-    print(f"{len(entries)} run(s) from {_inputs_line(paths, planned)}; {budgets}{note}", file=out)
+    print(printable(f"{len(entries)} run(s) from {_inputs_line(paths, planned)}; {budgets}{note}"), file=out)
     print(render_table(cells), file=out)
     if alert_coverage.has_alerts(cells):
         print("alert coverage (seconds from injection):", file=out)
         print(alert_coverage.render_text(cells), file=out)
     missing = sorted(set(baselines) - {c.recovery for c in cells})
     if missing:
-        print(f"note: no runs under baseline mode(s) {', '.join(missing)}", file=out)
+        print(printable(f"note: no runs under baseline mode(s) {', '.join(missing)}"), file=out)
     if planned is None and expected is None:
         print("note: no manifest beside the summary: whether every planned cell ran is not checked", file=out)
     for problem in problems:
-        print(f"incomplete: {problem}", file=out)
+        print(printable(f"incomplete: {problem}"), file=out)
     line = verdict_line(cells)
     if problems:
-        judged = line.removeprefix("gate: ") if cells else "no runs"
-        line = f"gate: FAIL - incomplete: the runs do not cover the matrix exactly once; of the runs given: {judged}"
+        given = line.removeprefix("gate: ") if cells else "no runs"
+        line = f"gate: FAIL - incomplete: the runs do not cover the matrix exactly once; of the runs given: {given}"
     print(line, file=out)
     if junit_path is not None:
         checked = planned is not None or expected is not None
         write_junit(junit_path, cells, problems if checked else None)
         print(f"junit: {junit_path}", file=out)
-    return 1 if problems or any(c.fails_gate for c in cells) else 0
+    return 1 if problems or not judged(cells) or any(c.fails_gate for c in cells) else 0
+
+
+def _refuse_overwriting_inputs(junit: Path, inputs: Sequence[Path | None]) -> None:
+    """--junit naming an input (the summary, its manifest, the SLO file) would replace it with XML: refused."""
+    target = junit.resolve()
+    for path in inputs:
+        if path is not None and path.resolve() == target:
+            raise UserError(f"--junit {junit}: is an input of the gate ({path}); write the JUnit XML elsewhere")
+
+
+def _profile_problems(
+    profile: slo_model.Profile, entries: Sequence[Mapping[str, Any]], planned: manifest.Manifest | None
+) -> list[str]:
+    """Why the runs are not the profile the gate was asked to judge: planned under another profile, or without
+    the monitoring the profile runs with (no alert was judged where the profile promises alerts)."""
+    problems = []
+    if planned is not None and planned.profile != profile.name:
+        problems.append(
+            f"the manifest records profile {planned.profile!r}, not {profile.name!r}: these runs were planned "
+            "for another profile"
+        )
+    if profile.monitoring:
+        silent = [e for e in entries if "alerts" not in e]
+        if silent:
+            problems.append(
+                f"profile {profile.name} runs with monitoring, but {len(silent)} run(s) recorded no alerts "
+                f"(e.g. {manifest.key_text(manifest.entry_key(silent[0]))}): they were run without it"
+            )
+    return problems
 
 
 def write_junit(path: Path, cells: list[Cell], problems: Sequence[str] | None = None) -> None:

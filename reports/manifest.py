@@ -21,8 +21,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Field, ValidationError
+
+from assertions import schema
+from foundation import strictread
 from foundation.errors import UserError
 from reports import summary
 from reports.summary import write_text_atomic
@@ -108,58 +112,87 @@ def write(path: Path, manifest: Manifest) -> None:
     write_text_atomic(path, json.dumps(manifest.to_json(), indent=2) + "\n")
 
 
+MAX_SHARDS = 1000
+MAX_CELLS = 1_000_000
+
+
 def _fail(path: Path, problem: str) -> UserError:
     return UserError(f"{path}: {problem}; it is written by the chaos suite beside its summary: regenerate it")
+
+
+Count = Annotated[int, Field(ge=1, le=MAX_SHARDS)]
+
+
+class _Shard(schema.Strict):
+    count: Count
+    indexes: list[Count]
+
+
+class _Schema(schema.Strict):
+    """The manifest file as written by `Manifest.to_json`."""
+
+    version: Literal[1]
+    shard: _Shard
+    run: schema.Text | None = None
+    profile: schema.Text | None = None
+    slo: schema.Text | None = None
+    digest: schema.Text | None = None
+    matrix: (
+        Annotated[
+            list[tuple[schema.FaultName, schema.Name, Annotated[int, Field(ge=1, le=schema.MAX_REPEAT)], Count, str]],
+            Field(max_length=MAX_CELLS),
+        ]
+        | None
+    ) = None
+    outcomes: dict[str, schema.Text] = Field(default_factory=dict)
 
 
 def parse(data: Any, path: Path) -> Manifest:
     """A Manifest from parsed JSON; UserError naming the file and the key of the first problem."""
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise _fail(path, f"not a version {VERSION} manifest")
-    shard = data.get("shard")
-    if not isinstance(shard, dict):
-        raise _fail(path, "shard: expected {count, indexes}")
-    count, indexes = shard.get("count"), shard.get("indexes")
-    if not isinstance(count, int) or count < 1 or not isinstance(indexes, list):
-        raise _fail(path, f"shard: expected a count >= 1 and a list of indexes, got {shard!r}")
-    if not all(isinstance(i, int) and 1 <= i <= count for i in indexes):
-        raise _fail(path, f"shard.indexes: expected shards from 1 to {count}, got {indexes!r}")
-    for key in ("run", "profile", "slo", "digest"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise _fail(path, f"{key}: expected a string or null, got {data[key]!r}")
-    rows = data.get("matrix")
+    try:
+        raw = _Schema.model_validate(_tuples(data))
+    except ValidationError as e:
+        raise _fail(path, schema.problem(e)) from None
+    count = raw.shard.count
+    bad = [i for i in raw.shard.indexes if i > count]
+    if bad:
+        raise _fail(path, f"shard.indexes: expected shards from 1 to {count}, got {raw.shard.indexes!r}")
     matrix = None
-    if rows is not None:
-        if not isinstance(rows, list):
-            raise _fail(path, "matrix: expected a list of [fault, recovery, repeat, shard, test]")
-        parsed = []
-        for i, row in enumerate(rows):
-            ok = isinstance(row, list) and len(row) == 5
-            ok = ok and isinstance(row[0], str) and isinstance(row[1], str) and isinstance(row[4], str)
-            if not ok or not isinstance(row[2], int) or not isinstance(row[3], int) or not 1 <= row[3] <= count:
-                expected = f"[fault, recovery, repeat, shard 1..{count}, test]"
-                raise _fail(path, f"matrix[{i}]: expected {expected}, got {row!r}")
-            parsed.append(Row(row[0], row[1], row[2], row[3], row[4]))
-        matrix = tuple(parsed)
-    outcomes = data.get("outcomes") or {}
-    if not isinstance(outcomes, dict) or not all(isinstance(v, str) for v in outcomes.values()):
-        raise _fail(path, "outcomes: expected a mapping of test -> outcome")
+    if raw.matrix is not None:
+        if raw.digest is None:
+            raise _fail(path, "digest: a planned matrix needs the plan's digest (null would skip the plan check)")
+        for i, (_, _, _, shard, _) in enumerate(raw.matrix):
+            if shard > count:
+                raise _fail(path, f"matrix[{i}]: shard {shard} is outside 1..{count}")
+        matrix = tuple(Row(*row) for row in raw.matrix)
     return Manifest(
-        count, tuple(indexes), data.get("run"), data.get("profile"), data.get("slo"), data.get("digest"), matrix,
-        {str(k): v for k, v in outcomes.items()}, (str(path),),
+        count, tuple(raw.shard.indexes), raw.run, raw.profile, raw.slo, raw.digest, matrix, dict(raw.outcomes),
+        (str(path),),
     )  # fmt: skip
+
+
+def _tuples(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no tuples: the matrix rows are lists, validated as fixed-length rows."""
+    rows = data.get("matrix")
+    if isinstance(rows, list):
+        return {**data, "matrix": [tuple(r) if isinstance(r, list) else r for r in rows]}
+    return data
 
 
 def read(path: Path) -> Manifest | None:
     """The manifest at `path`, None when there is none; UserError when it is unreadable or malformed."""
     try:
-        text = path.read_text()
+        text = strictread.read_text(path)
     except FileNotFoundError:
         return None
     except OSError as e:
         raise UserError(f"{path}: cannot read the manifest ({e.strerror})") from e
+    except ValueError as e:
+        raise _fail(path, str(e)) from None
     try:
-        data = json.loads(text)
+        data = strictread.loads_json(text)
     except ValueError as e:
         raise _fail(path, f"not valid JSON ({e})") from None
     return parse(data, path)
@@ -174,7 +207,16 @@ def merge(manifests: Sequence[Manifest]) -> Manifest:
         if len(values) > 1:
             shown = ", ".join(repr(v) for v in values)
             mismatches.append(f"the summaries are not shards of one planned run: {name} differs ({shown})")
-    matrix = next((m.matrix for m in manifests if m.matrix is not None), None)
+    planned = [m for m in manifests if m.matrix is not None]
+    matrix = planned[0].matrix if planned else None
+    for other in planned[1:]:
+        if set(other.matrix or ()) != set(matrix or ()):
+            mismatches.append(
+                f"the summaries are not shards of one planned run: the matrix differs between "
+                f"{planned[0].sources[0] if planned[0].sources else 'one manifest'} and "
+                f"{other.sources[0] if other.sources else 'another'} (each shard records the whole plan)"
+            )
+            break
     outcomes: dict[str, str] = {}
     for manifest in manifests:
         outcomes.update(manifest.outcomes)
@@ -222,13 +264,12 @@ def _shard_problems(manifest: Manifest) -> list[str]:
     return problems
 
 
-def _why_missing(key: Key, manifest: Manifest | None) -> str:
+def _why_missing(key: Key, manifest: Manifest | None, rows: Mapping[Key, Row]) -> str:
     if manifest is None or manifest.matrix is None:
         return key_text(key)
-    rows = [r for r in manifest.matrix if r.key == key]
-    if not rows:
+    row = rows.get(key)
+    if row is None:
         return key_text(key) + " (not in the plan)"
-    row = rows[0]
     if row.shard not in manifest.shards:
         return f"{key_text(key)} (shard {row.shard}/{manifest.shard_count} missing)"
     outcome = manifest.outcomes.get(row.test)
@@ -261,7 +302,11 @@ def coverage_problems(
     doubled = sorted(key for key in ran if key in wanted and ran[key] > wanted[key])
     extra = sorted(key for key in ran if key not in wanted)
     if missing:
-        shown = [_why_missing(key, manifest) for key in missing]
+        rows: dict[Key, Row] = {}
+        for row in (manifest.matrix or ()) if manifest is not None else ():
+            rows.setdefault(row.key, row)
+        shown = [_why_missing(key, manifest, rows) for key in missing[:SHOWN]]
+        shown += [key_text(key) for key in missing[SHOWN:]]
         problems.append(f"{len(missing)} cell(s) of the matrix without a run: {_listed(shown)}")
     if doubled:
         shown = [f"{key_text(key)} ({ran[key]} runs)" for key in doubled]
@@ -271,8 +316,9 @@ def coverage_problems(
     return problems
 
 
-def load_runs(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], Manifest | None]:
-    """The entries of every summary, and their manifests merged (None when no summary has one).
+def load_runs(paths: Sequence[Path], need_budgets: bool = False) -> tuple[list[dict[str, Any]], Manifest | None]:
+    """The entries of every summary, and their manifests merged (None when no summary has one). With
+    `need_budgets` (no SLO file to judge by), every entry must have recorded the budget it was judged against.
 
     A summary whose entries name a plan needs its manifest: without it, what the run was meant to cover is
     unknown, and a lost shard could pass unnoticed."""
@@ -280,6 +326,12 @@ def load_runs(paths: Sequence[Path]) -> tuple[list[dict[str, Any]], Manifest | N
     found: list[tuple[Path, Manifest | None]] = []
     for path in paths:
         runs = summary.read(path)
+        unbudgeted = [i for i, e in enumerate(runs) if e.get("budget") is None] if need_budgets else []
+        if unbudgeted:
+            raise UserError(
+                f"{path}: [{unbudgeted[0]}]: no budget recorded with the run; judge it against an SLO file with "
+                "--slo FILE (no budget is invented)"
+            )
         planned = read(path_for(path))
         if planned is None and any(e.get("plan") for e in runs):
             raise UserError(

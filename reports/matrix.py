@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from assertions import criteria
 from assertions.slo import Budget, SloFile
 from assertions.verdict import SEVERITY, Judgement, Verdict, evidence_from_entry, judge, percentile
+from foundation.errors import UserError
 from reports.summary import recovery_rank
 
 COLORS: dict[Verdict, str] = {
@@ -137,15 +139,18 @@ class Cell:
 
 
 def judge_entry(entry: Mapping[str, Any], budget: Budget | None = None) -> Run:
-    """Judge one recorded run, against `budget` or the budget it recorded. A recorded verdict worse than the
-    judge's under the same budget means the entry was written by something else: the worse one counts."""
-    recorded_budget = Budget.from_json(entry.get("budget"))
-    judgement = judge(evidence_from_entry(entry), budget or recorded_budget)
-    if budget is None:
-        recorded = Verdict(entry["verdict"])
-        if SEVERITY[recorded] > SEVERITY[judgement.verdict]:
-            why = entry.get("reason") or "no reason"
-            judgement = Judgement(recorded, f"recorded {recorded.value} ({why}); the judge says {judgement.verdict}")
+    """Judge one recorded run, against `budget` or the budget it recorded. The worse of the recorded verdict and
+    the judge's counts, whichever budget: a run the chaos suite found invalid (or lost data in) stays so under any
+    SLO file, and a recorded verdict better than the judge's is overruled by the judge."""
+    judgement = judge(evidence_from_entry(entry), budget or Budget.from_json(entry.get("budget")))
+    recorded = Verdict(entry["verdict"])
+    if SEVERITY[recorded] > SEVERITY[judgement.verdict]:
+        why = entry.get("reason") or "no reason"
+        # Only time can be excused (a baseline): a recorded invalid run never is.
+        excusable = recorded is not Verdict.INVALID and (judgement.passed or judgement.excusable)
+        judgement = Judgement(
+            recorded, f"recorded {recorded.value} ({why}); the judge says {judgement.verdict}", excusable
+        )
     return Run(entry, judgement)
 
 
@@ -183,6 +188,12 @@ def build_cells(
             budget = slo.budget(fault, recovery)
             runs = [judge_entry(e, budget) for e in group]
         else:
+            missing = [e for e in group if e.get("budget") is None]
+            if missing:
+                raise UserError(
+                    f"{fault} x {recovery}: run {missing[0].get('test') or 'without a test id'} recorded no budget; "
+                    "judge it against an SLO file with --slo FILE (no budget is invented)"
+                )
             budget = Budget.from_json(group[0].get("budget"))
             runs = [judge_entry(e) for e in group]
         p95 = _p95_problems(runs, budget)
@@ -266,6 +277,7 @@ def render_table(cells: list[Cell]) -> str:
             )
         )
         previous = cell.fault
+    rows = [tuple(printable(v) for v in row) for row in rows]
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
     lines = []
     for row in (header, *rows):
@@ -273,11 +285,27 @@ def render_table(cells: list[Cell]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def judged(cells: Iterable[Cell]) -> list[Cell]:
+    """The cells the gate judges: every cell not under a baseline mode (a gate that judged none fails)."""
+    return [c for c in cells if not c.baseline]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """Text from a summary as one line a person can trust: control characters (a newline that would start a
+    forged `gate: PASS` line, an escape sequence) spelled as visible escapes."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
 def verdict_line(cells: list[Cell]) -> str:
     """One line: did the gate pass, and what failed."""
     failing = [c for c in cells if c.fails_gate]
     ignored = [c for c in cells if c.excused]
     note = f" ({len(ignored)} baseline cell(s) not judged)" if ignored else ""
+    if not failing and not judged(cells):
+        return f"gate: FAIL - nothing judged: every one of the {len(cells)} cell(s) is under a baseline mode"
     if not failing:
         return f"gate: PASS - {len(cells)} fault x recovery cell(s), none over budget{note}"
     counts: dict[str, int] = {}

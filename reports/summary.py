@@ -15,16 +15,15 @@ judge needs (assertions.verdict.evidence_from_entry), the budget, and the verdic
 With monitoring an entry also has `alerts` (assertions.alerts: what paged for the run and when, what was due and
 never paged), checked by its criterion like every measurement beyond TTR.
 
-Required: fault, recovery, verdict (pass|breach|not-recovered|invalid), ttr_seconds (number or null), phases
-(phase -> seconds), proven and data_violations (so a re-judged run can never lose its proof or its data check);
-the other keys are checked when present. Numbers must be finite (NaN and Infinity are refused, in the JSON too).
-A bad file is one UserError naming the file, the entry's index and the key.
+The schema is assertions.schema.SummaryEntry (strict: unknown and duplicate keys refused, no coercion, finite
+and bounded numbers); the file is read by foundation.strictread. A bad file is one UserError naming the file, the
+entry's index and the key. Every reader of summaries (the gate, the report, the shard planner, the benchmarks)
+goes through `read`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import stat
 import tempfile
@@ -32,146 +31,24 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from assertions import criteria
+from assertions.schema import entry_problem, validate_entries
+from assertions.schema import read_summary as read
 from assertions.slo import RECOVERY_MODES_BUILTIN
-from assertions.verdict import EVIDENCE_LISTS, MEASURED_FROM, Verdict
-from foundation import finitejson
-from foundation.errors import UserError
+from assertions.verdict import Verdict
 
+# The one reader and its checks live with the schema (assertions.schema), below every reader of summaries.
+__all__ = [
+    "VERDICTS",
+    "entry_problem",
+    "read",
+    "recorded_baselines",
+    "sort_key",
+    "validate",
+    "write",
+    "write_text_atomic",
+]
+validate = validate_entries
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
-REQUIRED: tuple[str, ...] = ("fault", "recovery", "verdict", "ttr_seconds", "phases", "proven", "data_violations")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_seconds(value: Any, where: str, nullable: bool) -> str | None:
-    if value is None:
-        return None if nullable else f"{where}: expected a number of seconds, got null"
-    if not _is_number(value) or value < 0:
-        return f"{where}: expected a finite number of seconds >= 0{' or null' if nullable else ''}, got {value!r}"
-    return None
-
-
-def _evidence_problem(entry: dict[str, Any], where: str) -> str | None:
-    if not isinstance(entry["proven"], bool):
-        return f"{where}.proven: expected true or false, got {entry['proven']!r}"
-    for key in (*EVIDENCE_LISTS, "baselines"):
-        value = entry.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return f"{where}.{key}: expected a list of strings, got {value!r}"
-    for criterion in criteria.CRITERIA:
-        problem = criterion.measurement_problem(entry[criterion.key]) if criterion.key in entry else None
-        if problem:
-            return f"{where}.{criterion.key}: {problem}"
-    if entry.get("measured_from", MEASURED_FROM) != MEASURED_FROM:
-        return f"{where}.measured_from: times must be measured from {MEASURED_FROM!r}, got {entry['measured_from']!r}"
-    return None
-
-
-def _limit_problem(value: Any, where: str) -> str | None:
-    if not isinstance(value, dict):
-        return f"{where}: expected a mapping with max and p95, got {value!r}"
-    for key in ("max", "p95"):
-        problem = _check_seconds(value.get(key), f"{where}.{key}", nullable=True)
-        if problem:
-            return problem
-    return None
-
-
-def entry_problem(entry: Any, where: str) -> str | None:
-    """What is wrong with one summary entry (None when it is well-formed)."""
-    if not isinstance(entry, dict):
-        return f"{where}: expected an object, got {type(entry).__name__}"
-    for key in REQUIRED:
-        if key not in entry:
-            return f"{where}: missing key {key!r} (required: {', '.join(REQUIRED)})"
-    for key in ("fault", "recovery"):
-        if not isinstance(entry[key], str) or not entry[key]:
-            return f"{where}.{key}: expected a non-empty string, got {entry[key]!r}"
-    if entry["verdict"] not in VERDICTS:
-        return f"{where}.verdict: expected one of {', '.join(VERDICTS)}, got {entry['verdict']!r}"
-    for key in ("ttr_seconds", "detect_seconds"):
-        problem = _check_seconds(entry.get(key), f"{where}.{key}", nullable=True)
-        if problem:
-            return problem
-    if entry["verdict"] in ("pass", "breach") and entry["ttr_seconds"] is None:
-        return f"{where}: verdict {entry['verdict']} needs a ttr_seconds number (only not-recovered/invalid have null)"
-    phases = entry["phases"]
-    if not isinstance(phases, dict):
-        return f"{where}.phases: expected a mapping of phase -> seconds, got {phases!r}"
-    for phase, seconds in phases.items():
-        problem = _check_seconds(seconds, f"{where}.phases.{phase}", nullable=False)
-        if problem:
-            return problem
-    problem = _evidence_problem(entry, where)
-    if problem:
-        return problem
-    for key in ("family", "reason", "provider", "test", "not_recovered_detail", "plan"):
-        if key in entry and not isinstance(entry[key], str):
-            return f"{where}.{key}: expected a string, got {entry[key]!r}"
-    problem = _check_seconds(entry.get("run_seconds"), f"{where}.run_seconds", nullable=True)
-    if problem:
-        return problem
-    for key in ("host", "cluster_lock"):
-        if key in entry and not isinstance(entry[key], dict):
-            return f"{where}.{key}: expected a mapping, got {entry[key]!r}"
-    if "signature" in entry and entry["signature"] is not None and not isinstance(entry["signature"], str):
-        return f"{where}.signature: expected a string or null, got {entry['signature']!r}"
-    if "repeat" in entry and (not isinstance(entry["repeat"], int) or isinstance(entry["repeat"], bool)):
-        return f"{where}.repeat: expected a whole number, got {entry['repeat']!r}"
-    budget = entry.get("budget")
-    if budget is not None:
-        if not isinstance(budget, dict):
-            return f"{where}.budget: expected a mapping, got {budget!r}"
-        for key in ("ttr", "detect"):
-            if key in budget:
-                problem = _limit_problem(budget[key], f"{where}.budget.{key}")
-                if problem:
-                    return problem
-        problem = _check_seconds(budget.get("wait"), f"{where}.budget.wait", nullable=True)
-        if problem:
-            return problem
-    return None
-
-
-def validate(data: Any, source: str) -> list[dict[str, Any]]:
-    """The entries of a parsed summary, or a UserError naming source, index and key of the first problem."""
-    if not isinstance(data, list):
-        raise UserError(f"{source}: expected a JSON list of run entries, got {type(data).__name__}")
-    for index, entry in enumerate(data):
-        problem = entry_problem(entry, f"[{index}]")
-        if problem:
-            raise UserError(f"{source}: {problem}")
-    return data
-
-
-def read(path: Path | str) -> list[dict[str, Any]]:
-    """Read and validate a summary file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(
-            f"{path}: no such summary file; run the chaos suite first (make chaos) or pass --summary FILE"
-        ) from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read the summary ({e.strerror})") from e
-    try:
-        data = finitejson.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
-    except ValueError as e:
-        raise UserError(f"{path}: {e}; a summary holds finite numbers only") from e
-    try:
-        json.dumps(data, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise UserError(
-            f"{path}: holds a string that is not valid text (a lone surrogate escape such as \\ud800, which "
-            "cannot be printed or written); fix or regenerate the file"
-        ) from None
-    return validate(data, str(path))
 
 
 def recorded_baselines(entries: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:

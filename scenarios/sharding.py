@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 
+from assertions import schema
 from assertions.verdict import RunResult
-from foundation import finitejson
+from foundation.errors import UserError
 from scenarios.contention import neighbour_note
 
 # The earlier runs' summaries feed the shard plan and the TTR reference (scenarios.contention).
@@ -101,18 +102,9 @@ def read_earlier_runs(paths: Sequence[str], source: str) -> EarlierRuns:
     entries: list[Mapping[str, Any]] = []
     for path in paths:
         try:
-            data = finitejson.loads(Path(path).read_text())
-        except OSError as e:
-            raise pytest.UsageError(
-                f"Invalid earlier runs {path!r} from {source}: cannot read it ({e.strerror}); pass a summary.json "
-                "of an earlier run"
-            ) from None
-        except ValueError as e:
-            raise pytest.UsageError(f"Invalid earlier runs {path!r} from {source}: not JSON ({e})") from None
-        if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-            raise pytest.UsageError(
-                f"Invalid earlier runs {path!r} from {source}: expected a summary (a JSON list of run entries)"
-            )
+            data = schema.read_summary(path)
+        except UserError as e:
+            raise pytest.UsageError(f"Invalid earlier runs {path!r} from {source}: {e}") from None
         entries += data
     return EarlierRuns(tuple(str(p) for p in paths), tuple(entries))
 

@@ -12,7 +12,7 @@ from assertions import alert_rules, alerts
 from assertions.alert_coverage import AlertCoverage
 from assertions.alert_rules import PROMISES, UNPROMISED, duration, rules
 from assertions.isolation import owned_by_run
-from assertions.slo import Budget, parse
+from assertions.slo import Budget, Limit, parse
 from assertions.timeline import Timeline
 from assertions.verdict import Evidence, Verdict, judge
 from clusters.monitoring import Notification
@@ -137,7 +137,7 @@ def test_the_measurement_lists_pages_then_blind_spots_and_marks_the_alert_phases
 
 
 CRITERION = AlertCoverage()
-BUDGET = Budget(measures={"alerts": {"FluxKustomizationStuck": {"max": 480}}})
+BUDGET = Budget(ttr=Limit(180.0), measures={"alerts": {"FluxKustomizationStuck": {"max": 480}}})
 
 
 def evidence(items: list[dict[str, Any]], ttr: float | None = None) -> Evidence:
@@ -206,7 +206,7 @@ def test_time_to_alert_budgets_merge_per_alert_like_ttr() -> None:
         "slo.yaml",
         ["selector-change"],
     )
-    assert slo.budget("selector-change", "none").measures["alerts"] == {
+    assert slo.merged("selector-change", "none").measures["alerts"] == {
         "FluxKustomizationStuck": {"max": 500},
         "FluxDependencyCycle": {"max": 120},
     }

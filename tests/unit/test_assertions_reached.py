@@ -8,7 +8,7 @@ import pytest
 
 from assertions.isolation import ForeignActivity, owned_by_run
 from assertions.reached import Reached, ReachedTracker, StageWatch
-from assertions.slo import Budget, parse
+from assertions.slo import Budget, Limit, parse
 from assertions.verdict import Evidence, Verdict, judge
 from fluxmodel.annotations import PINNED_BY, STAGES_COMPONENT
 from fluxmodel.kinds import ObjectRef
@@ -71,7 +71,7 @@ def test_the_budget_and_the_measurement_are_validated_and_judged_never_excused()
     assert criterion.budget_problem({"production": 0}) is None
     assert criterion.budget_problem({"production": -1}) is not None
     assert criterion.measurement_problem({"production": True}) is not None
-    budget = Budget(measures={"reached": {"production": 0}})
+    budget = Budget(ttr=Limit(180.0), measures={"reached": {"production": 0}})
     ok = judge(Evidence(ttr=5.0, proven=True, measurements={"reached": {"canary": 2, "production": 0}}), budget)
     assert ok.verdict is Verdict.PASS
     bad = judge(Evidence(ttr=5.0, proven=True, measurements={"reached": {"production": 1}}), budget)

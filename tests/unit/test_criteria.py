@@ -9,7 +9,7 @@ from test_reports_support import entry
 
 from assertions import criteria
 from assertions.criterion import Criterion
-from assertions.slo import Budget, parse
+from assertions.slo import Budget, Limit, parse
 from assertions.verdict import Evidence, Verdict, evidence_from_entry, judge
 from foundation.errors import UserError
 from reports.matrix import build_cells, judge_entry
@@ -61,7 +61,7 @@ def test_budgets_are_validated_and_merged_like_ttr() -> None:
 
 
 def test_a_missed_measurement_is_a_breach_a_baseline_may_be_excused_for() -> None:
-    budget = Budget(measures={"downtime": {"max": 5}, "reached": {"max": 0}})
+    budget = Budget(ttr=Limit(180.0), measures={"downtime": {"max": 5}, "reached": {"max": 0}})
     ok = Evidence(ttr=10.0, proven=True, measurements={"downtime": 2})
     assert judge(ok, budget).verdict is Verdict.PASS
     slow = judge(Evidence(ttr=10.0, proven=True, measurements={"downtime": 9}), budget)

@@ -10,7 +10,7 @@ import pytest
 from test_reports_support import entry, recovered
 
 from assertions.load_criterion import LoadCriterion
-from assertions.slo import Budget, parse
+from assertions.slo import Budget, Limit, parse
 from assertions.verdict import Evidence, Verdict, evidence_from_entry, judge
 from foundation.errors import UserError
 from reports.matrix import build_cells
@@ -163,7 +163,7 @@ def test_a_suite_profile_naming_an_unknown_load_profile_is_refused() -> None:
 
 
 def test_each_missed_load_budget_is_a_reason_a_baseline_may_be_excused_for() -> None:
-    budget = Budget(measures={"load": BUDGET})
+    budget = Budget(ttr=Limit(180.0), measures={"load": BUDGET})
     assert judge(Evidence(ttr=5.0, proven=True, measurements={"load": load()}), budget).verdict is Verdict.PASS
     missed = judge(
         Evidence(ttr=5.0, proven=True, measurements={"load": load(2.5, failed=2, radius=["same-1"], downtime=1.5)}),

@@ -59,7 +59,7 @@ def test_a_complete_plan_passes_and_a_missing_repeat_fails(capsys: pytest.Captur
     [
         ({"version": 2}, "not a version 1 manifest"),
         ({"version": 1, "shard": {"count": 3, "indexes": [4]}}, "shard.indexes: expected shards from 1 to 3"),
-        ({"version": 1, "shard": {"count": 1, "indexes": [1]}, "matrix": [["a", "b", "1", 1, "t"]]}, "matrix[0]: "),
+        ({"version": 1, "shard": {"count": 1, "indexes": [1]}, "matrix": [["a", "b", "1", 1, "t"]]}, "matrix[0][2]: "),
     ],
 )
 def test_a_malformed_manifest_is_bad_input(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_reports_support import entry, recovered
 
 from assertions import slo as slo_model
 from injectors import registry
@@ -185,7 +186,7 @@ def test_shards_of_different_plans_do_not_merge(
 ) -> None:
     """Shard 2 planned with earlier durations the other shards did not see: another digest, refused."""
     earlier = tmp_path / "earlier.json"
-    earlier.write_text(json.dumps([{"fault": "source-outage", "recovery": "none", "run_seconds": 900}]))
+    earlier.write_text(json.dumps([{**entry("source-outage", "none", recovered(30.0)), "run_seconds": 900}]))
     proc = chaos(project, "other2", "--shard", "2/3", f"--earlier-runs={earlier}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     code, out = gate(capsys, "--summary", shards[0], project / "other2" / "summary.json", shards[2])
@@ -226,8 +227,8 @@ def test_the_report_needs_the_summaries_of_several_results(
 def test_a_ttr_neighbours_moved_beyond_noise_is_noted_not_rejudged(project: Path, tmp_path: Path) -> None:
     """Earlier runs measured selector-change alone at 30 s; this session's 5 s on three workers is noted."""
     earlier = tmp_path / "earlier.json"
-    solo = {"fault": "selector-change", "recovery": "operator", "ttr_seconds": 30.0, "host": {"workers": 1}}
-    earlier.write_text(json.dumps([solo, {**solo, "recovery": "none", "host": {"workers": 2}}]))
+    solo = {**entry("selector-change", "operator", recovered(30.0)), "host": {"workers": 1, "cpus": 2}}
+    earlier.write_text(json.dumps([solo, {**solo, "recovery": "none", "host": {"workers": 2, "cpus": 2}}]))
     proc = chaos(project, "neighbours", "-k", "selector", f"--earlier-runs={earlier}", env={"NEIGHBOURS": "3"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = summary.read(project / "neighbours" / "summary.json")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_reports_support import entry, recovered
 
 from scenarios.sharding import Cell, digest, plan
 
@@ -83,11 +85,16 @@ def test_shards_follow_the_selection_and_the_environment(
     assert sorted(first + second) == sorted(selected) and not set(first) & set(second)
 
 
+def ran(fault: str, recovery: str, **recorded: Any) -> dict[str, Any]:
+    """A summary entry of an earlier run, complete as the strict reader wants it."""
+    return {**entry(fault, recovery, recovered(10.0)), **recorded}
+
+
 def test_earlier_durations_balance_the_shards(suite: pytest.Pytester, tmp_path: Path) -> None:
     """One fault takes ten times as long as the others under none and operator: its four long cells are spread
     over the shards, and the shards' total time differs by less than the longest cell."""
     seconds = {name: 600.0 if name == "helm-upgrade-broken" else 60.0 for name in FAULT_NAMES}
-    earlier = [{"fault": f, "recovery": r, "run_seconds": s} for f, s in seconds.items() for r in ("none", "operator")]
+    earlier = [ran(f, r, run_seconds=s) for f, s in seconds.items() for r in ("none", "operator")]
     path = tmp_path / "earlier.json"
     path.write_text(json.dumps(earlier))
     shards = [cells_only(collected(suite, "--shard", f"{i}/3", f"--earlier-runs={path}")) for i in (1, 2, 3)]
@@ -106,7 +113,7 @@ def test_earlier_durations_balance_the_shards(suite: pytest.Pytester, tmp_path: 
 def test_earlier_durations_put_the_longest_cells_first(suite: pytest.Pytester, tmp_path: Path) -> None:
     """xdist hands tests out in collection order: the long cells start first, not last on one worker."""
     seconds = {"helm-upgrade-broken": 600.0, "dependency-cycle": 300.0, "selector-change": 10.0}
-    earlier = [{"fault": f, "recovery": "none", "run_seconds": s} for f, s in seconds.items()]
+    earlier = [ran(f, "none", run_seconds=s) for f, s in seconds.items()]
     path = tmp_path / "earlier.json"
     path.write_text(json.dumps(earlier))
     plain = collected(suite, "--recovery", "none")
@@ -148,9 +155,10 @@ def test_a_bad_shard_from_the_environment_names_the_variable(
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        (None, "cannot read it"),
-        ("{not json", "not JSON"),
-        ('{"fault": "x"}', "expected a summary"),
+        (None, "no such summary file"),
+        ("{not json", "not valid JSON"),
+        ('{"fault": "x"}', "expected a JSON list of run entries"),
+        ('[{"fault": "x", "recovery": "none"}]', "[0]: missing key"),
         ('[{"fault": "x", "recovery": "none", "ttr_seconds": NaN}]', "NaN is not a finite number"),
         ('[{"fault": "x", "recovery": "none", "run_seconds": 1e999}]', "1e999 is not a finite number"),
     ],

@@ -1,0 +1,234 @@
+"""Strict schemas (pydantic, strict mode) for what the gate reads: a summary entry and the budget it recorded.
+
+Strict means: unknown keys refused (a misspelt `data_violation` is not ignored), no coercion (a string is not a
+number, 1e9 is not a repeat count, true is not a second), numbers finite and bounded, names free of control
+characters. `problem` turns pydantic's error into the one line the CLIs print: the key path and what is wrong.
+The criteria (assertions.criteria) keep the shapes of their own sections and are called from here, so a budget
+or measurement recorded in an entry is checked exactly as the SLO file's is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assertions import criteria
+from assertions.slo import MAX_REPEAT, MAX_SECONDS
+from foundation import strictread
+from foundation.errors import UserError
+
+MAX_TEXT = 100_000
+VERDICTS: tuple[str, ...] = ("pass", "breach", "not-recovered", "invalid")
+MEASURED_FROM = "injected"
+
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
+# A fault's name is a catalog name (DNS-label-like); printed in tables, so no room for a forged line.
+FaultName = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")]
+# Recovery modes include `command:<cmd>` and `manifest:<path>`: any printable text.
+Name = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+
+
+class Strict(BaseModel):
+    """Frozen, strict, closed: the base of every schema the gate reads."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class Limit(Strict):
+    max: PositiveSeconds | None = None
+    p95: PositiveSeconds | None = None
+
+
+class TtrLimit(Strict):
+    """The TTR budget a run was judged against: its max is required (a null max would read "within no max")."""
+
+    max: PositiveSeconds
+    p95: PositiveSeconds | None = None
+
+
+def _criterion_problem(section: str, values: Mapping[str, Any], budget: bool) -> str | None:
+    for key, criterion in criteria.by_key().items():
+        if key in values:
+            value = values[key]
+            problem = criterion.budget_problem(value) if budget else criterion.measurement_problem(value)
+            if problem:
+                return f"{key}: {problem}" if not section else f"{section}.{key}: {problem}"
+    return None
+
+
+class RecordedBudget(Strict):
+    """The budget a run recorded (assertions.slo.Budget.to_json), with the criteria's budgets beside it."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    ttr: TtrLimit
+    detect: Limit = Limit()
+    wait: PositiveSeconds
+
+    @model_validator(mode="after")
+    def _criteria(self) -> RecordedBudget:
+        extra = dict(self.model_extra or {})
+        unknown = sorted(set(extra) - set(criteria.by_key()))
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r} (known: ttr, detect, wait, {', '.join(criteria.by_key())})")
+        problem = _criterion_problem("", extra, budget=True)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class Host(Strict):
+    workers: Annotated[int, Field(ge=1, le=1024)]
+    cpus: Annotated[int, Field(ge=1, le=4096)]
+    cpu_busy: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+
+
+class ClusterLock(Strict):
+    mode: Literal["own", "shared", "exclusive"]
+    waited_seconds: Seconds
+    others: Annotated[int, Field(ge=0, le=100_000)]
+
+
+class SummaryEntry(Strict):
+    """One entry of summary.json (assertions.verdict.RunResult.summary_entry plus what the reports plugin adds)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    fault: FaultName
+    recovery: Name
+    verdict: str
+    ttr_seconds: Seconds | None
+    phases: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,253}$")], Seconds]
+    proven: bool
+    data_violations: list[Text]
+    family: Text = ""
+    reason: Text = ""
+    detect_seconds: Seconds | None = None
+    measured_from: str = MEASURED_FROM
+    budget: RecordedBudget | None = None
+    invalid: list[Text] = []
+    harness_errors: list[Text] = []
+    foreign_activity: list[Text] = []
+    notes: list[Text] = []
+    not_recovered_detail: Text = ""
+    baselines: list[Name] = []
+    repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT)] = 1
+    provider: Text = ""
+    signature: Text | None = None
+    test: Text = ""
+    plan: Text = ""
+    run_seconds: Seconds | None = None
+    host: Host | None = None
+    cluster_lock: ClusterLock | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SummaryEntry:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict: expected one of {', '.join(VERDICTS)}, got {self.verdict!r}")
+        if self.measured_from != MEASURED_FROM:
+            raise ValueError(
+                f"measured_from: times must be measured from {MEASURED_FROM!r}, got {self.measured_from!r}"
+            )
+        if self.verdict in ("pass", "breach") and self.ttr_seconds is None:
+            raise ValueError(
+                f"verdict {self.verdict} needs a ttr_seconds number (only not-recovered/invalid have null)"
+            )
+        extra = dict(self.model_extra or {})
+        unknown = sorted(set(extra) - set(criteria.by_key()))
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
+        problem = _criterion_problem("", extra, budget=False)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+KNOWN_KEYS: frozenset[str] = frozenset(SummaryEntry.model_fields) | frozenset(criteria.by_key())
+REQUIRED: tuple[str, ...] = tuple(n for n, f in SummaryEntry.model_fields.items() if f.is_required())
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}.{path}" if prefix and path and not path.startswith("[") else prefix + path
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def problem(error: ValidationError, prefix: str = "") -> str:
+    """The first problem of a validation error as one line: `<prefix><key path>: <what is wrong>`."""
+    first = error.errors(include_url=False)[0]
+    loc = tuple(first["loc"])
+    kind, message = first["type"], str(first["msg"])
+    where = _join(prefix, _path(loc))
+    if kind == "missing":
+        parent = _join(prefix, _path(loc[:-1]))
+        return f"{parent or 'top level'}: missing key {loc[-1]!r}"
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"{where or 'top level'}: expected an object, got {type(first['input']).__name__}"
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+        return f"{where}.{message}" if where and ":" in message.split(" ")[0] else f"{where or 'top level'}: {message}"
+    return f"{where or 'top level'}: {message[0].lower() + message[1:]}, got {_shown(first['input'])}"
+
+
+def entry_problem(entry: Any, where: str) -> str | None:
+    """What is wrong with one summary entry (None when it is well-formed), by the strict schema."""
+    try:
+        SummaryEntry.model_validate(entry)
+    except ValidationError as e:
+        return problem(e, where)
+    return None
+
+
+def validate_entries(data: Any, source: str) -> list[dict[str, Any]]:
+    """The entries of a parsed summary, or a UserError naming source, index and key of the first problem."""
+    if not isinstance(data, list):
+        raise UserError(f"{source}: expected a JSON list of run entries, got {type(data).__name__}")
+    for index, entry in enumerate(data):
+        problem = entry_problem(entry, f"[{index}]")
+        if problem:
+            raise UserError(f"{source}: {problem}")
+    return data
+
+
+def read_summary(path: Path | str) -> list[dict[str, Any]]:
+    """Read and validate a summary file."""
+    path = Path(path)
+    try:
+        text = strictread.read_text(path)
+    except FileNotFoundError:
+        raise UserError(
+            f"{path}: no such summary file; run the chaos suite first (make chaos) or pass --summary FILE"
+        ) from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the summary ({e.strerror})") from e
+    except ValueError as e:
+        raise UserError(f"{path}: {e}; a summary is UTF-8 JSON") from None
+    try:
+        data = strictread.loads_json(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+    except ValueError as e:
+        raise UserError(f"{path}: {e}; a summary holds one value per key and finite numbers only") from e
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise UserError(
+            f"{path}: holds a string that is not valid text (a lone surrogate escape such as \\ud800, which "
+            "cannot be printed or written); fix or regenerate the file"
+        ) from None
+    return validate_entries(data, str(path))
