@@ -79,3 +79,10 @@ class ObjectRef:
         if len(parts) == 1 and parts[0]:
             return cls(default_kind, default_namespace, parts[0])
         raise ValueError(f"bad object reference {text!r}: expected kind/namespace/name, namespace/name or name")
+
+
+def source_ref(kustomization: dict[str, Any], default_namespace: str = "default") -> ObjectRef:
+    """The source a Kustomization reads (its spec.sourceRef; namespace defaults to the Kustomization's own)."""
+    own = (kustomization.get("metadata") or {}).get("namespace") or default_namespace
+    src = (kustomization.get("spec") or {}).get("sourceRef") or {}
+    return ObjectRef(str(src.get("kind") or ""), str(src.get("namespace") or own), str(src.get("name") or ""))

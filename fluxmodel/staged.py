@@ -3,7 +3,9 @@
 The stage controller (staging/), `resilience validate` (a tree's StagedKustomizations) and the harness all read
 a spec through `parse`, and ask the same `problems` what the CRD's schema cannot refuse: a cycle among stages.
 The CRD (recovery/manifests) refuses what a schema can: unknown check types, a dependsOn naming no stage, a
-stage depending on itself; `problems` repeats those, so a manifest read from Git is judged alike.
+stage depending on itself, a stage name that is no DNS-1123 label; `problems` repeats those, so a manifest read
+from Git is judged alike. `source_problem` says which sources a stage can be held back through (the controller
+pins one GitRepository per stage), for the controller on the cluster's objects and validate on the tree's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Final
 
 from fluxmodel.conditions import revision_commit
 from fluxmodel.graph import DependencyGraph
-from fluxmodel.kinds import KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef
+from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef
 
 BUILD_SUCCESS: Final = "build-success"
 COMPATIBILITY_CHECK: Final = "compatibility-check"
@@ -48,6 +50,9 @@ _DURATION = re.compile(r"^(?:([0-9]+(\.[0-9]+)?)(ms|s|m|h))+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 DURATION_PATTERN: Final = _DURATION.pattern  # the CRD's pattern for timeout and soakTime
+# A stage name is a DNS-1123 label (the CRD's pattern and maxLength): it is part of the approval annotation's key.
+STAGE_NAME_PATTERN: Final = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+STAGE_NAME_MAX: Final = 63
 
 
 def parse_duration(text: Any) -> float | None:
@@ -81,15 +86,18 @@ class Stage:
         return max((h.timeout for h in self.health_checks), default=DEFAULT_HEALTH_TIMEOUT)
 
 
-# What `problems` can report, as `resilience validate` names its rules (`staged-<code>`).
+# What `problems` and `source_problem` can report, as `resilience validate` names its rules (`staged-<code>`).
 CYCLE: Final = "stage-cycle"
 UNKNOWN_STAGE: Final = "unknown-stage"
 INVALID: Final = "invalid-stage"
+STAGE_NAME: Final = "stage-name"
+SHARED_SOURCE: Final = "shared-source"
+UNPINNABLE_SOURCE: Final = "unpinnable-source"
 
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a spec cannot promote, naming the stage: `code` is one of CYCLE, UNKNOWN_STAGE, INVALID."""
+    """Why a spec cannot promote, naming the stage: `code` is one of the codes above."""
 
     code: str
     message: str
@@ -176,6 +184,8 @@ def _stage(raw: Mapping[str, Any], index: int, namespace: str, problems: list[Pr
         problems.append(Problem(INVALID, f"spec.stages[{index}]: a stage needs a name"))
         return None
     where = f"stage {name}"
+    if len(name) > STAGE_NAME_MAX or not re.match(STAGE_NAME_PATTERN, name):
+        problems.append(Problem(STAGE_NAME, _bad_name(name)))
     ks = _mapping(raw.get("kustomizationRef"))
     if not ks.get("name"):
         problems.append(
@@ -266,6 +276,38 @@ def _graph_problems(spec: StagedSpec) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _bad_name(name: str) -> str:
+    fixed = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:STAGE_NAME_MAX].rstrip("-")
+    like = f" (like {fixed})" if fixed else ""
+    return (
+        f"stage {name!r}: the name is not a DNS-1123 label, which the API server refuses (the CRD's pattern: the "
+        f"name is part of the annotation key {APPROVE_PREFIX}<stage>); rename it{like}: at most "
+        f"{STAGE_NAME_MAX} lower-case letters, digits and '-', starting and ending with a letter or digit"
+    )
+
+
+def source_problem(stage: Stage, source: ObjectRef, readers: Mapping[ObjectRef, str]) -> Problem | None:
+    """Why `stage` cannot be held back through `source` (what its Kustomization reads); `readers` maps the sources
+    of the stages before it to their stage. A stage is held by pinning its own GitRepository, nothing else."""
+    ks = stage.kustomization
+    if source.kind != GIT_REPOSITORY.kind:
+        kind = f"kind {source.kind}" if source.kind else "no kind"
+        return Problem(
+            UNPINNABLE_SOURCE,
+            f"stage {stage.name}: Kustomization {ks.namespace}/{ks.name} reads a source of {kind}, which the stage "
+            "controller cannot pin (only a GitRepository holds a stage back); point its sourceRef at a GitRepository "
+            "of the stage's own",
+        )
+    other = readers.get(source)
+    if other is not None and other != stage.name:
+        return Problem(
+            SHARED_SOURCE,
+            f"stage {stage.name}: reads GitRepository {source.namespace}/{source.name} like stage {other}; give each "
+            "stage a GitRepository of its own, so one can be held while the other moves",
+        )
+    return None
 
 
 def approve_annotation(stage: str) -> str:

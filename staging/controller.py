@@ -23,7 +23,7 @@ from typing import Any
 
 from fluxmodel.annotations import RECOVERY_ESCALATED, STAGES_COMPONENT
 from fluxmodel.conditions import artifact_revision, revision_commit
-from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef
+from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef, source_ref
 from fluxmodel.staged import HEAD_FOR_LABEL, Stage, StagedSpec, head_name, parse, short
 from foundation.errors import UserError
 from kubeapi import ApiError, Forbidden, UnknownKind
@@ -255,7 +255,7 @@ class Controller:
                 out.add(staged_ref)
             for stage in spec.stages:
                 ks = self.kustomizations.get(stage.kustomization)
-                if ref == stage.kustomization or (ks is not None and ref == pipeline.source_ref(ks)):
+                if ref == stage.kustomization or (ks is not None and ref == source_ref(ks)):
                     out.add(staged_ref)
         return out
 
@@ -296,7 +296,7 @@ class Controller:
 
     def _source_of(self, ks_ref: ObjectRef) -> dict[str, Any] | None:
         ks = self.kustomizations.get(ks_ref)
-        return copy.deepcopy(self.sources.get(pipeline.source_ref(ks))) if ks else None
+        return copy.deepcopy(self.sources.get(source_ref(ks))) if ks else None
 
     def _checks(self, spec: StagedSpec, head: dict[str, Any] | None) -> StageChecks:
         def sources() -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fluxmodel.conditions import condition, last_applied_revision, last_attempted_revision, observed_current
-from fluxmodel.kinds import GIT_REPOSITORY, ObjectRef
+from fluxmodel.kinds import ObjectRef, source_ref
 from fluxmodel.staged import (
     CHECKING,
     FAILED,
@@ -39,6 +39,7 @@ from fluxmodel.staged import (
     approve_annotation,
     same_commit,
     short,
+    source_problem,
 )
 from recovery.actions.sources import held_by_stages, pin_holder, pinned_commit
 from staging.status import (
@@ -118,14 +119,6 @@ class Plan:
     requeue: float | None = None
 
 
-def source_ref(kustomization: dict[str, Any]) -> ObjectRef:
-    """The source a Kustomization reads (namespace defaults to its own)."""
-    meta = kustomization.get("metadata") or {}
-    src = (kustomization.get("spec") or {}).get("sourceRef") or {}
-    namespace = str(src.get("namespace") or meta.get("namespace") or "")
-    return ObjectRef(str(src.get("kind") or ""), namespace, str(src.get("name") or ""))
-
-
 def reconcile(spec: StagedSpec, status: PipelineStatus, world: World, checks: Checks) -> Plan:
     """Advance every stage as far as it can go now; the status is updated in place."""
     plan, now = Plan(), world.now
@@ -168,14 +161,9 @@ def config_problem(spec: StagedSpec, world: World) -> tuple[str, str] | None:
                 "found; create it or fix kustomizationRef"
             )
         src = source_ref(sw.kustomization)
-        if src.kind != GIT_REPOSITORY.kind:
-            kind = src.kind or "source of no kind"
-            return SOURCE_PROBLEM, f"stage {stage.name}: its Kustomization reads a {kind}; only a GitRepository is held"
-        if src in sources:
-            return SOURCE_PROBLEM, (
-                f"stage {stage.name}: reads GitRepository {src.namespace}/{src.name} like stage {sources[src]}; "
-                "give each stage a GitRepository of its own, so one can be held while the other moves"
-            )
+        unpinnable = source_problem(stage, src, sources)
+        if unpinnable is not None:
+            return SOURCE_PROBLEM, unpinnable.message
         sources[src] = stage.name
         if sw.source is None:
             return SOURCE_PROBLEM, f"stage {stage.name}: GitRepository {src.namespace}/{src.name} not found"

@@ -2,8 +2,9 @@
 
 Both stall silently in a cluster (Flux reports "dependency not ready/not found" and retries forever), so
 they are cheaper to catch here, with the impact named: everything that transitively waits. The stages of a
-StagedKustomization are a graph too: a cycle, a dependsOn naming no stage, or a stage whose Kustomization is
-not in the tree would hold every revision back (the controller sets Ready=False), so they are reported here.
+StagedKustomization are a graph too: a cycle, a dependsOn naming no stage, a stage whose Kustomization is not
+in the tree, or one whose source the stage controller cannot hold apart (fluxmodel.staged.source_problem, the
+controller's own rule) would hold every revision back (Ready=False), so they are reported here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from fluxmodel import staged
 from fluxmodel.graph import DependencyGraph, format_cycle, is_reconciled
-from fluxmodel.kinds import KUSTOMIZATION, ObjectRef
+from fluxmodel.kinds import KUSTOMIZATION, ObjectRef, source_ref
 from validation.findings import CYCLE, ERROR, MISSING_DEP, STAGED_MISSING, STAGED_PREFIX, Finding
 from validation.render import Rendered
 
@@ -58,10 +59,10 @@ def graph_findings(objects: Sequence[Rendered], display: Callable[[Path], str]) 
 
 
 def staged_findings(objects: Sequence[Rendered], display: Callable[[Path], str]) -> list[Finding]:
-    """A finding per StagedKustomization problem (naming the stage), and per stage whose Kustomization is not
-    defined in the tree."""
+    """A finding per StagedKustomization problem (naming the stage), per stage whose Kustomization is not
+    defined in the tree, and per stage whose Kustomization's source the controller cannot pin for it alone."""
     defined = {
-        ObjectRef.of(r.obj, DEFAULT_NAMESPACE)
+        ObjectRef.of(r.obj, DEFAULT_NAMESPACE): r.obj
         for r in objects
         if is_reconciled(r.obj) and r.obj.get("kind") == KUSTOMIZATION.kind
     }
@@ -78,15 +79,28 @@ def staged_findings(objects: Sequence[Rendered], display: Callable[[Path], str])
                 )
             )
 
+        def refuse(problem: staged.Problem) -> None:
+            add(STAGED_PREFIX + problem.code, f"{problem}; no revision would be promoted (Ready=False)")
+
         for problem in spec.problems:
-            add(STAGED_PREFIX + problem.code, f"{problem.message}; no revision would be promoted (Ready=False)")
+            refuse(problem)
+        readers: dict[ObjectRef, str] = {}  # each GitRepository a stage reads, and the stage
         for stage in spec.stages:
             ref = stage.kustomization
-            if ref.name and ref not in defined:
+            if not ref.name:
+                continue
+            if ref not in defined:
                 add(
                     STAGED_MISSING,
                     f"stage {stage.name}: Kustomization {ref.namespace}/{ref.name} is not defined in this tree: the "
                     "stage would stay Ready=False (KustomizationNotFound) and hold every revision. Fix: correct "
-                    f"kustomizationRef (without namespace it means {ref.namespace}) or add the Kustomization",
+                    f"kustomizationRef (without namespace it means {spec.ref.namespace}) or add the Kustomization",
                 )
+                continue
+            source = source_ref(defined[ref], DEFAULT_NAMESPACE)
+            unpinnable = staged.source_problem(stage, source, readers)
+            if unpinnable is None:
+                readers[source] = stage.name
+            else:
+                refuse(unpinnable)
     return findings

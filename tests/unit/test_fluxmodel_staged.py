@@ -92,6 +92,62 @@ def test_every_problem_names_the_stage(change: Any, problem: str) -> None:
     assert any(problem in p for p in problems), problems
 
 
+@pytest.mark.parametrize(
+    ("name", "like"),
+    [
+        ("Canary", "canary"),
+        ("canary_eu", "canary-eu"),
+        ("-canary", "canary"),
+        ("canary.eu", "canary-eu"),
+        ("x" * 64, "x" * 63),
+        ("__", ""),
+    ],
+)
+def test_a_stage_name_that_is_no_dns_label_is_a_problem_naming_the_stage_and_the_rule(name: str, like: str) -> None:
+    (problem,) = staged.parse(_with(lambda s: s[1].update(name=name, dependsOn=["validation"]))).problems
+    assert problem.code == staged.STAGE_NAME
+    assert problem.message.startswith(f"stage {name!r}: the name is not a DNS-1123 label")
+    assert "at most 63 lower-case letters, digits and '-'" in problem.message
+    assert f"rename it (like {like})" in problem.message if like else "rename it: at most" in problem.message
+
+
+@pytest.mark.parametrize("name", ["a", "canary", "prod-eu-1", "0", "x" * 63])
+def test_dns_label_stage_names_are_fine(name: str) -> None:
+    assert staged.parse(_with(lambda s: s[1].update(name=name))).problems == ()
+
+
+def _stage(name: str, kustomization: str = "") -> staged.Stage:
+    return staged.Stage(name, ObjectRef("Kustomization", "flux-system", kustomization or f"infra-{name}"))
+
+
+def _git(name: str, namespace: str = "flux-system") -> ObjectRef:
+    return ObjectRef("GitRepository", namespace, name)
+
+
+def test_a_stage_reading_a_gitrepository_of_its_own_can_be_held() -> None:
+    assert staged.source_problem(_stage("canary"), _git("infra-canary"), {_git("infra"): "validation"}) is None
+    assert staged.source_problem(_stage("canary"), _git("infra", "apps"), {_git("infra"): "validation"}) is None
+
+
+def test_two_stages_reading_one_gitrepository_is_a_problem_naming_both_and_the_source() -> None:
+    problem = staged.source_problem(_stage("canary"), _git("infra"), {_git("infra"): "validation"})
+    assert problem is not None and problem.code == staged.SHARED_SOURCE
+    assert problem.message.startswith(
+        "stage canary: reads GitRepository flux-system/infra like stage validation; give each stage a GitRepository "
+        "of its own"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"), [("OCIRepository", "kind OCIRepository"), ("Bucket", "kind Bucket"), ("", "no kind")]
+)
+def test_a_source_no_pin_can_hold_is_a_problem_naming_the_stage_kustomization_and_kind(kind: str, says: str) -> None:
+    problem = staged.source_problem(_stage("canary"), ObjectRef(kind, "flux-system", "infra"), {})
+    assert problem is not None and problem.code == staged.UNPINNABLE_SOURCE
+    assert problem.message.startswith(f"stage canary: Kustomization flux-system/infra-canary reads a source of {says}")
+    assert "only a GitRepository holds a stage back" in problem.message
+
+
 def test_a_three_stage_cycle_is_one_problem_naming_every_stage() -> None:
     obj = _with(lambda s: s.append({"name": "prod", "kustomizationRef": {"name": "p"}, "dependsOn": ["deployment"]}))
     obj["spec"]["stages"][0]["dependsOn"] = ["prod"]
@@ -143,6 +199,8 @@ def test_the_crd_schema_says_what_the_model_says() -> None:
     assert health["type"]["enum"] == list(staged.HEALTH_CHECKS)
     assert stage["approval"]["enum"] == list(staged.APPROVALS)
     assert health["timeout"]["pattern"] == stage["soakTime"]["pattern"] == staged.DURATION_PATTERN
+    assert stage["name"]["pattern"] == staged.STAGE_NAME_PATTERN
+    assert stage["name"]["maxLength"] == staged.STAGE_NAME_MAX
     for text in ("300s", "1h30m", "500ms", "1.5s"):
         assert staged.parse_duration(text) is not None
     assert "status" in version["subresources"]

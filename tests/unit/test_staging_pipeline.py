@@ -375,6 +375,11 @@ def test_suspend_moves_nothing() -> None:
             SOURCE_PROBLEM,
             "stage production: reads GitRepository flux-system/shop-canary like stage canary",
         ),
+        (
+            lambda s: s.kustomizations["canary"]["spec"].update(sourceRef={"kind": "OCIRepository", "name": "shop"}),
+            SOURCE_PROBLEM,
+            "stage canary: Kustomization flux-system/shop-canary reads a source of kind OCIRepository",
+        ),
         (lambda s: s.sources["validation"]["spec"]["ref"].update(commit="f" * 40), SOURCE_PROBLEM, "by someone else"),
         (
             lambda s: s.sources["canary"]["metadata"]["annotations"].update(

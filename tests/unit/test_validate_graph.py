@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from test_validate_support import Repo, flux_kustomization, helm_release, needs_git, needs_kubectl
 
 pytestmark = [needs_kubectl, needs_git]
@@ -114,12 +116,17 @@ def staged_kustomization(name: str, *stages: dict[str, object], namespace: str =
     }
 
 
+def own_source(name: str, namespace: str = "flux-system", **spec: Any) -> dict[str, Any]:
+    """A stage's Kustomization reading a GitRepository of its own (of its name), as the stage controller needs."""
+    return flux_kustomization(name, namespace, sourceRef={"kind": "GitRepository", "name": name}, **spec)
+
+
 def test_staged_kustomizations_are_checked_cycles_unknown_stages_and_missing_kustomizations(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
         "clusters/prod/flux.yaml",
-        flux_kustomization("infra-validation"),
-        flux_kustomization("infra"),
+        own_source("infra-validation"),
+        own_source("infra"),
         staged_kustomization(
             "good",
             {"name": "validation", "kustomizationRef": {"name": "infra-validation"}},
@@ -151,3 +158,87 @@ def test_staged_kustomizations_are_checked_cycles_unknown_stages_and_missing_kus
     assert missing["file"] == "clusters/prod/flux.yaml" and missing["kind"] == "StagedKustomization"
     cycle = next(f for f in result.findings if f["rule"] == "staged-stage-cycle")
     assert "dependsOn cycle a -> b -> a" in cycle["message"]
+
+
+def test_a_missing_kustomization_in_another_namespace_names_the_namespace_a_ref_without_one_means(
+    tmp_path: Path,
+) -> None:
+    repo = _repo(tmp_path)
+    repo.write_yaml(
+        "clusters/prod/flux.yaml",
+        own_source("infra", "apps"),
+        staged_kustomization("shop", {"name": "production", "kustomizationRef": {"name": "infra", "namespace": "ops"}}),
+    )
+
+    (finding,) = repo.validate("--no-diff").findings
+
+    assert finding["rule"] == "staged-kustomization-missing"
+    assert "Kustomization ops/infra is not defined in this tree" in finding["message"]
+    assert "(without namespace it means flux-system)" in finding["message"]
+
+
+def test_two_stages_reading_one_gitrepository_are_refused_naming_both_and_the_source(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    shared = {"kind": "GitRepository", "name": "infra", "namespace": "flux-system"}
+    repo.write_yaml(
+        "clusters/prod/flux.yaml",
+        flux_kustomization("infra-canary", sourceRef={"kind": "GitRepository", "name": "infra"}),
+        flux_kustomization("infra", "apps", sourceRef=shared),
+        staged_kustomization(
+            "shop",
+            {"name": "canary", "kustomizationRef": {"name": "infra-canary"}},
+            {"name": "production", "kustomizationRef": {"name": "infra", "namespace": "apps"}, "dependsOn": ["canary"]},
+        ),
+    )
+
+    result = repo.validate("--no-diff")
+
+    assert result.code == 1
+    (finding,) = result.findings
+    assert (finding["rule"], finding["file"], finding["kind"], finding["name"]) == (
+        "staged-shared-source",
+        "clusters/prod/flux.yaml",
+        "StagedKustomization",
+        "shop",
+    )
+    assert finding["message"].startswith(
+        "stage production: reads GitRepository flux-system/infra like stage canary; give each stage a GitRepository "
+        "of its own, so one can be held while the other moves"
+    )
+    assert "\n" not in finding["message"]
+
+
+@pytest.mark.parametrize(("kind", "says"), [("OCIRepository", "kind OCIRepository"), ("Bucket", "kind Bucket")])
+def test_a_stage_reading_a_source_the_controller_cannot_pin_is_refused(tmp_path: Path, kind: str, says: str) -> None:
+    repo = _repo(tmp_path)
+    repo.write_yaml(
+        "clusters/prod/flux.yaml",
+        own_source("infra-validation"),
+        flux_kustomization("infra", sourceRef={"kind": kind, "name": "infra"}),
+        staged_kustomization(
+            "shop",
+            {"name": "validation", "kustomizationRef": {"name": "infra-validation"}},
+            {"name": "production", "kustomizationRef": {"name": "infra"}, "dependsOn": ["validation"]},
+        ),
+    )
+
+    (finding,) = repo.validate("--no-diff").findings
+
+    assert (finding["rule"], finding["name"]) == ("staged-unpinnable-source", "shop")
+    assert finding["message"].startswith(f"stage production: Kustomization flux-system/infra reads a source of {says}")
+    assert "point its sourceRef at a GitRepository of the stage's own" in finding["message"]
+
+
+def test_a_stage_name_that_is_no_dns_label_is_refused_naming_the_stage_and_the_rule(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    repo.write_yaml(
+        "clusters/prod/flux.yaml",
+        own_source("infra"),
+        staged_kustomization("shop", {"name": "Prod_EU", "kustomizationRef": {"name": "infra"}}),
+    )
+
+    (finding,) = repo.validate("--no-diff").findings
+
+    assert (finding["rule"], finding["name"], finding["field"]) == ("staged-stage-name", "shop", "spec.stages")
+    assert finding["message"].startswith("stage 'Prod_EU': the name is not a DNS-1123 label")
+    assert "rename it (like prod-eu)" in finding["message"]
