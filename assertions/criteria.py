@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assertions.alert_coverage import AlertCoverage
+from assertions.alert_criterion import AlertCoverage
 from assertions.criterion import Criterion
 from assertions.load_criterion import LoadCriterion
 from assertions.reached import Reached

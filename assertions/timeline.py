@@ -16,7 +16,7 @@ from typing import Any
 # acted (absent for recovery modes that do not report, e.g. Flux alone); `recovered`: steady state again.
 RECOVERY_PHASES: tuple[str, ...] = ("injected", "visible", "detected", "acted", "recovered")
 # With monitoring: `alerted` when the first notification naming the run's objects reached the receiver,
-# `alert-resolved` when the last alert that fired for them was reported resolved (assertions.alerts).
+# `alert-resolved` when the last alert that fired for them was reported resolved (monitoring.facts.phases).
 ALERT_PHASES: tuple[str, ...] = ("alerted", "alert-resolved")
 PHASES: tuple[str, ...] = RECOVERY_PHASES + ALERT_PHASES
 

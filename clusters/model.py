@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from clusters.bootstrap import Bootstrap
 from clusters.charts import ChartRepo
 from clusters.gitops import GitOpsRepo
-from clusters.monitoring import Monitoring
 from kubeapi import Kube, connect
+from monitoring.stack.handle import Monitoring
 
 
 class ComponentControl(Protocol):

@@ -1,69 +1,25 @@
 """The alert coverage table: per fault and recovery, which alerts paged and when, what was due and never paged.
 
-Read from the summary entries' `alerts` lists (runs with monitoring; a run without the key ran without it and
-is shown as such). One row per fault x recovery cell: each alert that paged in any of its runs, in how many runs,
-the slowest page and resolution (seconds from injection); blind spots (failing, named by rule) and noise (pages
-for nothing that had lasted a rule's threshold and `for`, counted). The terminal, `resilience gate` and the
-Allure summary page show it beside the TTR matrix. Which shipped alerts no run can be held to is said below it.
+The rows are monitoring.facts.coverage's tally of the summary entries' `alerts` lists (a run without the key ran
+without monitoring and is shown as such), one per fault x recovery cell: each alert that paged in any of its runs,
+in how many runs, the slowest page and resolution (seconds from injection); blind spots (failing, named by rule)
+and noise (pages for nothing that had lasted a rule's threshold and `for`, counted). The terminal, `resilience
+gate` and the Allure summary page show it beside the TTR matrix. Which shipped alerts no run can be held to is
+said below it.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
 
-from assertions.alert_coverage import is_blind_spot, is_noise
-from assertions.alert_rules import UNPROMISED
+from monitoring.facts.coverage import CoverageRow, Paged, tally
+from monitoring.facts.rules import UNPROMISED
 from reports.matrix import Cell
 
 
-@dataclass
-class Paged:
-    runs: int = 0
-    fired_max: float = 0.0
-    resolved_max: float | None = None
-    unresolved: int = 0
-
-
-@dataclass
-class CoverageRow:
-    fault: str
-    recovery: str
-    runs: int
-    monitored: int
-    paged: dict[str, Paged] = field(default_factory=dict)
-    blind_spots: list[str] = field(default_factory=list)
-    noise: int = 0
-    scaled: bool = False  # a run evaluated other rules than the shipped ones
-
-
-def _runs(cell: Cell) -> Iterable[Mapping[str, Any]]:
-    return (run.entry for run in cell.runs)
-
-
 def rows(cells: Iterable[Cell]) -> list[CoverageRow]:
-    out = []
-    for cell in cells:
-        entries = list(_runs(cell))
-        row = CoverageRow(cell.fault, cell.recovery, len(entries), sum("alerts" in e for e in entries))
-        for entry in entries:
-            row.scaled |= any("not the operator's shipped rules" in str(n) for n in entry.get("notes") or ())
-            for item in entry.get("alerts") or ():
-                if is_blind_spot(item):
-                    row.blind_spots.append(str(item["name"]))
-                    continue
-                row.noise += is_noise(item)
-                paged = row.paged.setdefault(str(item["name"]), Paged())
-                paged.runs += 1
-                paged.fired_max = max(paged.fired_max, float(item["fired_after"]))
-                if item.get("resolved_after") is None:
-                    paged.unresolved += 1
-                else:
-                    paged.resolved_max = max(paged.resolved_max or 0.0, float(item["resolved_after"]))
-        out.append(row)
-    return out
+    return [tally(cell.fault, cell.recovery, (run.entry for run in cell.runs)) for cell in cells]
 
 
 def _paged_text(name: str, paged: Paged, runs: int) -> str:

@@ -16,7 +16,7 @@ With monitoring, the alert rules need the operator's per-object metrics in every
 would export them: the operator mode's operator is scraped as it runs (the stage controller too, under `staged`,
 for its own rollback and stage metrics); every other mode gets a read-only monitor
 (the operator in --dry-run, scoped to that mode's label: no Lease, no Events, no writes), whose decisions
-Prometheus drops (clusters.local.monitoring), so only the objects' state reaches the rules.
+Prometheus drops (monitoring.stack.local), so only the objects' state reaches the rules.
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ from assertions.slo import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
 from clusters.local.ports import ephemeral_port
 from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
-from clusters.monitoring import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
 from foundation.waiting import wait_until
+from monitoring.stack.handle import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB
 
 BUILTIN = RECOVERY_MODES_BUILTIN
 READY_TIMEOUT = 30.0

@@ -19,7 +19,7 @@ from typing import Any
 
 import allure
 
-from assertions import alerts, invariants
+from assertions import invariants
 from assertions.isolation import ForeignActivity, owned_by_run
 from assertions.recorder import PhaseRecorder
 from assertions.slo import Budget
@@ -33,6 +33,7 @@ from injectors.base import Fault, FaultContext
 from injectors.records import Reverter, RevertRecord, cluster_locator
 from kubeapi import UnknownKind
 from loadgen.run import LoadPlan, LoadRun
+from monitoring.facts import phases as alert_phases
 from scenarios.contention import CpuTimes, host_record
 from scenarios.recoveries import RecoveryMode
 
@@ -117,28 +118,28 @@ class ScenarioRun:
         return result
 
     def _alerts(self, ctx: FaultContext, result: RunResult, watch_end: float) -> None:
-        """The run's pages and the alerts its faults made due (assertions.alerts), once every alert Prometheus has
+        """The run's pages and the alerts its faults made due (monitoring.facts.phases), once every alert Prometheus has
         firing for the run has paged, every page has been resolved and every due page has had time to arrive
         (bounded: an alert that never resolves is kept as firing)."""
         monitoring, timeline = self.cluster.monitoring, result.timeline
         if monitoring is None or timeline.wall_start is None:
             return
         injected_at = timeline.wall_start
-        names = alerts.names_run(owned_by_run(ctx.app, ctx.namespace), self.recovery.label)
+        names = alert_phases.names_run(owned_by_run(ctx.app, ctx.namespace), self.recovery.label)
         delivery = monitoring.timings.delivery_seconds
-        due = alerts.due(timeline, watch_end, delivery) if result.proven else {}
+        due = alert_phases.due(timeline, watch_end, delivery) if result.proven else {}
         page_by = max((d.at + delivery for d in due.values() if d.must_have_fired), default=0.0)
-        firing = alerts.in_flight(monitoring.firing_since(injected_at), names)
+        firing = alert_phases.in_flight(monitoring.firing_since(injected_at), names)
 
         def pages() -> tuple[dict[str, dict[str, Any]], bool]:
-            fired = alerts.fired(monitoring.notifications(injected_at), injected_at, names)
+            fired = alert_phases.fired(monitoring.notifications(injected_at), injected_at, names)
             settled = firing <= set(fired) and all(p["resolved_after"] is not None for p in fired.values())
             return fired, settled and time.time() - injected_at >= page_by
 
         fired, _ = poll(pages, max(0.0, page_by - (time.time() - injected_at)) + ALERT_SETTLE, 1.0, done=lambda v: v[1])
-        items = alerts.measurement(fired, due)
+        items = alert_phases.measurement(fired, due)
         result.measurements["alerts"] = items
-        alerts.mark(timeline, items)
+        alert_phases.mark(timeline, items)
         if not monitoring.rules_shipped:
             result.notes.append(f"alerts from the rules of {monitoring.rules_source}, not the operator's shipped rules")
 

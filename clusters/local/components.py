@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusters.local.layout import ClusterLayout
+from monitoring.stack import local as monitoring
 
 # Flux controllers are what the chaos faults crash; they are also the ones a kubelet would restart.
 FLUX_CONTROLLERS: tuple[str, ...] = ("source-controller", "kustomize-controller", "helm-controller")
@@ -77,6 +78,11 @@ def file_servers(layout: ClusterLayout, ports: dict[str, int], host: str = "127.
     ]
 
 
+def monitoring_site(layout: ClusterLayout, ports: dict[str, int]) -> monitoring.Site:
+    """Where a local cluster's monitoring stack lives and what it scrapes."""
+    return monitoring.Site(layout.monitoring_dir, ports, layout.pki_dir, FLUX_CONTROLLERS)
+
+
 def component_specs(
     layout: ClusterLayout,
     ports: dict[str, int],
@@ -88,10 +94,9 @@ def component_specs(
     servers = file_servers(layout, ports, serve_host)
     if not binaries:
         return {spec.name: spec for spec in servers}
-    if "prometheus" in binaries:  # a cluster started with monitoring
-        from clusters.local import monitoring
-
-        servers += monitoring.specs(layout, ports, binaries)
+    if monitoring.PROMETHEUS in binaries:  # a cluster started with monitoring
+        site = monitoring_site(layout, ports)
+        servers += [ComponentSpec(p.name, p.argv, Probe(url=p.ready_url)) for p in monitoring.processes(site, binaries)]
     pki = layout.pki_dir
     api = f"https://127.0.0.1:{ports['kube-apiserver']}"
 

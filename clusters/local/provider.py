@@ -19,17 +19,17 @@ from clusters.bootstrap import Bootstrap
 from clusters.charts import BASE_CHARTS, ChartRepo
 from clusters.gitops import GitOpsRepo
 from clusters.local import lifecycle
-from clusters.local import monitoring as local_monitoring
-from clusters.local.components import component_specs
+from clusters.local.components import component_specs, monitoring_site
 from clusters.local.layout import ClusterLayout, all_layouts
 from clusters.local.pki import Identity, write_kubeconfig, write_pki
 from clusters.local.ports import allocate, allocation_lock
 from clusters.local.procs import process_start_time
 from clusters.local.supervisor import read_restarts
 from clusters.model import Cluster
-from clusters.monitoring import rule_groups
 from clusters.pins import COMPONENTS
 from foundation.errors import HarnessError, UserError
+from monitoring.facts.rules import rule_groups
+from monitoring.stack import local as local_monitoring
 
 # Binary -> the build component it comes from.
 BINARIES = {
@@ -115,7 +115,9 @@ class LocalProvider:
             layout.write_spec({"name": name, "ports": ports, "preparer": lifecycle.preparer()})
         try:
             promtool = binaries.pop("promtool", None)
-            watched = local_monitoring.prepare(layout, ports, alert_rules, promtool) if promtool else None
+            watched = (
+                local_monitoring.prepare(monitoring_site(layout, ports), alert_rules, promtool) if promtool else None
+            )
             return self._start(layout, ports, binaries, crds, owner_pid, nodes, timeout, watched)
         except BaseException:
             lifecycle.reap(layout)
@@ -197,7 +199,7 @@ class LocalProvider:
             logs={n: layout.log(n) for n in ["supervisor", *names]},
             phases=phases,
             control=lifecycle.LocalControl(layout),
-            monitoring=local_monitoring.handle(layout, spec),
+            monitoring=local_monitoring.handle(monitoring_site(layout, spec["ports"]), spec.get("monitoring")),
         )
 
     def attach(self, name: str) -> Cluster:

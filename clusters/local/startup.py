@@ -18,12 +18,12 @@ import yaml
 
 from clusters.bootstrap import Bootstrap
 from clusters.local.components import FLUX_CONTROLLERS
-from clusters.local.monitoring import COMPONENTS as MONITORING
 from clusters.local.supervisor import Supervisor
 from fluxmodel.conditions import condition
 from foundation.errors import HarnessError
 from foundation.waiting import poll
 from kubeapi import Kube, connect
+from monitoring.stack.local import COMPONENTS as MONITORING
 
 KWOK_NODE_LABEL = {"type": "kwok"}
 FILE_SERVERS = ("gitserver", "chartserver")

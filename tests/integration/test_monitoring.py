@@ -16,15 +16,16 @@ from typing import Any
 
 import pytest
 
-from assertions.alert_rules import rules
 from clusters.model import Cluster
-from clusters.monitoring import MONITOR_JOB, Monitoring, Notification
 from fluxmodel import signatures as sig
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION, ObjectRef
 from foundation.waiting import wait_until
 from injectors.apps import deployment, dump, kustomization_file
 from injectors.testapp import App
+from monitoring.facts.notification import Notification
+from monitoring.facts.rules import rules
+from monitoring.stack.handle import MONITOR_JOB, Monitoring
 from scenarios.recoveries import Operator, RecoveryMode
 
 pytestmark = pytest.mark.monitoring

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from clusters.build import cached, component_dir
-from clusters.local import monitoring
 from clusters.local.provider import BINARIES
 from clusters.pins import component
+from monitoring.stack import local as monitoring
 
 
 def up(state: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,4 @@
-"""The harness's reading of each shipped alert (assertions.alert_rules.PROMISES) proven against the real rule
+"""The harness's reading of each shipped alert (monitoring.facts.rules.PROMISES) proven against the real rule
 evaluator: with the series its condition produces from time 0, the alert is not firing shortly before the promise's
 threshold + `for`, and is firing shortly after. A changed threshold or `for` in the rules fails this test until the
 promise is updated, so the blind-spot check of every run keeps judging by the rules as shipped."""
@@ -12,9 +12,18 @@ from typing import Any
 import pytest
 import yaml
 
-from assertions.alert_rules import BLOCKING, CYCLE, ESCALATED, NOT_READY, PROMISES, ROLLED_BACK, Promise
 from clusters.build import require
-from clusters.monitoring import rule_groups, shipped_rules
+from monitoring.facts.rules import (
+    BLOCKING,
+    CYCLE,
+    ESCALATED,
+    NOT_READY,
+    PROMISES,
+    ROLLED_BACK,
+    Promise,
+    rule_groups,
+    shipped_rules,
+)
 
 STEP = 10  # seconds between samples and between evaluations
 SERIES_PREFIX = {"Kustomization": "flux_kustomization", "HelmRelease": "flux_helmrelease"}

@@ -23,12 +23,13 @@ from test_runner_verdicts import (
     show,
 )
 
-from assertions import alert_rules, alerts
-from assertions.alert_rules import Promise, Rule
 from assertions.verdict import RunResult, Verdict
 from clusters.model import Cluster
-from clusters.monitoring import AlertTimings, Monitoring
 from injectors.base import FaultContext
+from monitoring.facts import phases as alerts
+from monitoring.facts import rules as alert_rules
+from monitoring.facts.rules import Promise, Rule
+from monitoring.stack.handle import AlertTimings, Monitoring
 from reports.matrix import build_cells
 from scenarios import runner
 from scenarios.recoveries import parse

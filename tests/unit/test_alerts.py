@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 from test_reports_support import entry
 
-from assertions import alert_rules, alerts
-from assertions.alert_coverage import AlertCoverage
-from assertions.alert_rules import PROMISES, UNPROMISED, duration, rules
+from assertions.alert_criterion import AlertCoverage
 from assertions.isolation import owned_by_run
 from assertions.slo import Budget, Limit, parse
 from assertions.timeline import Timeline
 from assertions.verdict import Evidence, Verdict, judge
-from clusters.monitoring import Notification
 from foundation.errors import UserError
+from monitoring.facts import phases as alerts
+from monitoring.facts import rules as alert_rules
+from monitoring.facts.notification import Notification
+from monitoring.facts.rules import PROMISES, UNPROMISED, duration, rules
 from reports.matrix import build_cells
 from reports.summary import entry_problem
 

@@ -67,8 +67,8 @@ def test_the_readme_commands_build_every_component_their_code_requires(
 
 
 def test_monitoring_is_built_by_make_test_and_make_chaos() -> None:
-    """`monitoring` tests and the nightly profile run what clusters.local.monitoring requires by name."""
-    from clusters.local.monitoring import BINARIES
+    """`monitoring` tests and the nightly profile run what monitoring.stack.local requires by name."""
+    from monitoring.stack.local import BINARIES
 
     for purpose in ("test", "chaos"):
         built = {c.name for c in components_for(purpose)}

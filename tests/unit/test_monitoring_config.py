@@ -12,21 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusters.local import monitoring
+from clusters.local.components import component_specs, monitoring_site
 from clusters.local.layout import ClusterLayout
 from clusters.local.ports import PORT_NAMES, ephemeral_port
-from clusters.monitoring import (
-    MONITOR_JOB,
-    OPERATOR_JOB,
-    SCRAPE_JOBS,
-    STAGES_JOB,
-    TIMINGS,
-    Monitoring,
-    rule_groups,
-    shipped_rules,
-)
+from clusters.local.provider import BINARIES
 from foundation.errors import HarnessError, UserError
 from foundation.waiting import wait_until
+from monitoring.facts.rules import rule_groups, shipped_rules
+from monitoring.stack import local as monitoring
+from monitoring.stack.handle import MONITOR_JOB, OPERATOR_JOB, SCRAPE_JOBS, STAGES_JOB, TIMINGS, Monitoring
 
 PORTS = {name: 20000 + i for i, name in enumerate(PORT_NAMES)}
 
@@ -74,7 +68,7 @@ def fake_promtool(tmp_path: Path, code: int, output: str) -> Path:
 
 def test_prepare_writes_the_rules_and_both_configurations(tmp_path: Path) -> None:
     layout = ClusterLayout(tmp_path / "c")
-    recorded = monitoring.prepare(layout, PORTS, None, fake_promtool(tmp_path, 0, "SUCCESS"))
+    recorded = monitoring.prepare(monitoring_site(layout, PORTS), None, fake_promtool(tmp_path, 0, "SUCCESS"))
     assert recorded == {"rules_source": str(shipped_rules().resolve()), "rules_shipped": True}
     rules = yaml.safe_load((layout.monitoring_dir / "rules.yaml").read_text())
     assert rules["groups"] == rule_groups(shipped_rules())
@@ -109,7 +103,7 @@ def test_rules_promtool_refuses_are_one_line_naming_the_source(tmp_path: Path) -
     rules = layout.monitoring_dir / "rules.yaml"
     promtool = fake_promtool(tmp_path, 1, f"{rules}: 1:6: parse error: unexpected <op:==>")
     with pytest.raises(UserError) as info:
-        monitoring.prepare(layout, PORTS, source, promtool)
+        monitoring.prepare(monitoring_site(layout, PORTS), source, promtool)
     message = str(info.value)
     assert message.startswith(f"{source.resolve()}: the alert rules do not load: mine.yaml: 1:6: parse error")
     assert "\n" not in message
@@ -117,13 +111,25 @@ def test_rules_promtool_refuses_are_one_line_naming_the_source(tmp_path: Path) -
 
 def test_the_handle_points_at_the_ports_and_files_of_the_cluster(tmp_path: Path) -> None:
     layout = ClusterLayout(tmp_path / "c")
-    spec = {"ports": PORTS, "monitoring": {"rules_source": "/x/rules.yaml", "rules_shipped": False}}
-    handle = monitoring.handle(layout, spec)
+    site = monitoring_site(layout, PORTS)
+    handle = monitoring.handle(site, {"rules_source": "/x/rules.yaml", "rules_shipped": False})
     assert handle is not None
     assert handle.prometheus_url == f"http://127.0.0.1:{PORTS['prometheus']}"
     assert handle.notifications_file == layout.monitoring_dir / "notifications.jsonl"
     assert not handle.rules_shipped and handle.to_json()["rules"] == "/x/rules.yaml"
-    assert monitoring.handle(layout, {"ports": PORTS}) is None
+    assert monitoring.handle(site, None) is None
+
+
+def test_the_local_cluster_supervises_the_three_processes_only_with_monitoring(tmp_path: Path) -> None:
+    layout = ClusterLayout(tmp_path / "c")
+    binaries = {name: tmp_path / name for name in BINARIES}
+    assert not set(monitoring.COMPONENTS) & set(component_specs(layout, PORTS, binaries))
+    binaries |= {monitoring.PROMETHEUS: tmp_path / "p", monitoring.ALERTMANAGER: tmp_path / "a"}
+    specs = component_specs(layout, PORTS, binaries)
+    receiver = specs[monitoring.RECEIVER]
+    assert receiver.argv[1:3] == ["-m", "monitoring.stack.receiver"]
+    assert receiver.probe.url == f"http://127.0.0.1:{PORTS[monitoring.RECEIVER]}/healthz"
+    assert specs[monitoring.PROMETHEUS].argv[0] == str(tmp_path / "p")
 
 
 def handle_in(tmp_path: Path) -> Monitoring:
@@ -161,7 +167,7 @@ def test_notifications_are_read_from_the_receivers_file(tmp_path: Path) -> None:
 
 def test_the_receiver_appends_each_webhook_call_with_its_arrival_time(tmp_path: Path) -> None:
     out, port = tmp_path / "n.jsonl", ephemeral_port()
-    argv = [sys.executable, "-m", "clusters.local.alertreceiver", f"--port={port}", f"--out={out}"]
+    argv = [sys.executable, "-m", "monitoring.stack.receiver", f"--port={port}", f"--out={out}"]
     proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
     try:
 
@@ -190,7 +196,7 @@ def test_the_receiver_appends_each_webhook_call_with_its_arrival_time(tmp_path: 
 
 
 def test_prometheus_timestamps_become_unix_time() -> None:
-    from clusters.monitoring import _unix
+    from monitoring.stack.handle import _unix
 
     assert _unix("2026-11-27T15:17:36.711234567Z") == pytest.approx(1795792656.711234567)
     assert _unix("2026-11-27T16:17:36+01:00") == 1795792656.0

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from clusters.local.procs import alive
-from clusters.monitoring import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB, Monitoring
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from foundation.errors import HarnessError, UserError
 from injectors.apps import helm_release
 from injectors.helm import HelmRetriesExhausted
 from kubeapi import LabelSelector
+from monitoring.stack.handle import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB, Monitoring
 from scenarios import recoveries
 from scenarios.recoveries import BUILTIN, Command, FluxNative, Manifest, Operator, RecoveryMode, Staged, parse
 

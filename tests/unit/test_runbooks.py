@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assertions.alert_rules import rules
+from monitoring.facts.rules import rules
 from recovery import events, runbooks
 from recovery.defaults import default_patterns
 from recovery.explain import explain, text

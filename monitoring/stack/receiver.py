@@ -1,7 +1,7 @@
 """The receiver Alertmanager notifies: every webhook call becomes one JSON line, stamped with when it arrived.
 
-Run as `python -m clusters.local.alertreceiver --port P --out FILE`, supervised like the git server. The harness
-reads the file (clusters.monitoring.Monitoring.notifications): the arrival time is when a person would have been
+Run as `python -m monitoring.stack.receiver --port P --out FILE`, supervised like the git server. The harness
+reads the file (monitoring.stack.handle.Monitoring.notifications): the arrival time is when a person would have been
 paged, so the time to alert includes Prometheus' evaluation and Alertmanager's grouping, as in production.
 """
 

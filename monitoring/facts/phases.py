@@ -1,6 +1,6 @@
-"""A run's alerts: which fired for its objects and when, and which the faults it saw made due (the ground truth).
+"""A run's alerts as timeline phases: which fired for its objects and when, and which the faults it saw made due.
 
-The measurement is the summary entry's `alerts` list (judged by assertions.alert_coverage), one item per alert:
+The measurement is the summary entry's `alerts` list (judged by assertions.alert_criterion), one item per alert:
 `{"name", "fired_after", "resolved_after"}` in seconds from the injection, as the receiver got them (the page, not
 Prometheus' own clock), plus `due_after` when the run's own observation of its objects (Ready conditions, dependsOn,
 the operator's Events, the stages of StagedKustomizations, all on the timeline) made the alert's promise due: the
@@ -16,18 +16,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from assertions.alert_rules import BLOCKING, CYCLE, ESCALATED, NOT_READY, PROMISES, ROLLED_BACK, Promise
-from assertions.isolation import Owns
-from assertions.recorder import COMPONENTS
-from assertions.timeline import Timeline
-from clusters.monitoring import Notification
+from fluxmodel.annotations import OPERATOR_COMPONENT, STAGES_COMPONENT
 from fluxmodel.graph import DependencyGraph
 from fluxmodel.kinds import ObjectRef
 from fluxmodel.staged import ROLLED_BACK as STAGE_ROLLED_BACK
+from monitoring.facts.notification import Notification
+from monitoring.facts.rules import BLOCKING, CYCLE, ESCALATED, NOT_READY, PROMISES, ROLLED_BACK, Promise
 
 ESCALATED_REASON = "RecoveryEscalated"
+# The components whose RecoveryEscalated Events count: the operator's and the stage controller's.
+ESCALATING = (OPERATOR_COMPONENT, STAGES_COMPONENT)
+
+
+class Timeline(Protocol):
+    """What the alert phases read of a run's timeline (assertions.timeline.Timeline) and mark on it."""
+
+    marks: dict[str, float]
+    conditions: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    dependencies: list[dict[str, Any]]
+    stages: list[dict[str, Any]]
+
+    def mark(self, phase: str, at: float | None = None) -> float: ...
+
+
+# Whether an object (kind, namespace, name) is one of the run's (assertions.isolation.owned_by_run).
+Owns = Callable[[str, str | None, str | None], bool]
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,7 @@ def escalations(timeline: Timeline) -> dict[str, list[Interval]]:
     failed revision counts under the operator's metric), on it (the counter the rule reads stays raised)."""
     out: dict[str, list[Interval]] = {}
     for event in timeline.events:
-        if event.get("reason") == ESCALATED_REASON and event.get("component") in COMPONENTS:
+        if event.get("reason") == ESCALATED_REASON and event.get("component") in ESCALATING:
             out.setdefault(str(event["object"]), []).append(Interval(float(event["at"])))
     return out
 

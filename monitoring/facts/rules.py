@@ -1,7 +1,8 @@
 """The alert rules a run is checked against, and what each one promises in terms the harness sees for itself.
 
-The rules are the operator's shipped PrometheusRule (read here, never copied). A promise names the condition the
-harness observes on a run's Flux objects (not Ready, a dependsOn cycle, blocking dependents while not Ready, an
+The rules are the operator's shipped PrometheusRule (read here, never copied): `rule_groups` reads the groups of a
+PrometheusRule manifest or a plain rule file, which is also what Prometheus loads. A promise names the condition
+the harness observes on a run's Flux objects (not Ready, a dependsOn cycle, blocking dependents while not Ready, an
 escalation Event, a stage rolled back) and how long it must hold before the rule's `for` starts: the threshold
 written in the rule's expression. The thresholds are restated here because an expression cannot be read back
 reliably; the promtool test of the shipped rules (tests/integration/test_monitoring_rules.py) proves each promise
@@ -14,9 +15,14 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
-from clusters.monitoring import rule_groups, shipped_rules
+import yaml
+
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
+from foundation.errors import UserError
 
 NOT_READY = "not-ready"  # the object's Ready condition is not True
 BLOCKING = "blocking"  # not Ready while another of the run's objects dependsOn it
@@ -27,6 +33,36 @@ CONDITIONS = (NOT_READY, BLOCKING, CYCLE, ESCALATED, ROLLED_BACK)
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def shipped_rules() -> Path:
+    """The operator's PrometheusRule, as shipped with it."""
+    return Path(str(resources.files("recovery") / "manifests" / "prometheusrule.yaml"))
+
+
+def rule_groups(path: Path) -> list[dict[str, Any]]:
+    """The rule groups of a PrometheusRule manifest or of a plain Prometheus rule file; UserError naming the file."""
+    fix = "give a PrometheusRule manifest (spec.groups) or a Prometheus rule file (groups)"
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the alert rules ({e.strerror}); {fix}") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise UserError(f"{path}: the alert rules are not valid YAML at {where}; {fix}") from e
+    groups: list[dict[str, Any]] = []
+    for doc in docs:
+        if not isinstance(doc, dict):
+            raise UserError(f"{path}: a document is not a mapping; {fix}")
+        body = doc.get("spec") if doc.get("kind") == "PrometheusRule" else doc
+        found = (body or {}).get("groups")
+        if not isinstance(found, list) or not found:
+            raise UserError(f"{path}: no rule groups found; {fix}")
+        groups += found
+    if not groups:
+        raise UserError(f"{path}: the file is empty; {fix}")
+    return groups
 
 
 def duration(text: str) -> float:

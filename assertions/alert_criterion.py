@@ -2,7 +2,8 @@
 
 Budget (SLO file, like `ttr`): time to alert per shipped alert, `alerts: {FluxKustomizationStuck: {max: 480}}`,
 seconds from the injection until its first page reached the receiver. Measurement: the run's `alerts` list
-(assertions.alerts). Judged, never excused under any mode (the alert path is under test in every mode):
+(monitoring.facts.phases), read from its record; what an item means is monitoring.facts.coverage's. Judged, never
+excused under any mode (the alert path is under test in every mode):
 
 - a blind spot, an alert that was due and never paged (`fired_after: null`), fails the run naming the rule;
 - a page later than its budget fails the run.
@@ -16,32 +17,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from assertions.alert_rules import rules
 from assertions.criterion import Criterion
-
-# How much earlier than the harness's own ground truth a page may come and still count as due: the exporter
-# sees a change up to a scrape (5 s) before the harness's watch event is processed, and an evaluation rounds it.
-EARLY_TOLERANCE = 15.0
-_ITEM_KEYS = ("name", "fired_after", "resolved_after", "due_after")
+from monitoring.facts.coverage import ITEM_KEYS, is_blind_spot, is_noise
+from monitoring.facts.rules import rules
 
 
 def _seconds(value: Any, nullable: bool) -> bool:
     if value is None:
         return nullable
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-
-
-def is_noise(item: dict[str, Any]) -> bool:
-    """Paged, but not (or long before) due."""
-    fired = item.get("fired_after")
-    if fired is None:
-        return False
-    due = item.get("due_after")
-    return due is None or fired + EARLY_TOLERANCE < due
-
-
-def is_blind_spot(item: dict[str, Any]) -> bool:
-    return item.get("fired_after") is None
 
 
 class AlertCoverage(Criterion):
@@ -75,10 +59,10 @@ class AlertCoverage(Criterion):
             where = f"[{index}]"
             if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
                 return f"{where}: expected an object with a non-empty name, got {item!r}"
-            extra = sorted(set(item) - set(_ITEM_KEYS))
+            extra = sorted(set(item) - set(ITEM_KEYS))
             if extra:
-                return f"{where}: unknown key(s) {', '.join(extra)} (known: {', '.join(_ITEM_KEYS)})"
-            for key in _ITEM_KEYS[1:]:
+                return f"{where}: unknown key(s) {', '.join(extra)} (known: {', '.join(ITEM_KEYS)})"
+            for key in ITEM_KEYS[1:]:
                 if key in item and not _seconds(item[key], True):
                     return f"{where}.{key}: expected a finite number of seconds >= 0 or null, got {item[key]!r}"
             if "fired_after" not in item or "resolved_after" not in item:

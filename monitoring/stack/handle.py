@@ -1,4 +1,4 @@
-"""Monitoring beside a cluster, as the harness sees it: Prometheus, Alertmanager, and the receiver the alerts reach.
+"""The harness's handle on the monitoring beside a cluster: Prometheus, Alertmanager, and the receiver alerts reach.
 
 Prometheus scrapes the Flux controllers and the API server by static configuration; the recovery processes the
 harness starts beside the cluster (the operator, the stage controller, a read-only monitor for modes without the
@@ -16,14 +16,12 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from foundation.errors import HarnessError, UserError
+from foundation.errors import HarnessError
+from monitoring.facts.notification import Notification
 
 # File-based service discovery jobs: the recovery operator and the stage controller (every series kept), and the
 # read-only monitor run for recovery modes without the operator (its recovery_* series are dropped: it decides
@@ -80,45 +78,6 @@ def _unix(rfc3339: str) -> float:
         return 0.0
     stamp = datetime.datetime.fromisoformat(match[1] + (match[3] if match[3] != "Z" else "+00:00"))
     return stamp.timestamp() + float(match[2] or 0)
-
-
-def shipped_rules() -> Path:
-    """The operator's PrometheusRule, as shipped with it."""
-    return Path(str(resources.files("recovery") / "manifests" / "prometheusrule.yaml"))
-
-
-def rule_groups(path: Path) -> list[dict[str, Any]]:
-    """The rule groups of a PrometheusRule manifest or of a plain Prometheus rule file; UserError naming the file."""
-    fix = "give a PrometheusRule manifest (spec.groups) or a Prometheus rule file (groups)"
-    try:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except OSError as e:
-        raise UserError(f"{path}: cannot read the alert rules ({e.strerror}); {fix}") from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
-        raise UserError(f"{path}: the alert rules are not valid YAML at {where}; {fix}") from e
-    groups: list[dict[str, Any]] = []
-    for doc in docs:
-        if not isinstance(doc, dict):
-            raise UserError(f"{path}: a document is not a mapping; {fix}")
-        body = doc.get("spec") if doc.get("kind") == "PrometheusRule" else doc
-        found = (body or {}).get("groups")
-        if not isinstance(found, list) or not found:
-            raise UserError(f"{path}: no rule groups found; {fix}")
-        groups += found
-    if not groups:
-        raise UserError(f"{path}: the file is empty; {fix}")
-    return groups
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One webhook call from Alertmanager as the receiver got it: when (Unix time), and its alerts."""
-
-    received: float
-    status: str
-    alerts: tuple[dict[str, Any], ...] = field(default=())
 
 
 @dataclass(frozen=True)

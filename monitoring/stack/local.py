@@ -3,22 +3,25 @@
 `prepare` runs before anything starts: it reads the alert rules (by default the operator's shipped PrometheusRule,
 the same file: its `spec.groups` become the rule file Prometheus loads, regenerated at every start, never kept),
 lets promtool check them (a rule file that does not load is one UserError naming it, before any process runs),
-and writes the Prometheus and Alertmanager configuration into the cluster directory. `specs` describes the
-three processes for the supervisor, which restarts them like any other component.
+and writes the Prometheus and Alertmanager configuration into the stack's directory. `processes` describes the
+three processes; the cluster's supervisor runs and restarts them like any other component. What the stack needs
+of the cluster is its `Site`, which the cluster layer gives.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from clusters.local.components import FLUX_CONTROLLERS, ComponentSpec, Probe
-from clusters.local.layout import ClusterLayout
-from clusters.monitoring import (
+from foundation.errors import UserError
+from monitoring.facts.rules import rule_groups, shipped_rules
+from monitoring.stack.handle import (
     MONITOR_JOB,
     OPERATOR_JOB,
     SCRAPE_JOBS,
@@ -26,10 +29,7 @@ from clusters.monitoring import (
     TIMINGS,
     AlertTimings,
     Monitoring,
-    rule_groups,
-    shipped_rules,
 )
-from foundation.errors import UserError
 
 PROMETHEUS, ALERTMANAGER, RECEIVER = "prometheus", "alertmanager", "alert-receiver"
 COMPONENTS: tuple[str, ...] = (RECEIVER, ALERTMANAGER, PROMETHEUS)
@@ -44,6 +44,26 @@ APISERVER_KEEPS = (
 )
 
 
+@dataclass(frozen=True)
+class Site:
+    """What the stack needs of the cluster it runs beside: its own directory, the cluster's ports by name, the
+    cluster's PKI (Prometheus scrapes the API server as admin) and the Flux controllers whose metrics it scrapes."""
+
+    directory: Path
+    ports: Mapping[str, int]
+    pki: Path
+    controllers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process of the stack: its command line and the URL that answers 200 once it serves."""
+
+    name: str
+    argv: list[str]
+    ready_url: str
+
+
 def check_rules(promtool: Path, rules: Path, source: Path) -> None:
     """promtool's verdict on the generated rule file; its first error becomes one line naming the source file."""
     proc = subprocess.run([str(promtool), "check", "rules", str(rules)], capture_output=True, text=True)
@@ -54,17 +74,17 @@ def check_rules(promtool: Path, rules: Path, source: Path) -> None:
         raise UserError(f"{source}: the alert rules do not load: {detail[:400]}; fix the rules (promtool check rules)")
 
 
-def prometheus_config(layout: ClusterLayout, ports: dict[str, int], timings: AlertTimings) -> dict[str, Any]:
-    pki = layout.pki_dir
+def prometheus_config(site: Site, timings: AlertTimings) -> dict[str, Any]:
+    pki, ports = site.pki, site.ports
     flux_targets = [
         {"targets": [f"127.0.0.1:{ports[name + '-metrics']}"], "labels": {"controller": name}}
-        for name in FLUX_CONTROLLERS
+        for name in site.controllers
     ]
 
     def file_job(job: str) -> dict[str, Any]:
         return {
             "job_name": job,
-            "file_sd_configs": [{"files": [str(layout.monitoring_dir / "targets" / job / "*.json")]}],
+            "file_sd_configs": [{"files": [str(site.directory / "targets" / job / "*.json")]}],
         }
 
     monitor = file_job(MONITOR_JOB)
@@ -74,7 +94,7 @@ def prometheus_config(layout: ClusterLayout, ports: dict[str, int], timings: Ale
             "scrape_interval": f"{timings.scrape_interval}s",
             "evaluation_interval": f"{timings.evaluation_interval}s",
         },
-        "rule_files": [str(layout.monitoring_dir / "rules.yaml")],
+        "rule_files": [str(site.directory / "rules.yaml")],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{ports[ALERTMANAGER]}"]}]}]},
         "scrape_configs": [
             {"job_name": "flux-controllers", "static_configs": flux_targets},
@@ -97,7 +117,7 @@ def prometheus_config(layout: ClusterLayout, ports: dict[str, int], timings: Ale
     }
 
 
-def alertmanager_config(ports: dict[str, int], timings: AlertTimings) -> dict[str, Any]:
+def alertmanager_config(ports: Mapping[str, int], timings: AlertTimings) -> dict[str, Any]:
     """Everything to the harness's receiver, one group per alert and object, resolved notifications included."""
     return {
         "route": {
@@ -118,44 +138,42 @@ def alertmanager_config(ports: dict[str, int], timings: AlertTimings) -> dict[st
     }
 
 
-def prepare(layout: ClusterLayout, ports: dict[str, int], rules_source: Path | None, promtool: Path) -> dict[str, Any]:
+def prepare(site: Site, rules_source: Path | None, promtool: Path) -> dict[str, Any]:
     """Write the rule file and both configurations; returns what the cluster spec records about monitoring."""
     source = (rules_source or shipped_rules()).resolve()
     groups = rule_groups(source)
-    layout.monitoring_dir.mkdir(parents=True, exist_ok=True)
-    rules = layout.monitoring_dir / "rules.yaml"
+    site.directory.mkdir(parents=True, exist_ok=True)
+    rules = site.directory / "rules.yaml"
     rules.write_text(
         f"# Generated from {source} at start-up; edit that file, not this one.\n"
         + yaml.safe_dump({"groups": groups}, sort_keys=False)
     )
     check_rules(promtool, rules, source)
-    (layout.monitoring_dir / "prometheus.yml").write_text(
-        yaml.safe_dump(prometheus_config(layout, ports, TIMINGS), sort_keys=False)
-    )
-    (layout.monitoring_dir / "alertmanager.yml").write_text(
-        yaml.safe_dump(alertmanager_config(ports, TIMINGS), sort_keys=False)
+    (site.directory / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(site, TIMINGS), sort_keys=False))
+    (site.directory / "alertmanager.yml").write_text(
+        yaml.safe_dump(alertmanager_config(site.ports, TIMINGS), sort_keys=False)
     )
     for job in SCRAPE_JOBS:
-        (layout.monitoring_dir / "targets" / job).mkdir(parents=True, exist_ok=True)
+        (site.directory / "targets" / job).mkdir(parents=True, exist_ok=True)
     return {"rules_source": str(source), "rules_shipped": source == shipped_rules().resolve()}
 
 
-def specs(layout: ClusterLayout, ports: dict[str, int], binaries: dict[str, Path]) -> list[ComponentSpec]:
+def processes(site: Site, binaries: Mapping[str, Path]) -> list[Process]:
     """The three processes; Prometheus last, so its first alerts find Alertmanager and the receiver up."""
-    base = layout.monitoring_dir
+    base, ports = site.directory, site.ports
     return [
-        ComponentSpec(
+        Process(
             RECEIVER,
             [
                 sys.executable,
                 "-m",
-                "clusters.local.alertreceiver",
+                "monitoring.stack.receiver",
                 f"--port={ports[RECEIVER]}",
                 f"--out={base / 'notifications.jsonl'}",
             ],
-            Probe(url=f"http://127.0.0.1:{ports[RECEIVER]}/healthz"),
+            f"http://127.0.0.1:{ports[RECEIVER]}/healthz",
         ),
-        ComponentSpec(
+        Process(
             ALERTMANAGER,
             [
                 str(binaries[ALERTMANAGER]),
@@ -165,9 +183,9 @@ def specs(layout: ClusterLayout, ports: dict[str, int], binaries: dict[str, Path
                 "--cluster.listen-address=",  # one instance: no gossip port
                 "--log.level=info",
             ],
-            Probe(url=f"http://127.0.0.1:{ports[ALERTMANAGER]}/-/ready"),
+            f"http://127.0.0.1:{ports[ALERTMANAGER]}/-/ready",
         ),
-        ComponentSpec(
+        Process(
             PROMETHEUS,
             [
                 str(binaries[PROMETHEUS]),
@@ -177,23 +195,22 @@ def specs(layout: ClusterLayout, ports: dict[str, int], binaries: dict[str, Path
                 f"--web.listen-address=127.0.0.1:{ports[PROMETHEUS]}",
                 "--log.level=info",
             ],
-            Probe(url=f"http://127.0.0.1:{ports[PROMETHEUS]}/-/ready"),
+            f"http://127.0.0.1:{ports[PROMETHEUS]}/-/ready",
         ),
     ]
 
 
-def handle(layout: ClusterLayout, spec: dict[str, Any]) -> Monitoring | None:
-    """The harness's view of a cluster's monitoring (None when it was started without)."""
-    recorded = spec.get("monitoring")
+def handle(site: Site, recorded: Mapping[str, Any] | None) -> Monitoring | None:
+    """The harness's view of a cluster's monitoring from what `prepare` recorded (None: started without)."""
     if not recorded:
         return None
-    ports = spec["ports"]
+    ports = site.ports
     return Monitoring(
         prometheus_url=f"http://127.0.0.1:{ports[PROMETHEUS]}",
         alertmanager_url=f"http://127.0.0.1:{ports[ALERTMANAGER]}",
         receiver_url=f"http://127.0.0.1:{ports[RECEIVER]}/alerts",
-        notifications_file=layout.monitoring_dir / "notifications.jsonl",
-        targets_dir=layout.monitoring_dir / "targets",
+        notifications_file=site.directory / "notifications.jsonl",
+        targets_dir=site.directory / "targets",
         rules_source=str(recorded["rules_source"]),
         rules_shipped=bool(recorded["rules_shipped"]),
     )

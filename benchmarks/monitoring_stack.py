@@ -1,6 +1,6 @@
 """Monitoring benchmark: what Prometheus and Alertmanager cost during a chaos run, and how long an alert takes.
 
-    .venv/bin/python benchmarks/monitoring.py [--pages 5] [--fault selector-change]
+    .venv/bin/python benchmarks/monitoring_stack.py [--pages 5] [--fault selector-change]
 
 Starts one local cluster with monitoring (its own, stopped at the end), evaluating the shipped rules plus one probe
 rule `resilience_benchmark_probe == 1` (no `for`) on a gauge this script serves and registers as a scrape target.
@@ -38,9 +38,10 @@ from assertions import slo  # noqa: E402
 from clusters.local.ports import ephemeral_port  # noqa: E402
 from clusters.local.provider import LocalProvider  # noqa: E402
 from clusters.model import Cluster  # noqa: E402
-from clusters.monitoring import OPERATOR_JOB, Monitoring, rule_groups, shipped_rules  # noqa: E402
 from foundation.waiting import wait_until  # noqa: E402
 from injectors.registry import FAULTS, fault  # noqa: E402
+from monitoring.facts.rules import rule_groups, shipped_rules  # noqa: E402
+from monitoring.stack.handle import OPERATOR_JOB, Monitoring  # noqa: E402
 from scenarios.plugin import DEFAULT_SLO  # noqa: E402
 from scenarios.recoveries import parse  # noqa: E402
 from scenarios.runner import ScenarioRun  # noqa: E402
