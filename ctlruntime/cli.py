@@ -1,5 +1,5 @@
 """What a controller's command shares: one-line argparse errors, the flags and client it connects with, and a run
-that ends cleanly on SIGTERM/SIGINT."""
+that ends cleanly on SIGTERM/SIGINT. Light at import (the CLI starts fast): the rest is imported when a command runs."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import os
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from foundation.errors import UserError
 
 if TYPE_CHECKING:
-    from ctlruntime.controller import Controller
+    from ctlruntime.controller import Controller, RuntimeConfig
     from kubeapi import Kube
+
+C = TypeVar("C", bound="RuntimeConfig")
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -34,6 +36,24 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
         "--kubeconfig", type=Path, default=None, help="kubeconfig file (default: the $KUBECONFIG list, else in-cluster)"
     )
     parser.add_argument("--context", default=None, help="kubeconfig context (default: its current-context)")
+
+
+def config_from(args: argparse.Namespace, config: type[C], *, max_workers: int, **fields: Any) -> C:
+    """`config` from the flags every controller has (each checked, a UserError naming a bad one) and `fields`."""
+    from ctlruntime import flags
+
+    addr = flags.parse_addr(args.metrics_addr)
+    return config(
+        namespaces=list(dict.fromkeys(flags.namespace("--namespace", ns) for ns in args.namespace)),
+        scope=flags.scope(args.selector),
+        state_namespace=flags.namespace("--state-namespace", args.state_namespace),
+        metrics_host=addr[0] if addr else None,
+        metrics_port=addr[1] if addr else 0,
+        workers=flags.count("--workers", args.workers, 1, max_workers),
+        lease_duration=flags.seconds("--lease-duration", args.lease_duration, 2, 3600),
+        startup_timeout=flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
+        **fields,
+    )
 
 
 def connect_from(kubeconfig: Path | None, context: str | None) -> tuple[Kube, str]:

@@ -115,28 +115,21 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_recover(args: argparse.Namespace) -> int:
     from ctlruntime import flags, logs
-    from ctlruntime.cli import connect_from, run_until_signalled
+    from ctlruntime.cli import config_from, connect_from, run_until_signalled
     from recovery.config import PatternSource
     from recovery.operator import Config, Operator
 
     # Every flag first: nothing connects, nothing is left running when one is wrong.
-    addr = flags.parse_addr(args.metrics_addr)
-    state_namespace = flags.namespace("--state-namespace", args.state_namespace)
-    config = Config(
-        namespaces=list(dict.fromkeys(flags.namespace("--namespace", ns) for ns in args.namespace)),
-        scope=flags.scope(args.selector),
-        state_namespace=state_namespace,
+    config = config_from(
+        args,
+        Config,
+        max_workers=256,
         patterns_file=args.patterns,
-        metrics_host=addr[0] if addr else None,
-        metrics_port=addr[1] if addr else 0,
         dry_run=args.dry_run,
-        workers=flags.count("--workers", args.workers, 1, 256),
-        lease_duration=flags.seconds("--lease-duration", args.lease_duration, 2, 3600),
         settle=flags.seconds("--settle", args.settle, 0, 86400, low_ok=False),
-        startup_timeout=flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
     )
     if args.patterns is not None:
-        PatternSource(None, state_namespace, args.patterns).load()  # PatternError names the file and pattern
+        PatternSource(None, config.state_namespace, args.patterns).load()  # PatternError names the file and pattern
     kube, config.api_server = connect_from(args.kubeconfig, flags.name("--context", args.context))
     logs.setup(args.log_format)
     return run_until_signalled(kube, Operator(kube, config))

@@ -55,26 +55,15 @@ def register(subparsers: Subparsers) -> None:
 
 def run_stage(args: argparse.Namespace) -> int:
     from ctlruntime import flags, logs
-    from ctlruntime.cli import connect_from, run_until_signalled
+    from ctlruntime.cli import config_from, connect_from, run_until_signalled
     from foundation.errors import UserError
     from staging.controller import Config, Controller
 
-    addr = flags.parse_addr(args.metrics_addr)
     if args.dry_run_as is not None and not args.dry_run_as.strip():
         raise UserError(
             "--dry-run-as '': empty; give a user like system:serviceaccount:flux-system:kustomize-controller"
         )
-    config = Config(
-        namespaces=list(dict.fromkeys(flags.namespace("--namespace", ns) for ns in args.namespace)),
-        scope=flags.scope(args.selector),
-        state_namespace=flags.namespace("--state-namespace", args.state_namespace),
-        metrics_host=addr[0] if addr else None,
-        metrics_port=addr[1] if addr else 0,
-        workers=flags.count("--workers", args.workers, 1, 64),
-        lease_duration=flags.seconds("--lease-duration", args.lease_duration, 2, 3600),
-        startup_timeout=flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
-        kubectl=args.kubectl,
-    )
+    config = config_from(args, Config, max_workers=64, kubectl=args.kubectl)
     kube, config.api_server = connect_from(args.kubeconfig, flags.name("--context", args.context))
     if args.dry_run_as:
         config.dry_run_kube = kube.impersonating(args.dry_run_as)
