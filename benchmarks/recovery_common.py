@@ -16,10 +16,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # testsupport: in the checkout, not installed
+
 from assertions.verdict import percentile
 from clusters.local.provider import LocalProvider
 from clusters.model import Cluster
-from recovery.testing import OperatorProcess
+from testsupport.operatorprocess import OperatorProcess
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ Usage: .venv/bin/python benchmarks/recovery_scale.py [--reuse-cluster NAME] [--c
 from __future__ import annotations
 
 import argparse
-import datetime
 import re
 import secrets
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recovery_common import fmt, local_cluster, operator_for, summary
 
 from clusters.model import Cluster
+from ctlruntime.timeparse import parse_time
 from fluxmodel import signatures as sig
 from fluxmodel.conditions import condition, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION
@@ -44,7 +44,10 @@ _DECISION = re.compile(
 
 def wall_seconds(stamp: str) -> float:
     """An RFC 3339 time (Kubernetes' or the operator log's) as seconds since the epoch."""
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    seconds = parse_time(stamp)
+    if seconds is None:
+        raise ValueError(f"not an RFC 3339 time: {stamp!r}")
+    return seconds
 
 
 def files(app: App, count: int, selector_extra: dict[str, str]) -> dict[str, str]:

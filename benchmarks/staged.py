@@ -34,7 +34,7 @@ from fluxmodel.conditions import artifact_revision, is_ready, last_applied_revis
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from fluxmodel.staged import head_name
 from injectors.apps import deployment, dump, kustomization_file
-from recovery.testing import OperatorProcess
+from testsupport.operatorprocess import OperatorProcess
 
 STAGES = ("validation", "canary", "production")
 

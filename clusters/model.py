@@ -8,6 +8,7 @@ providers have none, and faults that need it say so.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,10 +50,12 @@ class Cluster:
     control: ComponentControl | None = None
     # Prometheus, Alertmanager and the alert receiver, when the cluster was started with them.
     monitoring: Monitoring | None = None
+    # How `kube` is made from the kubeconfig and context (unit tests hand in an in-memory API).
+    connector: Callable[[Path, str | None], Kube] = field(default=connect, repr=False, compare=False)
 
     @functools.cached_property
     def kube(self) -> Kube:
-        return connect(self.kubeconfig, self.context)
+        return self.connector(self.kubeconfig, self.context)
 
     def to_json(self) -> dict[str, Any]:
         return {

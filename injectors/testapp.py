@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ctlruntime.timeparse import parse_time
 from fluxmodel.annotations import reconcile_request
 from fluxmodel.conditions import condition, deployment_available, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_RELEASE, HELM_REPOSITORY, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import Signature
 from foundation.waiting import wait_until
 from kubeapi import ApiError, Kube, NotFound
-from recovery.health import parse_time
 
 HELM_REPOSITORY_NAME = "local-charts"
 

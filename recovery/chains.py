@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ctlruntime.api import KubeApi
 from fluxmodel.conditions import artifact_revision
 from fluxmodel.kinds import ObjectRef
-from recovery import events, logs
+from recovery import decisions, events
 from recovery.actions.base import request_reconcile
 from recovery.actions.sources import PROBE_FOR, check_pin
-from recovery.api import KubeApi
 from recovery.dependencies import dependencies_ready, kick_after_source_change
 from recovery.metrics import Metrics
 from recovery.monitor import Monitor
@@ -60,7 +60,7 @@ class ChainResolver:
         if not dependencies_ready(ref, self.monitor.graph(), *self.monitor.snapshot())[0]:
             return
         if self.dry_run:
-            logs.decision(ref, "dependency-chain", "reconcile_dependents", "dry-run", why)
+            decisions.record(ref, "dependency-chain", "reconcile_dependents", "dry-run", why)
             return
         token = request_reconcile(self.kube, obj)
         state.awaiting = {
@@ -75,7 +75,7 @@ class ChainResolver:
             events.ACTION,
             f"reconcile_dependents: {why}",
         )
-        logs.decision(ref, "dependency-chain", "reconcile_dependents", "done", why)
+        decisions.record(ref, "dependency-chain", "reconcile_dependents", "done", why)
 
     def report_cycles(self) -> None:
         cycles = self.monitor.cycles().members
@@ -84,7 +84,7 @@ class ChainResolver:
             self._cycles_reported = dict(cycles)
         for ref, text in new.items():
             obj = self.monitor.get(ref)
-            logs.decision(ref, "dependency-cycle", "report", "reported", text)
+            decisions.record(ref, "dependency-cycle", "report", "reported", text)
             if obj is not None and not self.dry_run:
                 self.recorder.emit(
                     obj,
@@ -109,7 +109,7 @@ class ChainResolver:
             summary = check_pin(self.kube, state, src, probe, self.clock())
             if summary:
                 self.store.save(state)
-                logs.decision(ref, "pin", "rollback_to_last_good_revision", "updated", summary)
+                decisions.record(ref, "pin", "rollback_to_last_good_revision", "updated", summary)
                 self.recorder.emit(src, events.ACTION, summary)
             if state.pin and state.pin.get("retry_at") is not None:
                 self.requeue(ref, max(0.0, float(state.pin["retry_at"]) - self.clock()))

@@ -5,7 +5,7 @@ input (flags, kubeconfig, patterns, credentials, RBAC), 3 when the API server di
 --startup-timeout (it retries with backoff until then, one log line per attempt: retrying later can work).
 `recover --selector SELECTOR` (a label selector, kubectl -l syntax) recovers only the Kustomizations and
 HelmReleases whose labels match; its Lease and state ConfigMaps are named with a hash of the selector, so
-one operator per recovery mode can run on one cluster (recovery.scope).
+one operator per recovery mode can run on one cluster (ctlruntime.scope).
 explain prints JSON (or --format text) and exits 0 when a pattern acts on the failure, now or once Flux has
 given up on it (a Helm release's retries spent), and 3 when none ever does.
 """
@@ -15,32 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
 
+from ctlruntime.cli import add_connection_flags, one_line_errors
 from fluxmodel.kinds import FLUX_NAMESPACE, RECONCILED_KINDS
 from foundation.cliargs import Subparsers
-from foundation.errors import UserError
 from recovery.health import FAILURE_CONDITIONS
 
-if TYPE_CHECKING:
-    from kubeapi import Kube
-
 EXIT_NO_MATCH = 3  # explain: no pattern acts on the failure, now or later
-
-
-def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """argparse prints its usage before an error; like every bad input here, its errors become one line, exit 2."""
-
-    def error(message: str) -> NoReturn:
-        command = parser.prog.rpartition(" ")[2]
-        parser.exit(2, f"resilience: error: {command}: {message}; see {parser.prog} --help\n")
-
-    parser.error = error  # type: ignore[method-assign]
-    return parser
 
 
 def register(subparsers: Subparsers) -> None:
@@ -55,10 +38,7 @@ def register(subparsers: Subparsers) -> None:
             "--startup-timeout."
         ),
     )
-    p.add_argument(
-        "--kubeconfig", type=Path, default=None, help="kubeconfig file (default: the $KUBECONFIG list, else in-cluster)"
-    )
-    p.add_argument("--context", default=None, help="kubeconfig context (default: its current-context)")
+    add_connection_flags(p)
     p.add_argument("--patterns", type=Path, default=None, metavar="FILE", help="recovery patterns YAML file")
     p.add_argument("--metrics-addr", default="127.0.0.1:9090", metavar="HOST:PORT", help="'' or 'off' disables it")
     p.add_argument("--namespace", action="append", default=[], metavar="NS", help="watch only NS (repeatable)")
@@ -74,7 +54,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--state-namespace", default=FLUX_NAMESPACE, metavar="NS", help="reconciliation-state and Lease")
     p.add_argument("--dry-run", action="store_true", help="decide and log, change nothing (no Lease, no Events)")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
-    # Numbers arrive as text: recovery.flags refuses nan, inf and meaningless values in one line.
+    # Numbers arrive as text: ctlruntime.flags refuses nan, inf and meaningless values in one line.
     p.add_argument("--workers", default="8", metavar="N", help="objects handled in parallel, 1-256 (default 8)")
     p.add_argument("--lease-duration", default="15", metavar="SECONDS", help="Lease duration, 2-3600 (default 15)")
     p.add_argument(
@@ -91,7 +71,7 @@ def register(subparsers: Subparsers) -> None:
         "(default 120; 0: try once)",
     )
     p.set_defaults(func=run_recover)
-    _one_line_errors(p)
+    one_line_errors(p)
 
     e = subparsers.add_parser(
         "explain",
@@ -111,7 +91,7 @@ def register(subparsers: Subparsers) -> None:
     e.add_argument("--patterns", type=Path, default=None, metavar="FILE", help="patterns file (default: built-in)")
     e.add_argument("--format", choices=("json", "text"), default="json", help="output format (default json)")
     e.set_defaults(func=run_explain)
-    _one_line_errors(e)
+    one_line_errors(e)
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -133,65 +113,23 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0 if out["verdict"] in (ACTS_NOW, ACTS_LATER) else EXIT_NO_MATCH
 
 
-def connect_from(kubeconfig: Path | None, context: str | None) -> tuple[Kube, str]:
-    """A client from --kubeconfig, else the KUBECONFIG list, else the pod's service account, and a description of
-    where it points (`https://host:6443 from --kubeconfig K`) for messages; UserError naming the source."""
-    from kubeapi import Kubeconfig, KubeconfigError, connect, connect_in_cluster
-
-    if kubeconfig is None and not os.environ.get("KUBECONFIG"):
-        if context is not None:
-            raise UserError(f"--context {context}: no kubeconfig to pick it from; pass --kubeconfig or set KUBECONFIG")
-        try:
-            kube = connect_in_cluster()
-        except ValueError as e:
-            raise UserError(f"{e}; outside a cluster pass --kubeconfig FILE or set KUBECONFIG") from e
-        return kube, f"{kube.server} (in-cluster service account)"
-    if kubeconfig is not None:
-        source = Kubeconfig.file(kubeconfig, f"--kubeconfig {kubeconfig}")
-        fix = "give a kubeconfig file with --kubeconfig"
-    else:
-        source = Kubeconfig.env(os.environ["KUBECONFIG"])
-        fix = "fix KUBECONFIG or pass --kubeconfig FILE"
-    try:
-        kube = connect(source, context)
-    except KubeconfigError as e:
-        raise UserError(f"{e}; {'pick one with --context' if e.context else fix}") from e
-    return kube, f"{kube.server} from {source}" + (f" (context {context})" if context else "")
-
-
 def run_recover(args: argparse.Namespace) -> int:
-    from recovery import flags, logs
+    from ctlruntime import flags, logs
+    from ctlruntime.cli import config_from, connect_from, run_until_signalled
     from recovery.config import PatternSource
     from recovery.operator import Config, Operator
 
     # Every flag first: nothing connects, nothing is left running when one is wrong.
-    addr = flags.parse_addr(args.metrics_addr)
-    state_namespace = flags.namespace("--state-namespace", args.state_namespace)
-    config = Config(
-        namespaces=list(dict.fromkeys(flags.namespace("--namespace", ns) for ns in args.namespace)),
-        scope=flags.scope(args.selector),
-        state_namespace=state_namespace,
+    config = config_from(
+        args,
+        Config,
+        max_workers=256,
         patterns_file=args.patterns,
-        metrics_host=addr[0] if addr else None,
-        metrics_port=addr[1] if addr else 0,
         dry_run=args.dry_run,
-        workers=flags.count("--workers", args.workers, 1, 256),
-        lease_duration=flags.seconds("--lease-duration", args.lease_duration, 2, 3600),
         settle=flags.seconds("--settle", args.settle, 0, 86400, low_ok=False),
-        startup_timeout=flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
     )
     if args.patterns is not None:
-        PatternSource(None, state_namespace, args.patterns).load()  # PatternError names the file and pattern
+        PatternSource(None, config.state_namespace, args.patterns).load()  # PatternError names the file and pattern
     kube, config.api_server = connect_from(args.kubeconfig, flags.name("--context", args.context))
     logs.setup(args.log_format)
-    operator = Operator(kube, config)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        operator.stop.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        return operator.run()
-    finally:
-        kube.close()
+    return run_until_signalled(kube, Operator(kube, config))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from recovery.api import KubeApi
+from ctlruntime.api import KubeApi
 from recovery.defaults import default_patterns
 from recovery.errors import PatternError
 from recovery.patterns import CONFIGMAP_KEY, CONFIGMAP_NAME, PatternSet, parse

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from foundation.errors import UserError
-from foundation.waiting import WaitTimeout
 
 
 class RecoveryError(Exception):
@@ -24,8 +23,3 @@ class PermanentError(RecoveryError):
 
 class PatternError(UserError):
     """A recovery pattern is invalid; the message names the pattern (index, name) and what to fix."""
-
-
-class ApiUnreachable(WaitTimeout):
-    """The API server did not answer within --startup-timeout: exit 3, as every wait that runs out of time (the
-    input may be right and a later start succeed; exit 2 is kept for input that retrying cannot fix)."""

@@ -14,10 +14,10 @@ import secrets
 import socket
 from typing import Any
 
+from ctlruntime.api import KubeApi
 from fluxmodel.annotations import OPERATOR_COMPONENT
 from kubeapi import ApiError
 from recovery import runbooks
-from recovery.api import KubeApi
 
 COMPONENT = OPERATOR_COMPONENT
 DETECTED = "RecoveryDetected"

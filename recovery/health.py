@@ -10,6 +10,7 @@ import datetime
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ctlruntime.timeparse import parse_time
 from fluxmodel.conditions import conditions, is_ready, last_applied_revision, last_attempted_revision
 from fluxmodel.graph import depends_on
 from fluxmodel.kinds import ObjectRef
@@ -44,16 +45,6 @@ def failures(obj: dict[str, Any]) -> list[Failure]:
         ):
             out.append(Failure(c.type, c.reason, c.message))
     return out
-
-
-def parse_time(value: Any) -> float | None:
-    """An RFC 3339 timestamp as epoch seconds (None if absent or unparsable)."""
-    if not value:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def format_time(epoch: float) -> str:

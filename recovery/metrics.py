@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ctlruntime.probes import MetricsServer
 from fluxmodel.kinds import ObjectRef
 from recovery.actions import ACTIONS
 from recovery.health import Health
-from recovery.probes import ProbeServer
 
 PREFIX = {"Kustomization": "flux_kustomization", "HelmRelease": "flux_helmrelease"}
 # The `result` of flux_recovery_actions_total and the `why` of flux_recovery_escalations_total.
@@ -130,11 +130,11 @@ def _per_object(v: View) -> Iterable[Metric]:
     return list(families.values())
 
 
-class Metrics:
-    """A registry of its own (so tests and benchmarks can run several), the counters, and the HTTP server."""
+class Metrics(MetricsServer):
+    """The operator's counters and collector, served with the probes."""
 
     def __init__(self, view: Callable[[], View]):
-        self.registry = CollectorRegistry()
+        super().__init__()
         self.actions = Counter(
             "flux_recovery_actions",
             "Recovery actions by action and result (started, succeeded, failed, dry_run)",
@@ -169,16 +169,6 @@ class Metrics:
                     self.actions.labels(kind, action, result)
                 for why in ESCALATION_REASONS:
                     self.escalations.labels(kind, action, why)
-        self.probes = ProbeServer(self.registry)
-        # Set once the operator has read its patterns and states and watches: /readyz answers 200 from then on.
-        self.ready = self.probes.ready
-
-    def serve(self, host: str, port: int) -> int:
-        """Serve /metrics, /healthz and /readyz on host:port (port 0 picks one); returns the port."""
-        return self.probes.serve(host, port)
-
-    def stop(self) -> None:
-        self.probes.stop()
 
 
 def sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> Any:

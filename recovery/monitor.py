@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ctlruntime.api import KubeApi
+from ctlruntime.informer import Informer
+from ctlruntime.scope import EVERYTHING, Scope
 from fluxmodel.graph import DependencyGraph
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
-from recovery.api import KubeApi
 from recovery.dependencies import CycleReport, blocked
 from recovery.health import Health, observe, with_last_ready
-from recovery.informer import Informer
-from recovery.scope import EVERYTHING, Scope
 
 FLUX_KINDS = (KUSTOMIZATION, HELM_RELEASE)
 WATCHED = (KUSTOMIZATION, HELM_RELEASE, GIT_REPOSITORY)

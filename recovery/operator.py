@@ -1,74 +1,56 @@
 """`resilience recover`: the monitor, the workers, the Lease, the metrics server and pattern reloads, wired.
 
-Metrics are served first, then the instance waits for the API server (recovery.startup, --startup-timeout).
-Watching starts before the Lease is won, so a standby instance has warm caches and serves metrics; only the
-Lease holder writes anything. A clean stop finishes the current steps, releases the Lease and exits 0.
-With a scope (--selector) the instance sees and changes only matching objects and holds a Lease and state
-ConfigMaps of its own (recovery.scope), so instances for different recovery modes run side by side.
+Run as every controller here (ctlruntime.controller): metrics first, a wait for the API server, warm caches in a
+standby, only the Lease holder writes anything. With a scope (--selector) the instance sees and changes only
+matching objects and holds a Lease and state ConfigMaps of its own (ctlruntime.scope), so instances for different
+recovery modes run side by side.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
-import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Hashable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from fluxmodel.kinds import FLUX_NAMESPACE, ObjectRef
+from ctlruntime.controller import Controller, RuntimeConfig
+from fluxmodel.kinds import ObjectRef
 from foundation.errors import UserError
 from kubeapi import ApiError, Forbidden, Kube
-from recovery import events, logs, startup
+from recovery import decisions, events
 from recovery.config import PatternSource
 from recovery.errors import PatternError
-from recovery.lease import NAME as LEASE_NAME
-from recovery.lease import LeaderElector
 from recovery.metrics import Metrics, View
 from recovery.monitor import Monitor
 from recovery.patterns import PatternSet
 from recovery.reconciler import Options, Reconciler
-from recovery.scope import EVERYTHING, Scope
 from recovery.state import StateStore
-from recovery.workqueue import WorkQueue
 
+LEASE_NAME = "gitops-resilience-operator"
 log = logging.getLogger("recovery.operator")
 
 
 @dataclass
-class Config:
-    namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
-    scope: Scope = EVERYTHING  # only Flux objects matching --selector
-    state_namespace: str = FLUX_NAMESPACE
+class Config(RuntimeConfig):
     patterns_file: Path | None = None
-    metrics_host: str | None = "127.0.0.1"
-    metrics_port: int = 0
     dry_run: bool = False
-    workers: int = 8
-    lease_duration: float = 15.0
     settle: float = 300.0
-    startup_timeout: float = 120.0
-    api_server: str = "(unnamed)"  # where the client points and from which kubeconfig, for messages
     config_poll: float = 2.0
-    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
 
 
-class Operator:
+class Operator(Controller):
+    config: Config
+    metrics: Metrics
+
     def __init__(self, kube: Kube, config: Config):
-        self.kube = kube
-        self.config = config
-        self.stop = threading.Event()
-        self.queue = WorkQueue()
-        self.leader = False
+        super().__init__(kube, config, Metrics(self.view), LEASE_NAME)
         self.config_valid = True
         self.source = PatternSource(kube, config.state_namespace, config.patterns_file)
         self.patterns: PatternSet | None = None
         self.store = StateStore(kube, config.state_namespace, persist=not config.dry_run, scope=config.scope)
         self.monitor = Monitor(kube, config.namespaces or [None], last_ready=self._last_ready, scope=config.scope)
-        self.metrics = Metrics(self.view)
-        self.port: int | None = None
         self.reconciler = Reconciler(
             kube,
             self.monitor,
@@ -80,65 +62,22 @@ class Operator:
             lambda: self.leader,
             Options(dry_run=config.dry_run, settle=config.settle, scope=config.scope),
         )
-        self.elector = LeaderElector(
-            kube,
-            config.state_namespace,
-            config.identity,
-            name=config.scope.name(LEASE_NAME),
-            duration=config.lease_duration,
-            annotations=config.scope.annotations(),
-        )
-        self._threads: list[threading.Thread] = []
+        self.takes_lease = not config.dry_run  # dry-run writes nothing, so it needs (and takes) no Lease
 
     def current_patterns(self) -> PatternSet:
         assert self.patterns is not None
         return self.patterns
 
-    def start(self) -> bool:
-        """Serve metrics, wait for the API server, load patterns and state, start watching and working.
-
-        False when stopped while waiting; UserError when the input is unusable, ApiUnreachable (exit 3) when the
-        API server did not answer within the startup timeout."""
-        host, port = self.config.metrics_host, self.config.metrics_port
-        if host is not None:
-            try:
-                self.port = self.metrics.serve(host, port)
-            except OSError as e:
-                addr = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-                raise UserError(
-                    f"--metrics-addr {addr}: cannot listen ({e.strerror}); give a local address and a free port"
-                ) from e
-        loaded = startup.until_answered(
-            self._load, timeout=self.config.startup_timeout, stop=self.stop, server=self.config.api_server
-        )
-        if loaded is None:
-            return False
+    def _watch(self, loaded: Any) -> dict[str, Any]:
         self.monitor.on_change = lambda ref, old, new: self.queue.add(ref)
         self.monitor.start(self.stop)
-        log.info(
-            "started",
-            extra={
-                "fields": {
-                    "identity": self.config.identity,
-                    "namespaces": ",".join(self.config.namespaces) or "all",
-                    "selector": str(self.config.scope),
-                    "lease": f"{self.config.state_namespace}/{self.elector.name}",
-                    "patterns": f"{len(self.current_patterns().patterns)} from {self.current_patterns().source}",
-                    "states": loaded,
-                    "metrics": f"{self.config.metrics_host}:{self.port}" if self.port else "off",
-                    "dry_run": self.config.dry_run,
-                }
-            },
-        )
-        for i in range(max(1, self.config.workers)):
-            self._spawn(f"worker-{i}", self._work)
-        if self.config.dry_run:
-            self._leadership(True)  # dry-run writes nothing, so it needs (and takes) no Lease
-        else:
-            self._spawn("lease", lambda: self.elector.run(self.stop, self._leadership))
         self._spawn("config", self._poll_config)
-        self.metrics.ready.set()
-        return True
+        patterns = self.current_patterns()
+        return {
+            "patterns": f"{len(patterns.patterns)} from {patterns.source}",
+            "states": loaded,
+            "dry_run": self.config.dry_run,
+        }
 
     def _load(self) -> int:
         """The startup reads: the API server answers, the patterns, the states (how many)."""
@@ -161,48 +100,12 @@ class Operator:
                 raise
             raise UserError(f"{where} refused a startup read: {e}") from e
 
-    def run(self) -> int:
-        """Start, then block until stop is set (SIGTERM/SIGINT); a clean stop returns 0, whenever it comes."""
-        try:
-            if self.start():
-                self.stop.wait()
-        finally:
-            self.shutdown()
-        return 0
+    def process(self, key: Hashable) -> None:
+        assert isinstance(key, ObjectRef)
+        self.reconciler.process(key)
 
-    def shutdown(self) -> None:
-        self.stop.set()
-        self.queue.shutdown()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        if not self.config.dry_run:
-            self.elector.release()
-        self.metrics.stop()
-        log.info("stopped", extra={"fields": {"identity": self.config.identity}})
-
-    # -- threads -----------------------------------------------------------------------------------------
-    def _spawn(self, name: str, target: object) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
-        self._threads.append(thread)
-        thread.start()
-
-    def _work(self) -> None:
-        while not self.stop.is_set():
-            ref = self.queue.get(timeout=0.5)
-            if ref is None:
-                continue
-            try:
-                assert isinstance(ref, ObjectRef)
-                self.reconciler.process(ref)
-            except Exception:
-                log.exception("processing %s failed; retrying in 5s", ref)
-                self.queue.add(ref, 5.0)
-            finally:
-                self.queue.done(ref)
-
-    def _leadership(self, held: bool) -> None:
-        self.leader = held
-        logs.decision("lease", "-", "-", "acquired" if held else "lost", self.config.identity)
+    def _on_leadership(self, held: bool) -> None:
+        decisions.record("lease", "-", "-", "acquired" if held else "lost", self.config.identity)
         if held:
             objects, sources = self.monitor.snapshot()
             for ref in [*objects, *sources, *self.store.known()]:

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ctlruntime.scope import EVERYTHING, Scope
 from fluxmodel.annotations import RECOVERY_ESCALATED, owner
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
 from kubeapi import ApiError, Conflict, Kube
-from recovery import engine, events, logs
+from recovery import decisions, engine, events
 from recovery.actions import ACTIONS, Context, Done, Requeue
 from recovery.chains import ChainResolver
 from recovery.dependencies import dependencies_ready, dependents_to_reconcile
@@ -24,7 +25,6 @@ from recovery.health import Failure, Health
 from recovery.metrics import ESCALATION_MANUAL, ESCALATION_REFUSED, ESCALATION_RETRIES, Metrics
 from recovery.monitor import Monitor
 from recovery.patterns import Match, PatternSet, match_one
-from recovery.scope import EVERYTHING, Scope
 from recovery.state import ObjectState, StateStore
 
 ESCALATED_ANNOTATION = RECOVERY_ESCALATED
@@ -94,7 +94,7 @@ class Reconciler:
         if state.awaiting:
             action = str(state.awaiting.get("action", ""))
             self.metrics.actions.labels(ref.kind, action, "succeeded").inc()
-            logs.decision(
+            decisions.record(
                 ref, str(state.awaiting.get("pattern", "")), action, "recovered", f"Ready at {health.last_applied}"
             )
         if state.escalated and not self.options.dry_run:
@@ -151,7 +151,7 @@ class Reconciler:
             action = str(state.awaiting.get("action", ""))
             if state.awaiting.get("validate"):
                 self.metrics.actions.labels(ref.kind, action, "failed").inc()
-            logs.decision(ref, str(state.awaiting.get("pattern", "")), action, "not-recovered", health.message[:200])
+            decisions.record(ref, str(state.awaiting.get("pattern", "")), action, "not-recovered", health.message[:200])
             state.awaiting = None
         patterns = self.patterns()
         match = patterns.match(ref.kind, health.failures)
@@ -207,7 +207,7 @@ class Reconciler:
         if self.options.dry_run:
             if self._once(ref, f"dry-run|{decision.key}"):
                 self.metrics.actions.labels(ref.kind, action.name, "dry_run").inc()
-                logs.decision(ref, match.pattern.name, action.name, "dry-run", "; ".join(action.plan(match)))
+                decisions.record(ref, match.pattern.name, action.name, "dry-run", "; ".join(action.plan(match)))
             return
         now = self.clock()
         state.attempts[decision.key] = decision.attempt
@@ -236,7 +236,7 @@ class Reconciler:
             f"{action.name} attempt {decision.attempt}/{match.pattern.max_retries} (pattern {match.pattern.name}): "
             + "; ".join(action.plan(match))[:600],
         )
-        logs.decision(ref, match.pattern.name, action.name, "started", attempt=decision.attempt)
+        decisions.record(ref, match.pattern.name, action.name, "started", attempt=decision.attempt)
         self._run(ref, obj, match, state)
 
     def _resume(self, ref: ObjectRef, obj: dict[str, Any], state: ObjectState) -> None:
@@ -245,7 +245,7 @@ class Reconciler:
         pattern = next((p for p in self.patterns().patterns if p.name == flight.get("pattern")), None)
         match = match_one(pattern, ref.kind, [failure]) if pattern else None
         if match is None:
-            logs.decision(ref, str(flight.get("pattern")), str(flight.get("action")), "abandoned", "pattern changed")
+            decisions.record(ref, str(flight.get("pattern")), str(flight.get("action")), "abandoned", "pattern changed")
             state.in_flight = None
             return
         self._run(ref, obj, match, state)
@@ -289,7 +289,7 @@ class Reconciler:
             self.metrics.duration.labels(action.name).observe(time.monotonic() - started)
         if isinstance(outcome, Requeue):
             if self._once(ref, f"waiting|{outcome.note}"):  # progress, once per step
-                logs.decision(ref, match.pattern.name, action.name, "waiting", outcome.note)
+                decisions.record(ref, match.pattern.name, action.name, "waiting", outcome.note)
             self.requeue(ref, outcome.after)
             return
         assert isinstance(outcome, Done)
@@ -305,7 +305,7 @@ class Reconciler:
         if not match.pattern.validation_required:
             self.metrics.actions.labels(ref.kind, action.name, "succeeded").inc()
         self.recorder.emit(obj, events.ACTION, f"{action.name} done: {outcome.summary}")
-        logs.decision(ref, match.pattern.name, action.name, "done", outcome.summary, attempt=flight.get("attempt"))
+        decisions.record(ref, match.pattern.name, action.name, "done", outcome.summary, attempt=flight.get("attempt"))
         self.requeue(ref, self.options.settle)
 
     def _escalate(
@@ -324,7 +324,7 @@ class Reconciler:
             else ESCALATION_REFUSED
         )
         self.metrics.escalations.labels(ref.kind, action, kind).inc()
-        logs.decision(ref, match.pattern.name, action, "escalated", why)
+        decisions.record(ref, match.pattern.name, action, "escalated", why)
         if self.options.dry_run:
             return
         self.recorder.emit(
@@ -341,12 +341,12 @@ class Reconciler:
             patch = {"metadata": {"annotations": {ESCALATED_ANNOTATION: value}}}
             self.kube.merge_patch(str(obj["apiVersion"]), ref.kind, ref.name, ref.namespace, patch)
         except ApiError as e:
-            logs.log.warning("could not annotate %s: %s", ref, e)
+            decisions.log.warning("could not annotate %s: %s", ref, e)
 
     def _say(self, ref: ObjectRef, decision: engine.Decision) -> None:
         """Log non-acting decisions once per change (acting ones are logged where they happen)."""
         if decision.verdict != engine.ACT and self._once(ref, f"{decision.verdict}|{decision.pattern}|{decision.why}"):
-            logs.decision(ref, decision.pattern, decision.action, decision.verdict, decision.why)
+            decisions.record(ref, decision.pattern, decision.action, decision.verdict, decision.why)
 
     def _once(self, ref: ObjectRef, line: str) -> bool:
         with self._lock:

@@ -18,12 +18,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctlruntime.api import KubeApi
+from ctlruntime.scope import EVERYTHING, SCOPE_LABEL, Scope
+from ctlruntime.timeparse import parse_time
 from fluxmodel.kinds import ObjectRef
 from kubeapi import NotFound
 from kubeapi.errors import Conflict
-from recovery.api import KubeApi
-from recovery.health import format_time, parse_time
-from recovery.scope import EVERYTHING, SCOPE_LABEL, Scope
+from recovery.health import format_time
 
 PREFIX = "reconciliation-state"
 MANAGED_BY = "gitops-resilience-operator"

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from ctlruntime.api import KubeApi
 from fluxmodel.conditions import is_ready, last_applied_revision, last_attempted_revision, workload_ready
 from fluxmodel.immutable import immutable_changes
 from fluxmodel.inventory import entries
@@ -35,7 +36,6 @@ from fluxmodel.staged import (
 )
 from foundation.errors import UserError
 from kubeapi import ApiError, UnknownKind
-from recovery.api import KubeApi
 from staging.content import ArtifactError, Artifacts
 from staging.status import CheckResult
 from validation.dryrun import FIELD_MANAGER, dry_run

@@ -7,22 +7,14 @@ Exit 0 after a clean stop (SIGTERM/SIGINT), 2 on bad input (flags, kubeconfig, t
 from __future__ import annotations
 
 import argparse
-import signal
-from pathlib import Path
-from types import FrameType
-from typing import Protocol
 
+from ctlruntime.cli import add_connection_flags, one_line_errors
 from fluxmodel.kinds import FLUX_NAMESPACE
+from foundation.cliargs import Subparsers
 
 
-class _Subparsers(Protocol):
-    def add_parser(self, name: str, **kwargs: object) -> argparse.ArgumentParser: ...
-
-
-def register(subparsers: _Subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the `stage` command."""
-    from recovery.cli import _one_line_errors
-
     p = subparsers.add_parser(
         "stage",
         help="run the stage controller: move revisions through StagedKustomizations' stages, roll back failures",
@@ -33,10 +25,7 @@ def register(subparsers: _Subparsers) -> None:
             "3 when the API server did not answer within --startup-timeout. Manual: docs/staged-deployments.md."
         ),
     )
-    p.add_argument(
-        "--kubeconfig", type=Path, default=None, help="kubeconfig file (default: the $KUBECONFIG list, else in-cluster)"
-    )
-    p.add_argument("--context", default=None, help="kubeconfig context (default: its current-context)")
+    add_connection_flags(p)
     p.add_argument("--metrics-addr", default="127.0.0.1:9091", metavar="HOST:PORT", help="'' or 'off' disables it")
     p.add_argument("--namespace", action="append", default=[], metavar="NS", help="watch only NS (repeatable)")
     p.add_argument(
@@ -61,43 +50,22 @@ def register(subparsers: _Subparsers) -> None:
         "system:serviceaccount:flux-system:kustomize-controller (what Flux applies as); default: the controller itself",
     )
     p.set_defaults(func=run_stage)
-    _one_line_errors(p)
+    one_line_errors(p)
 
 
 def run_stage(args: argparse.Namespace) -> int:
+    from ctlruntime import flags, logs
+    from ctlruntime.cli import config_from, connect_from, run_until_signalled
     from foundation.errors import UserError
-    from recovery import flags, logs
-    from recovery.cli import connect_from
     from staging.controller import Config, Controller
 
-    addr = flags.parse_addr(args.metrics_addr)
     if args.dry_run_as is not None and not args.dry_run_as.strip():
         raise UserError(
             "--dry-run-as '': empty; give a user like system:serviceaccount:flux-system:kustomize-controller"
         )
-    config = Config(
-        namespaces=list(dict.fromkeys(flags.namespace("--namespace", ns) for ns in args.namespace)),
-        scope=flags.scope(args.selector),
-        state_namespace=flags.namespace("--state-namespace", args.state_namespace),
-        metrics_host=addr[0] if addr else None,
-        metrics_port=addr[1] if addr else 0,
-        workers=flags.count("--workers", args.workers, 1, 64),
-        lease_duration=flags.seconds("--lease-duration", args.lease_duration, 2, 3600),
-        startup_timeout=flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
-        kubectl=args.kubectl,
-    )
+    config = config_from(args, Config, max_workers=64, kubectl=args.kubectl)
     kube, config.api_server = connect_from(args.kubeconfig, flags.name("--context", args.context))
     if args.dry_run_as:
         config.dry_run_kube = kube.impersonating(args.dry_run_as)
     logs.setup(args.log_format)
-    controller = Controller(kube, config)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        controller.stop.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        return controller.run()
-    finally:
-        kube.close()
+    return run_until_signalled(kube, Controller(kube, config))

@@ -1,10 +1,10 @@
 """`resilience stage`: watches StagedKustomizations and the Kustomizations and GitRepositories of their stages,
 and moves revisions stage to stage (staging.pipeline decides; this gathers the world and carries the plan out).
 
-Started like the recovery operator: metrics first, a wait for the API server, informers (warm caches in a
-standby), one active instance through a Lease of its own. One reconcile of a StagedKustomization: make sure its
-head GitRepository follows the branch, decide, write the status, then pin (status first, so a restart resumes a
-promotion instead of repeating it), then Events, metrics and escalations. A stage in flight is looked at every
+Run as every controller here (ctlruntime.controller): metrics first, a wait for the API server, informers (warm
+caches in a standby), one active instance through a Lease of its own. One reconcile of a StagedKustomization: make
+sure its head GitRepository follows the branch, decide, write the status, then pin (status first, so a restart
+resumes a promotion instead of repeating it), then Events, metrics and escalations. A stage in flight is looked at every
 second; everything else is driven by watch events.
 """
 
@@ -12,28 +12,24 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
+from ctlruntime.api import KubeApi
+from ctlruntime.controller import Controller as Runtime
+from ctlruntime.controller import RuntimeConfig
+from ctlruntime.informer import Informer
 from fluxmodel.annotations import RECOVERY_ESCALATED, STAGES_COMPONENT
 from fluxmodel.conditions import artifact_revision, revision_commit
-from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef, source_ref
+from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef, source_ref
 from fluxmodel.staged import HEAD_FOR_LABEL, Stage, StagedSpec, head_name, parse, short
 from foundation.errors import UserError
 from kubeapi import ApiError, Forbidden, UnknownKind
-from recovery import events, startup
+from recovery import events
 from recovery.actions.sources import clear_pin, pin_holder, set_pin
-from recovery.api import KubeApi
-from recovery.informer import Informer
-from recovery.lease import LeaderElector
-from recovery.scope import EVERYTHING, Scope
-from recovery.workqueue import WorkQueue
 from staging import pipeline
 from staging.checks import StageChecks
 from staging.content import Artifacts
@@ -52,74 +48,33 @@ log = logging.getLogger("staging.controller")
 
 
 @dataclass
-class Config:
-    namespaces: list[str] = field(default_factory=list)  # empty: all namespaces
-    scope: Scope = EVERYTHING  # only StagedKustomizations matching --selector
-    state_namespace: str = FLUX_NAMESPACE  # the Lease
-    metrics_host: str | None = "127.0.0.1"
-    metrics_port: int = 0
+class Config(RuntimeConfig):
     workers: int = 4
-    lease_duration: float = 15.0
-    startup_timeout: float = 120.0
-    api_server: str = "(unnamed)"
     kubectl: str = "kubectl"
     dry_run_kube: KubeApi | None = None  # the client compatibility-check dry-runs with (default: the controller's)
-    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}")
 
 
-class Controller:
+class Controller(Runtime):
+    config: Config
+    metrics: StageMetrics
+
     def __init__(self, kube: KubeApi, config: Config, clock: Callable[[], float] = time.time):
-        self.kube, self.config, self.clock = kube, config, clock
-        self.stop = threading.Event()
-        self.queue = WorkQueue()
-        self.leader = False
-        self.port: int | None = None
+        super().__init__(kube, config, StageMetrics(self.view), LEASE_NAME)
+        self.clock = clock
         self._lock = threading.RLock()
         self.staged: dict[ObjectRef, dict[str, Any]] = {}
         self.kustomizations: dict[ObjectRef, dict[str, Any]] = {}
         self.sources: dict[ObjectRef, dict[str, Any]] = {}
         self.recorder = events.Recorder(kube, instance=config.identity, component=STAGES_COMPONENT)
-        self.metrics = StageMetrics(self.view)
         self.artifacts = Artifacts()
         self.kustomize = Kustomize(config.kubectl, jobs=1)
-        self.elector = LeaderElector(
-            kube,
-            config.state_namespace,
-            config.identity,
-            name=config.scope.name(LEASE_NAME),
-            duration=config.lease_duration,
-            annotations=config.scope.annotations(),
-        )
-        self._threads: list[threading.Thread] = []
         self.informers: list[Informer] = []
 
     # -- running -------------------------------------------------------------------------------------------
-    def run(self) -> int:
-        try:
-            if self.start():
-                self.stop.wait()
-        finally:
-            self.shutdown()
-        return 0
-
-    def start(self) -> bool:
-        """Serve metrics, wait for the API server and the CRD, start watching and working; False when stopped."""
-        host = self.config.metrics_host
-        if host is not None:
-            try:
-                self.port = self.metrics.serve(host, self.config.metrics_port)
-            except OSError as e:
-                raise UserError(
-                    f"--metrics-addr {host}:{self.config.metrics_port}: cannot listen ({e.strerror}); give a free port"
-                ) from e
+    def _check(self) -> None:
         self.kustomize.check()
-        if (
-            startup.until_answered(
-                self._load, timeout=self.config.startup_timeout, stop=self.stop, server=self.config.api_server
-            )
-            is None
-        ):
-            return False
+
+    def _watch(self, loaded: Any) -> dict[str, Any]:
         namespaces: list[str | None] = list(self.config.namespaces) or [None]
         for kind, table, selector in (
             (STAGED_KUSTOMIZATION, self.staged, self.config.scope.label_selector),
@@ -139,23 +94,7 @@ class Controller:
                 )
                 self.informers.append(informer)  # daemons, not joined: a watch ends on its own timeout
                 informer.start()
-        for i in range(max(1, self.config.workers)):
-            self._spawn(f"stage-worker-{i}", self._work)
-        self._spawn("lease", lambda: self.elector.run(self.stop, self._leadership))
-        log.info(
-            "started",
-            extra={
-                "fields": {
-                    "identity": self.config.identity,
-                    "namespaces": ",".join(self.config.namespaces) or "all",
-                    "selector": str(self.config.scope),
-                    "lease": f"{self.config.state_namespace}/{self.elector.name}",
-                    "metrics": f"{host}:{self.port}" if self.port else "off",
-                }
-            },
-        )
-        self.metrics.ready.set()
-        return True
+        return {}
 
     def _load(self) -> int:
         try:
@@ -174,42 +113,16 @@ class Controller:
         return len(items)
 
     def shutdown(self) -> None:
-        self.stop.set()
-        self.queue.shutdown()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        self.elector.release()
-        self.metrics.stop()
+        super().shutdown()
         self.artifacts.close()
-        log.info("stopped", extra={"fields": {"identity": self.config.identity}})
 
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _leadership(self, held: bool) -> None:
-        self.leader = held
+    def _on_leadership(self, held: bool) -> None:
         log.info("lease", extra={"fields": {"identity": self.config.identity, "held": held}})
         if held:
             with self._lock:
                 refs = list(self.staged)
             for ref in refs:
                 self.queue.add(ref)
-
-    def _work(self) -> None:
-        while not self.stop.is_set():
-            ref = self.queue.get(timeout=0.5)
-            if ref is None:
-                continue
-            try:
-                assert isinstance(ref, ObjectRef)
-                self.process(ref)
-            except Exception:
-                log.exception("reconciling %s failed; retrying in 5s", ref)
-                self.queue.add(ref, 5.0)
-            finally:
-                self.queue.done(ref)
 
     # -- caches --------------------------------------------------------------------------------------------
     def _lister(
@@ -260,7 +173,8 @@ class Controller:
         return out
 
     # -- one reconcile ---------------------------------------------------------------------------------------
-    def process(self, ref: ObjectRef) -> None:
+    def process(self, ref: Hashable) -> None:
+        assert isinstance(ref, ObjectRef)
         if not self.leader:
             return
         with self._lock:

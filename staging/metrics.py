@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ctlruntime.probes import MetricsServer
 from fluxmodel.kinds import STAGED_KUSTOMIZATION, ObjectRef
-from recovery.probes import ProbeServer
 
 # The escalations a stage's failure counts (flux_recovery_escalations_total's `action`).
 ROLLBACK_STAGE = "rollback_stage"  # the stage went back to its last passed revision
@@ -61,11 +61,11 @@ class _Collector(Collector):
         yield GaugeMetricFamily("flux_staged_leader", "1 when this instance holds the Lease and acts", value=v.leader)
 
 
-class StageMetrics:
-    """A registry of its own (tests and benchmarks run several), the counters, and the HTTP server."""
+class StageMetrics(MetricsServer):
+    """The stage controller's counters and collector, served with the probes."""
 
     def __init__(self, view: Callable[[], View]):
-        self.registry = CollectorRegistry()
+        super().__init__()
         self.promotion = Histogram(
             "flux_staged_promotion_duration_seconds",
             "From a stage starting to apply a revision to the stage passing it (health checks and soak included)",
@@ -92,8 +92,6 @@ class StageMetrics:
             registry=self.registry,
         )
         self.registry.register(_Collector(view))
-        self.probes = ProbeServer(self.registry)
-        self.ready = self.probes.ready  # set once the controller watches: /readyz answers 200
 
     def seed(self, ref: ObjectRef, stages: Iterable[tuple[str, Iterable[str]]]) -> None:
         """Export at 0 every series a StagedKustomization's stages (name, the checks it can fail) can move."""
@@ -104,10 +102,3 @@ class StageMetrics:
                 self.rollbacks.labels(ref.namespace, ref.name, stage, check)
                 for action in (ROLLBACK_STAGE, HOLD_REVISION):
                     self.escalations.labels(STAGED_KUSTOMIZATION.kind, action, check)
-
-    def serve(self, host: str, port: int) -> int:
-        """Serve /metrics, /healthz and /readyz on host:port (port 0 picks one); returns the port."""
-        return self.probes.serve(host, port)
-
-    def stop(self) -> None:
-        self.probes.stop()

@@ -11,6 +11,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctlruntime.timeparse import parse_time
 from fluxmodel.staged import PASSED, PENDING, PROGRESSING, SOAKING, short
 
 HISTORY_LIMIT = 50
@@ -33,15 +34,6 @@ def stamp(epoch: float | None) -> str | None:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def epoch(text: Any) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 @dataclass
 class CheckResult:
     """One check of a stage on one revision: its type, whether it passed (None: not decided yet), why."""
@@ -59,7 +51,7 @@ class CheckResult:
     def from_json(cls, raw: dict[str, Any]) -> CheckResult:
         status = raw.get("status")
         passed = None if status not in ("True", "False") else status == "True"
-        return cls(str(raw.get("type") or ""), passed, str(raw.get("message") or ""), epoch(raw.get("time")))
+        return cls(str(raw.get("type") or ""), passed, str(raw.get("message") or ""), parse_time(raw.get("time")))
 
 
 @dataclass
@@ -106,10 +98,10 @@ class StageStatus:
             passed_revision=raw.get("passedRevision") or None,
             message=str(raw.get("message") or ""),
             checks=[CheckResult.from_json(c) for c in raw.get("checks") or [] if isinstance(c, dict)],
-            started=epoch(raw.get("startedAt")),
-            soak_started=epoch(raw.get("soakStartedAt")),
-            passed_at=epoch(raw.get("passedAt")),
-            changed=epoch(raw.get("lastTransitionTime")),
+            started=parse_time(raw.get("startedAt")),
+            soak_started=parse_time(raw.get("soakStartedAt")),
+            passed_at=parse_time(raw.get("passedAt")),
+            changed=parse_time(raw.get("lastTransitionTime")),
         )
 
 
@@ -216,7 +208,7 @@ class PipelineStatus:
         )
         if ready:
             out.ready = Condition(str(ready.get("status")), str(ready.get("reason")), str(ready.get("message") or ""))
-            out.ready_since = epoch(ready.get("lastTransitionTime"))
+            out.ready_since = parse_time(ready.get("lastTransitionTime"))
         return out
 
     def set_ready(self, status: str, reason: str, message: str, now: float) -> None:

@@ -10,7 +10,6 @@ are what a time to alert is made of beyond the rules' own thresholds and `for`.
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 import urllib.error
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ctlruntime.timeparse import parse_time
 from foundation.errors import HarnessError
 from monitoring.facts.notification import Notification
 
@@ -71,13 +71,6 @@ class AlertTimings:
 TIMINGS = AlertTimings()
 
 
-def _unix(rfc3339: str) -> float:
-    """Unix time of a Prometheus timestamp (`2026-11-27T15:17:36.711234567Z`); 0 for anything else."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", rfc3339)
-    if match is None:
-        return 0.0
-    stamp = datetime.datetime.fromisoformat(match[1] + (match[3] if match[3] != "Z" else "+00:00"))
-    return stamp.timestamp() + float(match[2] or 0)
 
 
 @dataclass(frozen=True)
@@ -138,7 +131,7 @@ class Monitoring:
         return [
             dict(a.get("labels") or {})
             for a in alerts
-            if a.get("state") == "firing" and _unix(str(a.get("activeAt", ""))) >= since
+            if a.get("state") == "firing" and (parse_time(a.get("activeAt")) or 0.0) >= since
         ]
 
     def _get(self, path: str, what: str, timeout: float) -> dict[str, Any]:

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctlruntime.api import KubeApi
+from ctlruntime.scope import EVERYTHING, Scope
 from fluxmodel.annotations import owner, reconcile_request
 from fluxmodel.inventory import find
 from fluxmodel.kinds import FLUX_KINDS, ObjectRef
 from kubeapi import Conflict, NotFound
-from recovery.api import KubeApi
 from recovery.errors import PermanentError
 from recovery.patterns import Match
-from recovery.scope import EVERYTHING, Scope
 from recovery.state import ObjectState
 
 # Kinds no action may ever delete: user data and the namespaces holding it.

@@ -23,13 +23,13 @@ import copy
 import threading
 from typing import Any
 
+from ctlruntime.api import KubeApi
+from ctlruntime.scope import Scope
 from fluxmodel.annotations import PINNED_BY, PINNED_FROM, REQUESTED_AT, reconcile_request
 from fluxmodel.conditions import artifact_revision, revision_commit
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef
 from recovery.actions.base import Context, Done, Outcome, guarded_delete
-from recovery.api import KubeApi
 from recovery.errors import PermanentError
-from recovery.scope import Scope
 from recovery.state import ObjectState
 
 PROBE_FOR = "gitops.flux.io/probe-for"

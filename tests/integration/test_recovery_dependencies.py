@@ -15,7 +15,7 @@ from test_recovery_support import App, app_fixture, deployment, dump, kustomizat
 
 from fluxmodel import signatures as sig
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION, ObjectRef
-from recovery.testing import OperatorProcess
+from testsupport.operatorprocess import OperatorProcess
 
 
 def level_files(app: App, level: str) -> dict[str, str]:

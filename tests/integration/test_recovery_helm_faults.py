@@ -25,7 +25,7 @@ from test_recovery_support import (  # noqa: F401
 from fluxmodel import signatures as sig
 from fluxmodel.conditions import last_applied_revision
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_RELEASE, ObjectRef
-from recovery.testing import OperatorProcess
+from testsupport.operatorprocess import OperatorProcess
 
 FAULT_SECONDS = 120
 RECOVERY_SECONDS = 180

@@ -16,7 +16,7 @@ from test_recovery_support import App, app_fixture, deployment, dump, kustomizat
 from fluxmodel import signatures as sig
 from fluxmodel.annotations import PINNED_BY
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
-from recovery.testing import OperatorProcess
+from testsupport.operatorprocess import OperatorProcess
 
 FAULT_SECONDS = 90
 RECOVERY_SECONDS = 120

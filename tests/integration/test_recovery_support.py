@@ -17,7 +17,7 @@ from clusters.model import Cluster
 from foundation.waiting import wait_until
 from injectors.apps import deployment, dump, kustomization_file
 from injectors.testapp import App, chart_release, publish
-from recovery.testing import OperatorProcess
+from testsupport.operatorprocess import OperatorProcess
 
 __all__ = [
     "App",

@@ -20,7 +20,7 @@ from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.waiting import wait_until
 from injectors.apps import deployment, dump, kustomization_file
 from kubeapi import Invalid
-from recovery.testing import OperatorProcess
+from testsupport.operatorprocess import OperatorProcess
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_eae44de37d5b03d3.txt"
 DESIGN = """

@@ -15,7 +15,7 @@ from foundation.waiting import wait_until
 from loadgen import deliveries
 from loadgen.deliveries import Request, Windows
 from loadgen.serving import SERVICE, SERVICE_NAME_LABEL, ServingProbe, downtime, ready_endpoints
-from recovery.testing import FakeKube
+from testsupport.fakekube import FakeKube
 
 WINDOWS = Windows(injected=100.0, fault_end=130.0)
 

@@ -20,7 +20,7 @@ from fluxmodel.kinds import KUSTOMIZATION
 from foundation.waiting import wait_until
 from loadgen import teams
 from loadgen.tracker import DeliveryTracker
-from recovery.testing import FakeKube
+from testsupport.fakekube import FakeKube
 
 FLUX = "flux-system"
 PROFILE = LoadProfile("light", {"same-source": 1, "other-source": 1})

@@ -28,7 +28,7 @@ from loadgen.deliveries import DELIVERY
 from loadgen.locustrun import settle_on_stop
 from loadgen.tracker import DeliveryTracker
 from loadgen.users import World, team_classes
-from recovery.testing import FakeKube
+from testsupport.fakekube import FakeKube
 
 FLUX = "flux-system"
 planned = teams.plan("app-1a2b3c", LoadProfile("t", {"same-source": 2, "other-source": 0}))

@@ -193,11 +193,3 @@ def test_the_receiver_appends_each_webhook_call_with_its_arrival_time(tmp_path: 
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def test_prometheus_timestamps_become_unix_time() -> None:
-    from monitoring.stack.handle import _unix
-
-    assert _unix("2026-11-27T15:17:36.711234567Z") == pytest.approx(1795792656.711234567)
-    assert _unix("2026-11-27T16:17:36+01:00") == 1795792656.0
-    assert _unix("0001-01-01T00:00:00Z") < 0 and _unix("soon") == 0.0

@@ -17,7 +17,7 @@ from recovery.errors import PermanentError
 from recovery.health import Failure
 from recovery.patterns import ACTION_NAMES
 from recovery.state import ObjectState, StateStore
-from recovery.testing import FakeKube
+from testsupport.fakekube import FakeKube
 
 GOOD = "main@sha1:" + "a" * 40
 BAD = "main@sha1:" + "b" * 40

@@ -13,7 +13,7 @@ from recovery.metrics import Metrics, View, sample
 from recovery.monitor import Monitor
 from recovery.reconciler import ESCALATED_ANNOTATION, Options, Reconciler
 from recovery.state import StateStore
-from recovery.testing import FakeKube
+from testsupport.fakekube import FakeKube
 
 SELECTOR = (
     'Deployment/shop/web dry-run failed (Invalid): Deployment.apps "web" is invalid: spec.selector: Invalid value: '

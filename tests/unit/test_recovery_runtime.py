@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
+from ctlruntime.flags import parse_addr
+from ctlruntime.lease import LeaderElector
+from ctlruntime.workqueue import WorkQueue
 from fluxmodel.kinds import ObjectRef
 from foundation.errors import UserError
 from recovery.cli import register, run_explain, run_recover
-from recovery.flags import parse_addr
 from recovery.health import observe
-from recovery.lease import LeaderElector
 from recovery.metrics import Metrics, View, sample
 from recovery.state import ObjectState, StateStore, configmap_name
-from recovery.testing import FakeKube
-from recovery.workqueue import WorkQueue
+from testsupport.fakekube import FakeKube
 
 
 class Clock:
@@ -30,8 +30,8 @@ class Clock:
 
 def test_only_one_instance_holds_the_lease_until_it_stops_renewing() -> None:
     kube, clock = FakeKube(), Clock()
-    a = LeaderElector(kube, "flux-system", "a", duration=15, clock=clock)
-    b = LeaderElector(kube, "flux-system", "b", duration=15, clock=clock)
+    a = LeaderElector(kube, "flux-system", "a", name="gitops-resilience-operator", duration=15, clock=clock)
+    b = LeaderElector(kube, "flux-system", "b", name="gitops-resilience-operator", duration=15, clock=clock)
     assert a.try_acquire() and not b.try_acquire()
     clock.now += 10
     assert a.try_acquire() and not b.try_acquire()  # renewed
@@ -44,8 +44,8 @@ def test_only_one_instance_holds_the_lease_until_it_stops_renewing() -> None:
 
 def test_a_released_lease_is_taken_over_at_once_and_races_have_one_winner() -> None:
     kube, clock = FakeKube(), Clock()
-    a = LeaderElector(kube, "ns", "a", clock=clock)
-    b = LeaderElector(kube, "ns", "b", clock=clock)
+    a = LeaderElector(kube, "ns", "a", name="gitops-resilience-operator", clock=clock)
+    b = LeaderElector(kube, "ns", "b", name="gitops-resilience-operator", clock=clock)
     assert a.try_acquire()
     a.release()
     assert b.try_acquire()

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from ctlruntime.lease import LeaderElector
+from ctlruntime.scope import Scope
 from fluxmodel.annotations import PINNED_BY
 from fluxmodel.kinds import ObjectRef
 from foundation.errors import UserError
@@ -19,14 +21,12 @@ from recovery.cli import register, run_recover
 from recovery.defaults import default_patterns
 from recovery.errors import PermanentError
 from recovery.health import Failure
-from recovery.lease import LeaderElector
 from recovery.metrics import Metrics, View
 from recovery.monitor import Monitor
 from recovery.operator import Config, Operator
 from recovery.reconciler import Options, Reconciler
-from recovery.scope import Scope
 from recovery.state import ObjectState, StateStore, configmap_name
-from recovery.testing import FakeKube
+from testsupport.fakekube import FakeKube
 
 MODE = "resilience.gitops.io/recovery"
 MINE = Scope.parse(f"{MODE}=operator")
@@ -257,7 +257,7 @@ def test_operators_with_different_selectors_hold_their_own_lease_and_state() -> 
     other = Scope.parse(f"{MODE}=flux-native")
     a = LeaderElector(kube, "flux-system", "a", name=MINE.name("gitops-resilience-operator"))
     b = LeaderElector(kube, "flux-system", "b", name=other.name("gitops-resilience-operator"))
-    c = LeaderElector(kube, "flux-system", "c")
+    c = LeaderElector(kube, "flux-system", "c", name="gitops-resilience-operator")
     assert a.try_acquire() and b.try_acquire() and c.try_acquire()
     ref = ObjectRef("Kustomization", "flux-system", "shop")
     for scope, status in ((MINE, "recovering"), (other, "escalated"), (Scope(), "healthy")):

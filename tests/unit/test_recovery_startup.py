@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from ctlruntime import startup
+from ctlruntime.errors import ApiUnreachable
 from foundation.errors import UserError
 from kubeapi import ApiError, Forbidden, TemporaryApiError
-from recovery import startup
-from recovery.errors import ApiUnreachable
 from recovery.operator import Config, Operator
-from recovery.testing import FakeKube
+from testsupport.fakekube import FakeKube
 
 DOWN = TemporaryApiError(0, "Unreachable", "Failed to establish a new connection: [Errno 111] Connection refused")
 
@@ -46,13 +46,13 @@ class Flaky(FakeKube):
 def test_the_operator_waits_for_the_api_server_then_starts(caplog: pytest.LogCaptureFixture) -> None:
     kube = Flaky(down=3)
     operator = Operator(kube, Config(metrics_host=None, api_server="https://k:6443 from --kubeconfig k"))  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="recovery.startup"):
+    with caplog.at_level(logging.WARNING, logger="ctlruntime.startup"):
         try:
             assert operator.start() is True
         finally:
             operator.stop.set()
             operator.shutdown()
-    lines = [r for r in caplog.records if r.name == "recovery.startup"]
+    lines = [r for r in caplog.records if r.name == "ctlruntime.startup"]
     assert kube.pings == 4 and len(lines) == 3  # one line per failed attempt
     assert all(r.exc_info is None for r in lines)  # and no traceback
     assert [r.fields["attempt"] for r in lines] == [1, 2, 3]  # type: ignore[attr-defined]

@@ -27,10 +27,10 @@ from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION
 from foundation.errors import HarnessError
 from injectors import apps
 from injectors.base import Fault, FaultContext
-from recovery.testing import FakeKube
 from reports.matrix import build_cells, judge_entry
 from scenarios import runner
 from scenarios.recoveries import RecoveryMode, parse
+from testsupport.fakekube import FakeKube
 
 BUDGET = Budget(ttr=Limit(max=1.0), detect=Limit(max=5.0), wait=2.0)
 Script = Callable[["FakeFault", FaultContext], None]
@@ -144,9 +144,8 @@ def nothing(fault: FakeFault, ctx: FaultContext) -> None:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Cluster:
     git = GitOpsRepo.create(tmp_path / "git", "http://git.invalid/gitops.git", {"README.md": "fake\n"})
-    made = Cluster("fake", "fake", tmp_path / "kubeconfig", git)
-    made.__dict__["kube"] = FakeKube()  # the cached kube property, without a kubeconfig
-    return made
+    fake = FakeKube()
+    return Cluster("fake", "fake", tmp_path / "kubeconfig", git, connector=lambda kubeconfig, context: fake)  # type: ignore[arg-type,return-value]
 
 
 def fake_kube(cluster: Cluster) -> FakeKube:

@@ -20,8 +20,8 @@ from clusters.local.layout import ClusterLayout
 from foundation.errors import UserError
 from foundation.waiting import WaitTimeout, wait_until
 from injectors.registry import CATALOG
-from recovery.testing import FakeKube
 from scenarios.contention import CpuTimes, host_record, neighbour_note
+from testsupport.fakekube import FakeKube
 
 
 def leases(kube: FakeKube, mode: str | None = None) -> list[dict[str, Any]]:

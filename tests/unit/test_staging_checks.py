@@ -16,9 +16,9 @@ import yaml
 from fluxmodel import staged
 from fluxmodel.kinds import ObjectRef
 from kubeapi import Invalid
-from recovery.testing import FakeKube
 from staging.checks import StageChecks
 from staging.content import ArtifactError, Artifacts
+from testsupport.fakekube import FakeKube
 
 R1 = "main@sha1:" + "1" * 40
 NS = "flux-system"

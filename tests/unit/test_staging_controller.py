@@ -8,8 +8,8 @@ from typing import Any
 from fluxmodel.annotations import PINNED_BY, RECOVERY_ESCALATED, STAGES_COMPONENT
 from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef
 from fluxmodel.staged import HEAD_FOR_LABEL
-from recovery.testing import FakeKube
 from staging.controller import Config, Controller
+from testsupport.fakekube import FakeKube
 
 NS = "flux-system"
 R0, R1 = (f"main@sha1:{c * 40}" for c in "01")

@@ -1,5 +1,5 @@
-"""The part of kubeapi.Kube the recovery components use, as a Protocol: recovery.testing.FakeKube implements it
-for unit tests, kubeapi.Kube in production. One definition, so every layer asks for the same thing."""
+"""The part of kubeapi.Kube the controllers use, as a Protocol: testsupport.fakekube.FakeKube implements it for
+unit tests, kubeapi.Kube in production. One definition, so every layer asks for the same thing."""
 
 from __future__ import annotations
 

@@ -18,12 +18,12 @@ from typing import TypeVar
 
 import tenacity
 
+from ctlruntime.errors import ApiUnreachable
 from kubeapi import ApiError
-from recovery.errors import ApiUnreachable
 
 FIRST_DELAY = 0.5  # seconds before the second attempt; doubled each time
 MAX_DELAY = 10.0
-log = logging.getLogger("recovery.startup")
+log = logging.getLogger("ctlruntime.startup")
 T = TypeVar("T")
 
 

@@ -11,10 +11,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ctlruntime.api import KubeApi
 from kubeapi import ApiError
-from recovery.api import KubeApi
 
-log = logging.getLogger("recovery.informer")
+log = logging.getLogger("ctlruntime.informer")
 WATCH_SECONDS = 60
 
 

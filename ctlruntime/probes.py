@@ -56,3 +56,19 @@ class _Quiet(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class MetricsServer:
+    """A registry of its own (tests and benchmarks run several) served with the two probes on one address."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.probes = ProbeServer(self.registry)
+        self.ready = self.probes.ready  # set once the controller has started: /readyz answers 200 from then on
+
+    def serve(self, host: str, port: int) -> int:
+        """Serve /metrics, /healthz and /readyz on host:port (port 0 picks one); returns the port."""
+        return self.probes.serve(host, port)
+
+    def stop(self) -> None:
+        self.probes.stop()

@@ -2,7 +2,7 @@
 
 Updates carry the Lease's resourceVersion, so two instances racing for it cannot both win (the loser gets
 409 Conflict). A clean stop releases the Lease at once; a killed instance's Lease expires after its duration.
-Instances with different --selector scopes hold different Leases (recovery.scope names them).
+Instances with different --selector scopes hold different Leases (ctlruntime.scope names them).
 """
 
 from __future__ import annotations
@@ -14,23 +14,16 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ctlruntime.api import KubeApi
+from ctlruntime.timeparse import parse_time
 from kubeapi import ApiError, Conflict
-from recovery.api import KubeApi
 
 API_VERSION = "coordination.k8s.io/v1"
-NAME = "gitops-resilience-operator"
-log = logging.getLogger("recovery.lease")
+log = logging.getLogger("ctlruntime.lease")
 
 
 def _micro(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(value: Any) -> float:
-    try:
-        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 class LeaderElector:
@@ -42,7 +35,7 @@ class LeaderElector:
         namespace: str,
         identity: str,
         *,
-        name: str = NAME,
+        name: str,
         duration: float = 15.0,
         clock: Callable[[], float] = time.time,
         annotations: Mapping[str, str] | None = None,
@@ -67,7 +60,7 @@ class LeaderElector:
                 return True
             spec = lease.get("spec") or {}
             holder = spec.get("holderIdentity") or ""
-            renewed = _parse(spec.get("renewTime"))
+            renewed = parse_time(spec.get("renewTime")) or 0.0
             duration = float(spec.get("leaseDurationSeconds") or self.duration)
             if holder and holder != self.identity and renewed + duration > now:
                 self.held = False

@@ -1,4 +1,4 @@
-"""One log line per decision on stderr, as text (`key=value`) or JSON, so people and the harness can read it."""
+"""One log line per event on stderr, as text (`key=value`) or JSON, so people and the harness can read it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import logging
 import sys
 import time
 from typing import Any
-
-log = logging.getLogger("recovery")
 
 
 class _Text(logging.Formatter):
@@ -43,7 +41,7 @@ def _quote(value: Any) -> str:
 
 def setup(fmt: str = "text", level: int = logging.INFO) -> None:
     """Log to stderr in `fmt` (text or json); the kubernetes client's own chatter stays at WARNING, urllib3's at
-    ERROR (it warns on each connection retry inside one request; the operator logs its own attempts once)."""
+    ERROR (it warns on each connection retry inside one request; a controller logs its own attempts once)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Json() if fmt == "json" else _Text())
     root = logging.getLogger()
@@ -51,12 +49,3 @@ def setup(fmt: str = "text", level: int = logging.INFO) -> None:
     root.setLevel(level)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.ERROR)
-
-
-def decision(ref: Any, pattern: str, action: str, result: str, detail: str = "", **extra: Any) -> None:
-    """The one line per decision: object, matched pattern, action, result (and why)."""
-    fields = {"object": str(ref), "pattern": pattern or "-", "action": action or "-", "result": result}
-    if detail:
-        fields["detail"] = detail
-    fields.update({k: v for k, v in extra.items() if v is not None})
-    log.info("decision", extra={"fields": fields})
