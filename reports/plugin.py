@@ -13,6 +13,8 @@ It implements, by name, the hooks scenarios/hooks.py declares (the scenario runn
 - pytest_resilience_plan(plan): what the session is meant to cover (scenarios.sharding); each entry records the
   plan's digest, and the manifest beside the summary the whole plan (reports.manifest).
 
+With --alluredir, fixture teardowns show under their fixture's name with their outcome (reports.allure_teardowns).
+
 At the end of the session the controller (workers send theirs through xdist's workeroutput) writes
 reports/summary.json, its manifest and, with --alluredir, environment.properties, categories.json and the
 summary page.
@@ -35,7 +37,7 @@ from assertions import criteria
 from assertions.verdict import RunResult
 from fluxmodel.conditions import condition
 from foundation.errors import HarnessError
-from reports import alert_coverage, allure_files, charts, manifest, summary
+from reports import alert_coverage, allure_files, allure_teardowns, charts, manifest, summary
 from reports.matrix import build_cells, measurement_text, render_table, verdict_line
 
 WORKER_OUTPUT_KEY = "resilience_reports"
@@ -62,12 +64,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Recorder(config), PLUGIN_NAME)
+    if results_dir(config) is not None:
+        allure_teardowns.register(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     recorder = config.pluginmanager.get_plugin(PLUGIN_NAME)
     if recorder is not None:
         config.pluginmanager.unregister(recorder)
+    allure_teardowns.unregister(config)
 
 
 def summary_path(config: pytest.Config) -> Path:
