@@ -9,6 +9,8 @@ It implements, by name, the hooks scenarios/hooks.py declares (the scenario runn
   `verdict`, `provider`, `signature`; attachments: timeline JSON, TTR chart (PNG), Flux objects' status before
   and after, events, controller log excerpts; under load, the load object, its chart (delivery latency and
   serving capacity) and locust's CSV statistics and HTML report; JUnit properties on the item.
+- pytest_resilience_step(run, name): each phase of a run (inject, prove, recover, revert, judge ...) as an Allure
+  step of the test, passed or broken as the phase ended (with --alluredir).
 - pytest_resilience_environment(environment): recorded for environment.properties.
 - pytest_resilience_plan(plan): what the session is meant to cover (scenarios.sharding); each entry records the
   plan's digest, and the manifest beside the summary the whole plan (reports.manifest).
@@ -27,6 +29,7 @@ import os
 import platform
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +174,10 @@ class Recorder:
             verdicts = self.verdicts_per_item.setdefault(item.nodeid, set())
             self._allure(result, entry, first=nth == 1, new_verdict=entry["verdict"] not in verdicts, nth=nth)
             verdicts.add(entry["verdict"])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_resilience_step(self, run: object, name: str) -> AbstractContextManager[object] | None:
+        return allure.step(name) if results_dir(self.config) is not None else None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_resilience_environment(self, environment: dict[str, str]) -> None:

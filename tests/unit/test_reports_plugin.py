@@ -105,6 +105,43 @@ def test_repeated_runs_label_once_and_attach_per_run(suite: SuiteRun) -> None:
     )
 
 
+def test_the_runners_steps_are_allure_steps(suite: SuiteRun) -> None:
+    result = suite.result("test_scenario[selector-flux]")
+    first = result["steps"][0]
+    assert (first["name"], first["status"]) == ("inject", "passed")
+
+
+STEPS = """
+from contextlib import ExitStack
+
+import pytest
+
+
+def step(request, name, fail=False):
+    with ExitStack() as steps:
+        for context in request.config.hook.pytest_resilience_step(run=None, name=name):
+            steps.enter_context(context)
+        if fail:
+            raise RuntimeError("the git server went away")
+
+
+def test_steps(request):
+    step(request, "inject selector-change")
+    step(request, "revert", fail=True)
+"""
+
+
+def test_a_step_that_raised_is_a_broken_allure_step_and_without_allure_nothing(tmp_path: Path) -> None:
+    root = make_suite(tmp_path / "chaos", scenarios=STEPS)
+    proc = run_pytest(root, "--alluredir", "allure-results")
+    assert proc.returncode == 1 and "RuntimeError: the git server went away" in proc.stdout, proc.stdout
+    (result,) = allure_results(root / "allure-results")
+    steps = [(s["name"], s["status"]) for s in result["steps"]]
+    assert steps == [("inject selector-change", "passed"), ("revert", "broken")]
+    proc = run_pytest(root, reports=False)
+    assert proc.returncode == 1 and "RuntimeError: the git server went away" in proc.stdout, proc.stdout
+
+
 def test_attachments_timeline_chart_flux_status_events_logs(suite: SuiteRun) -> None:
     result = suite.result("test_scenario[selector-flux]")
     step = next(s for s in result["steps"] if s["name"].startswith("verdict breach: "))
