@@ -6,9 +6,9 @@ It implements, by name, the hooks scenarios/hooks.py declares (the scenario runn
 - pytest_resilience_run_result(result, item): on the process that ran the test (an xdist worker, possibly),
   from inside the test, so `allure.dynamic` and `allure.attach` land on that test. Labels: epic/feature/story
   and parentSuite/suite/subSuite = fault family / fault / recovery, plus `fault_family`, `fault`, `recovery`,
-  `verdict`, `provider`, `signature`; attachments: timeline JSON, TTR chart (PNG), Flux objects' status before
-  and after, events, controller log excerpts; under load, the load object, its chart (delivery latency and
-  serving capacity) and locust's CSV statistics and HTML report; JUnit properties on the item.
+  `verdict`, `provider`, `signature`; attachments: timeline JSON and chart (PNG), TTR chart (PNG), Flux objects'
+  status before and after, events, controller log excerpts; under load, the load object, its chart (delivery
+  latency and serving capacity) and locust's CSV statistics and HTML report; JUnit properties on the item.
 - pytest_resilience_step(run, name): each phase of a run (inject, prove, recover, revert, judge ...) as an Allure
   step of the test, passed or broken as the phase ended (with --alluredir).
 - pytest_resilience_environment(environment): recorded for environment.properties.
@@ -231,6 +231,9 @@ class Recorder:
         with allure.step(title):
             timeline = {**result.timeline.to_json(), **{k: entry[k] for k in ("verdict", "reason", "budget")}}
             attach_json(timeline, f"{prefix}timeline")
+            title = f"{result.fault} under {result.recovery}: the run's timeline"
+            chart = charts.timeline_chart(timeline, entry.get("alerts") or (), title)
+            allure.attach(chart, f"{prefix}timeline chart", allure.attachment_type.PNG)
             allure.attach(charts.run_chart(entry), f"{prefix}TTR chart", allure.attachment_type.PNG)
             attachments = dict(result.attachments)
             self._attach_load(result, entry, attachments, prefix)

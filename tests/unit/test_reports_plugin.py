@@ -150,6 +150,7 @@ def test_attachments_timeline_chart_flux_status_events_logs(suite: SuiteRun) -> 
     assert timeline["ttr_seconds"] == pytest.approx(75.2)
     assert timeline["verdict"] == "breach" and timeline["budget"]["ttr"]["max"] == 60
     assert suite.attachment(result, "TTR chart").startswith(PNG_MAGIC)
+    assert suite.attachment(result, "timeline chart").startswith(PNG_MAGIC)
     before = json.loads(suite.attachment(result, "Flux status before"))
     after = json.loads(suite.attachment(result, "Flux status after"))
     assert before[0]["name"] == "apps" and before[0]["ready"].startswith("True ReconciliationSucceeded")
