@@ -18,7 +18,7 @@ It implements, by name, the hooks scenarios/hooks.py declares (the scenario runn
 With --alluredir, fixture teardowns show under their fixture's name with their outcome (reports.allure_teardowns).
 
 At the end of the session the controller (workers send theirs through xdist's workeroutput) writes
-reports/summary.json, its manifest and, with --alluredir, environment.properties, categories.json and the
+out/summary.json, its manifest and, with --alluredir, environment.properties, categories.json and the
 summary page.
 """
 
@@ -45,7 +45,7 @@ from reports.matrix import build_cells, measurement_text, render_table, verdict_
 
 WORKER_OUTPUT_KEY = "resilience_reports"
 PLUGIN_NAME = "resilience-reports-recorder"
-DEFAULT_SUMMARY = "reports/summary.json"
+DEFAULT_SUMMARY = "out/summary.json"
 # What the scenario runner measured beside the evidence, copied from the result's attachments into its entry:
 # the run's wall time (shards are balanced by it), the host it shared, the cluster's fault lock it held.
 ENTRY_EXTRAS = ("run_seconds", "host", "cluster_lock")
