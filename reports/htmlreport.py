@@ -1,12 +1,13 @@
 """`resilience report`: the HTML report from the Allure results, with the pinned Allure 3 CLI, keeping history.
 
-The Allure CLI is the npm package `allure`, pinned by reports/package.json and package-lock.json and installed with `npm
-ci` into allure-cli/ of the build cache (clusters.paths.cache_root; or $RESILIENCE_ALLURE_HOME) the first time it is
-needed, never among the code. History is Allure 3's history file (out/history/history.jsonl): every generation appends
-one point, and the report's trend charts, per-test history and the Metrics page (TTR per fault x recovery) read it. A
-copy goes into the report (html/history/), and when the history directory is gone but the previous report is still
-there, its copy is restored first, as one does with Allure 2's history folder. Every report holds a marker file, and
---out replaces only a directory that holds it (or an empty one): never a directory this command did not write.
+The Allure CLI is the npm package `allure`, pinned by reports/package.json and package-lock.json and installed with
+`npm ci` into allure-cli/ of the build cache (clusters.paths.cache_root; or $RESILIENCE_ALLURE_HOME) the first time
+it is needed, never among the code. History is Allure 3's history file (out/history/history.jsonl): every generation
+appends one point, and the report's trend charts, per-test history and the Metrics page (TTR per fault x recovery)
+read it. A copy goes into the report (html/history/), and when the history directory is gone but the previous report
+is still there, its copy is restored first, as one does with Allure 2's history folder. Every report holds a marker
+file, and --out replaces only a directory that holds it (or an empty one): never a directory this command did not
+write.
 """
 
 from __future__ import annotations
