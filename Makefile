@@ -11,7 +11,9 @@ CHAOS_ARGS ?= --profile quick
 # xdist workers of `make chaos`, one local cluster each (docs/scale-out.md has the figures behind the default).
 CHAOS_WORKERS ?= 2
 SLO ?= scenarios/slo.yaml
-RESULTS := reports/allure-results
+# Outputs go to out/, apart from the code (resilience gate and report read the same defaults).
+OUT := out
+RESULTS := $(OUT)/allure-results
 
 .PHONY: setup venv build build-test build-chaos allure test test-unit test-integration lint chaos report gate bench clean
 
@@ -35,7 +37,7 @@ build-chaos: venv
 
 setup: venv build
 
-# The pinned Allure CLI (npm ci into reports/node_modules); `resilience report` also installs it when first needed.
+# The pinned Allure CLI (npm ci into allure-cli/ of the build cache); `resilience report` also installs it when first needed.
 allure: venv
 	$(BIN)/python -c 'from reports.htmlreport import ensure_allure; ensure_allure(None, print)'
 
@@ -57,10 +59,10 @@ lint: venv
 # Scenarios, then the HTML report and the release gate; exits with the gate's verdict.
 chaos: build-chaos
 	-$(PYTEST) scenarios -n $(CHAOS_WORKERS) --slo $(SLO) $(CHAOS_ARGS) --alluredir $(RESULTS) --clean-alluredir \
-		--junitxml reports/junit.xml
+		--junitxml $(OUT)/junit.xml
 	$(BIN)/resilience report
 	$(BIN)/resilience gate --slo $(SLO); code=$$?; \
-		echo "HTML report: $(CURDIR)/reports/html/index.html (serve it: python3 -m http.server -d reports/html)"; \
+		echo "HTML report: $(CURDIR)/$(OUT)/allure-report/index.html (serve it: python3 -m http.server -d $(OUT)/allure-report)"; \
 		exit $$code
 
 report: venv

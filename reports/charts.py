@@ -1,5 +1,5 @@
-"""TTR charts as PNG: one run's phases, and every fault x recovery side by side (phases stacked); under load,
-delivery latency and serving capacity over the run.
+"""TTR charts as PNG: one run's phases, and every fault x recovery side by side (phases stacked); one run's
+timeline (phases, alerts, Ready transitions and events); under load, delivery latency and serving capacity.
 
 Each bar starts at the injection and is split into the phases the run reached (visible, detected, acted,
 recovered, each measured from the previous one); a run that never recovered ends in a hatched grey segment up to
@@ -10,7 +10,7 @@ so charts can be drawn from any thread or xdist worker.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from matplotlib.axes import Axes
@@ -232,3 +232,73 @@ def load_chart(series: Mapping[str, Any], marks: Mapping[str, float | None], tit
     latency.set_title(title, fontsize=10)
     fig.legend(handles=handles, loc="outside lower center", fontsize=8, ncols=min(len(handles), 6), frameon=False)
     return _png(fig)
+
+
+EVENT_COLORS = {"Warning": "#ef6c00", "Normal": "#757575"}
+READY_COLORS = {"True": "#6ab04c", "False": "#c62828"}
+
+
+def timeline_chart(timeline: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], title: str) -> bytes:
+    """timeline_figure as PNG."""
+    return _png(timeline_figure(timeline, alerts, title))
+
+
+def timeline_figure(timeline: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], title: str) -> Figure:
+    """One run's timeline on seconds since injection: the phases it reached, then each alert (due, paged, resolved;
+    a due alert that never paged is a red cross), then the Ready transitions and the events the watch saw.
+
+    `timeline` is Timeline.to_json(); `alerts` the summary entry's `alerts` list (runs with monitoring)."""
+    marks = {str(k): float(v) for k, v in (timeline.get("since_injected") or {}).items() if v is not None}
+    conditions = [c for c in timeline.get("conditions") or [] if c.get("type") == "Ready" and "at" in c]
+    events = [e for e in timeline.get("events") or [] if isinstance(e.get("at"), int | float)]
+    rows = ["phases", *(str(a.get("name")) for a in alerts), "Ready", "events"]
+    fig = Figure(figsize=(10, 1.6 + 0.38 * len(rows)), layout="constrained")
+    ax = fig.add_subplot()
+    times = [0.0, *marks.values(), *(float(c["at"]) for c in conditions), *(float(e["at"]) for e in events)]
+    for item in alerts:
+        times += [float(item[k]) for k in ("fired_after", "resolved_after", "due_after") if item.get(k) is not None]
+    right = max(max(times) * 1.05, 1.0)
+    handles: list[Any] = []
+    for phase in RECOVERY_PHASES:
+        if phase in marks:
+            color = MARK_STYLES["injected"][0] if phase == "injected" else PHASE_COLORS[phase]
+            ax.axvline(marks[phase], color=color, linewidth=1, alpha=0.5)
+            ax.plot(marks[phase], 0, marker="D", markersize=8, color=color, linestyle="none")
+            label = f"{phase} {seconds(marks[phase])}"  # in the legend: close phases would hide each other's labels
+            handles.append(Line2D([], [], color=color, marker="D", linestyle="none", label=label))
+    for y, item in enumerate(alerts, start=1):
+        fired, resolved, due = (item.get(k) for k in ("fired_after", "resolved_after", "due_after"))
+        if due is not None:
+            ax.plot(float(due), y, marker="|", markersize=14, markeredgewidth=2, color="#424242")
+        if fired is None:
+            ax.plot(float(due or 0.0), y, marker="x", markersize=10, markeredgewidth=2, color=COLORS[Verdict.BREACH])
+            continue
+        end = right if resolved is None else float(resolved)
+        hatch = None if resolved is not None else "//"
+        ax.barh(y, end - float(fired), left=float(fired), height=0.5, color=ALERT_COLOR, hatch=hatch, edgecolor="white")
+    ready_row, events_row = len(alerts) + 1, len(alerts) + 2
+    for record in conditions:
+        color = READY_COLORS.get(str(record.get("status")), "#9e9e9e")
+        ax.plot(float(record["at"]), ready_row, marker="o", markersize=6, color=color, linestyle="none")
+    for event in events:
+        color = EVENT_COLORS.get(str(event.get("type")), EVENT_COLORS["Normal"])
+        ax.plot(float(event["at"]), events_row, marker="o", markersize=5, color=color, alpha=0.7, linestyle="none")
+    if alerts:
+        handles += [
+            Patch(color=ALERT_COLOR, label="alert paging (hatched: never resolved)"),
+            Line2D([], [], color="#424242", marker="|", markersize=10, linestyle="none", label="alert due"),
+            Line2D([], [], color=COLORS[Verdict.BREACH], marker="x", linestyle="none", label="due, never paged"),
+        ]
+    handles += [
+        Line2D([], [], color=c, marker="o", linestyle="none", label=f"Ready {s}") for s, c in READY_COLORS.items()
+    ]
+    handles.append(Line2D([], [], color=EVENT_COLORS["Warning"], marker="o", linestyle="none", label="Warning event"))
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_ylim(len(rows) - 0.5, -0.7)
+    ax.set_xlim(min(times) - right * 0.02, right)  # times holds the injection, 0
+    ax.set_xlabel("seconds since injection")
+    ax.grid(axis="x", color="#eeeeee")
+    ax.set_axisbelow(True)
+    ax.set_title(title, fontsize=10)
+    fig.legend(handles=handles, loc="outside lower center", fontsize=8, ncols=min(len(handles), 5), frameon=False)
+    return fig

@@ -1,9 +1,9 @@
-"""`resilience gate` and `resilience report`: the release gate on reports/summary.json, and the HTML report.
+"""`resilience gate` and `resilience report`: the release gate on out/summary.json, and the HTML report.
 
-Paths default to reports/ under the current directory and can be set by flag or environment variable:
-RESILIENCE_SUMMARY (summary.json), RESILIENCE_ALLURE_RESULTS (Allure results), RESILIENCE_REPORT_DIR (HTML),
-RESILIENCE_HISTORY_DIR (history), RESILIENCE_ALLURE (an Allure 3 executable to use instead of the pinned one);
-RESILIENCE_BASELINE (comma-separated) stands for the gate's --baseline flags when none is given.
+Paths default to out/ under the current directory (outputs kept apart from the code) and can be set by flag or
+environment variable: RESILIENCE_SUMMARY (summary.json), RESILIENCE_ALLURE_RESULTS (Allure results),
+RESILIENCE_REPORT_DIR (HTML), RESILIENCE_HISTORY_DIR (history), RESILIENCE_ALLURE (an Allure 3 executable to use instead
+of the pinned one); RESILIENCE_BASELINE (comma-separated) stands for the gate's --baseline flags when none is given.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ BASELINE_ENV = "RESILIENCE_BASELINE"
 
 
 def _path_option(parser: argparse.ArgumentParser, flag: str, env: str, fallback: str, what: str) -> None:
-    """A path flag whose default comes from an environment variable, else a path under reports/."""
+    """A path flag whose default comes from an environment variable, else a path under out/."""
     parser.add_argument(
         flag,
         type=nonempty_path,
@@ -57,11 +57,11 @@ def register(subparsers: Subparsers) -> None:
     """Add the `gate` and `report` commands."""
     g = subparsers.add_parser(
         "gate",
-        help="judge reports/summary.json: TTR per fault x recovery vs budget; exit 1 on any breach or invalid run",
+        help="judge out/summary.json: TTR per fault x recovery vs budget; exit 1 on any breach or invalid run",
         description=gate.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _paths_option(g, "--summary", "RESILIENCE_SUMMARY", "reports/summary.json", "the chaos suite's summary")
+    _paths_option(g, "--summary", "RESILIENCE_SUMMARY", "out/summary.json", "the chaos suite's summary")
     g.add_argument(
         "--slo",
         type=nonempty_path,
@@ -92,7 +92,7 @@ def register(subparsers: Subparsers) -> None:
         description=htmlreport.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _paths_option(r, "--results", "RESILIENCE_ALLURE_RESULTS", "reports/allure-results", "Allure results directory")
+    _paths_option(r, "--results", "RESILIENCE_ALLURE_RESULTS", "out/allure-results", "Allure results directory")
     r.add_argument(
         "--summary",
         type=nonempty_path,
@@ -103,9 +103,9 @@ def register(subparsers: Subparsers) -> None:
         "from them, merged",
     )
     _path_option(
-        r, "--out", "RESILIENCE_REPORT_DIR", "reports/html", "HTML report; a previous report there is replaced"
+        r, "--out", "RESILIENCE_REPORT_DIR", "out/allure-report", "HTML report; a previous report there is replaced"
     )
-    _path_option(r, "--history", "RESILIENCE_HISTORY_DIR", "reports/history", "history kept across runs for trends")
+    _path_option(r, "--history", "RESILIENCE_HISTORY_DIR", "out/history", "history kept across runs for trends")
     r.add_argument(
         "--allure",
         metavar="BIN",

@@ -1,12 +1,13 @@
 """`resilience report`: the HTML report from the Allure results, with the pinned Allure 3 CLI, keeping history.
 
-The Allure CLI is the npm package `allure`, pinned by reports/package.json and package-lock.json and installed
-with `npm ci` into reports/node_modules (or $RESILIENCE_ALLURE_HOME) the first time it is needed. History is
-Allure 3's history file (reports/history/history.jsonl): every generation appends one point, and the report's
-trend charts, per-test history and the Metrics page (TTR per fault x recovery) read it. A copy goes into the
-report (html/history/), and when the history directory is gone but the previous report is still there, its
-copy is restored first, as one does with Allure 2's history folder. Every report holds a marker file, and --out
-replaces only a directory that holds it (or an empty one): never a directory this command did not write.
+The Allure CLI is the npm package `allure`, pinned by reports/package.json and package-lock.json and installed with
+`npm ci` into allure-cli/ of the build cache (clusters.paths.cache_root; or $RESILIENCE_ALLURE_HOME) the first time
+it is needed, never among the code. History is Allure 3's history file (out/history/history.jsonl): every generation
+appends one point, and the report's trend charts, per-test history and the Metrics page (TTR per fault x recovery)
+read it. A copy goes into the report (html/history/), and when the history directory is gone but the previous report
+is still there, its copy is restored first, as one does with Allure 2's history folder. Every report holds a marker
+file, and --out replaces only a directory that holds it (or an empty one): never a directory this command did not
+write.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clusters.paths import cache_root
 from foundation.cliargs import check_output_dir
 from foundation.errors import HarnessError, UserError
 from reports.categories import allure3_categories
 
-PACKAGE_DIR = Path(__file__).parent
+PACKAGE_DIR = Path(__file__).parent  # package.json and package-lock.json: the pin, data of the package
+ALLURE_CLI_DIR = "allure-cli"
 HISTORY_FILE = "history.jsonl"
 MARKER = ".resilience-report"  # in every report we write: what --out may replace
 GENERATE_TIMEOUT = 600
@@ -47,9 +50,10 @@ def pinned_version() -> str:
 
 
 def allure_home() -> Path:
-    """Where node_modules with the pinned Allure CLI lives: $RESILIENCE_ALLURE_HOME, else reports/."""
+    """Where node_modules with the pinned Allure CLI lives: $RESILIENCE_ALLURE_HOME, else allure-cli/ beside the
+    upstream build in the per-user cache."""
     explicit = os.environ.get("RESILIENCE_ALLURE_HOME")
-    return Path(explicit).expanduser() if explicit else PACKAGE_DIR
+    return Path(explicit).expanduser() if explicit else cache_root() / ALLURE_CLI_DIR
 
 
 def installed_version(home: Path) -> str | None:

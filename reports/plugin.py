@@ -6,15 +6,19 @@ It implements, by name, the hooks scenarios/hooks.py declares (the scenario runn
 - pytest_resilience_run_result(result, item): on the process that ran the test (an xdist worker, possibly),
   from inside the test, so `allure.dynamic` and `allure.attach` land on that test. Labels: epic/feature/story
   and parentSuite/suite/subSuite = fault family / fault / recovery, plus `fault_family`, `fault`, `recovery`,
-  `verdict`, `provider`, `signature`; attachments: timeline JSON, TTR chart (PNG), Flux objects' status before
-  and after, events, controller log excerpts; under load, the load object, its chart (delivery latency and
-  serving capacity) and locust's CSV statistics and HTML report; JUnit properties on the item.
+  `verdict`, `provider`, `signature`; attachments: timeline JSON and chart (PNG), TTR chart (PNG), Flux objects'
+  status before and after, events, controller log excerpts; under load, the load object, its chart (delivery
+  latency and serving capacity) and locust's CSV statistics and HTML report; JUnit properties on the item.
+- pytest_resilience_step(run, name): each phase of a run (inject, prove, recover, revert, judge ...) as an Allure
+  step of the test, passed or broken as the phase ended (with --alluredir).
 - pytest_resilience_environment(environment): recorded for environment.properties.
 - pytest_resilience_plan(plan): what the session is meant to cover (scenarios.sharding); each entry records the
   plan's digest, and the manifest beside the summary the whole plan (reports.manifest).
 
+With --alluredir, fixture teardowns show under their fixture's name with their outcome (reports.allure_teardowns).
+
 At the end of the session the controller (workers send theirs through xdist's workeroutput) writes
-reports/summary.json, its manifest and, with --alluredir, environment.properties, categories.json and the
+out/summary.json, its manifest and, with --alluredir, environment.properties, categories.json and the
 summary page.
 """
 
@@ -25,6 +29,7 @@ import os
 import platform
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +40,12 @@ from assertions import criteria
 from assertions.verdict import RunResult
 from fluxmodel.conditions import condition
 from foundation.errors import HarnessError
-from reports import alert_coverage, allure_files, charts, manifest, summary
+from reports import alert_coverage, allure_files, allure_teardowns, charts, manifest, summary
 from reports.matrix import build_cells, measurement_text, render_table, verdict_line
 
 WORKER_OUTPUT_KEY = "resilience_reports"
 PLUGIN_NAME = "resilience-reports-recorder"
-DEFAULT_SUMMARY = "reports/summary.json"
+DEFAULT_SUMMARY = "out/summary.json"
 # What the scenario runner measured beside the evidence, copied from the result's attachments into its entry:
 # the run's wall time (shards are balanced by it), the host it shared, the cluster's fault lock it held.
 ENTRY_EXTRAS = ("run_seconds", "host", "cluster_lock")
@@ -62,12 +67,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Recorder(config), PLUGIN_NAME)
+    if results_dir(config) is not None:
+        allure_teardowns.register(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     recorder = config.pluginmanager.get_plugin(PLUGIN_NAME)
     if recorder is not None:
         config.pluginmanager.unregister(recorder)
+    allure_teardowns.unregister(config)
 
 
 def summary_path(config: pytest.Config) -> Path:
@@ -168,6 +176,10 @@ class Recorder:
             verdicts.add(entry["verdict"])
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_resilience_step(self, run: object, name: str) -> AbstractContextManager[object] | None:
+        return allure.step(name) if results_dir(self.config) is not None else None
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_resilience_environment(self, environment: dict[str, str]) -> None:
         self.environment.update({str(k): str(v) for k, v in environment.items()})
 
@@ -219,6 +231,9 @@ class Recorder:
         with allure.step(title):
             timeline = {**result.timeline.to_json(), **{k: entry[k] for k in ("verdict", "reason", "budget")}}
             attach_json(timeline, f"{prefix}timeline")
+            title = f"{result.fault} under {result.recovery}: the run's timeline"
+            chart = charts.timeline_chart(timeline, entry.get("alerts") or (), title)
+            allure.attach(chart, f"{prefix}timeline chart", allure.attachment_type.PNG)
             allure.attach(charts.run_chart(entry), f"{prefix}TTR chart", allure.attachment_type.PNG)
             attachments = dict(result.attachments)
             self._attach_load(result, entry, attachments, prefix)

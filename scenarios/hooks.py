@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from assertions.verdict import RunResult
 
+if TYPE_CHECKING:
+    from scenarios.runner import ScenarioRun
+
 
 @pytest.hookspec
 def pytest_resilience_run_result(result: RunResult, item: pytest.Item) -> None:
     """Called once per finished scenario run (every verdict, invalid included), on the process that ran it."""
+
+
+@pytest.hookspec
+def pytest_resilience_step(run: ScenarioRun, name: str) -> AbstractContextManager[object] | None:
+    """A phase of a scenario run begins (`name` is what a reader sees: "inject selector-change", "revert"), on the
+    process that runs it: each context manager returned is entered now and left when the phase ends, with the
+    exception that ended it, if any (the reports plugin returns an Allure step)."""
 
 
 @pytest.hookspec

@@ -277,6 +277,7 @@ def run_fault(
             request.node.nodeid,
             baselines=suite.baselines,
             load=suite.load,
+            hook=request.config.hook,
         )
         result = scenario.execute()
         request.config.hook.pytest_resilience_run_result(result=result, item=request.node)

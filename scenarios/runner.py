@@ -2,9 +2,10 @@
 
 The run gathers evidence (proof, timeline, user data, other recoveries acting, harness errors, and with monitoring
 the alerts that paged for it) and the one judge (assertions.verdict) decides, after the revert, so nothing that
-goes wrong late can leave a pass behind. Phases are Allure steps. The revert never raises, so an interrupted run
-still puts Git and the cluster back; what it could not do stays in the run's revert record for `resilience revert
-RUN` (and makes the run invalid).
+goes wrong late can leave a pass behind. Phases are announced as steps through the `pytest_resilience_step` hook
+(scenarios.hooks: the reports plugin makes them Allure steps; without it they are nothing). The revert never
+raises, so an interrupted run still puts Git and the cluster back; what it could not do stays in the run's revert
+record for `resilience revert RUN` (and makes the run invalid).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import allure
+from typing import TYPE_CHECKING, Any
 
 from assertions import invariants
 from assertions.isolation import ForeignActivity, owned_by_run
@@ -36,6 +37,9 @@ from loadgen.run import LoadPlan, LoadRun
 from monitoring.facts import phases as alert_phases
 from scenarios.contention import CpuTimes, host_record
 from scenarios.recoveries import RecoveryMode
+
+if TYPE_CHECKING:
+    from pluggy import HookRelay
 
 log = logging.getLogger(__name__)
 STEADY_TIMEOUT = 120.0
@@ -61,6 +65,17 @@ class ScenarioRun:
     baselines: tuple[str, ...] = ()
     # Teams delivering beside the faulted app from before the injection until after recovery (loadgen).
     load: LoadPlan | None = None
+    # pytest's hooks (config.hook): each phase of the run is a pytest_resilience_step; None: phases are not announced.
+    hook: HookRelay | None = None
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """A phase of the run: the context managers plugins return for it are entered, and left with its outcome."""
+        with ExitStack() as stack:
+            if self.hook is not None:
+                for context in self.hook.pytest_resilience_step(run=self, name=name):
+                    stack.enter_context(context)
+            yield
 
     def execute(self) -> RunResult:
         """The run, holding the cluster's fault lock: exclusive for a fault that hits the whole cluster."""
@@ -96,19 +111,19 @@ class ScenarioRun:
             result.harness_errors.append(f"{type(e).__name__}: {e}")
             log.exception("scenario %s failed", self.fault.name)
         finally:
-            with allure.step("revert"):
+            with self.step("revert"):
                 problems = Reverter(record, kube=self.cluster.kube, git=self.cluster.git).run()
                 if problems:
                     result.attachments["revert_problems"] = problems
                     result.harness_errors.append(f"revert left {len(problems)} step(s) undone: {problems[0]}")
             if self.cluster.monitoring is not None and not self.prove_only:
-                with allure.step("alerts: what paged for the run, and what was due"):
+                with self.step("alerts: what paged for the run, and what was due"):
                     try:
                         self._alerts(ctx, result, measured)
                     except Exception as e:
                         result.harness_errors.append(f"alerts not collected: {type(e).__name__}: {e}")
                         log.exception("collecting the alerts of %s failed", self.fault.name)
-            with allure.step("judge"):
+            with self.step("judge"):
                 result.judge()
             # The harness's own share of the run: everything but injection to recovered (or to giving up).
             result.attachments["harness_seconds"] = round(time.monotonic() - started - measured, 3)
@@ -159,7 +174,7 @@ class ScenarioRun:
         """Gather the run's evidence into `result`; returns the seconds measured (injection to recovered or to
         giving up, and the load's windows before and after), which are not the harness's overhead."""
         fault, kube = self.fault, self.cluster.kube
-        with allure.step(f"set up {ctx.app}: steady state before injection"):
+        with self.step(f"set up {ctx.app}: steady state before injection"):
             fault.setup(ctx)
             steady = fault.steady(ctx, ctx.setup_revision)
             ok, detail = poll(lambda: steady(kube), STEADY_TIMEOUT, done=lambda outcome: outcome[0])
@@ -173,14 +188,14 @@ class ScenarioRun:
         load = LoadRun(self.load, ctx, fault, self.run_dir / "load" / slug)
         try:
             profile = self.load.profile
-            with allure.step(
+            with self.step(
                 f"load {self.load.label}: {profile.team_count} teams every {profile.every:g}s, "
                 f"baseline {profile.baseline:g}s before the injection"
             ):
                 load.start()
             return self._inject_and_recover(ctx, result, before, load) + load.window_seconds
         finally:
-            with allure.step("load: stop the teams, cut their deliveries into windows"):
+            with self.step("load: stop the teams, cut their deliveries into windows"):
                 load.finish(result)
 
     def _inject_and_recover(
@@ -208,11 +223,11 @@ class ScenarioRun:
 
         with WatchCache(kube, fault.targets(ctx), on_change) as cache:
             recorder.attach(cache)
-            with allure.step(f"inject {fault.name}"):
+            with self.step(f"inject {fault.name}"):
                 injected = timeline.mark("injected")
                 fault.inject(ctx)
                 recorder.recovered = fault.recovered(ctx)
-            with allure.step(f"prove the fault: {fault.signature.name if fault.signature else 'its effect'}"):
+            with self.step(f"prove the fault: {fault.signature.name if fault.signature else 'its effect'}"):
                 _await(recorder, ("visible", "recovered"), fault.prove_within)
                 evidence = ctx.state.get("proof")
                 if evidence:
@@ -230,7 +245,7 @@ class ScenarioRun:
                     return 0.0
                 fault.after_proof(ctx)
             # The wait counts from the injection, as the TTR does (the judge compares the two).
-            with allure.step(f"recover under {self.recovery.name} (budget {self.budget.ttr.max}s)"):
+            with self.step(f"recover under {self.recovery.name} (budget {self.budget.ttr.max}s)"):
                 remaining = self.budget.give_up_after - (time.monotonic() - injected)
                 _await(recorder, ("recovered",), remaining)
                 measured = timeline.ttr if timeline.ttr is not None else time.monotonic() - injected
@@ -239,9 +254,9 @@ class ScenarioRun:
                 self.recovery.check_alive()
             _gather(result, recorder, foreign, reached)
         if load is not None and timeline.has("recovered"):
-            with allure.step(f"load: {load.plan.profile.after:g}s after recovery"):
+            with self.step(f"load: {load.plan.profile.after:g}s after recovery"):
                 load.after()
-        with allure.step("check user data"):
+        with self.step("check user data"):
             result.data_violations += invariants.violations(before, invariants.snapshot(kube, [ctx.namespace]))
         result.attachments["flux_after"] = self._flux_objects(ctx)
         result.attachments["logs"] = self._log_excerpts(ctx)

@@ -87,7 +87,7 @@ def test_gitlab_shards_like_github_and_keys_its_cache_on_the_pins() -> None:
     assert '--shard "$CI_NODE_INDEX/$CI_NODE_TOTAL"' in script and '--run-id "$CI_PIPELINE_ID"' in script
     assert "clusters/pins.py" in pipeline[".upstream-cache"]["key"]["files"]
     gate = "\n".join(pipeline["chaos-gate"]["script"])
-    assert "resilience gate --summary reports/shard-*/summary.json" in gate and '--profile "$CHAOS_PROFILE"' in gate
+    assert "resilience gate --summary out/shard-*/summary.json" in gate and '--profile "$CHAOS_PROFILE"' in gate
     profiles = {rule["variables"]["CHAOS_PROFILE"] for rule in pipeline[".chaos-when"]["rules"]}
     assert profiles == {"nightly", "release"}
 

@@ -90,7 +90,7 @@ def test_a_run_under_load_carries_the_chart_and_locusts_reports(suite: Path) -> 
     assert attachment(suite, result, "locust stats (CSV)").startswith(b"Type,Name,Request Count")
     assert attachment(suite, result, "locust report (HTML)") == b"<html>locust</html>"
     assert json.loads(attachment(suite, result, "load_cpu"))["baseline"]["cpu_seconds"] == 1.0
-    (recorded,) = summary.read(suite / "reports" / "summary.json")
+    (recorded,) = summary.read(suite / "out" / "summary.json")
     assert recorded["load"]["downtime_seconds"] == 2.5 and recorded["load"]["profile"] == "light"
 
 

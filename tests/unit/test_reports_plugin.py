@@ -54,7 +54,7 @@ def test_the_miniature_suite_ran_as_expected(suite: SuiteRun) -> None:
 
 
 def test_summary_has_one_valid_entry_per_run_sorted(suite: SuiteRun) -> None:
-    entries = summary.read(suite.root / "reports" / "summary.json")
+    entries = summary.read(suite.root / "out" / "summary.json")
     assert len(entries) == 8  # 5 cases + 2 repeats + the product-failure run
     assert [(e["fault"], e["recovery"]) for e in entries] == sorted(
         [(e["fault"], e["recovery"]) for e in entries], key=lambda fr: (fr[0], summary.recovery_rank(fr[1]), fr[1])
@@ -105,6 +105,43 @@ def test_repeated_runs_label_once_and_attach_per_run(suite: SuiteRun) -> None:
     )
 
 
+def test_the_runners_steps_are_allure_steps(suite: SuiteRun) -> None:
+    result = suite.result("test_scenario[selector-flux]")
+    first = result["steps"][0]
+    assert (first["name"], first["status"]) == ("inject", "passed")
+
+
+STEPS = """
+from contextlib import ExitStack
+
+import pytest
+
+
+def step(request, name, fail=False):
+    with ExitStack() as steps:
+        for context in request.config.hook.pytest_resilience_step(run=None, name=name):
+            steps.enter_context(context)
+        if fail:
+            raise RuntimeError("the git server went away")
+
+
+def test_steps(request):
+    step(request, "inject selector-change")
+    step(request, "revert", fail=True)
+"""
+
+
+def test_a_step_that_raised_is_a_broken_allure_step_and_without_allure_nothing(tmp_path: Path) -> None:
+    root = make_suite(tmp_path / "chaos", scenarios=STEPS)
+    proc = run_pytest(root, "--alluredir", "allure-results")
+    assert proc.returncode == 1 and "RuntimeError: the git server went away" in proc.stdout, proc.stdout
+    (result,) = allure_results(root / "allure-results")
+    steps = [(s["name"], s["status"]) for s in result["steps"]]
+    assert steps == [("inject selector-change", "passed"), ("revert", "broken")]
+    proc = run_pytest(root, reports=False)
+    assert proc.returncode == 1 and "RuntimeError: the git server went away" in proc.stdout, proc.stdout
+
+
 def test_attachments_timeline_chart_flux_status_events_logs(suite: SuiteRun) -> None:
     result = suite.result("test_scenario[selector-flux]")
     step = next(s for s in result["steps"] if s["name"].startswith("verdict breach: "))
@@ -113,6 +150,7 @@ def test_attachments_timeline_chart_flux_status_events_logs(suite: SuiteRun) -> 
     assert timeline["ttr_seconds"] == pytest.approx(75.2)
     assert timeline["verdict"] == "breach" and timeline["budget"]["ttr"]["max"] == 60
     assert suite.attachment(result, "TTR chart").startswith(PNG_MAGIC)
+    assert suite.attachment(result, "timeline chart").startswith(PNG_MAGIC)
     before = json.loads(suite.attachment(result, "Flux status before"))
     after = json.loads(suite.attachment(result, "Flux status after"))
     assert before[0]["name"] == "apps" and before[0]["ready"].startswith("True ReconciliationSucceeded")
@@ -237,7 +275,7 @@ def test_without_alluredir_only_the_summary_is_written(tmp_path: Path) -> None:
     proc = run_pytest(root, "--resilience-summary", str(tmp_path / "out" / "s.json"), "-k", "selector or product")
     assert proc.returncode == 1, proc.stdout
     assert len(summary.read(tmp_path / "out" / "s.json")) == 4
-    assert not (root / "allure-results").exists() and not (root / "reports").exists()
+    assert not (root / "allure-results").exists() and not (root / "out").exists()
 
 
 def test_summary_path_from_the_environment(tmp_path: Path) -> None:
@@ -252,13 +290,13 @@ def test_collect_only_writes_nothing(tmp_path: Path) -> None:
     root = make_suite(tmp_path / "chaos")
     proc = run_pytest(root, "--collect-only")
     assert proc.returncode == 0, proc.stdout
-    assert not (root / "reports").exists()
+    assert not (root / "out").exists()
 
 
 def test_a_session_without_runs_writes_an_empty_summary(tmp_path: Path) -> None:
     # a chaos session in which nothing produced a result must not leave the previous summary for the gate
     root = make_suite(tmp_path / "chaos")
-    stale = root / "reports" / "summary.json"
+    stale = root / "out" / "summary.json"
     stale.parent.mkdir()
     stale.write_text('[{"fault": "old", "recovery": "none", "verdict": "pass", "ttr_seconds": 1, "phases": {}}]')
     proc = run_pytest(root, "-k", "harness_error")
@@ -333,7 +371,7 @@ def test_xdist_workers_send_entries_and_the_controller_merges_them(tmp_path: Pat
     worker = make_suite(tmp_path / "worker", conftest=WORKER_CONFTEST)
     proc = run_pytest(worker, "-k", "selector or product", "--alluredir", "allure-results")
     assert proc.returncode == 1, proc.stdout
-    assert not (worker / "reports").exists(), "a worker must not write the summary"
+    assert not (worker / "out").exists(), "a worker must not write the summary"
     assert not (worker / "allure-results" / "categories.json").exists()
     output = json.loads((worker / "workeroutput.json").read_text())
     sent = json.loads(output["resilience_reports"])
@@ -346,7 +384,7 @@ def test_xdist_workers_send_entries_and_the_controller_merges_them(tmp_path: Pat
     (controller / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
     proc = run_pytest(controller, "--alluredir", "allure-results")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    merged = summary.read(controller / "reports" / "summary.json")
+    merged = summary.read(controller / "out" / "summary.json")
     assert sorted(e["recovery"] for e in merged) == ["flux-native", "none", "operator", "operator"]
     assert "provider=kind" in (controller / "allure-results" / "environment.properties").read_text()
     assert "TTR per fault x recovery" in proc.stdout
@@ -357,5 +395,5 @@ def test_real_xdist_run_merges_worker_entries(tmp_path: Path) -> None:
     root = make_suite(tmp_path / "chaos")
     proc = run_pytest(root, "-n", "2", "--alluredir", "allure-results")
     assert proc.returncode == 1, proc.stdout
-    assert len(summary.read(root / "reports" / "summary.json")) == 8
+    assert len(summary.read(root / "out" / "summary.json")) == 8
     assert (root / "allure-results" / "categories.json").exists()

@@ -51,7 +51,7 @@ def stub_allure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
-    path = tmp_path / "reports" / "allure-results"
+    path = tmp_path / "out" / "allure-results"
     path.mkdir(parents=True)
     (path / "0000-result.json").write_text(json.dumps({"uuid": "0000", "name": "t", "status": "passed"}))
     return path
@@ -61,11 +61,11 @@ def report(capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str) -> tu
     base = [
         "report",
         "--results",
-        str(tmp_path / "reports" / "allure-results"),
+        str(tmp_path / "out" / "allure-results"),
         "--out",
-        str(tmp_path / "reports" / "html"),
+        str(tmp_path / "out" / "allure-report"),
         "--history",
-        str(tmp_path / "reports" / "history"),
+        str(tmp_path / "out" / "history"),
     ]
     code = main([*base, *args])
     out, err = capsys.readouterr()
@@ -90,22 +90,22 @@ def test_missing_results(capsys: pytest.CaptureFixture[str], tmp_path: Path, stu
 
 
 def test_results_without_results(capsys: pytest.CaptureFixture[str], tmp_path: Path, stub_allure: Path) -> None:
-    (tmp_path / "reports" / "allure-results").mkdir(parents=True)
-    (tmp_path / "reports" / "allure-results" / "environment.properties").write_text("a=b\n")
+    (tmp_path / "out" / "allure-results").mkdir(parents=True)
+    (tmp_path / "out" / "allure-results" / "environment.properties").write_text("a=b\n")
     code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure))
     assert_error(code, err, 2, "no Allure results in it (no *-result.json)")
 
 
 def test_out_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path) -> None:
-    (tmp_path / "reports" / "html").write_text("not a dir")
+    (tmp_path / "out" / "allure-report").write_text("not a dir")
     code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure))
-    assert_error(code, err, 2, "html: exists and is not a directory")
+    assert_error(code, err, 2, "allure-report: exists and is not a directory")
 
 
 def test_out_holds_something_else(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path
 ) -> None:
-    precious = tmp_path / "reports" / "html" / "notes.txt"
+    precious = tmp_path / "out" / "allure-report" / "notes.txt"
     precious.parent.mkdir()
     precious.write_text("keep me")
     code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure))
@@ -117,7 +117,7 @@ def test_out_holding_an_index_html_not_of_ours_is_kept(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path
 ) -> None:
     """A site, a docs build, someone else's report: an index.html is no licence to delete the directory."""
-    site = tmp_path / "reports" / "html"
+    site = tmp_path / "out" / "allure-report"
     (site / "assets").mkdir(parents=True)
     (site / "index.html").write_text("<html>my site</html>")
     (site / "assets" / "app.js").write_text("precious()")
@@ -135,14 +135,14 @@ def test_output_under_a_file(
     blocker.write_text("")
     code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure), flag, str(blocker / "sub" / "dir"))
     assert_error(code, err, 2, f"{flag} {blocker / 'sub' / 'dir'}: {blocker} is not a directory")
-    assert not (tmp_path / "reports" / "html").exists() and not (tmp_path / "reports" / "history").exists()
+    assert not (tmp_path / "out" / "allure-report").exists() and not (tmp_path / "out" / "history").exists()
 
 
 def test_out_is_a_link(capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path) -> None:
     target = tmp_path / "elsewhere"
     target.mkdir()
     (target / htmlreport.MARKER).write_text("")
-    link = tmp_path / "reports" / "html"
+    link = tmp_path / "out" / "allure-report"
     link.symlink_to(target)
     code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure))
     assert_error(code, err, 2, f"--out {link}: is a symbolic link")
@@ -150,7 +150,7 @@ def test_out_is_a_link(capsys: pytest.CaptureFixture[str], tmp_path: Path, resul
 
 
 def test_history_inside_out(capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path) -> None:
-    out = tmp_path / "reports" / "html"
+    out = tmp_path / "out" / "allure-report"
     code, _, err = report(capsys, tmp_path, "--allure", "true", "--history", str(out / "history"))
     assert_error(code, err, 2, f"--history {out / 'history'}: must be outside --out {out}, which every report")
 
@@ -235,7 +235,7 @@ cp {stub_allure} node_modules/.bin/allure
 def test_generate_wiring_history_and_replacement(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path
 ) -> None:
-    out_dir = tmp_path / "reports" / "html"
+    out_dir = tmp_path / "out" / "allure-report"
     out_dir.mkdir(parents=True)  # empty: may be written to
     code, out, err = report(capsys, tmp_path, "--allure", str(stub_allure), "--name", "Nightly")
     assert code == 0, err
@@ -243,7 +243,7 @@ def test_generate_wiring_history_and_replacement(
     assert (out_dir / "index.html").read_text() == "<html>report</html>"
     assert (out_dir / htmlreport.MARKER).is_file(), "marked as ours, so the next report may replace it"
     config: dict[str, Any] = json.loads((out_dir / "config-seen.json").read_text())
-    history = (tmp_path / "reports" / "history" / "history.jsonl").resolve()
+    history = (tmp_path / "out" / "history" / "history.jsonl").resolve()
     assert config["historyPath"] == str(history)
     assert config["name"] == "Nightly"
     assert config["categories"] == allure3_categories()
@@ -259,12 +259,12 @@ def test_generate_wiring_history_and_replacement(
     assert not (out_dir / "stale.json").exists(), "the previous report is replaced, not merged"
 
     # history directory lost, previous report kept (e.g. a CI artifact): its copy is restored first
-    shutil.rmtree(tmp_path / "reports" / "history")
+    shutil.rmtree(tmp_path / "out" / "history")
     code, out, err = report(capsys, tmp_path, "--allure", str(stub_allure))
     assert code == 0
     assert "history restored from the previous report" in err
     assert "3 run(s) in the history" in out
-    assert not list((tmp_path / "reports").glob(".html.*")), "staging directories are cleaned up"
+    assert not list((tmp_path / "out").glob(".allure-report.*")), "staging directories are cleaned up"
 
 
 def test_generate_failure_keeps_the_previous_report(
@@ -274,7 +274,7 @@ def test_generate_failure_keeps_the_previous_report(
     stub_allure: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    out_dir = tmp_path / "reports" / "html"
+    out_dir = tmp_path / "out" / "allure-report"
     out_dir.mkdir(parents=True)
     (out_dir / "index.html").write_text("previous")
     (out_dir / htmlreport.MARKER).write_text("")
@@ -282,7 +282,7 @@ def test_generate_failure_keeps_the_previous_report(
     code, _, err = report(capsys, tmp_path, "--allure", str(stub_allure))
     assert_error(code, err, 3, "allure generate failed (exit 1): Error: boom")
     assert (out_dir / "index.html").read_text() == "previous"
-    assert not list((tmp_path / "reports").glob(".html.*"))
+    assert not list((tmp_path / "out").glob(".allure-report.*"))
 
 
 def test_generate_without_index_is_a_harness_error(
@@ -309,7 +309,7 @@ def test_paths_from_the_environment(
 
 # -- the real, pinned Allure CLI (when installed: `make report` or `resilience report` installs it) ------------
 
-PINNED = htmlreport.PACKAGE_DIR / "node_modules" / ".bin" / "allure"
+PINNED = htmlreport.allure_home() / "node_modules" / ".bin" / "allure"
 
 
 @pytest.mark.skipif(
@@ -317,13 +317,13 @@ PINNED = htmlreport.PACKAGE_DIR / "node_modules" / ".bin" / "allure"
 )
 def test_real_report_from_a_chaos_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     root = make_suite(tmp_path / "chaos")
-    proc = run_pytest(root, "--alluredir", str(tmp_path / "reports" / "allure-results"))
+    proc = run_pytest(root, "--alluredir", str(tmp_path / "out" / "allure-results"))
     assert proc.returncode == 1, proc.stdout
     for expected_points in (1, 2):
         code, out, err = report(capsys, tmp_path)
         assert code == 0, err
         assert f"({expected_points} run(s) in the history" in out
-    html = tmp_path / "reports" / "html"
+    html = tmp_path / "out" / "allure-report"
     assert (html / "index.html").exists()
     results = [json.loads(p.read_text()) for p in (html / "data" / "test-results").glob("*.json")]
     page = next(r for r in results if r.get("fullName") == "resilience.ttr_matrix")

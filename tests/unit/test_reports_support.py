@@ -90,7 +90,8 @@ def environment(pytestconfig):
 """
 
 SCENARIOS = """
-import allure
+from contextlib import ExitStack
+
 import pytest
 
 from assertions.slo import Budget, Limit
@@ -141,8 +142,9 @@ def run(request, case, repeat=1):
     if invalid:
         result.invalid.append(invalid)
     result.judge()
-    with allure.step("inject"):
-        pass
+    with ExitStack() as steps:  # what the scenario runner does with each phase
+        for step in request.config.hook.pytest_resilience_step(run=None, name="inject"):
+            steps.enter_context(step)
     request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
     return result
 
@@ -176,10 +178,14 @@ def make_suite(root: Path, scenarios: str = SCENARIOS, conftest: str = CONFTEST)
     return root
 
 
-def run_pytest(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """pytest with the reports plugin in a fresh process (allure-pytest keeps global state)."""
+def run_pytest(
+    root: Path, *args: str, env: dict[str, str] | None = None, reports: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """pytest with the reports plugin (unless `reports` is false) in a fresh process (allure-pytest keeps global
+    state)."""
+    plugin = ["-p", "reports.plugin"] if reports else []
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "reports.plugin", "-p", "no:cacheprovider", "-q", *args],
+        [sys.executable, "-m", "pytest", *plugin, "-p", "no:cacheprovider", "-q", *args],
         cwd=root,
         capture_output=True,
         text=True,

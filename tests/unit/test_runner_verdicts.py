@@ -7,10 +7,11 @@ and the gate, re-judging the summary entry, agrees.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -302,3 +303,43 @@ def test_each_runs_flux_objects_carry_its_mode(cluster: Cluster, tmp_path: Path)
     execute(cluster, tmp_path, look, mode="flux-native")
     assert seen[0]["metadata"]["labels"]["resilience.gitops.io/recovery"] == "flux-native"
     assert seen[0]["spec"]["force"] is True
+
+
+class StepRecorder:
+    """A stand-in for pytest's hook relay: each phase the runner announces, with how it ended."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, str]] = []
+
+    def pytest_resilience_step(self, run: runner.ScenarioRun, name: str) -> list[Any]:
+        return [self.record(name)]
+
+    @contextlib.contextmanager
+    def record(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except BaseException as e:
+            self.steps.append((name, type(e).__name__))
+            raise
+        self.steps.append((name, "ok"))
+
+
+def test_the_runner_announces_its_phases_through_the_step_hook(cluster: Cluster, tmp_path: Path) -> None:
+    class Broken(FakeFault):
+        def after_proof(self, ctx: FaultContext) -> None:
+            raise HarnessError("the git server went away")
+
+    steps = StepRecorder()
+    fault = Broken(fake_kube(cluster), recover_after(0.1))
+    run = runner.ScenarioRun(cluster, fault, parse("none"), BUDGET, tmp_path, hook=steps)  # type: ignore[arg-type]
+    assert run.execute().verdict is Verdict.INVALID
+    names = [name for name, _ in steps.steps]
+    assert names[0].startswith("set up ") and names[0].endswith(": steady state before injection")
+    assert names[1:] == [
+        "inject fake-fault",
+        "prove the fault: its effect",
+        "revert",
+        "judge",
+    ]
+    assert dict(steps.steps)["prove the fault: its effect"] == "HarnessError"  # a phase that raised ends so
+    assert dict(steps.steps)["revert"] == "ok"
