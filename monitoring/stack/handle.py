@@ -71,8 +71,6 @@ class AlertTimings:
 TIMINGS = AlertTimings()
 
 
-
-
 @dataclass(frozen=True)
 class Monitoring:
     """Where a cluster's monitoring answers and writes, and the rules it evaluates."""
