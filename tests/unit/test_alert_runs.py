@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runner_verdicts import (
+from scripted_runs import (
     BUDGET,
     FakeFault,
     Script,
     agrees_with_the_gate,
-    cluster,
+    fake_cluster,
     fake_kube,
     never,
     recover_after,
@@ -33,7 +33,6 @@ from reports.matrix import build_cells
 from scenarios import runner
 from scenarios.recoveries import parse
 
-__all__ = ["cluster"]  # the fixture, shared with the verdict tests
 STUCK = "FluxKustomizationStuck"
 
 
@@ -43,6 +42,11 @@ def quick_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(alert_rules, "rules", lambda: {STUCK: Rule(STUCK, "g", 0.2, "docs/runbooks/x.md")})
     monkeypatch.setattr(alerts, "PROMISES", (Promise(STUCK, alert_rules.NOT_READY, ("Kustomization",), 0.3),))
     monkeypatch.setattr(runner, "ALERT_SETTLE", 2.0)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Cluster:
+    return fake_cluster(tmp_path)
 
 
 FIRING: list[dict[str, str]] = []  # what the fake Prometheus has firing (its ALERTS series' labels)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_reports_support import entry
+from reports_support import entry
 
 from assertions import alert_rules, alerts
 from assertions.alert_coverage import AlertCoverage

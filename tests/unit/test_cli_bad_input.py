@@ -15,7 +15,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from test_reports_support import entry, recovered, write_json
+from reports_support import entry, recovered, write_json
 
 from resilience.cli import EXIT_CLOSED_PIPE, main, parse
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_load_criterion import load
-from test_reports_support import all_attachments, allure_results, entry, make_suite, recovered, run_pytest
+from reports_support import all_attachments, allure_results, entry, load, make_suite, recovered, run_pytest
 
 from reports import charts, summary
 from reports.matrix import build_cells, render_html, render_table

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_support import all_attachments, allure_results, labels, make_suite, run_pytest
+from reports_support import all_attachments, allure_results, labels, make_suite, run_pytest
 
 from reports import summary
 from reports.categories import CATEGORIES, allure2_categories, allure3_categories

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_support import make_suite, run_pytest
+from reports_support import make_suite, run_pytest
 
 from reports import htmlreport
 from reports.categories import allure3_categories

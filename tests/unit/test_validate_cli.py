@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from test_validate_support import Repo, app_root, configmap, needs_git, needs_kubectl, workload
+from validate_support import Repo, app_root, configmap, needs_git, needs_kubectl, workload
 
 pytestmark = [needs_kubectl, needs_git]
 

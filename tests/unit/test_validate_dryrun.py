@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from test_validate_support import (
+from validate_support import (
     KUBECTL,
     Repo,
     app_root,

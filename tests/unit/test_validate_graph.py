@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_validate_support import Repo, flux_kustomization, helm_release, needs_git, needs_kubectl
+from validate_support import Repo, flux_kustomization, helm_release, needs_git, needs_kubectl
 
 pytestmark = [needs_kubectl, needs_git]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_validate_support import KUBECTL, Repo, app_root, needs_git, needs_kubectl, workload
+from validate_support import KUBECTL, Repo, app_root, needs_git, needs_kubectl, workload
 
 pytestmark = [needs_kubectl, needs_git]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_validate_support import KUBECTL, Repo, app_root, configmap, needs_git, needs_kubectl, workload
+from validate_support import KUBECTL, Repo, app_root, configmap, needs_git, needs_kubectl, workload
 
 from validation.render import Kustomize, clean_error
 from validation.tree import is_remote, scan

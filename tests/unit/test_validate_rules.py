@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_validate_support import (
+from validate_support import (
     Repo,
     app_root,
     configmap,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import terminal
-from test_validate_support import Repo, app_root, needs_git, workload
+from validate_support import Repo, app_root, needs_git, workload
 
 pytestmark = [
     needs_git,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_validate_support import Repo, app_root, needs_git, needs_kubectl, workload
+from validate_support import Repo, app_root, needs_git, needs_kubectl, workload
 
 pytestmark = [needs_kubectl, needs_git]
 
