@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakeclock import FakeClock as Clock
 
 from fluxmodel.kinds import ObjectRef
 from foundation.errors import UserError
@@ -18,14 +19,6 @@ from recovery.metrics import Metrics, View, sample
 from recovery.state import ObjectState, StateStore, configmap_name
 from recovery.testing import FakeKube
 from recovery.workqueue import WorkQueue
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_only_one_instance_holds_the_lease_until_it_stops_renewing() -> None:
