@@ -99,6 +99,8 @@ def execute(cluster: Cluster, tmp_path: Path, script: Script, mode: str = "none"
     return result
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_fault_that_outlasts_the_rule_pages_and_the_page_resolves_after_the_revert(
     monitored: Cluster, tmp_path: Path
 ) -> None:
@@ -113,6 +115,8 @@ def test_a_fault_that_outlasts_the_rule_pages_and_the_page_resolves_after_the_re
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_fault_no_alert_caught_is_a_blind_spot_that_fails_even_a_baseline(monitored: Cluster, tmp_path: Path) -> None:
     result = execute(monitored, tmp_path, never)
     (item,) = result.measurements["alerts"]
@@ -125,6 +129,8 @@ def test_a_fault_no_alert_caught_is_a_blind_spot_that_fails_even_a_baseline(moni
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_page_for_a_fault_repaired_in_budget_is_noise_and_fails_nothing(monitored: Cluster, tmp_path: Path) -> None:
     """The page was still in Alertmanager's group wait when the operator had repaired the fault: it is waited for."""
     result = execute(monitored, tmp_path, paging(monitored, 0.35, 0.9, then=recover_after(0.1)), mode="operator")
@@ -134,6 +140,8 @@ def test_a_page_for_a_fault_repaired_in_budget_is_noise_and_fails_nothing(monito
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_pages_for_other_objects_are_not_the_runs_and_no_page_means_an_empty_list(
     monitored: Cluster, tmp_path: Path
 ) -> None:
@@ -147,11 +155,15 @@ def test_pages_for_other_objects_are_not_the_runs_and_no_page_means_an_empty_lis
     assert result.summary_entry()["alerts"] == []
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_without_monitoring_a_run_has_no_alerts_key(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, recover_after(0.1))
     assert "alerts" not in result.summary_entry()
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_rules_other_than_the_shipped_ones_are_said_on_the_result(monitored: Cluster, tmp_path: Path) -> None:
     assert monitored.monitoring is not None
     monitored.monitoring = Monitoring(

@@ -65,6 +65,8 @@ def execute(
     return result
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_recovery_within_budget_passes_and_everything_it_made_is_reverted(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, recover_after(0.3))
     assert result.verdict is Verdict.PASS, result.reason
@@ -73,6 +75,8 @@ def test_a_recovery_within_budget_passes_and_everything_it_made_is_reverted(clus
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_slow_recovery_is_a_breach(cluster: Cluster, tmp_path: Path) -> None:
     # A wait well past the recovery: on a loaded machine the 1.3 s recovery may arrive after 2 s.
     result = execute(cluster, tmp_path, recover_after(1.3), budget=dataclasses.replace(BUDGET, wait=30.0))
@@ -80,6 +84,8 @@ def test_a_slow_recovery_is_a_breach(cluster: Cluster, tmp_path: Path) -> None:
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_no_recovery_within_the_wait_from_injection_is_not_recovered(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, never)
     assert result.verdict is Verdict.NOT_RECOVERED
@@ -87,6 +93,8 @@ def test_no_recovery_within_the_wait_from_injection_is_not_recovered(cluster: Cl
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_baseline_mode_may_miss_its_time_budget(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, never, baselines=("none",))
     assert result.verdict is Verdict.NOT_RECOVERED and result.judgement and result.judgement.excusable
@@ -94,6 +102,8 @@ def test_a_baseline_mode_may_miss_its_time_budget(cluster: Cluster, tmp_path: Pa
     assert cell.excused and not cell.fails_gate
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_lost_user_data_is_a_breach_even_when_recovered_in_time(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, recover_after(0.2, then=delete_user_secret), baselines=("none",))
     assert result.verdict is Verdict.BREACH
@@ -103,12 +113,16 @@ def test_lost_user_data_is_a_breach_even_when_recovered_in_time(cluster: Cluster
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_fault_that_never_shows_is_invalid(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, nothing)
     assert result.verdict is Verdict.INVALID and result.reason.startswith("fault not proven: no effect within 2s")
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_harness_error_after_the_proof_is_invalid(cluster: Cluster, tmp_path: Path) -> None:
     class Broken(FakeFault):
         def after_proof(self, ctx: FaultContext) -> None:
@@ -122,6 +136,8 @@ def test_a_harness_error_after_the_proof_is_invalid(cluster: Cluster, tmp_path: 
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_failed_data_check_never_leaves_a_pass(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,6 +156,8 @@ def test_a_failed_data_check_never_leaves_a_pass(
     assert result.verdict is Verdict.INVALID and "TimeoutError: the API server did not answer" in result.reason
 
 
+@pytest.mark.process
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "what"),
     [
@@ -157,6 +175,8 @@ def test_another_recovery_acting_on_the_runs_objects_makes_it_invalid(
         agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_flux_native_knob_on_an_operator_run_makes_it_invalid(cluster: Cluster, tmp_path: Path) -> None:
     def force(fault: FakeFault, ctx: FaultContext) -> None:
         patch = {"spec": {"force": True}}
@@ -166,6 +186,8 @@ def test_a_flux_native_knob_on_an_operator_run_makes_it_invalid(cluster: Cluster
     assert result.verdict is Verdict.INVALID and "spec.force on Kustomization" in result.reason
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_an_operator_detecting_before_flux_shows_the_fault_is_timed_and_reported(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -176,6 +198,8 @@ def test_an_operator_detecting_before_flux_shows_the_fault_is_timed_and_reported
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_each_runs_flux_objects_carry_its_mode(cluster: Cluster, tmp_path: Path) -> None:
     seen: list[dict[str, Any]] = []
 

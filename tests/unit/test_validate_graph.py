@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from validate_support import Repo, flux_kustomization, helm_release, needs_git, needs_kubectl
 
 pytestmark = [needs_kubectl, needs_git]
@@ -15,6 +16,7 @@ def _repo(tmp_path: Path) -> Repo:
     return repo
 
 
+@pytest.mark.process
 def test_kustomization_cycle_is_named(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
@@ -40,6 +42,7 @@ def test_kustomization_cycle_is_named(tmp_path: Path) -> None:
     ) in finding["message"]
 
 
+@pytest.mark.process
 def test_helmrelease_cycle_in_a_kustomize_build_uses_the_rendered_namespace(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
@@ -56,6 +59,7 @@ def test_helmrelease_cycle_in_a_kustomize_build_uses_the_rendered_namespace(tmp_
     assert "HelmRelease/team/a -> HelmRelease/team/b -> HelmRelease/team/a" in finding["message"]
 
 
+@pytest.mark.process
 def test_missing_dependency_names_it_and_the_impact(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
@@ -75,6 +79,7 @@ def test_missing_dependency_names_it_and_the_impact(tmp_path: Path) -> None:
     assert "1 object(s) depending on it" in finding["message"]
 
 
+@pytest.mark.process
 def test_dependson_without_namespace_means_own_namespace(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
@@ -90,6 +95,7 @@ def test_dependson_without_namespace_means_own_namespace(tmp_path: Path) -> None
     assert "HelmRelease/apps/db" in result.findings[0]["message"]
 
 
+@pytest.mark.process
 def test_valid_graph_across_files_and_kinds_is_clean(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml("clusters/prod/infra.yaml", flux_kustomization("infra"))
@@ -114,6 +120,7 @@ def staged_kustomization(name: str, *stages: dict[str, object], namespace: str =
     }
 
 
+@pytest.mark.process
 def test_staged_kustomizations_are_checked_cycles_unknown_stages_and_missing_kustomizations(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(

@@ -46,6 +46,8 @@ def slow_kubectl(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "code", "group", "mode"),
     [
