@@ -1,17 +1,35 @@
-"""Shared test configuration: the cluster fixture, and the integration marker for tests/integration."""
+"""Shared test configuration: the cluster fixture, the integration marker for tests/integration, and a timeout
+for every test of tests/ (set here, not in pyproject.toml: the scenarios share that file and run for many minutes)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["clusters.pytest_plugin"]
 
-_INTEGRATION = Path(__file__).parent / "integration"
+# The helper modules of the test trees (not test modules, so pytest would not rewrite their asserts otherwise).
+pytest.register_assert_rewrite("fakeclock", "reports_support", "validate_support", "scripted_runs", "recovery_support")
+
+_TESTS = Path(__file__).parent
+_INTEGRATION = _TESTS / "integration"
+
+# Seconds per test, set-up and teardown included (pytest-timeout fails the test and the run goes on). A unit test
+# has no business running for minutes; an integration test may first start the session's cluster (up to
+# 10 minutes) and then wait minutes for Flux: modules that wait longer carry their own `pytest.mark.timeout`.
+UNIT_TIMEOUT = 120
+INTEGRATION_TIMEOUT = 1200
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `--timeout` or PYTEST_TIMEOUT on the command line wins over these defaults (a marker would win over them).
+    chosen = config.getoption("timeout", None) is not None or "PYTEST_TIMEOUT" in os.environ
     for item in items:
-        if _INTEGRATION in Path(str(item.fspath)).parents:
+        path = Path(str(item.fspath))
+        integration = _INTEGRATION in path.parents
+        if integration:
             item.add_marker(pytest.mark.integration)
+        if not chosen and _TESTS in path.parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT if integration else UNIT_TIMEOUT))

@@ -18,6 +18,8 @@ from clusters.model import Cluster
 from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION
 
 ROOT = Path(__file__).resolve().parents[2]
+# Waits of up to 3 minutes each for the run, its revert and the cleanup, after the session's cluster starts.
+pytestmark = pytest.mark.timeout(1800)
 FAULT_COMMIT = "Revert: Select only stable pods"
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from functools import partial
 
-from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, operator_fixture, wait_until  # noqa: F401
-
 from fluxmodel import signatures as sig
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION, ObjectRef
+from foundation.waiting import wait_until
+from injectors.apps import deployment, dump, kustomization_file
+from injectors.testapp import App
 from testsupport.operatorprocess import OperatorProcess
 
 

@@ -11,20 +11,12 @@ from __future__ import annotations
 
 from functools import partial
 
-from test_recovery_support import (  # noqa: F401
-    App,
-    app_fixture,
-    chart_release,
-    dump,
-    kustomization_file,
-    operator_fixture,
-    publish,
-    wait_until,
-)
-
 from fluxmodel import signatures as sig
 from fluxmodel.conditions import last_applied_revision
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, HELM_RELEASE, ObjectRef
+from foundation.waiting import wait_until
+from injectors.apps import dump, kustomization_file
+from injectors.testapp import App, chart_release, publish
 from testsupport.operatorprocess import OperatorProcess
 
 FAULT_SECONDS = 120

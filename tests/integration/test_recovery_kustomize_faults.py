@@ -11,11 +11,13 @@ import threading
 from typing import Any
 
 import yaml
-from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, operator_fixture, wait_until  # noqa: F401
 
 from fluxmodel import signatures as sig
 from fluxmodel.annotations import PINNED_BY
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
+from foundation.waiting import wait_until
+from injectors.apps import deployment, dump, kustomization_file
+from injectors.testapp import App
 from testsupport.operatorprocess import OperatorProcess
 
 FAULT_SECONDS = 90

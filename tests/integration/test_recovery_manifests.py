@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 import yaml
-from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, start_operator, wait_until  # noqa: F401
+from recovery_support import service_account_kubeconfig, start_operator
 
 from clusters.build import require
 from clusters.model import Cluster
 from fluxmodel import signatures as sig
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION, ObjectRef
+from foundation.waiting import wait_until
+from injectors.apps import deployment, dump, kustomization_file
+from injectors.testapp import App
 from kubeapi import connect
 
 MANIFESTS = Path(str(resources.files("recovery") / "manifests"))
@@ -196,32 +199,6 @@ def test_the_cluster_role_grants_nothing_on_user_data() -> None:
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
         assert not {"secrets", "persistentvolumeclaims", "persistentvolumes", "namespaces"} & set(rule["resources"])
-
-
-def service_account_kubeconfig(cluster: Cluster, namespace: str, name: str, tmp_path: Path) -> Path:
-    from kubernetes.client import AuthenticationV1TokenRequest, CoreV1Api, V1TokenRequestSpec
-
-    request = AuthenticationV1TokenRequest(spec=V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
-    status = CoreV1Api(cluster.kube.api).create_namespaced_service_account_token(name, namespace, request).status
-    assert status is not None
-    token = status.token
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == (cluster.context or admin["current-context"]))
-    server = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
-    path = tmp_path / f"{name}.kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "sa",
-                "clusters": [{"name": "c", "cluster": server["cluster"]}],
-                "users": [{"name": "sa", "user": {"token": token}}],
-                "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
-            }
-        )
-    )
-    return path
 
 
 def bind(cluster: Cluster, state_ns: str, sa_ns: str, suffix: str) -> list[tuple[str, str, str, str | None]]:

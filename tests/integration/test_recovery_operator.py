@@ -8,11 +8,14 @@ import threading
 from pathlib import Path
 
 import yaml
-from test_recovery_support import App, app_fixture, deployment, dump, kustomization_file, start_operator, wait_until  # noqa: F401
+from recovery_support import start_operator
 
 from clusters.model import Cluster
 from fluxmodel import signatures as sig
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION, ObjectRef
+from foundation.waiting import wait_until
+from injectors.apps import deployment, dump, kustomization_file
+from injectors.testapp import App
 from recovery.lifecycle import COPY_LABEL
 from recovery.state import configmap_name
 

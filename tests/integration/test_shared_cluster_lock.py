@@ -15,6 +15,8 @@ import pytest
 from clusters.model import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
+# A nested chaos run of up to 15 minutes on the session's cluster, after that cluster's start.
+pytestmark = pytest.mark.timeout(1800)
 
 
 def test_a_cluster_wide_fault_runs_alone_on_a_shared_cluster(cluster: Cluster, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from recovery_support import service_account_kubeconfig
 
 from clusters.model import Cluster
 from fluxmodel.annotations import PINNED_BY, reconcile_request
@@ -86,8 +87,6 @@ def shipped_identity(
     """A ServiceAccount bound to exactly the shipped stage controller roles (the Role in `namespace`), and a
     kustomize-controller ServiceAccount with cluster-admin (as Flux installs it) to dry-run as; returns the
     ServiceAccount's kubeconfig and what to delete."""
-    from test_recovery_manifests import service_account_kubeconfig
-
     kube, suffix = cluster.kube, secrets.token_hex(3)
     created: list[tuple[str, str, str, str | None]] = []
 

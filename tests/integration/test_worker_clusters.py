@@ -17,6 +17,9 @@ import pytest
 from clusters.local.layout import all_layouts
 from clusters.local.lifecycle import reap
 
+# A nested xdist run of up to 15 minutes, starting a cluster per worker.
+pytestmark = pytest.mark.timeout(1800)
+
 INNER = """
 import json
 import os

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runner_verdicts import (
+from scripted_runs import (
     BUDGET,
     FakeFault,
     Script,
     agrees_with_the_gate,
-    cluster,
+    fake_cluster,
     fake_kube,
     never,
     recover_after,
@@ -34,7 +34,6 @@ from reports.matrix import build_cells
 from scenarios import runner
 from scenarios.recoveries import parse
 
-__all__ = ["cluster"]  # the fixture, shared with the verdict tests
 STUCK = "FluxKustomizationStuck"
 
 
@@ -44,6 +43,11 @@ def quick_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(alert_rules, "rules", lambda: {STUCK: Rule(STUCK, "g", 0.2, "docs/runbooks/x.md")})
     monkeypatch.setattr(alerts, "PROMISES", (Promise(STUCK, alert_rules.NOT_READY, ("Kustomization",), 0.3),))
     monkeypatch.setattr(runner, "ALERT_SETTLE", 2.0)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Cluster:
+    return fake_cluster(tmp_path)
 
 
 FIRING: list[dict[str, str]] = []  # what the fake Prometheus has firing (its ALERTS series' labels)
@@ -96,6 +100,8 @@ def execute(cluster: Cluster, tmp_path: Path, script: Script, mode: str = "none"
     return result
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_fault_that_outlasts_the_rule_pages_and_the_page_resolves_after_the_revert(
     monitored: Cluster, tmp_path: Path
 ) -> None:
@@ -110,6 +116,8 @@ def test_a_fault_that_outlasts_the_rule_pages_and_the_page_resolves_after_the_re
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_fault_no_alert_caught_is_a_blind_spot_that_fails_even_a_baseline(monitored: Cluster, tmp_path: Path) -> None:
     result = execute(monitored, tmp_path, never)
     (item,) = result.measurements["alerts"]
@@ -122,6 +130,8 @@ def test_a_fault_no_alert_caught_is_a_blind_spot_that_fails_even_a_baseline(moni
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_page_for_a_fault_repaired_in_budget_is_noise_and_fails_nothing(monitored: Cluster, tmp_path: Path) -> None:
     """The page was still in Alertmanager's group wait when the operator had repaired the fault: it is waited for."""
     result = execute(monitored, tmp_path, paging(monitored, 0.35, 0.9, then=recover_after(0.1)), mode="operator")
@@ -131,6 +141,8 @@ def test_a_page_for_a_fault_repaired_in_budget_is_noise_and_fails_nothing(monito
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_pages_for_other_objects_are_not_the_runs_and_no_page_means_an_empty_list(
     monitored: Cluster, tmp_path: Path
 ) -> None:
@@ -144,11 +156,15 @@ def test_pages_for_other_objects_are_not_the_runs_and_no_page_means_an_empty_lis
     assert result.summary_entry()["alerts"] == []
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_without_monitoring_a_run_has_no_alerts_key(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, recover_after(0.1))
     assert "alerts" not in result.summary_entry()
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_rules_other_than_the_shipped_ones_are_said_on_the_result(monitored: Cluster, tmp_path: Path) -> None:
     assert monitored.monitoring is not None
     monitored.monitoring = Monitoring(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_reports_support import entry
+from reports_support import entry
 
 from assertions.alert_criterion import AlertCoverage
 from assertions.isolation import owned_by_run

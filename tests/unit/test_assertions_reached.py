@@ -113,7 +113,7 @@ def test_the_stage_controller_acting_on_another_modes_run_makes_it_foreign(mode:
 
 
 def test_the_report_shows_the_figure_of_each_run() -> None:
-    from test_reports_support import entry
+    from reports_support import entry
 
     from reports.matrix import build_cells, render_html, render_table
 

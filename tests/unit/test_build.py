@@ -418,6 +418,7 @@ def leftovers(cache: Path) -> list[str]:
     return sorted(p.name for p in upstream.iterdir() if not p.name.endswith(".lock")) if upstream.exists() else []
 
 
+@pytest.mark.process
 def test_build_component_lands_binaries_crds_and_stamp(fake_go: Path, cache: Path) -> None:
     logs = cache / "logs"
     logs.mkdir(parents=True)
@@ -432,6 +433,7 @@ def test_build_component_lands_binaries_crds_and_stamp(fake_go: Path, cache: Pat
     assert "$ go build" in (logs / "demo.log").read_text()
 
 
+@pytest.mark.process
 def test_build_shows_progress_and_a_second_run_is_a_no_op(fake_go: Path, cache: Path, tmp_path: Path) -> None:
     lines: list[str] = []
     first = build(["demo"], progress=lines.append)
@@ -446,6 +448,7 @@ def test_build_shows_progress_and_a_second_run_is_a_no_op(fake_go: Path, cache: 
     assert (tmp_path / "calls").read_text() == calls
 
 
+@pytest.mark.process
 def test_an_unreachable_proxy_is_a_user_error_and_leaves_nothing_behind(
     fake_go: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -458,6 +461,7 @@ def test_an_unreachable_proxy_is_a_user_error_and_leaves_nothing_behind(
     assert cached(DEMO) is None and leftovers(cache) == []
 
 
+@pytest.mark.process
 def test_a_compile_error_is_a_harness_error_and_no_half_build_is_cached(
     fake_go: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,6 +52,7 @@ def test_the_scan_finds_what_the_code_requires() -> None:
     assert used <= {c.name for c in COMPONENTS}
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("target", "purpose", "tops"), [("test", "test", USED_FROM), ("chaos", "chaos", USED_FROM[1:])]
 )

@@ -31,6 +31,7 @@ def actionlint(where: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.process
 def test_actionlint_passes_on_the_shipped_workflows() -> None:
     assert sorted(p.name for p in WORKFLOWS.glob("*.yml")) == ["chaos.yml", "nightly.yml", "release-gate.yml"]
     proc = actionlint(ROOT)
@@ -48,6 +49,7 @@ BREAKAGES = [
 ]  # fmt: skip
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("name", "old", "new", "complaint"), BREAKAGES)
 def test_actionlint_fails_on_a_broken_copy(tmp_path: Path, name: str, old: str, new: str, complaint: str) -> None:
     copy = tmp_path / ".github" / "workflows"

@@ -15,7 +15,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from test_reports_support import entry, recovered, write_json
+from reports_support import entry, recovered, write_json
 
 from resilience.cli import EXIT_CLOSED_PIPE, main, parse
 
@@ -69,24 +69,28 @@ def stub_bin(tmp_path: Path, tools: dict[str, str]) -> str:
     return f"{bindir}:/usr/bin:/bin"
 
 
+@pytest.mark.process
 def test_unknown_provider(env: dict[str, str]) -> None:
     proc = run(["cluster", "up", "--provider", "minikube"], env)
     assert_clean_error(proc, "unknown provider 'minikube'", "local, kind, existing")
     assert_nothing_left(env)
 
 
+@pytest.mark.process
 def test_bad_cluster_name(env: dict[str, str]) -> None:
     proc = run(["cluster", "up", "--name", "Bad_Name"], env)
     assert_clean_error(proc, "bad cluster name 'Bad_Name'")
     assert_nothing_left(env)
 
 
+@pytest.mark.process
 def test_unbuilt_binaries_name_the_build_command(env: dict[str, str]) -> None:
     proc = run(["cluster", "up", "--name", "x"], env)
     assert_clean_error(proc, "is not built yet", "resilience build")
     assert_nothing_left(env)
 
 
+@pytest.mark.process
 def test_missing_go(env: dict[str, str], tmp_path: Path) -> None:
     env = {**env, "PATH": stub_bin(tmp_path, {})}
     env.pop("RESILIENCE_GO", None)
@@ -97,6 +101,7 @@ def test_missing_go(env: dict[str, str], tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.process
 def test_unreachable_proxy_names_the_component_and_leaves_no_partial_build(env: dict[str, str], tmp_path: Path) -> None:
     env = {
         **env,
@@ -111,6 +116,7 @@ def test_unreachable_proxy_names_the_component_and_leaves_no_partial_build(env: 
     assert [p.name for p in upstream.iterdir() if p.is_dir()] == []
 
 
+@pytest.mark.process
 def test_kind_without_docker(env: dict[str, str], tmp_path: Path) -> None:
     env = {**env, "PATH": stub_bin(tmp_path, {"kind": "exit 0", "kubectl": "exit 0", "flux": "exit 0"})}
     proc = run(["cluster", "up", "--provider", "kind", "--name", "k"], env)
@@ -118,6 +124,7 @@ def test_kind_without_docker(env: dict[str, str], tmp_path: Path) -> None:
     assert_nothing_left(env)
 
 
+@pytest.mark.process
 def test_kind_without_kind(env: dict[str, str], tmp_path: Path) -> None:
     env = {**env, "PATH": stub_bin(tmp_path, {"docker": "exit 0", "kubectl": "exit 0", "flux": "exit 0"})}
     proc = run(["cluster", "up", "--provider", "kind", "--name", "k"], env)
@@ -125,6 +132,7 @@ def test_kind_without_kind(env: dict[str, str], tmp_path: Path) -> None:
     assert_nothing_left(env)
 
 
+@pytest.mark.process
 def test_kind_with_docker_engine_down(env: dict[str, str], tmp_path: Path) -> None:
     docker = "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock' >&2; exit 1"
     path = stub_bin(tmp_path, {"docker": docker, "kind": "exit 0", "kubectl": "exit 0", "flux": "exit 0"})
@@ -157,23 +165,27 @@ def kubeconfig(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.process
 def test_existing_context_not_allowed(env: dict[str, str], kubeconfig: Path) -> None:
     proc = run(["cluster", "up", "--provider", "existing", "--kubeconfig", str(kubeconfig)], env)
     assert_clean_error(proc, "context 'prod' is not allowed", "--allow-context prod")
     assert_nothing_left(env)
 
 
+@pytest.mark.process
 def test_existing_unknown_context(env: dict[str, str], kubeconfig: Path) -> None:
     args = ["--kubeconfig", str(kubeconfig), "--context", "staging", "--allow-context", "staging"]
     proc = run(["cluster", "up", "--provider", "existing", *args], env)
     assert_clean_error(proc, "context 'staging' is not in", "prod")
 
 
+@pytest.mark.process
 def test_existing_missing_kubeconfig(env: dict[str, str], tmp_path: Path) -> None:
     proc = run(["cluster", "up", "--provider", "existing", "--kubeconfig", str(tmp_path / "nope")], env)
     assert_clean_error(proc, "does not exist", "--kubeconfig")
 
 
+@pytest.mark.process
 def test_existing_unreachable_cluster(env: dict[str, str], kubeconfig: Path) -> None:
     proc = run(
         [
@@ -192,11 +204,13 @@ def test_existing_unreachable_cluster(env: dict[str, str], kubeconfig: Path) -> 
     assert_nothing_left(env)
 
 
+@pytest.mark.process
 def test_down_unknown_cluster(env: dict[str, str]) -> None:
     proc = run(["cluster", "down", "--name", "ghost"], env)
     assert_clean_error(proc, "no local cluster named 'ghost'")
 
 
+@pytest.mark.process
 def test_local_only_flags_refused_for_other_providers(env: dict[str, str], kubeconfig: Path) -> None:
     proc = run(["cluster", "up", "--provider", "existing", "--api-port", "6443"], env)
     assert_clean_error(proc, "--api-port and --nodes apply to the local provider only")
@@ -204,6 +218,7 @@ def test_local_only_flags_refused_for_other_providers(env: dict[str, str], kubec
     assert_clean_error(proc, "--monitoring runs Prometheus and Alertmanager beside a local cluster only")
 
 
+@pytest.mark.process
 def test_monitoring_options_need_monitoring_and_a_readable_rule_file(env: dict[str, str], tmp_path: Path) -> None:
     proc = run(["cluster", "up", "--name", "m", "--prometheus-port", "9090"], env)
     assert_clean_error(proc, "--alert-rules, --prometheus-port and --alertmanager-port need --monitoring")
@@ -214,6 +229,7 @@ def test_monitoring_options_need_monitoring_and_a_readable_rule_file(env: dict[s
     assert not (Path(env["RESILIENCE_STATE"]) / "clusters" / "m").exists()
 
 
+@pytest.mark.process
 def test_down_refuses_name_and_all_together_and_stops_nothing(env: dict[str, str]) -> None:
     keep = Path(env["RESILIENCE_STATE"]) / "clusters" / "keep"
     keep.mkdir(parents=True)
@@ -227,6 +243,7 @@ def test_down_refuses_name_and_all_together_and_stops_nothing(env: dict[str, str
     assert (keep / "spec.json").exists()
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("timeout", ["nan", "inf", "-1", "0"])
 def test_cluster_up_timeout_must_be_a_positive_number(
     capsys: pytest.CaptureFixture[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch, timeout: str
@@ -302,6 +319,7 @@ def test_format_of_faults_and_cluster_list(
     assert "argument --format: invalid choice: 'yaml' (choose from 'text', 'json')" in capsys.readouterr().err
 
 
+@pytest.mark.process
 def test_output_cut_short_by_a_closed_pipe_exits_quietly(env: dict[str, str]) -> None:
     """`resilience faults | head -1`: the reader is gone before anything is written."""
     read_end, write_end = os.pipe()
@@ -344,6 +362,7 @@ def locked(tmp_path: Path) -> Iterator[Path]:
     path.chmod(0o755)
 
 
+@pytest.mark.process
 def test_gate_junit_into_a_read_only_directory(env: dict[str, str], tmp_path: Path, locked: Path) -> None:
     summary = write_json(tmp_path / "summary.json", [entry("selector-change", "operator", recovered(10.0))])
     proc = run_unprivileged(["gate", "--summary", str(summary), "--junit", str(locked / "gate.xml")], env)
@@ -351,6 +370,7 @@ def test_gate_junit_into_a_read_only_directory(env: dict[str, str], tmp_path: Pa
     assert proc.stdout == "", "nothing judged, no PASS printed"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("flag", ["--out", "--history"])
 def test_report_into_a_read_only_directory(env: dict[str, str], tmp_path: Path, locked: Path, flag: str) -> None:
     results = tmp_path / "results"
@@ -363,6 +383,7 @@ def test_report_into_a_read_only_directory(env: dict[str, str], tmp_path: Path, 
     assert not list(locked.iterdir()) and not (tmp_path / "html").exists() and not (tmp_path / "history").exists()
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("argv", "fragments"),
     [
@@ -382,6 +403,7 @@ def test_recovery_commands_refuse_bad_flags_in_one_line(
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.process
 def test_recover_names_the_kubeconfig_variable_it_used(env: dict[str, str], tmp_path: Path) -> None:
     listed = f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}"
     proc = run(["recover"], {**env, "KUBECONFIG": listed})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_reports_support import entry
+from reports_support import entry
 
 from assertions import criteria
 from assertions.criterion import Criterion

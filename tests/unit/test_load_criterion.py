@@ -7,7 +7,7 @@ import copy
 from typing import Any
 
 import pytest
-from test_reports_support import entry, recovered
+from reports_support import entry, load, recovered, stats
 
 from assertions.load_criterion import LoadCriterion
 from assertions.slo import Budget, Limit, parse
@@ -18,27 +18,6 @@ from reports.summary import entry_problem
 
 FAULTS = ["selector-change", "dependency-cycle"]
 CRITERION = LoadCriterion()
-
-
-def stats(done: int = 3, failed: int = 0, p95: float | None = 1.0) -> dict[str, Any]:
-    return {"done": done, "failed": failed, "p50": p95, "p95": p95, "p99": p95, "max": p95}
-
-
-def load(
-    same_during: float | None = 1.5,
-    failed: int = 0,
-    radius: list[str] | None = None,
-    downtime: float | None = 0.0,
-) -> dict[str, Any]:
-    """A load measurement: baselines of 1 s, same-source p95 `same_during` during the fault."""
-    same = {"baseline": stats(), "during": stats(p95=same_during, failed=failed), "after": stats()}
-    other = {"baseline": stats(), "during": stats(), "after": stats()}
-    return {
-        "profile": "light",
-        "groups": {"same-source": same, "other-source": other},
-        "blast_radius": radius or [],
-        "downtime_seconds": downtime,
-    }
 
 
 BUDGET = {"p95_ratio": {"same-source": 2, "other-source": 2}, "failed": 0, "blast_radius": 0, "downtime": 0}

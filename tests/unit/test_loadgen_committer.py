@@ -23,6 +23,7 @@ def paths(repo: GitOpsRepo) -> dict[str, str]:
     return {"bare": str(repo.bare), "work": str(repo.work), "url": repo.url}
 
 
+@pytest.mark.process
 def test_the_helper_answers_one_line_per_request(repo: GitOpsRepo) -> None:
     requests = io.StringIO(
         json.dumps({"commit": "a: deliver 1", "write": {"apps/a/x.yaml": "x: 1\n"}})
@@ -41,6 +42,7 @@ def test_the_helper_answers_one_line_per_request(repo: GitOpsRepo) -> None:
     assert "error" in answer(repo, {"commit": "escape", "write": {"../outside.yaml": "x"}})
 
 
+@pytest.mark.process
 def test_commits_through_the_helper_and_ancestry_among_them_and_others(repo: GitOpsRepo) -> None:
     committer = Committer(paths(repo))
     try:

@@ -121,6 +121,7 @@ def test_ready_endpoints_count_distinct_ready_addresses_of_the_service_only() ->
     assert ready_endpoints([], "load-serving") == 0
 
 
+@pytest.mark.slow
 def test_the_probe_samples_ready_endpoints_from_watch_events() -> None:
     kube = FakeKube()
 

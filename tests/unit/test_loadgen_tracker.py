@@ -84,6 +84,7 @@ def test_teams_are_named_after_the_run_and_same_source_teams_share_its_source() 
     assert teams.Team.from_json(same.to_json()) == same
 
 
+@pytest.mark.process
 def test_a_delivery_is_done_when_the_token_is_applied_and_flux_is_ready_at_its_revision(
     repo: GitOpsRepo, world: Any
 ) -> None:
@@ -110,6 +111,7 @@ def test_a_delivery_is_done_when_the_token_is_applied_and_flux_is_ready_at_its_r
     assert done_at is not None and done_at >= before
 
 
+@pytest.mark.process
 def test_a_later_revision_holding_the_commit_delivers_it_an_older_one_does_not(repo: GitOpsRepo, world: Any) -> None:
     kube, (same, other), tracker = world
     older = repo.commit("other-1: deliver 1", write=other.files("1"))
@@ -123,6 +125,7 @@ def test_a_later_revision_holding_the_commit_delivers_it_an_older_one_does_not(r
     assert repo.includes(later, mine) and not repo.includes(older, mine) and repo.includes(mine, mine)
 
 
+@pytest.mark.process
 def test_a_delivery_not_done_within_the_deadline_is_not_done(repo: GitOpsRepo, world: Any) -> None:
     _kube, (same, _other), tracker = world
     revision = repo.commit("same-1: deliver 1", write=same.files("1"))
@@ -131,6 +134,8 @@ def test_a_delivery_not_done_within_the_deadline_is_not_done(repo: GitOpsRepo, w
     assert time.monotonic() - started >= 0.5
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_concurrent_events_complete_a_delivery_once(repo: GitOpsRepo, world: Any) -> None:
     kube, (same, _other), tracker = world
     revision = repo.commit("same-1: deliver 1", write=same.files("1"))
@@ -146,6 +151,7 @@ def test_concurrent_events_complete_a_delivery_once(repo: GitOpsRepo, world: Any
     assert pending.done_at == first
 
 
+@pytest.mark.process
 def test_recovered_at_the_head_accepts_a_later_revision_holding_it(repo: GitOpsRepo) -> None:
     kube = FakeKube()
     head = repo.commit("the fault's fix", write={"apps/web/a.yaml": "a: 1\n"})
@@ -169,6 +175,7 @@ def test_recovered_at_the_head_accepts_a_later_revision_holding_it(repo: GitOpsR
     assert not ok and detail.endswith(f"at {later}, want {newest} or later")
 
 
+@pytest.mark.process
 def test_a_later_delivery_applied_first_completes_the_earlier_ones_too(repo: GitOpsRepo, world: Any) -> None:
     kube, (same, _other), tracker = world
     first = repo.commit("same-1: deliver 1", write=same.files(teams.token(1, "a")))

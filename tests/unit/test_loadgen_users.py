@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 SCRIPT = """
 import itertools
 import json
@@ -92,6 +94,7 @@ print(json.dumps({"records": records, "in_flight": len(world.in_flight), "commit
 """
 
 
+@pytest.mark.process
 def test_teams_commit_at_their_pace_and_every_delivery_is_one_request_event(tmp_path: Path) -> None:
     script = tmp_path / "users.py"
     script.write_text(textwrap.dedent(SCRIPT))

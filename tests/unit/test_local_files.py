@@ -189,6 +189,7 @@ def test_service_account_keys_are_a_pair_and_every_file_is_private(pki: ClusterP
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in pki.directory.iterdir())
 
 
+@pytest.mark.process
 def test_a_mutual_tls_handshake_with_the_generated_files(pki: ClusterPki) -> None:
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(pki.serving_cert, pki.serving_key)
@@ -291,6 +292,7 @@ def control() -> Iterator[Control]:
     server.close()
 
 
+@pytest.mark.process
 def test_handle_dispatches_every_op(control: Control) -> None:
     handle = control.server.handle
     assert handle({"op": "status"}) == {"gitserver": {"running": True}}
@@ -310,6 +312,7 @@ def test_handle_dispatches_every_op(control: Control) -> None:
     assert control.shutdowns == ["down"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("req", "message"),
     [
@@ -326,6 +329,7 @@ def test_handle_refuses_unknown_ops_and_components(control: Control, req: dict[s
     assert control.sup.calls == [] and control.shutdowns == []
 
 
+@pytest.mark.process
 def test_request_over_a_real_socket(control: Control) -> None:
     control.server.start()
     assert request(control.address, "status") == {"gitserver": {"running": True}}
@@ -337,6 +341,7 @@ def test_request_over_a_real_socket(control: Control) -> None:
     assert control.sup.calls == [("kill", "kustomize-controller", 15), ("kill", "gitserver", 9)]
 
 
+@pytest.mark.process
 def test_a_request_that_is_not_json_gets_an_error_answer(control: Control) -> None:
     control.server.start()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -354,6 +359,7 @@ def test_request_without_a_supervisor_is_a_harness_error() -> None:
         request(unused_address(), "status", timeout=2)
 
 
+@pytest.mark.process
 def test_a_closed_server_is_not_reachable(control: Control) -> None:
     control.server.start()
     assert request(control.address, "status")
@@ -384,6 +390,7 @@ def bare_head(repo: GitOpsRepo) -> str:
     ).stdout.strip()
 
 
+@pytest.mark.process
 def test_create_makes_one_commit_with_the_initial_files(repo: GitOpsRepo) -> None:
     assert REVISION.match(repo.revision())
     assert repo.revision() == f"{BRANCH}@sha1:{repo.sha()}"
@@ -392,6 +399,7 @@ def test_create_makes_one_commit_with_the_initial_files(repo: GitOpsRepo) -> Non
     assert repo.read("apps/missing.yaml") is None and repo.read("apps") is None
 
 
+@pytest.mark.process
 def test_commit_writes_deletes_and_returns_the_flux_revision_of_the_served_head(repo: GitOpsRepo) -> None:
     first = repo.revision()
     revision = repo.commit("Change", write={"apps/web.yaml": "v2\n", "apps/new/svc.yaml": "svc\n"}, delete=["README"])
@@ -404,6 +412,7 @@ def test_commit_writes_deletes_and_returns_the_flux_revision_of_the_served_head(
     assert REVISION.match(repo.commit("Nothing changed"))  # empty commits are allowed
 
 
+@pytest.mark.process
 def test_restore_brings_back_an_earlier_tree_on_top_of_history(repo: GitOpsRepo) -> None:
     initial = repo.sha()
     repo.commit("Fault", write={"apps/web.yaml": "broken\n", "apps/extra.yaml": "x\n"}, delete=["README"])
@@ -418,6 +427,7 @@ def test_restore_brings_back_an_earlier_tree_on_top_of_history(repo: GitOpsRepo)
     assert count.stdout.strip() == "3"
 
 
+@pytest.mark.process
 def test_the_work_tree_is_a_worktree_of_the_bare_repository_so_a_commit_needs_no_push(repo: GitOpsRepo) -> None:
     git = ["git", "-C", str(repo.work)]
     assert subprocess.run([*git, "remote"], capture_output=True, text=True, check=True).stdout == ""
@@ -428,6 +438,7 @@ def test_the_work_tree_is_a_worktree_of_the_bare_repository_so_a_commit_needs_no
     assert not (repo.bare / "index").exists() and not (repo.work.parent / "seed").exists()
 
 
+@pytest.mark.process
 def test_a_repository_made_before_worktrees_is_still_pushed_to(tmp_path: Path) -> None:
     """Clusters outlive harness upgrades: a working clone with an `origin` (the earlier layout) pushes each commit."""
     bare, work = tmp_path / "gitops.git", tmp_path / "work"
@@ -450,6 +461,7 @@ def test_a_repository_made_before_worktrees_is_still_pushed_to(tmp_path: Path) -
     assert old.restore(old.sha(), "Again") == f"{BRANCH}@sha1:{bare_head(old)}"
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("rel", ["../outside.yaml", "apps/../../outside.yaml", "/etc/passwd", "."])
 def test_a_path_escaping_the_repository_is_a_user_error(repo: GitOpsRepo, rel: str) -> None:
     before = repo.sha()
@@ -462,6 +474,7 @@ def test_a_path_escaping_the_repository_is_a_user_error(repo: GitOpsRepo, rel: s
     assert not (repo.work.parent / "outside.yaml").exists()
 
 
+@pytest.mark.process
 def test_a_symlink_out_of_the_repository_does_not_let_a_write_escape(repo: GitOpsRepo, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -471,6 +484,7 @@ def test_a_symlink_out_of_the_repository_does_not_let_a_write_escape(repo: GitOp
     assert not (outside / "x.yaml").exists()
 
 
+@pytest.mark.process
 def test_restore_of_an_unknown_revision_is_a_harness_error(repo: GitOpsRepo) -> None:
     with pytest.raises(HarnessError, match=r"^git read-tree -u --reset 0{40} failed in "):
         repo.restore("0" * 40, "Revert")
@@ -502,6 +516,7 @@ def test_chart_source_is_shipped() -> None:
     assert meta["name"] == "demo-app"
 
 
+@pytest.mark.process
 @needs_helm
 def test_publish_packages_versions_with_values_and_indexes_them(charts: ChartRepo) -> None:
     assert charts.versions("demo-app") == []
@@ -522,6 +537,7 @@ def test_publish_packages_versions_with_values_and_indexes_them(charts: ChartRep
     assert {e["appVersion"] for e in index["entries"]["demo-app"]} == {"1.0.0", "1.1.0"}
 
 
+@pytest.mark.process
 @needs_helm
 def test_a_bad_chart_version_is_a_harness_error_naming_the_helm_command(charts: ChartRepo) -> None:
     with pytest.raises(HarnessError, match=r"^helm package .* failed: .*"):
@@ -529,6 +545,7 @@ def test_a_bad_chart_version_is_a_harness_error_naming_the_helm_command(charts: 
     assert charts.versions("demo-app") == []
 
 
+@pytest.mark.process
 def test_a_failing_helm_is_a_harness_error(tmp_path: Path) -> None:
     fake = tmp_path / "helm"
     fake.write_text("#!/bin/sh\necho 'Error: the disk is on fire' >&2\nexit 1\n")

@@ -66,6 +66,7 @@ def fake_promtool(tmp_path: Path, code: int, output: str) -> Path:
     return tool
 
 
+@pytest.mark.process
 def test_prepare_writes_the_rules_and_both_configurations(tmp_path: Path) -> None:
     layout = ClusterLayout(tmp_path / "c")
     recorded = monitoring.prepare(monitoring_site(layout, PORTS), None, fake_promtool(tmp_path, 0, "SUCCESS"))
@@ -96,6 +97,7 @@ def test_prepare_writes_the_rules_and_both_configurations(tmp_path: Path) -> Non
     assert am["route"]["group_by"] == ["alertname", "namespace", "name"]
 
 
+@pytest.mark.process
 def test_rules_promtool_refuses_are_one_line_naming_the_source(tmp_path: Path) -> None:
     layout = ClusterLayout(tmp_path / "c")
     source = tmp_path / "mine.yaml"
@@ -165,6 +167,8 @@ def test_notifications_are_read_from_the_receivers_file(tmp_path: Path) -> None:
     assert [n.received for n in handle.notifications(since=15)] == [20.0]
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_the_receiver_appends_each_webhook_call_with_its_arrival_time(tmp_path: Path) -> None:
     out, port = tmp_path / "n.jsonl", ephemeral_port()
     argv = [sys.executable, "-m", "monitoring.stack.receiver", f"--port={port}", f"--out={out}"]

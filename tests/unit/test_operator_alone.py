@@ -7,6 +7,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS_ONLY = ("pytest", "pytest_kind", "allure", "allure_commons", "matplotlib", "locust", "cryptography")
 # Run a command with the harness's third-party packages unimportable, as in the Containerfile's image.
@@ -30,6 +32,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", BLOCKED, *args], capture_output=True, text=True, cwd=ROOT)
 
 
+@pytest.mark.process
 def test_recover_validate_and_explain_run_without_the_harness() -> None:
     for command in ("recover", "validate", "explain", "stage"):
         proc = run(command, "--help")
@@ -40,6 +43,7 @@ def test_recover_validate_and_explain_run_without_the_harness() -> None:
     assert proc.returncode == 0 and '"verdict": "acts-later"' in proc.stdout, proc.stderr
 
 
+@pytest.mark.process
 def test_commands_whose_dependencies_are_absent_are_left_out_not_a_traceback() -> None:
     proc = run("--help")
     assert proc.returncode == 0, proc.stderr

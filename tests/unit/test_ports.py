@@ -76,6 +76,7 @@ def test_allocated_ports_are_never_reserved(reserved: set[int]) -> None:
     assert len(set(ports.values())) == len(PORT_NAMES)
 
 
+@pytest.mark.process
 def test_a_busy_fixed_port_names_port_and_component(listener: int) -> None:
     with pytest.raises(UserError) as info:
         allocate({"gitserver": listener}, [])
@@ -111,6 +112,7 @@ def test_unknown_port_names_are_refused_listing_the_known_ones() -> None:
     assert all(name in message for name in PORT_NAMES)
 
 
+@pytest.mark.process
 def test_port_is_free_tells_a_listening_port_from_a_free_one(listener: int) -> None:
     assert not port_is_free(listener)
     assert port_is_free(free_port())

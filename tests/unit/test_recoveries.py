@@ -208,6 +208,8 @@ def fake_cluster(tmp_path: Path, kube: Any = None) -> Any:
     return SimpleNamespace(kubeconfig=tmp_path / "kubeconfig", context=None, kube=kube, monitoring=None)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_command_runs_with_the_clusters_kubeconfig_until_stopped(tmp_path: Path) -> None:
     script = "echo kubeconfig=$KUBECONFIG; trap 'echo stopped politely; exit 0' TERM; while :; do sleep 0.05; done"
     mode = parse(f'command:sh -c "{script}"')
@@ -229,6 +231,8 @@ def test_a_command_runs_with_the_clusters_kubeconfig_until_stopped(tmp_path: Pat
     mode.stop()  # twice is fine
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_command_that_exits_is_a_harness_error_with_its_log(tmp_path: Path) -> None:
     mode = parse("command:sh -c 'echo cannot reach the API >&2; exit 3'")
     with pytest.raises(HarnessError) as info:
@@ -238,6 +242,8 @@ def test_a_command_that_exits_is_a_harness_error_with_its_log(tmp_path: Path) ->
     )
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_killed_command_is_noticed(tmp_path: Path) -> None:
     mode = parse("command:sleep 100")
     mode.start(fake_cluster(tmp_path), tmp_path / "run")
@@ -285,6 +291,7 @@ def test_a_manifest_is_applied_at_start_and_deleted_last_first_at_stop(tmp_path:
     ]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("spec", "job"), [("operator", OPERATOR_JOB), ("staged", STAGES_JOB)])
 def test_with_monitoring_a_process_is_scraped_under_its_job_and_its_successor_replaces_it_after_a_crash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str, job: str

@@ -27,6 +27,7 @@ def status(url: str) -> int:
         return e.code
 
 
+@pytest.mark.process
 def test_ready_only_after_start_while_healthy_and_scraped_all_along(served: tuple[Metrics, str]) -> None:
     metrics, base = served
     assert (status(f"{base}/healthz"), status(f"{base}/readyz")) == (200, 503)

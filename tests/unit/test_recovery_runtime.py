@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakeclock import FakeClock as Clock
 
 from ctlruntime.flags import parse_addr
 from ctlruntime.lease import LeaderElector
@@ -18,14 +19,6 @@ from recovery.health import observe
 from recovery.metrics import Metrics, View, sample
 from recovery.state import ObjectState, StateStore, configmap_name
 from testsupport.fakekube import FakeKube
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_only_one_instance_holds_the_lease_until_it_stops_renewing() -> None:

@@ -108,6 +108,7 @@ def touched(kube: FakeKube, name: str) -> list[tuple[str, str, str, str, Any]]:
     return [w for w in kube.writes if w[3] == name] + [("event", "", "", n, None) for n in about if n == name]
 
 
+@pytest.mark.slow  # polls for the operators' threads: over 0.2 s on a busy machine
 def test_an_operator_with_a_selector_leaves_other_modes_stuck_objects_alone() -> None:
     kube = FakeKube()
     for name in ("gitops-mine", "gitops-theirs"):
@@ -145,6 +146,7 @@ def pinned(kube: FakeKube, mode: str) -> str | None:
     return source["spec"]["ref"].get("commit")
 
 
+@pytest.mark.slow  # polls for the operators' threads: over 0.2 s on a busy machine
 def test_two_operators_with_different_selectors_both_lead_and_each_recovers_its_own() -> None:
     kube = FakeKube()
     for mode in ("operator", "other"):

@@ -106,6 +106,7 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.process
 def test_recover_against_a_server_that_is_not_up_exits_3_without_a_traceback(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     port = closed_port()
@@ -129,6 +130,7 @@ def test_recover_against_a_server_that_is_not_up_exits_3_without_a_traceback(tmp
     assert len(attempts) >= 2 and all("attempt=" in line for line in attempts)
 
 
+@pytest.mark.process
 def test_a_busy_metrics_port_is_refused_before_waiting_for_the_api_server() -> None:
     kube = Flaky(down=1000)
     with socket.socket() as busy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_reports_support import entry
+from reports_support import entry
 
 from reports import alert_coverage
 from reports.matrix import build_cells

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_support import NOT_RECOVERED, entry, recovered, write_json, write_slo
+from reports_support import NOT_RECOVERED, entry, recovered, write_json, write_slo
 
 from reports import summary as summary_file
 from reports.cli import baseline_modes

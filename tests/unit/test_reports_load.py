@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_load_criterion import load
-from test_reports_support import all_attachments, allure_results, entry, make_suite, recovered, run_pytest
+from reports_support import all_attachments, allure_results, entry, load, make_suite, recovered, run_pytest
 
 from reports import charts, summary
 from reports.matrix import build_cells, render_html, render_table
@@ -82,6 +81,7 @@ def attachment(root: Path, result: dict[str, Any], name: str) -> bytes:
     return (root / "allure-results" / found[0]["source"]).read_bytes()
 
 
+@pytest.mark.process
 def test_a_run_under_load_carries_the_chart_and_locusts_reports(suite: Path) -> None:
     (result,) = [r for r in allure_results(suite / "allure-results") if r["name"] == "test_under_load"]
     assert attachment(suite, result, "load chart").startswith(PNG_MAGIC)
@@ -94,6 +94,7 @@ def test_a_run_under_load_carries_the_chart_and_locusts_reports(suite: Path) -> 
     assert recorded["load"]["downtime_seconds"] == 2.5 and recorded["load"]["profile"] == "light"
 
 
+@pytest.mark.process
 def test_the_terminal_table_shows_downtime_and_blast_radius(suite: Path) -> None:
     stdout = (suite / "stdout.txt").read_text()
     header = next(line for line in stdout.splitlines() if line.startswith("FAULT"))

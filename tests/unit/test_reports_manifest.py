@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_support import entry, recovered, write_json, write_slo
+from reports_support import entry, recovered, write_json, write_slo
 
 from reports import manifest
 from resilience.cli import main

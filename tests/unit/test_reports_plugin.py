@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_support import all_attachments, allure_results, labels, make_suite, run_pytest
+from reports_support import all_attachments, allure_results, labels, make_suite, run_pytest
 
 from reports import summary
 from reports.categories import CATEGORIES, allure2_categories, allure3_categories
@@ -47,12 +47,14 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     return SuiteRun(root, proc.stdout + proc.stderr, proc.returncode)
 
 
+@pytest.mark.process
 def test_the_miniature_suite_ran_as_expected(suite: SuiteRun) -> None:
     # breach, not-recovered, invalid, product failure and harness error fail; three pass.
     assert suite.returncode == 1, suite.stdout
     assert "5 failed, 3 passed" in suite.stdout, suite.stdout
 
 
+@pytest.mark.process
 def test_summary_has_one_valid_entry_per_run_sorted(suite: SuiteRun) -> None:
     entries = summary.read(suite.root / "out" / "summary.json")
     assert len(entries) == 8  # 5 cases + 2 repeats + the product-failure run
@@ -70,6 +72,7 @@ def test_summary_has_one_valid_entry_per_run_sorted(suite: SuiteRun) -> None:
     assert sorted(e["repeat"] for e in entries if e["test"].endswith("test_repeated")) == [1, 2]
 
 
+@pytest.mark.process
 def test_scenario_labels_by_family_fault_recovery_and_verdict(suite: SuiteRun) -> None:
     result = suite.result("test_scenario[selector-flux]")
     expected = {
@@ -93,6 +96,7 @@ def test_scenario_labels_by_family_fault_recovery_and_verdict(suite: SuiteRun) -
     assert params["TTR (s)"]["value"] == "75.2" and params["TTR (s)"].get("excluded") is True
 
 
+@pytest.mark.process
 def test_repeated_runs_label_once_and_attach_per_run(suite: SuiteRun) -> None:
     result = suite.result("test_repeated")
     assert labels(result, "fault") == ["helm-upgrade-failed"]
@@ -105,6 +109,7 @@ def test_repeated_runs_label_once_and_attach_per_run(suite: SuiteRun) -> None:
     )
 
 
+@pytest.mark.process
 def test_the_runners_steps_are_allure_steps(suite: SuiteRun) -> None:
     result = suite.result("test_scenario[selector-flux]")
     first = result["steps"][0]
@@ -131,6 +136,7 @@ def test_steps(request):
 """
 
 
+@pytest.mark.process
 def test_a_step_that_raised_is_a_broken_allure_step_and_without_allure_nothing(tmp_path: Path) -> None:
     root = make_suite(tmp_path / "chaos", scenarios=STEPS)
     proc = run_pytest(root, "--alluredir", "allure-results")
@@ -142,6 +148,7 @@ def test_a_step_that_raised_is_a_broken_allure_step_and_without_allure_nothing(t
     assert proc.returncode == 1 and "RuntimeError: the git server went away" in proc.stdout, proc.stdout
 
 
+@pytest.mark.process
 def test_attachments_timeline_chart_flux_status_events_logs(suite: SuiteRun) -> None:
     result = suite.result("test_scenario[selector-flux]")
     step = next(s for s in result["steps"] if s["name"].startswith("verdict breach: "))
@@ -162,6 +169,7 @@ def test_attachments_timeline_chart_flux_status_events_logs(suite: SuiteRun) -> 
     assert b"Reconciliation failed" in suite.attachment(result, "log: kustomize-controller")
 
 
+@pytest.mark.process
 def test_environment_properties(suite: SuiteRun) -> None:
     text = (suite.results / "environment.properties").read_text()
     lines = dict(line.split("=", 1) for line in text.splitlines())
@@ -171,6 +179,7 @@ def test_environment_properties(suite: SuiteRun) -> None:
     assert "python" in lines and "pytest" in lines
 
 
+@pytest.mark.process
 def test_categories_json_is_written_and_classifies_messages(suite: SuiteRun) -> None:
     written = json.loads((suite.results / "categories.json").read_text())
     assert written == allure2_categories()
@@ -203,6 +212,7 @@ def test_allure3_categories_match_the_verdict_label_in_order() -> None:
     assert by_name["Resilience summary"]["hide"] is True
 
 
+@pytest.mark.process
 def test_every_failing_test_gets_the_verdict_its_category_needs(suite: SuiteRun) -> None:
     def category(result: dict[str, Any]) -> str:
         for rule in allure3_categories():
@@ -222,6 +232,7 @@ def test_every_failing_test_gets_the_verdict_its_category_needs(suite: SuiteRun)
     assert category(suite.result("test_product_failure")) == "Product failure"
 
 
+@pytest.mark.process
 def test_summary_page_shows_every_fault_under_every_recovery(suite: SuiteRun) -> None:
     results = [r for r in allure_results(suite.results) if r.get("fullName") == "resilience.ttr_matrix"]
     assert len(results) == 1
@@ -238,6 +249,7 @@ def test_summary_page_shows_every_fault_under_every_recovery(suite: SuiteRun) ->
     assert b"selector-change" in suite.attachment(page, "TTR table")
 
 
+@pytest.mark.process
 def test_global_attachments_and_ttr_metrics(suite: SuiteRun) -> None:
     [globals_file] = list(suite.results.glob("*-globals.json"))
     names = [a["name"] for a in json.loads(globals_file.read_text())["attachments"]]
@@ -255,6 +267,7 @@ def test_global_attachments_and_ttr_metrics(suite: SuiteRun) -> None:
     assert flux["value"] == pytest.approx(75.2) and flux["unit"] == "s"
 
 
+@pytest.mark.process
 def test_junit_carries_the_verdict_as_properties(suite: SuiteRun) -> None:
     root = ET.parse(suite.root / "junit.xml").getroot()
     case = next(c for c in root.iter("testcase") if c.get("name") == "test_scenario[selector-flux]")
@@ -264,12 +277,14 @@ def test_junit_carries_the_verdict_as_properties(suite: SuiteRun) -> None:
     assert props["resilience.ttr_seconds"] == "75.2"
 
 
+@pytest.mark.process
 def test_terminal_shows_the_ttr_table(suite: SuiteRun) -> None:
     assert "recovery: TTR per fault x recovery" in suite.stdout
     assert re.search(r"flux-native\s+1\s+75\.2s\s+-\s+60\.0s / -\s+BREACH\s+TTR 75\.2s > max 60s", suite.stdout)
     assert "SLO: FAIL - 1 breach, 1 invalid, 1 not-recovered of 5 fault x recovery cell(s)" in suite.stdout
 
 
+@pytest.mark.process
 def test_without_alluredir_only_the_summary_is_written(tmp_path: Path) -> None:
     root = make_suite(tmp_path / "chaos")
     proc = run_pytest(root, "--resilience-summary", str(tmp_path / "out" / "s.json"), "-k", "selector or product")
@@ -278,6 +293,7 @@ def test_without_alluredir_only_the_summary_is_written(tmp_path: Path) -> None:
     assert not (root / "allure-results").exists() and not (root / "out").exists()
 
 
+@pytest.mark.process
 def test_summary_path_from_the_environment(tmp_path: Path) -> None:
     root = make_suite(tmp_path / "chaos")
     target = tmp_path / "elsewhere.json"
@@ -286,6 +302,7 @@ def test_summary_path_from_the_environment(tmp_path: Path) -> None:
     assert [e["verdict"] for e in summary.read(target)] == ["pass", "pass", "pass"]
 
 
+@pytest.mark.process
 def test_collect_only_writes_nothing(tmp_path: Path) -> None:
     root = make_suite(tmp_path / "chaos")
     proc = run_pytest(root, "--collect-only")
@@ -293,6 +310,7 @@ def test_collect_only_writes_nothing(tmp_path: Path) -> None:
     assert not (root / "out").exists()
 
 
+@pytest.mark.process
 def test_a_session_without_runs_writes_an_empty_summary(tmp_path: Path) -> None:
     # a chaos session in which nothing produced a result must not leave the previous summary for the gate
     root = make_suite(tmp_path / "chaos")
@@ -314,6 +332,7 @@ def test_bad(request):
 """
 
 
+@pytest.mark.process
 def test_a_result_that_makes_a_bad_entry_is_a_harness_error(tmp_path: Path) -> None:
     root = make_suite(tmp_path / "chaos", scenarios=BAD_RESULT)
     proc = run_pytest(root)
@@ -367,6 +386,7 @@ def pytest_sessionstart(session):
 """
 
 
+@pytest.mark.process
 def test_xdist_workers_send_entries_and_the_controller_merges_them(tmp_path: Path) -> None:
     worker = make_suite(tmp_path / "worker", conftest=WORKER_CONFTEST)
     proc = run_pytest(worker, "-k", "selector or product", "--alluredir", "allure-results")
@@ -390,6 +410,7 @@ def test_xdist_workers_send_entries_and_the_controller_merges_them(tmp_path: Pat
     assert "TTR per fault x recovery" in proc.stdout
 
 
+@pytest.mark.process
 def test_real_xdist_run_merges_worker_entries(tmp_path: Path) -> None:
     pytest.importorskip("xdist")
     root = make_suite(tmp_path / "chaos")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_reports_support import make_suite, run_pytest
+from reports_support import make_suite, run_pytest
 
 from reports import htmlreport
 from reports.categories import allure3_categories
@@ -183,6 +183,7 @@ def test_no_npm(
     assert_error(code, err, 2, "npm not found on PATH", "--allure BIN")
 
 
+@pytest.mark.process
 def test_npm_ci_fails(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,6 +203,7 @@ def test_npm_ci_fails(
 # -- install and generate with stubs ----------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_installs_the_pinned_cli_with_npm_ci_once(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -232,6 +234,7 @@ cp {stub_allure} node_modules/.bin/allure
     assert "2 run(s) in the history" in out
 
 
+@pytest.mark.process
 def test_generate_wiring_history_and_replacement(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, results: Path, stub_allure: Path
 ) -> None:
@@ -267,6 +270,7 @@ def test_generate_wiring_history_and_replacement(
     assert not list((tmp_path / "out").glob(".allure-report.*")), "staging directories are cleaned up"
 
 
+@pytest.mark.process
 def test_generate_failure_keeps_the_previous_report(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -285,6 +289,7 @@ def test_generate_failure_keeps_the_previous_report(
     assert not list((tmp_path / "out").glob(".allure-report.*"))
 
 
+@pytest.mark.process
 def test_generate_without_index_is_a_harness_error(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -312,6 +317,7 @@ def test_paths_from_the_environment(
 PINNED = htmlreport.allure_home() / "node_modules" / ".bin" / "allure"
 
 
+@pytest.mark.process
 @pytest.mark.skipif(
     not PINNED.exists() or shutil.which("node") is None, reason="pinned Allure CLI not installed (resilience report)"
 )

@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from test_reports_support import NOT_RECOVERED, entry, recovered, write_json
+from reports_support import NOT_RECOVERED, entry, recovered, write_json
 
 from assertions.verdict import Verdict
 from foundation.errors import UserError

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from test_reports_support import make_suite, run_pytest
+import pytest
+from reports_support import make_suite, run_pytest
 
 FIXTURES = """
 import pytest
@@ -57,6 +58,7 @@ def containers(results: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(results.glob("*-container.json"))]
 
 
+@pytest.mark.process
 def test_teardowns_have_names_and_statuses(tmp_path: Path) -> None:
     root = make_suite(tmp_path / "suite", scenarios=FIXTURES, conftest="")
     proc = run_pytest(root, "--alluredir", "allure-results")
@@ -75,6 +77,7 @@ def test_teardowns_have_names_and_statuses(tmp_path: Path) -> None:
     assert not any("<lambda>" in name for name in befores + steps)
 
 
+@pytest.mark.process
 def test_without_alluredir_teardowns_run_as_before(tmp_path: Path) -> None:
     root = make_suite(tmp_path / "suite", scenarios=FIXTURES, conftest="")
     proc = run_pytest(root)

@@ -199,6 +199,7 @@ def test_steps_are_undone_last_first(tmp_path: Path) -> None:
     assert saved["reverted"] is True and all(s["done"] for s in saved["steps"])
 
 
+@pytest.mark.process
 def test_git_restore_writes_back_previous_contents_and_deletes_new_files(tmp_path: Path) -> None:
     repo = GitOpsRepo.create(tmp_path / "git", "http://127.0.0.1:1/gitops.git", {"apps/web.yaml": "good\n"})
     rec = record(
@@ -372,6 +373,7 @@ def kubeconfig(path: Path) -> Path:
     return path
 
 
+@pytest.mark.process
 def test_revert_run_reverts_each_pending_record_once(tmp_path: Path) -> None:
     repo = GitOpsRepo.create(tmp_path / "git", "http://127.0.0.1:1/gitops.git", {"apps/web.yaml": "good\n"})
     repo.commit("Fault", write={"apps/web.yaml": "broken\n"})
@@ -397,6 +399,7 @@ def test_revert_run_reports_an_unreachable_cluster_naming_the_record_once(tmp_pa
     assert not RevertRecord.load(rec.path).reverted
 
 
+@pytest.mark.process
 def test_a_corrupt_record_does_not_keep_the_others_from_being_reverted(tmp_path: Path) -> None:
     repo = GitOpsRepo.create(tmp_path / "git", "http://127.0.0.1:1/gitops.git", {"apps/web.yaml": "good\n"})
     repo.commit("Fault", write={"apps/web.yaml": "broken\n"})

@@ -9,151 +9,42 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
+from scripted_runs import (
+    BUDGET,
+    FakeFault,
+    Script,
+    agrees_with_the_gate,
+    delete_user_secret,
+    detect_before_flux,
+    fake_cluster,
+    fake_kube,
+    never,
+    nothing,
+    operator_acts,
+    pin_source,
+    recover_after,
+)
 
 from assertions import invariants
-from assertions.slo import Budget, Limit
-from assertions.steady import Check, kustomization_ready
+from assertions.slo import Budget
 from assertions.verdict import RunResult, Verdict
-from clusters.gitops import GitOpsRepo
 from clusters.model import Cluster
-from fluxmodel.annotations import OPERATOR_COMPONENT, PINNED_BY
-from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION
+from fluxmodel.kinds import KUSTOMIZATION
 from foundation.errors import HarnessError
-from injectors import apps
-from injectors.base import Fault, FaultContext
-from reports.matrix import build_cells, judge_entry
+from injectors.base import FaultContext
+from reports.matrix import build_cells
 from scenarios import runner
 from scenarios.recoveries import RecoveryMode, parse
-from testsupport.fakekube import FakeKube
-
-BUDGET = Budget(ttr=Limit(max=1.0), detect=Limit(max=5.0), wait=2.0)
-Script = Callable[["FakeFault", FaultContext], None]
-
-
-def ready(kube: FakeKube, ctx: FaultContext, status: str, reason: str) -> None:
-    generation = kube.must(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, ctx.app, ctx.flux_namespace)["metadata"]
-    condition = {"type": "Ready", "status": status, "reason": reason, "message": reason}
-    patch = {"status": {"observedGeneration": generation["generation"], "conditions": [condition]}}
-    kube.merge_patch(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, ctx.app, ctx.flux_namespace, patch)
-
-
-def event(kube: FakeKube, ctx: FaultContext, reason: str) -> None:
-    kube.add(
-        {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{ctx.app}.{reason}.{time.monotonic_ns()}", "namespace": ctx.flux_namespace},
-            "reason": reason,
-            "type": "Normal",
-            "reportingComponent": OPERATOR_COMPONENT,
-            "involvedObject": {"kind": KUSTOMIZATION.kind, "namespace": ctx.flux_namespace, "name": ctx.app},
-        }
-    )
-
-
-class FakeFault(Fault):
-    """Setup makes a Ready Kustomization and user data; inject runs the scripted controller in a thread."""
-
-    name: ClassVar[str] = "fake-fault"
-    family: ClassVar[str] = "fake"
-    summary: ClassVar[str] = "a scripted fault"
-    prove_within: ClassVar[float] = 1.5
-    # Recovery counts only once the fault showed (its "Git" holds no new revision to wait for).
-    desired_state_valid: ClassVar[bool] = False
-
-    def __init__(self, kube: FakeKube, script: Script) -> None:
-        self.kube, self.script = kube, script
-        self.thread: threading.Thread | None = None
-
-    def setup(self, ctx: FaultContext) -> None:
-        ctx.create_namespace()
-        for obj in apps.user_data(ctx.namespace):
-            ctx.apply(obj)
-        ctx.apply(ctx.source())
-        ctx.flux_kustomization(ctx.app, ctx.path)
-        ready(self.kube, ctx, "True", "ReconciliationSucceeded")
-
-    def steady(self, ctx: FaultContext, revision: Any) -> Check:
-        return kustomization_ready(ctx.flux_namespace, ctx.app)
-
-    def visible(self, ctx: FaultContext) -> Check:
-        def shown(reader: Any) -> tuple[bool, str]:
-            obj = reader.get(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, ctx.app, ctx.flux_namespace) or {}
-            conditions = (obj.get("status") or {}).get("conditions") or []
-            return any(c.get("reason") == "FakeFailure" for c in conditions), "the fake failure"
-
-        return Check("the fake failure", shown)
-
-    def inject(self, ctx: FaultContext) -> None:
-        self.thread = threading.Thread(target=self.script, args=(self, ctx), daemon=True)
-        self.thread.start()
-
-
-def show(fault: FakeFault, ctx: FaultContext) -> None:
-    ready(fault.kube, ctx, "False", "FakeFailure")
-
-
-def recover_after(seconds: float, then: Script | None = None) -> Script:
-    def script(fault: FakeFault, ctx: FaultContext) -> None:
-        show(fault, ctx)
-        time.sleep(seconds)
-        if then is not None:
-            then(fault, ctx)
-        ready(fault.kube, ctx, "True", "ReconciliationSucceeded")
-
-    return script
-
-
-def never(fault: FakeFault, ctx: FaultContext) -> None:
-    show(fault, ctx)
-
-
-def delete_user_secret(fault: FakeFault, ctx: FaultContext) -> None:
-    for secret in fault.kube.list("v1", "Secret", ctx.namespace):
-        fault.kube.delete("v1", "Secret", secret["metadata"]["name"], ctx.namespace)
-
-
-def operator_acts(fault: FakeFault, ctx: FaultContext) -> None:
-    event(fault.kube, ctx, "RecoveryAction")
-
-
-def pin_source(fault: FakeFault, ctx: FaultContext) -> None:
-    patch = {"metadata": {"annotations": {PINNED_BY: f"Kustomization/{ctx.flux_namespace}/{ctx.app}"}}}
-    fault.kube.merge_patch(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, ctx.app, ctx.flux_namespace, patch)
-
-
-def detect_before_flux(fault: FakeFault, ctx: FaultContext) -> None:
-    event(fault.kube, ctx, "RecoveryDetected")
-    time.sleep(0.3)
-    show(fault, ctx)
-    event(fault.kube, ctx, "RecoveryAction")
-    time.sleep(0.2)
-    ready(fault.kube, ctx, "True", "ReconciliationSucceeded")
-
-
-def nothing(fault: FakeFault, ctx: FaultContext) -> None:
-    """The fault never shows."""
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Cluster:
-    git = GitOpsRepo.create(tmp_path / "git", "http://git.invalid/gitops.git", {"README.md": "fake\n"})
-    fake = FakeKube()
-    return Cluster("fake", "fake", tmp_path / "kubeconfig", git, connector=lambda kubeconfig, context: fake)  # type: ignore[arg-type,return-value]
-
-
-def fake_kube(cluster: Cluster) -> FakeKube:
-    """The FakeKube the fixture put behind `cluster.kube`."""
-    kube = cluster.kube
-    assert isinstance(kube, FakeKube)
-    return kube
+    return fake_cluster(tmp_path)
 
 
 def execute(
@@ -176,12 +67,8 @@ def execute(
     return result
 
 
-def agrees_with_the_gate(result: RunResult) -> None:
-    entry = result.summary_entry()
-    assert judge_entry(entry).judgement == result.judgement
-    assert judge_entry(entry, BUDGET).judgement == result.judgement
-
-
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_recovery_within_budget_passes_and_everything_it_made_is_reverted(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, recover_after(0.3))
     assert result.verdict is Verdict.PASS, result.reason
@@ -190,6 +77,8 @@ def test_a_recovery_within_budget_passes_and_everything_it_made_is_reverted(clus
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_slow_recovery_is_a_breach(cluster: Cluster, tmp_path: Path) -> None:
     # A wait well past the recovery: on a loaded machine the 1.3 s recovery may arrive after 2 s.
     result = execute(cluster, tmp_path, recover_after(1.3), budget=dataclasses.replace(BUDGET, wait=30.0))
@@ -197,6 +86,8 @@ def test_a_slow_recovery_is_a_breach(cluster: Cluster, tmp_path: Path) -> None:
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_no_recovery_within_the_wait_from_injection_is_not_recovered(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, never)
     assert result.verdict is Verdict.NOT_RECOVERED
@@ -204,6 +95,8 @@ def test_no_recovery_within_the_wait_from_injection_is_not_recovered(cluster: Cl
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_baseline_mode_may_miss_its_time_budget(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, never, baselines=("none",))
     assert result.verdict is Verdict.NOT_RECOVERED and result.judgement and result.judgement.excusable
@@ -211,6 +104,8 @@ def test_a_baseline_mode_may_miss_its_time_budget(cluster: Cluster, tmp_path: Pa
     assert cell.excused and not cell.fails_gate
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_lost_user_data_is_a_breach_even_when_recovered_in_time(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, recover_after(0.2, then=delete_user_secret), baselines=("none",))
     assert result.verdict is Verdict.BREACH
@@ -220,12 +115,16 @@ def test_lost_user_data_is_a_breach_even_when_recovered_in_time(cluster: Cluster
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_fault_that_never_shows_is_invalid(cluster: Cluster, tmp_path: Path) -> None:
     result = execute(cluster, tmp_path, nothing)
     assert result.verdict is Verdict.INVALID and result.reason.startswith("fault not proven: no effect within 2s")
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_harness_error_after_the_proof_is_invalid(cluster: Cluster, tmp_path: Path) -> None:
     class Broken(FakeFault):
         def after_proof(self, ctx: FaultContext) -> None:
@@ -239,6 +138,8 @@ def test_a_harness_error_after_the_proof_is_invalid(cluster: Cluster, tmp_path: 
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_failed_data_check_never_leaves_a_pass(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -257,6 +158,8 @@ def test_a_failed_data_check_never_leaves_a_pass(
     assert result.verdict is Verdict.INVALID and "TimeoutError: the API server did not answer" in result.reason
 
 
+@pytest.mark.process
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "what"),
     [
@@ -274,6 +177,8 @@ def test_another_recovery_acting_on_the_runs_objects_makes_it_invalid(
         agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_flux_native_knob_on_an_operator_run_makes_it_invalid(cluster: Cluster, tmp_path: Path) -> None:
     def force(fault: FakeFault, ctx: FaultContext) -> None:
         patch = {"spec": {"force": True}}
@@ -283,6 +188,8 @@ def test_a_flux_native_knob_on_an_operator_run_makes_it_invalid(cluster: Cluster
     assert result.verdict is Verdict.INVALID and "spec.force on Kustomization" in result.reason
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_an_operator_detecting_before_flux_shows_the_fault_is_timed_and_reported(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -293,6 +200,8 @@ def test_an_operator_detecting_before_flux_shows_the_fault_is_timed_and_reported
     agrees_with_the_gate(result)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_each_runs_flux_objects_carry_its_mode(cluster: Cluster, tmp_path: Path) -> None:
     seen: list[dict[str, Any]] = []
 
@@ -324,6 +233,8 @@ class StepRecorder:
         self.steps.append((name, "ok"))
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_the_runner_announces_its_phases_through_the_step_hook(cluster: Cluster, tmp_path: Path) -> None:
     class Broken(FakeFault):
         def after_proof(self, ctx: FaultContext) -> None:

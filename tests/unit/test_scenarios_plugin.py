@@ -335,6 +335,7 @@ class Shopper(User):
 """
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("args", "files", "message"),
     [
@@ -401,6 +402,7 @@ def test_a_load_profile_with_a_rate_of_zero_names_the_file_and_the_key(suite: py
     no_cluster_touched(tmp_path)
 
 
+@pytest.mark.process
 def test_good_load_choices_collect_the_same_tests(suite: pytest.Pytester, tmp_path: Path) -> None:
     (suite.path / "shoppers.py").write_text(GOOD_LOCUSTFILE)
     plain = collected(collect(suite))

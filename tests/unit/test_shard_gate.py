@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_reports_support import entry, recovered
+from reports_support import entry, recovered
 
 from assertions import slo as slo_model
 from injectors import registry
@@ -114,6 +114,7 @@ def gate(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, st
     return code, out + err
 
 
+@pytest.mark.process
 def test_each_shard_writes_its_part_and_the_whole_plan(shards: list[Path]) -> None:
     plans = [manifest.read(manifest.path_for(s)) for s in shards]
     assert all(p is not None for p in plans)
@@ -127,6 +128,7 @@ def test_each_shard_writes_its_part_and_the_whole_plan(shards: list[Path]) -> No
     assert {e["run_seconds"] for s in shards for e in summary.read(s)} == {42.0}
 
 
+@pytest.mark.process
 def test_all_shards_merged_pass(capsys: pytest.CaptureFixture[str], shards: list[Path], project: Path) -> None:
     code, out = gate(capsys, "--summary", *shards, "--slo", project / "slo.yaml", "--profile", "mini")
     assert code == 0, out
@@ -134,6 +136,7 @@ def test_all_shards_merged_pass(capsys: pytest.CaptureFixture[str], shards: list
     assert out.splitlines()[-1].startswith("gate: PASS - 6 fault x recovery cell(s)")
 
 
+@pytest.mark.process
 def test_a_lost_shard_fails_incomplete(capsys: pytest.CaptureFixture[str], shards: list[Path], tmp_path: Path) -> None:
     junit = tmp_path / "gate.xml"
     code, out = gate(capsys, "--summary", shards[0], shards[2], "--junit", junit)
@@ -145,6 +148,7 @@ def test_a_lost_shard_fails_incomplete(capsys: pytest.CaptureFixture[str], shard
     assert case is not None and case.find("failure") is not None
 
 
+@pytest.mark.process
 def test_a_doubled_shard_fails_incomplete(capsys: pytest.CaptureFixture[str], shards: list[Path]) -> None:
     code, out = gate(capsys, "--summary", *shards, "--summary", shards[1])
     assert code == 1, out
@@ -153,6 +157,7 @@ def test_a_doubled_shard_fails_incomplete(capsys: pytest.CaptureFixture[str], sh
     assert "gate: FAIL - incomplete" in out
 
 
+@pytest.mark.process
 def test_a_copy_of_a_shard_under_another_name_is_refused_too(
     capsys: pytest.CaptureFixture[str], shards: list[Path], tmp_path: Path
 ) -> None:
@@ -164,12 +169,14 @@ def test_a_copy_of_a_shard_under_another_name_is_refused_too(
     assert code == 1 and "shard(s) 1/3 (2 times) given more than once" in out
 
 
+@pytest.mark.process
 def test_the_profile_demands_its_whole_matrix(capsys: pytest.CaptureFixture[str], shards: list[Path]) -> None:
     code, out = gate(capsys, "--summary", *shards, "--slo", "scenarios/slo.yaml", "--profile", "release")
     assert code == 1, out
     assert "cell(s) of the matrix without a run: " in out and "outside the matrix" in out
 
 
+@pytest.mark.process
 def test_a_summary_without_its_manifest_is_refused(
     capsys: pytest.CaptureFixture[str], shards: list[Path], tmp_path: Path
 ) -> None:
@@ -181,6 +188,7 @@ def test_a_summary_without_its_manifest_is_refused(
     assert out.strip().splitlines()[-1].endswith("keep the manifest beside the summary (in CI, upload both)")
 
 
+@pytest.mark.process
 def test_shards_of_different_plans_do_not_merge(
     capsys: pytest.CaptureFixture[str], shards: list[Path], project: Path, tmp_path: Path
 ) -> None:
@@ -194,6 +202,7 @@ def test_shards_of_different_plans_do_not_merge(
     assert "not shards of one planned run: digest differs" in out
 
 
+@pytest.mark.process
 def test_a_skipped_cell_is_missing_with_its_reason(capsys: pytest.CaptureFixture[str], project: Path) -> None:
     proc = chaos(project, "skipping", env={"SKIP_OUTAGE": "1"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -202,6 +211,7 @@ def test_a_skipped_cell_is_missing_with_its_reason(capsys: pytest.CaptureFixture
     assert "4 cell(s) of the matrix without a run: source-outage x none r1 (skipped: source-outage needs" in out
 
 
+@pytest.mark.process
 def test_the_report_merges_the_shards_into_one_summary_page(shards: list[Path], tmp_path: Path) -> None:
     from reports import allure_files, results_merge
 
@@ -216,6 +226,7 @@ def test_the_report_merges_the_shards_into_one_summary_page(shards: list[Path], 
     assert {name for name in pages if name.endswith("-result.json")} == {f"{summaries[0]['uuid']}-result.json"}
 
 
+@pytest.mark.process
 def test_the_report_needs_the_summaries_of_several_results(
     capsys: pytest.CaptureFixture[str], shards: list[Path]
 ) -> None:
@@ -224,6 +235,7 @@ def test_the_report_needs_the_summaries_of_several_results(
     assert "several results directories need the summaries" in capsys.readouterr().err
 
 
+@pytest.mark.process
 def test_a_ttr_neighbours_moved_beyond_noise_is_noted_not_rejudged(project: Path, tmp_path: Path) -> None:
     """Earlier runs measured selector-change alone at 30 s; this session's 5 s on three workers is noted."""
     earlier = tmp_path / "earlier.json"
@@ -238,6 +250,7 @@ def test_a_ttr_neighbours_moved_beyond_noise_is_noted_not_rejudged(project: Path
     assert "TTR 5.0s moved -25.0s from 30.0s measured alone (noise margin 7.5s)" in noted["operator"]["reason"]
 
 
+@pytest.mark.process
 def test_xdist_workers_share_the_sessions_run_directory(project: Path) -> None:
     before = set((project / "runs").iterdir()) if (project / "runs").exists() else set()
     proc = chaos(project, "workers", "-n", "2", "-k", "selector or helm")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_reports_support import entry, recovered
+from reports_support import entry, recovered
 
 from scenarios.sharding import Cell, digest, plan
 

@@ -68,6 +68,7 @@ def test_app_faults_hold_the_lock_side_by_side() -> None:
     assert leases(kube) == [] and a.error is None and a.held.note is None
 
 
+@pytest.mark.slow
 def test_a_cluster_wide_fault_waits_for_the_runs_in_flight_and_then_runs_alone() -> None:
     kube = FakeKube()
     app = Worker(kube, False, "app")
@@ -95,6 +96,7 @@ def test_a_cluster_wide_fault_waits_for_the_runs_in_flight_and_then_runs_alone()
     assert leases(kube) == []
 
 
+@pytest.mark.slow
 def test_cluster_wide_faults_run_one_after_another() -> None:
     kube = FakeKube()
     first = Worker(kube, True, "first")
@@ -144,7 +146,8 @@ def test_waiting_too_long_is_a_timeout_naming_the_cluster_and_leaves_no_lease() 
     start(app)
     assert app.holding.wait(5)
     crash = FaultLock(kube, "shared", holder="crash")
-    with pytest.raises(WaitTimeout, match="the runs in flight to finish on cluster shared"), crash.hold(True, 1.0):
+    # A timeout of 0: the deadline has passed at the first look, the same as after a wait, without the wait.
+    with pytest.raises(WaitTimeout, match="the runs in flight to finish on cluster shared"), crash.hold(True, 0.0):
         pass
     assert [lease["spec"]["holderIdentity"] for lease in leases(kube)] == ["app"]
     app.finish.set()
@@ -206,6 +209,7 @@ def old_cluster(name: str, preparer: dict[str, Any] | None) -> ClusterLayout:
     return layout
 
 
+@pytest.mark.process
 def test_the_sweeper_leaves_a_cluster_whose_preparer_lives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RESILIENCE_STATE", str(tmp_path))
     finished = subprocess.Popen(["true"])
@@ -229,6 +233,7 @@ def test_the_noise_margin_comes_from_the_slo_file(tmp_path: Path) -> None:
         slo.parse({"defaults": {"ttr": {"max": 60}}, "noise": {"second": 3}}, "x.yaml", [])
 
 
+@pytest.mark.slow
 def test_a_cluster_wide_fault_waiting_longer_than_its_lease_duration_is_not_taken_for_stale() -> None:
     """The writer Lease is renewed while its holder waits for the runs in flight: a run arriving after the Lease's
     duration must still wait behind it, not delete it as stale and start beside the cluster-wide fault."""

@@ -161,6 +161,7 @@ def checks_for(
     return checks, spec, refusing
 
 
+@pytest.mark.process
 @needs_kubectl
 def test_validation_covers_every_later_stage_and_stops_a_selector_change(tmp_path: Path) -> None:
     live = deployment({"app": "web"})
@@ -171,6 +172,7 @@ def test_validation_covers_every_later_stage_and_stops_a_selector_change(tmp_pat
     assert {o["metadata"]["namespace"] for o in refusing.applied} == {"val", "prod"}  # targetNamespace, each stage
 
 
+@pytest.mark.process
 @needs_kubectl
 def test_a_compatible_change_passes_and_a_path_without_kustomization_is_built_as_flux_does(tmp_path: Path) -> None:
     live = deployment({"app": "web"})
@@ -179,6 +181,7 @@ def test_a_compatible_change_passes_and_a_path_without_kustomization_is_built_as
     assert build.passed and compat.passed, (build, compat)
 
 
+@pytest.mark.process
 @needs_kubectl
 def test_a_build_failure_fails_both_checks(tmp_path: Path) -> None:
     files = {"apps/web/kustomization.yaml": yaml.safe_dump({"resources": ["missing.yaml"]})}
@@ -229,6 +232,7 @@ def test_pod_ready_reads_the_workloads_of_the_inventory(tmp_path: Path) -> None:
     assert result.passed is False and "has not attempted" in result.message
 
 
+@pytest.mark.process
 @needs_kubectl
 def test_the_immutable_rules_run_against_the_live_objects_beside_the_dry_run(tmp_path: Path) -> None:
     """The dry run accepts it; the live object declares spec.replicas immutable (gitops.flux.io/immutable-fields)."""

@@ -32,6 +32,7 @@ def kubeconfig(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
@@ -51,6 +52,7 @@ def test_bad_flags_are_one_line_and_exit_2(kubeconfig: Path, args: tuple[str, ..
     assert all(f in line for f in fragments), line
 
 
+@pytest.mark.process
 def test_without_a_kubeconfig_outside_a_cluster_it_says_what_to_pass() -> None:
     proc = run()
     assert proc.returncode == 2
@@ -58,6 +60,7 @@ def test_without_a_kubeconfig_outside_a_cluster_it_says_what_to_pass() -> None:
     assert "not running in a cluster" in line and "--kubeconfig" in line
 
 
+@pytest.mark.process
 def test_an_api_server_that_never_answers_is_exit_3_naming_it(kubeconfig: Path) -> None:
     proc = run("--kubeconfig", str(kubeconfig), "--startup-timeout", "0", "--metrics-addr", "off")
     assert proc.returncode == 3, proc.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fakeclock import FakeClock as Clock
+
 from fluxmodel.annotations import PINNED_BY, RECOVERY_ESCALATED, STAGES_COMPONENT
 from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION, ObjectRef
 from fluxmodel.staged import HEAD_FOR_LABEL
@@ -66,14 +68,6 @@ def staged(timeout: str = "30s") -> dict[str, Any]:
             ]
         },
     }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def cluster() -> FakeKube:

@@ -115,6 +115,7 @@ def test_backoff_never_exceeds_the_cap_and_never_shrinks(first: float, base: flo
 # -- starting, restarting, killing -----------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_start_writes_a_pid_file_naming_the_live_process(
     make_sup: Callable[..., Supervisor], layout: ClusterLayout
 ) -> None:
@@ -129,6 +130,7 @@ def test_start_writes_a_pid_file_naming_the_live_process(
     assert not layout.pid_file("sleeper").exists() and not record.alive()
 
 
+@pytest.mark.process
 def test_components_get_their_env_and_run_in_the_cluster_directory(
     make_sup: Callable[..., Supervisor], layout: ClusterLayout
 ) -> None:
@@ -139,6 +141,7 @@ def test_components_get_their_env_and_run_in_the_cluster_directory(
     assert "starting env" in line
 
 
+@pytest.mark.process
 def test_a_restartable_component_that_exits_is_restarted_and_recorded(
     make_sup: Callable[..., Supervisor], layout: ClusterLayout
 ) -> None:
@@ -153,6 +156,7 @@ def test_a_restartable_component_that_exits_is_restarted_and_recorded(
     assert layout.log("crasher").read_text().count("starting crasher") >= 2
 
 
+@pytest.mark.process
 def test_a_component_not_marked_restartable_stays_down(
     make_sup: Callable[..., Supervisor], layout: ClusterLayout
 ) -> None:
@@ -173,6 +177,7 @@ def test_a_component_not_marked_restartable_stays_down(
     assert not layout.pid_file("crasher").exists()
 
 
+@pytest.mark.process
 def test_an_exit_is_reported_by_one_poll_only(make_sup: Callable[..., Supervisor]) -> None:
     sup = make_sup()
     sup.start("crasher")
@@ -180,12 +185,15 @@ def test_an_exit_is_reported_by_one_poll_only(make_sup: Callable[..., Supervisor
     assert sup.poll() == []
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_long_enough_good_run_resets_the_backoff(make_sup: Callable[..., Supervisor], layout: ClusterLayout) -> None:
     flaky = {"flaky": ComponentSpec("flaky", sh("sleep 0.3; exit 1"), Probe())}
     sup = supervising(make_sup(flaky, Backoff(first=0.0, base=0.05, cap=0.1, reset_after=0.0)), "flaky")
     assert [r["delay_seconds"] for r in until(restarts(layout, 2), sup, "two restarts")[:2]] == [0.0, 0.0]
 
 
+@pytest.mark.process
 def test_kill_with_sigkill_is_recorded_as_that_signal_and_restarted(
     make_sup: Callable[..., Supervisor], layout: ClusterLayout
 ) -> None:
@@ -197,12 +205,14 @@ def test_kill_with_sigkill_is_recorded_as_that_signal_and_restarted(
     assert new_pid != killed and not alive(killed)
 
 
+@pytest.mark.process
 def test_kill_with_sigterm_is_recorded_as_sigterm(make_sup: Callable[..., Supervisor], layout: ClusterLayout) -> None:
     sup = supervising(make_sup(), "sleeper")
     sup.kill("sleeper", signal.SIGTERM)
     assert until(restarts(layout, 1), sup, "the restart")[0]["signal"] == "SIGTERM"
 
 
+@pytest.mark.process
 def test_killing_a_component_that_is_not_running_is_a_harness_error(make_sup: Callable[..., Supervisor]) -> None:
     sup = make_sup()
     with pytest.raises(HarnessError, match=r"^sleeper is not running$"):
@@ -213,6 +223,7 @@ def test_killing_a_component_that_is_not_running_is_a_harness_error(make_sup: Ca
         sup.kill("crasher")
 
 
+@pytest.mark.process
 def test_hold_keeps_a_component_down_until_release(make_sup: Callable[..., Supervisor], layout: ClusterLayout) -> None:
     sup = supervising(make_sup(), "sleeper")
     before = sup.status()["sleeper"]["pid"]
@@ -228,6 +239,8 @@ def test_hold_keeps_a_component_down_until_release(make_sup: Callable[..., Super
     assert status["running"] and not status["held"] and status["pid"] != before
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_a_timed_hold_ends_by_itself(make_sup: Callable[..., Supervisor]) -> None:
     sup = make_sup()
     sup.start("sleeper")
@@ -237,6 +250,7 @@ def test_a_timed_hold_ends_by_itself(make_sup: Callable[..., Supervisor]) -> Non
     assert not sup.status()["sleeper"]["held"]
 
 
+@pytest.mark.process
 def test_stop_all_kills_the_whole_process_group(make_sup: Callable[..., Supervisor], layout: ClusterLayout) -> None:
     sup = make_sup()
     sup.start_all(["tree", "sleeper"])
@@ -251,6 +265,7 @@ def test_stop_all_kills_the_whole_process_group(make_sup: Callable[..., Supervis
     assert all(not s["running"] for s in sup.status().values())
 
 
+@pytest.mark.process
 def test_wait_ready_fails_at_once_with_the_log_tail_when_a_component_exits(
     make_sup: Callable[..., Supervisor], layout: ClusterLayout
 ) -> None:
@@ -266,6 +281,8 @@ def test_wait_ready_fails_at_once_with_the_log_tail_when_a_component_exits(
     assert isinstance(info.value, HarnessError)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_wait_ready_times_out_naming_the_pending_component(make_sup: Callable[..., Supervisor]) -> None:
     specs = {"deaf": ComponentSpec("deaf", sh("echo listening soon; sleep 100"), Probe(tcp=("127.0.0.1", 9)))}
     sup = make_sup(specs)
@@ -275,6 +292,7 @@ def test_wait_ready_times_out_naming_the_pending_component(make_sup: Callable[..
     assert not isinstance(info.value, ComponentExited)
 
 
+@pytest.mark.process
 def test_wait_ready_returns_when_every_probe_passes(make_sup: Callable[..., Supervisor]) -> None:
     sup = make_sup()
     sup.start_all(["sleeper", "env"])
@@ -313,6 +331,7 @@ def http_port() -> Iterator[int]:
     server.server_close()
 
 
+@pytest.mark.process
 def test_probes(http_port: int) -> None:
     assert probe(Probe())
     assert probe(Probe(tcp=("127.0.0.1", http_port)))
@@ -354,6 +373,7 @@ def test_a_pid_with_another_start_time_is_not_alive() -> None:
     assert not alive(os.getpid(), start - 1)
 
 
+@pytest.mark.process
 def test_a_finished_process_is_not_alive_even_as_a_zombie() -> None:
     proc = subprocess.Popen(["true"])
     until(lambda: not alive(proc.pid), what="the exit")
@@ -362,6 +382,7 @@ def test_a_finished_process_is_not_alive_even_as_a_zombie() -> None:
     assert not alive(proc.pid) and process_start_time(proc.pid) is None
 
 
+@pytest.mark.process
 def test_process_start_time_survives_parentheses_and_spaces_in_the_command_name(tmp_path: Path) -> None:
     odd = tmp_path / "sl) e (p"
     shutil.copy(shutil.which("sleep") or "/bin/sleep", odd)
@@ -388,6 +409,8 @@ def test_tied_to_parent_wraps_with_setpriv_when_present(monkeypatch: pytest.Monk
     assert wrapped == argv and wrapped is not argv
 
 
+@pytest.mark.process
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="util-linux setpriv is not installed")
 def test_a_tied_process_dies_with_its_parent(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
@@ -402,12 +425,15 @@ def test_a_tied_process_dies_with_its_parent(tmp_path: Path) -> None:
         kill_group(parent.pid, signal.SIGKILL)
 
 
+@pytest.mark.process
 def test_kill_group_of_a_gone_process_is_quiet() -> None:
     proc = subprocess.Popen(["true"], start_new_session=True)
     proc.wait()
     kill_group(proc.pid, signal.SIGKILL)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_terminate_escalates_to_sigkill_for_a_group_that_ignores_sigterm(tmp_path: Path) -> None:
     marker = tmp_path / "ready"
     proc = subprocess.Popen(sh(f"trap '' TERM; touch {marker}; sleep 100"), start_new_session=True)
@@ -421,6 +447,8 @@ def test_terminate_escalates_to_sigkill_for_a_group_that_ignores_sigterm(tmp_pat
         kill_group(proc.pid, signal.SIGKILL)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 def test_terminate_never_signals_a_stranger_with_a_reused_pid() -> None:
     proc = subprocess.Popen(["sleep", "100"], start_new_session=True)
     try:

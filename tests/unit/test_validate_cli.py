@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from test_validate_support import Repo, app_root, configmap, needs_git, needs_kubectl, workload
+from validate_support import Repo, app_root, configmap, needs_git, needs_kubectl, workload
 
 pytestmark = [needs_kubectl, needs_git]
 
@@ -56,12 +56,14 @@ def _break_selector(repo: Repo) -> None:
     app_root(repo, workload(labels={"app": "other"}))
 
 
+@pytest.mark.process
 def test_clean_tree_exits_0(repo: Repo) -> None:
     result = repo.validate("--base", "HEAD", fmt="text")
     assert result.code == 0
     assert "validate passed: 0 error(s)" in result.out
 
 
+@pytest.mark.process
 def test_findings_exit_1_with_text_and_json(repo: Repo) -> None:
     _break_selector(repo)
 
@@ -76,11 +78,13 @@ def test_findings_exit_1_with_text_and_json(repo: Repo) -> None:
     assert all(isinstance(v, str) for v in finding.values())
 
 
+@pytest.mark.process
 def test_json_is_an_empty_list_when_clean(repo: Repo) -> None:
     result = repo.validate("--base", "HEAD")
     assert (result.code, json.loads(result.out)) == (0, [])
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("setup", "args", "culprit"),
     [
@@ -150,6 +154,7 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(repo: Repo, setup, 
     assert _scratch_is_empty()
 
 
+@pytest.mark.process
 def test_not_a_git_repository_exits_2_unless_no_diff(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (tree / "app").mkdir(parents=True)
@@ -166,18 +171,21 @@ def test_not_a_git_repository_exits_2_unless_no_diff(tmp_path: Path) -> None:
     assert no_diff.returncode == 0, no_diff.stdout + no_diff.stderr
 
 
+@pytest.mark.process
 def test_kubeconfig_without_server_dry_run_exits_2(repo: Repo) -> None:
     result = repo.validate("--kubeconfig", "k.yaml")
     assert result.code == 2
     assert "only used by --server-dry-run" in result.err
 
 
+@pytest.mark.process
 def test_missing_path_exits_2(repo: Repo) -> None:
     result = repo.validate(path=str(repo.path / "nope"))
     assert result.code == 2
     assert "nope: no such directory" in result.err
 
 
+@pytest.mark.process
 def test_path_that_is_a_file_or_a_symlink_loop_exits_2(repo: Repo) -> None:
     _symlink(repo, "loop", "loop")
 
@@ -189,6 +197,7 @@ def test_path_that_is_a_file_or_a_symlink_loop_exits_2(repo: Repo) -> None:
     assert "loop: cannot be resolved" in loop.err and len(loop.err.splitlines()) == 1
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     "entry",
     ["x" * 300, "a\0b", "/nonexistent/abs"],
@@ -205,6 +214,7 @@ def test_impossible_entries_are_findings_not_tracebacks(repo: Repo, entry: str) 
     assert repr(entry) in finding["message"]
 
 
+@pytest.mark.process
 def test_file_names_that_are_not_utf8_print_on_a_strict_stdout(repo: Repo) -> None:
     odd = os.fsdecode(b"odd\xff")
     app_root(repo, workload(), rel=odd)
@@ -221,12 +231,14 @@ def test_file_names_that_are_not_utf8_print_on_a_strict_stdout(repo: Repo) -> No
         assert "odd\\xff" in proc.stdout.replace("\\\\", "\\")
 
 
+@pytest.mark.process
 def test_temp_trees_removed_after_a_findings_run(repo: Repo) -> None:
     _break_selector(repo)
     assert repo.validate("--base", "HEAD").code == 1
     assert _scratch_is_empty()
 
 
+@pytest.mark.process
 def test_remote_base_is_refused_quickly_and_never_fetched(repo: Repo) -> None:
     repo.kustomization(
         "apps/remote",
@@ -257,6 +269,7 @@ def test_remote_base_is_refused_quickly_and_never_fetched(repo: Repo) -> None:
     assert "vendor the base" in findings[0]["message"]
 
 
+@pytest.mark.process
 def test_default_base_is_previous_commit(repo: Repo) -> None:
     _break_selector(repo)
     repo.commit("bad")
@@ -266,6 +279,7 @@ def test_default_base_is_previous_commit(repo: Repo) -> None:
     assert repo.validate().rules() == []
 
 
+@pytest.mark.process
 def test_default_base_is_merge_base_with_upstream(repo: Repo) -> None:
     repo.git("checkout", "-q", "-b", "feature")
     repo.git("branch", "-q", "--set-upstream-to=main")
@@ -280,6 +294,7 @@ def test_default_base_is_merge_base_with_upstream(repo: Repo) -> None:
     assert "compared with merge base with main" in result.out
 
 
+@pytest.mark.process
 def test_staged_mode_checks_the_index_not_the_working_tree(repo: Repo) -> None:
     _break_selector(repo)
     repo.git("add", "-A")
@@ -291,6 +306,7 @@ def test_staged_mode_checks_the_index_not_the_working_tree(repo: Repo) -> None:
     assert repo.validate("--staged").rules() == []
 
 
+@pytest.mark.process
 def test_staged_mode_without_commits_builds_only(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "fresh")
     app_root(repo, workload())
@@ -302,6 +318,7 @@ def test_staged_mode_without_commits_builds_only(tmp_path: Path) -> None:
     assert "no base revision compared" in result.out
 
 
+@pytest.mark.process
 def test_untracked_files_count_as_changes(repo: Repo) -> None:
     repo.write_yaml(
         "apps/web/selector-patch.yaml",
@@ -314,6 +331,7 @@ def test_untracked_files_count_as_changes(repo: Repo) -> None:
     assert repo.validate().rules() == ["workload-selector"]
 
 
+@pytest.mark.process
 def test_path_limits_the_check_to_a_subtree(repo: Repo) -> None:
     app_root(repo, workload(), rel="other/app")
     repo.commit("second root")
@@ -323,6 +341,7 @@ def test_path_limits_the_check_to_a_subtree(repo: Repo) -> None:
     assert repo.validate("--base", "HEAD", path=str(repo.path / "other")).rules() == ["workload-selector"]
 
 
+@pytest.mark.process
 def test_root_broken_at_the_base_is_a_warning_not_a_comparison(repo: Repo) -> None:
     repo.kustomization("apps/web", resources=["deployment-0.yaml", "deployment-0.yaml"])  # duplicate id
     repo.commit("broken")
@@ -345,6 +364,7 @@ def chart_only(r: Repo) -> None:
     app_root(r, workload(), rel="charts/web/templates")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     "setup",
     [
@@ -371,6 +391,7 @@ def test_nothing_to_validate_is_bad_input_not_a_pass(tmp_path: Path, setup) -> N
         assert "pass the directory of the GitOps tree" in line
 
 
+@pytest.mark.process
 def test_nothing_staged_below_the_path_names_the_index(repo: Repo) -> None:
     app_root(repo, workload(), rel="new/app")  # in the working tree, not in the index
 
@@ -380,6 +401,7 @@ def test_nothing_staged_below_the_path_names_the_index(repo: Repo) -> None:
     assert "nothing to validate" in result.err and "in the staged index" in result.err
 
 
+@pytest.mark.process
 def test_a_hook_says_nothing_was_validated_and_lets_the_commit_through(repo: Repo) -> None:
     """A commit that stages no manifest (only .pre-commit-config.yaml, say) is not blocked with --allow-empty."""
     app_root(repo, workload(), rel="new/app")  # in the working tree, not in the index
@@ -388,6 +410,7 @@ def test_a_hook_says_nothing_was_validated_and_lets_the_commit_through(repo: Rep
     assert "nothing to validate" in result.err and "(--allow-empty: not blocking)" in result.err
 
 
+@pytest.mark.process
 def test_plain_manifests_alone_are_something_to_validate(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     repo.write_yaml("clusters/prod/settings.yaml", configmap({"a": "b"}))

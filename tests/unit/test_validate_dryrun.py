@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from test_validate_support import (
+from validate_support import (
     KUBECTL,
     Repo,
     app_root,
@@ -168,6 +168,7 @@ def test_duplicates_are_applied_once_and_clean_objects_give_no_finding() -> None
     assert applier.applied == ["ConfigMap/a", "ConfigMap/b"]
 
 
+@pytest.mark.process
 @needs_kubectl
 @needs_git
 def test_bad_kubeconfig_exits_2(tmp_path: Path) -> None:

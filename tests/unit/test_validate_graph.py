@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_validate_support import Repo, flux_kustomization, helm_release, needs_git, needs_kubectl
+from validate_support import Repo, flux_kustomization, helm_release, needs_git, needs_kubectl
 
 pytestmark = [needs_kubectl, needs_git]
 
@@ -17,6 +17,7 @@ def _repo(tmp_path: Path) -> Repo:
     return repo
 
 
+@pytest.mark.process
 def test_kustomization_cycle_is_named(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
@@ -42,6 +43,7 @@ def test_kustomization_cycle_is_named(tmp_path: Path) -> None:
     ) in finding["message"]
 
 
+@pytest.mark.process
 def test_helmrelease_cycle_in_a_kustomize_build_uses_the_rendered_namespace(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
@@ -58,6 +60,7 @@ def test_helmrelease_cycle_in_a_kustomize_build_uses_the_rendered_namespace(tmp_
     assert "HelmRelease/team/a -> HelmRelease/team/b -> HelmRelease/team/a" in finding["message"]
 
 
+@pytest.mark.process
 def test_missing_dependency_names_it_and_the_impact(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
@@ -77,6 +80,7 @@ def test_missing_dependency_names_it_and_the_impact(tmp_path: Path) -> None:
     assert "1 object(s) depending on it" in finding["message"]
 
 
+@pytest.mark.process
 def test_dependson_without_namespace_means_own_namespace(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
@@ -92,6 +96,7 @@ def test_dependson_without_namespace_means_own_namespace(tmp_path: Path) -> None
     assert "HelmRelease/apps/db" in result.findings[0]["message"]
 
 
+@pytest.mark.process
 def test_valid_graph_across_files_and_kinds_is_clean(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml("clusters/prod/infra.yaml", flux_kustomization("infra"))
@@ -121,6 +126,7 @@ def own_source(name: str, namespace: str = "flux-system", **spec: Any) -> dict[s
     return flux_kustomization(name, namespace, sourceRef={"kind": "GitRepository", "name": name}, **spec)
 
 
+@pytest.mark.process
 def test_staged_kustomizations_are_checked_cycles_unknown_stages_and_missing_kustomizations(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(
@@ -160,6 +166,7 @@ def test_staged_kustomizations_are_checked_cycles_unknown_stages_and_missing_kus
     assert "dependsOn cycle a -> b -> a" in cycle["message"]
 
 
+@pytest.mark.process
 def test_a_missing_kustomization_in_another_namespace_names_the_namespace_a_ref_without_one_means(
     tmp_path: Path,
 ) -> None:
@@ -177,6 +184,7 @@ def test_a_missing_kustomization_in_another_namespace_names_the_namespace_a_ref_
     assert "(without namespace it means flux-system)" in finding["message"]
 
 
+@pytest.mark.process
 def test_two_stages_reading_one_gitrepository_are_refused_naming_both_and_the_source(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     shared = {"kind": "GitRepository", "name": "infra", "namespace": "flux-system"}
@@ -208,6 +216,7 @@ def test_two_stages_reading_one_gitrepository_are_refused_naming_both_and_the_so
     assert "\n" not in finding["message"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("kind", "says"), [("OCIRepository", "kind OCIRepository"), ("Bucket", "kind Bucket")])
 def test_a_stage_reading_a_source_the_controller_cannot_pin_is_refused(tmp_path: Path, kind: str, says: str) -> None:
     repo = _repo(tmp_path)
@@ -229,6 +238,7 @@ def test_a_stage_reading_a_source_the_controller_cannot_pin_is_refused(tmp_path:
     assert "point its sourceRef at a GitRepository of the stage's own" in finding["message"]
 
 
+@pytest.mark.process
 def test_a_stage_name_that_is_no_dns_label_is_refused_naming_the_stage_and_the_rule(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     repo.write_yaml(

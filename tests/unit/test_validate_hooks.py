@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_validate_support import KUBECTL, Repo, app_root, needs_git, needs_kubectl, workload
+from validate_support import KUBECTL, Repo, app_root, needs_git, needs_kubectl, workload
 
 pytestmark = [needs_kubectl, needs_git]
 
@@ -47,6 +47,7 @@ def hooked(tmp_path: Path) -> Repo:
     return repo
 
 
+@pytest.mark.process
 def test_git_hook_allows_first_commit_and_blocks_a_selector_change(hooked: Repo, tmp_path: Path) -> None:
     env = _env([BIN, Path(KUBECTL or "kubectl").parent], tmp_path)
     app_root(hooked, workload())
@@ -67,11 +68,13 @@ def test_git_hook_allows_first_commit_and_blocks_a_selector_change(hooked: Repo,
     assert hooked.git("rev-parse", "HEAD") == head
 
 
+@pytest.mark.process
 def test_git_hook_ignores_commits_without_yaml(hooked: Repo, tmp_path: Path) -> None:
     hooked.write("README.md", "docs\n")
     assert _commit(hooked, _env([], tmp_path)).returncode == 0  # no resilience, no kubectl needed
 
 
+@pytest.mark.process
 def test_git_hook_explains_when_resilience_is_missing(hooked: Repo, tmp_path: Path) -> None:
     app_root(hooked, workload())
     hooked.git("add", "-A")
@@ -100,6 +103,7 @@ def test_pre_commit_manifest_declares_the_hooks() -> None:
     assert hooks["resilience-validate"]["language"] == "python"
 
 
+@pytest.mark.process
 def test_pre_commit_framework_runs_the_entry(tmp_path: Path) -> None:
     """The manifest's entry under pre-commit itself (as a local system hook: no package install)."""
     pre_commit = BIN / "pre-commit"

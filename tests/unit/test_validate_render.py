@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from test_validate_support import KUBECTL, Repo, app_root, configmap, needs_git, needs_kubectl, workload
+from validate_support import KUBECTL, Repo, app_root, configmap, needs_git, needs_kubectl, workload
 
 from validation.render import Kustomize, clean_error
 from validation.tree import is_remote, scan
@@ -47,6 +47,7 @@ def tree(tmp_path: Path) -> Path:
     return r.path
 
 
+@pytest.mark.process
 def test_batches_match_standalone_builds(tree: Path) -> None:
     roots = scan(tree, tree, strict=True).roots()
     assert [p.relative_to(tree).as_posix() for p in roots] == [
@@ -64,6 +65,7 @@ def test_batches_match_standalone_builds(tree: Path) -> None:
             assert got == _alone(root), root
 
 
+@pytest.mark.process
 def test_objects_carry_their_source_file(tree: Path) -> None:
     roots = scan(tree, tree, strict=True).roots()
     results = Kustomize(jobs=1).build(roots)
@@ -79,6 +81,7 @@ def test_objects_carry_their_source_file(tree: Path) -> None:
             assert "config.kubernetes.io/origin" not in (o.obj["metadata"].get("annotations") or {})
 
 
+@pytest.mark.process
 def test_one_broken_root_does_not_hide_the_others(tree: Path) -> None:
     r = Repo(tree, init=False)
     r.kustomization("broken", resources=["cm.yaml"], patches=[{"path": "p.yaml"}])
@@ -138,6 +141,7 @@ def test_local_entries(entry: str) -> None:
     assert not is_remote(entry)
 
 
+@pytest.mark.process
 @needs_git
 def test_missing_local_entry_is_a_build_finding_not_a_kustomize_run(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
@@ -158,6 +162,7 @@ def _stub(tmp_path: Path, script: str) -> str:
     return str(path)
 
 
+@pytest.mark.process
 @needs_git
 @pytest.mark.parametrize(
     "script",
@@ -184,6 +189,7 @@ def test_a_build_that_does_not_come_back_is_bad_input_not_a_pass(tmp_path: Path,
     assert "not kubectl's kustomize" in line and "--kubectl" in line
 
 
+@pytest.mark.process
 def test_a_root_failing_in_a_batch_but_empty_alone_keeps_the_batch_error(tree: Path, tmp_path: Path) -> None:
     """A batch is a generated directory under the temp dir; the root alone is the real directory."""
     fake = _stub(tmp_path, 'case "$2" in */resilience-kustomize-*) echo "Error: boom" >&2; exit 1;; esac')

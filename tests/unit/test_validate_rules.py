@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_validate_support import (
+from validate_support import (
     Repo,
     app_root,
     configmap,
@@ -180,6 +180,7 @@ CASES: dict[str, Case] = {
 }
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
 def test_rule(tmp_path: Path, case: Case) -> None:
     repo = Repo(tmp_path / "repo")
@@ -198,6 +199,7 @@ def test_rule(tmp_path: Path, case: Case) -> None:
         assert "Fix:" in finding["message"]
 
 
+@pytest.mark.process
 def test_selector_finding_names_object_field_file_and_cause(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     app_root(repo, workload(), rel="apps/prod", namespace="prod")
@@ -223,6 +225,7 @@ def test_selector_finding_names_object_field_file_and_cause(tmp_path: Path) -> N
     assert "field is immutable" in finding["message"]
 
 
+@pytest.mark.process
 def test_force_annotation_downgrades_to_warning(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     forced = _with(workload(), "metadata.annotations", {"kustomize.toolkit.fluxcd.io/force": "enabled"})
@@ -238,6 +241,7 @@ def test_force_annotation_downgrades_to_warning(tmp_path: Path) -> None:
     assert "recreate" in finding["message"]
 
 
+@pytest.mark.process
 def test_flux_spec_force_downgrades_to_warning_only_for_its_path(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     for name in ("web", "api"):
@@ -258,6 +262,7 @@ def test_flux_spec_force_downgrades_to_warning_only_for_its_path(tmp_path: Path)
     assert result.code == 1
 
 
+@pytest.mark.process
 def test_object_moved_between_roots_is_still_compared(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     app_root(repo, workload(), rel="apps/old")
@@ -271,6 +276,7 @@ def test_object_moved_between_roots_is_still_compared(tmp_path: Path) -> None:
     assert result.rules() == ["workload-selector"]
 
 
+@pytest.mark.process
 def test_untouched_roots_are_not_rebuilt_at_the_base(tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
     for i in range(4):

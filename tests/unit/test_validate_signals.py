@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import terminal
-from test_validate_support import Repo, app_root, needs_git, workload
+from validate_support import Repo, app_root, needs_git, workload
 
 pytestmark = [
     needs_git,
@@ -46,6 +46,8 @@ def slow_kubectl(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.process
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "code", "group", "mode"),
     [

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_validate_support import Repo, app_root, needs_git, needs_kubectl, workload
+from validate_support import Repo, app_root, needs_git, needs_kubectl, workload
 
 pytestmark = [needs_kubectl, needs_git]
 
@@ -24,6 +24,7 @@ def repo(tmp_path: Path) -> Repo:
     return r
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("chart_dir", [".", "apps"], ids=["repository-top", "scope"])
 def test_chart_at_the_scope_hides_only_its_templates(repo: Repo, chart_dir: str) -> None:
     repo.write(f"{chart_dir}/Chart.yaml", "apiVersion: v2\nname: x\nversion: 0.1.0\n")
@@ -37,12 +38,14 @@ def test_chart_at_the_scope_hides_only_its_templates(repo: Repo, chart_dir: str)
     assert "1 kustomization root(s) built" in result.out
 
 
+@pytest.mark.process
 def test_chart_above_the_scope_hides_nothing(repo: Repo) -> None:
     repo.write("Chart.yaml", "apiVersion: v2\nname: x\nversion: 0.1.0\n")
 
     assert repo.validate("--base", "HEAD", path=str(repo.path / "apps")).rules() == ["workload-selector"]
 
 
+@pytest.mark.process
 def test_chart_below_the_scope_is_skipped(repo: Repo) -> None:
     repo.write("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n")
     repo.write("charts/web/templates/cm.yaml", GO_TEMPLATE)  # unreadable as YAML: must not be read
@@ -51,6 +54,7 @@ def test_chart_below_the_scope_is_skipped(repo: Repo) -> None:
     assert repo.validate("--base", "HEAD").rules() == ["workload-selector"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("mode", [["--base", "HEAD"], ["--staged"], ["--no-diff"]])
 def test_base_outside_the_repository_is_an_error_finding(repo: Repo, tmp_path: Path, mode: list[str]) -> None:
     outside = Repo(tmp_path / "other/dir", init=False)
@@ -70,6 +74,7 @@ def test_base_outside_the_repository_is_an_error_finding(repo: Repo, tmp_path: P
     assert "'../../../other/dir' resolves outside the repository" in result.findings[0]["message"]
 
 
+@pytest.mark.process
 def test_a_root_that_is_not_built_is_not_counted_as_compared(repo: Repo) -> None:
     repo.kustomization("apps/web", resources=["deployment-0.yaml", "https://example.com/remote.yaml"])
 
@@ -79,6 +84,7 @@ def test_a_root_that_is_not_built_is_not_counted_as_compared(repo: Repo) -> None
     assert "0 kustomization root(s) built, 0 plain manifest(s) read, 0 compared with HEAD" in result.out
 
 
+@pytest.mark.process
 def test_no_diff_on_a_subdirectory_keeps_the_repository_as_boundary(repo: Repo) -> None:
     app_root(repo, workload(name="shared"), rel="base")
     repo.kustomization("apps/web", resources=["deployment-0.yaml", "../../base"])
@@ -88,6 +94,7 @@ def test_no_diff_on_a_subdirectory_keeps_the_repository_as_boundary(repo: Repo) 
     assert (result.code, result.findings) == (0, [])
 
 
+@pytest.mark.process
 def test_a_directory_that_cannot_be_listed_is_bad_input(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
     """chmod 000 does not stop root, so the refusal is simulated where os.walk lists directories."""
     locked = repo.path / "apps/locked"

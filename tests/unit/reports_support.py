@@ -1,7 +1,5 @@
-"""Helpers for the reports tests: hand-made run results, summary files, SLO files, and a pytest run in a subprocess.
-
-Imported by the test_reports_* modules; it holds no tests itself.
-"""
+"""Helpers for the reports and criteria tests: hand-made run results, load measurements, summary files, SLO files,
+and a pytest run in a subprocess (a helper module: test modules import it, never each other)."""
 
 from __future__ import annotations
 
@@ -56,6 +54,27 @@ def entry(fault: str, recovery: str, marks: dict[str, float], **kw: Any) -> dict
     out = make_result(fault, recovery, marks, **kw).summary_entry()
     out["test"] = f"scenarios/test_{fault}.py::test_{fault}[{recovery}]"
     return out
+
+
+def stats(done: int = 3, failed: int = 0, p95: float | None = 1.0) -> dict[str, Any]:
+    return {"done": done, "failed": failed, "p50": p95, "p95": p95, "p99": p95, "max": p95}
+
+
+def load(
+    same_during: float | None = 1.5,
+    failed: int = 0,
+    radius: list[str] | None = None,
+    downtime: float | None = 0.0,
+) -> dict[str, Any]:
+    """A load measurement: baselines of 1 s, same-source p95 `same_during` during the fault."""
+    same = {"baseline": stats(), "during": stats(p95=same_during, failed=failed), "after": stats()}
+    other = {"baseline": stats(), "during": stats(), "after": stats()}
+    return {
+        "profile": "light",
+        "groups": {"same-source": same, "other-source": other},
+        "blast_radius": radius or [],
+        "downtime_seconds": downtime,
+    }
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -1,7 +1,5 @@
-"""Helpers for the validate tests: fixture GitOps repositories (real git) and manifest builders.
-
-Imported by the test_validate_* modules; it holds no tests itself.
-"""
+"""Helpers for the validate tests: fixture GitOps repositories (real git) and manifest builders (a helper module:
+the test_validate_* modules import it, never each other)."""
 
 from __future__ import annotations
 
