@@ -41,8 +41,10 @@ setup: venv build
 allure: venv
 	$(BIN)/python -c 'from reports.htmlreport import ensure_allure; ensure_allure(None, print)'
 
+# Unit tests on two xdist workers (they share no cluster), then the integration tests on one cluster, in turn.
 test: build-test
-	$(PYTEST) tests $(NO_TESTS_OK)
+	$(PYTEST) tests -m "not integration" -n 2 $(NO_TESTS_OK)
+	$(PYTEST) tests -m integration $(NO_TESTS_OK)
 
 test-unit: venv
 	$(PYTEST) tests/unit -m "not integration" $(NO_TESTS_OK)
