@@ -20,12 +20,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusters.local import procs
 from clusters.local.components import ComponentSpec, Probe
 from clusters.local.layout import ClusterLayout
-from clusters.local.procs import ProcessRecord, alive, kill_group, process_start_time, terminate, tied_to_parent
 from clusters.local.supervisor import Backoff, ComponentExited, Supervisor, probe, read_restarts
+from foundation import processes
 from foundation.errors import HarnessError
+from foundation.processes import ProcessRecord, alive, kill_group, process_start_time, terminate, tied_to_parent
 
 FAST = Backoff(first=0.0, base=0.05, cap=0.1, reset_after=600.0)
 PATIENCE = 15.0  # a guard against hanging, not a timing assertion
@@ -429,7 +429,7 @@ def test_terminate_never_signals_a_stranger_with_a_reused_pid() -> None:
         terminate(ProcessRecord(proc.pid, start + 1, "sleep"), grace=0.1)
         with pytest.raises(subprocess.TimeoutExpired):
             proc.wait(timeout=0.3)
-        assert procs.alive(proc.pid, start)
+        assert processes.alive(proc.pid, start)
     finally:
         proc.kill()
         proc.wait()
