@@ -22,6 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 from fluxmodel.kinds import FLUX_NAMESPACE, RECONCILED_KINDS
+from foundation import cliargs
 from foundation.cliargs import Subparsers
 from foundation.errors import UserError
 from recovery.health import FAILURE_CONDITIONS
@@ -74,7 +75,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--state-namespace", default=FLUX_NAMESPACE, metavar="NS", help="reconciliation-state and Lease")
     p.add_argument("--dry-run", action="store_true", help="decide and log, change nothing (no Lease, no Events)")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
-    # Numbers arrive as text: recovery.flags refuses nan, inf and meaningless values in one line.
+    # Numbers arrive as text: foundation.cliargs refuses nan, inf and meaningless values in one line.
     p.add_argument("--workers", default="8", metavar="N", help="objects handled in parallel, 1-256 (default 8)")
     p.add_argument("--lease-duration", default="15", metavar="SECONDS", help="Lease duration, 2-3600 (default 15)")
     p.add_argument(
@@ -175,10 +176,10 @@ def run_recover(args: argparse.Namespace) -> int:
         metrics_host=addr[0] if addr else None,
         metrics_port=addr[1] if addr else 0,
         dry_run=args.dry_run,
-        workers=flags.count("--workers", args.workers, 1, 256),
-        lease_duration=flags.seconds("--lease-duration", args.lease_duration, 2, 3600),
-        settle=flags.seconds("--settle", args.settle, 0, 86400, low_ok=False),
-        startup_timeout=flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
+        workers=cliargs.count("--workers", args.workers, 1, 256),
+        lease_duration=cliargs.seconds("--lease-duration", args.lease_duration, 2, 3600),
+        settle=cliargs.seconds("--settle", args.settle, 0, 86400, low_ok=False),
+        startup_timeout=cliargs.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
     )
     if args.patterns is not None:
         PatternSource(None, state_namespace, args.patterns).load()  # PatternError names the file and pattern

@@ -65,6 +65,7 @@ def register(subparsers: _Subparsers) -> None:
 
 
 def run_stage(args: argparse.Namespace) -> int:
+    from foundation import cliargs
     from foundation.errors import UserError
     from recovery import flags, logs
     from recovery.cli import connect_from
@@ -81,9 +82,9 @@ def run_stage(args: argparse.Namespace) -> int:
         state_namespace=flags.namespace("--state-namespace", args.state_namespace),
         metrics_host=addr[0] if addr else None,
         metrics_port=addr[1] if addr else 0,
-        workers=flags.count("--workers", args.workers, 1, 64),
-        lease_duration=flags.seconds("--lease-duration", args.lease_duration, 2, 3600),
-        startup_timeout=flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
+        workers=cliargs.count("--workers", args.workers, 1, 64),
+        lease_duration=cliargs.seconds("--lease-duration", args.lease_duration, 2, 3600),
+        startup_timeout=cliargs.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
         kubectl=args.kubectl,
     )
     kube, config.api_server = connect_from(args.kubeconfig, flags.name("--context", args.context))
