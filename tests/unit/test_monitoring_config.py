@@ -14,7 +14,7 @@ import yaml
 
 from clusters.local import monitoring
 from clusters.local.layout import ClusterLayout
-from clusters.local.ports import PORT_NAMES, ephemeral_port
+from clusters.local.ports import PORT_NAMES
 from clusters.monitoring import (
     MONITOR_JOB,
     OPERATOR_JOB,
@@ -26,6 +26,7 @@ from clusters.monitoring import (
     shipped_rules,
 )
 from foundation.errors import HarnessError, UserError
+from foundation.ports import ephemeral_port
 from foundation.waiting import wait_until
 
 PORTS = {name: 20000 + i for i, name in enumerate(PORT_NAMES)}
