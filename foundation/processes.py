@@ -167,6 +167,7 @@ def spawn(
     """Start `argv` in a session of its own, stdin closed, stdout and stderr appended to `log` (discarded without
     one), `env` over this process's environment; `die_with_parent`: the signal it gets when its parent dies
     (None: it may outlive it, as a daemon does)."""
+    what = what or f"`{Path(argv[0]).name}`"
     preexec: Callable[[], None] | None = None
     if die_with_parent is not None:
         wrapped = tied_to_parent(argv, die_with_parent)
@@ -188,7 +189,7 @@ def spawn(
             start_new_session=True,
             preexec_fn=preexec,  # noqa: PLW1509 - only without setpriv, and it only calls prctl
         )
-    return Child(popen, log, what or f"`{Path(argv[0]).name}`")
+    return Child(popen, log, what)
 
 
 def stop_all(children: Iterable[Child], grace: float = 10.0) -> None:

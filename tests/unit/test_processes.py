@@ -100,6 +100,7 @@ def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path, child
     marker = tmp_path / "trapped"
     child = spawn(sh(f"trap '' TERM; touch {marker}; sleep 100"))
     children.append(child)
+    assert child.what == "`sh`"  # the program, not the setpriv wrapping it
     child.wait_ready(file_exists(marker), timeout=PATIENCE)
     assert child.stop(grace=0.2) == -signal.SIGKILL
     assert child.stop() == -signal.SIGKILL  # a second stop is quiet
