@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusters.local import ports as ports_mod
-from clusters.local.ports import PORT_NAMES, allocate, allocation_lock, port_is_free
+from clusters.local.ports import PORT_NAMES, allocate, allocation_lock
 from foundation.errors import UserError
+from foundation.ports import port_is_free
 
 
 @pytest.fixture
