@@ -79,6 +79,7 @@ def read_pid(path: Path) -> int:
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_a_server_is_awaited_on_its_url_then_stopped_and_reaped_with_its_own_child(
     tmp_path: Path, children: list[Child]
 ) -> None:
@@ -98,6 +99,7 @@ def test_a_server_is_awaited_on_its_url_then_stopped_and_reaped_with_its_own_chi
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path, children: list[Child]) -> None:
     marker = tmp_path / "trapped"
     child = spawn(sh(f"trap '' TERM; touch {marker}; sleep 100"))
@@ -119,6 +121,7 @@ def test_an_exit_while_awaited_fails_at_once_with_the_log_tail(tmp_path: Path, c
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_a_timeout_names_what_was_awaited_and_the_log(tmp_path: Path, children: list[Child]) -> None:
     child = spawn(sh("echo still starting; sleep 100"), log=tmp_path / "slow.log", what="the slow one")
     children.append(child)
@@ -154,6 +157,7 @@ MIDDLE = textwrap.dedent(
 
 
 @pytest.mark.process
+@pytest.mark.slow
 @pytest.mark.parametrize("setpriv", [True, False], ids=["setpriv", "prctl"])
 def test_a_spawned_child_dies_with_its_parent(tmp_path: Path, children: list[Child], setpriv: bool) -> None:
     if setpriv and shutil.which("setpriv") is None:
@@ -172,6 +176,7 @@ def test_a_spawned_child_dies_with_its_parent(tmp_path: Path, children: list[Chi
 
 
 @pytest.mark.process
+@pytest.mark.slow
 def test_a_daemon_may_outlive_its_parent(tmp_path: Path, children: list[Child]) -> None:
     pid_file = tmp_path / "child.pid"
     env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
