@@ -28,6 +28,7 @@ from clusters.local.provider import LocalProvider  # noqa: E402
 from clusters.model import Cluster  # noqa: E402
 from fluxmodel.annotations import RECOVERY_MODE_LABEL  # noqa: E402
 from fluxmodel.kinds import FLUX_NAMESPACE, HELM_RELEASE, KUSTOMIZATION  # noqa: E402
+from foundation.waiting import poll  # noqa: E402
 from injectors.apps import dump, kustomization_file  # noqa: E402
 from injectors.testapp import App, chart_release  # noqa: E402
 from scenarios.recoveries import RecoveryMode  # noqa: E402
@@ -60,9 +61,11 @@ def chains(cluster: Cluster, app: App, label: str) -> None:
 
 def watch(cluster: Cluster, app: App, since: float, timeout: float) -> dict[str, float]:
     assert cluster.monitoring is not None
+    monitoring = cluster.monitoring
     seen: dict[str, float] = {}
-    while time.time() - since < timeout and len(seen) < len(ALERTS):
-        for note in cluster.monitoring.notifications(since):
+
+    def paged() -> int:
+        for note in monitoring.notifications(since):
             for alert in note.alerts:
                 labels = alert.get("labels") or {}
                 name = str(labels.get("alertname"))
@@ -74,7 +77,9 @@ def watch(cluster: Cluster, app: App, since: float, timeout: float) -> dict[str,
                         f"({labels.get('namespace')}/{labels.get('name')})",
                         flush=True,
                     )
-        time.sleep(2)
+        return len(seen)
+
+    poll(paged, timeout - (time.time() - since), interval=2, done=lambda count: count >= len(ALERTS))
     return seen
 
 

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assertions import slo  # noqa: E402
-from clusters.local.ports import ephemeral_port  # noqa: E402
 from clusters.local.provider import LocalProvider  # noqa: E402
 from clusters.model import Cluster  # noqa: E402
+from foundation.ports import ephemeral_port  # noqa: E402
 from foundation.waiting import wait_until  # noqa: E402
 from injectors.registry import FAULTS, fault  # noqa: E402
 from monitoring.facts.rules import rule_groups, shipped_rules  # noqa: E402

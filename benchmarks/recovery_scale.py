@@ -31,7 +31,7 @@ from ctlruntime.timeparse import parse_time
 from fluxmodel import signatures as sig
 from fluxmodel.conditions import condition, is_ready
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION
-from foundation.waiting import wait_until
+from foundation.waiting import poll, wait_until
 from injectors.apps import deployment, dump, kustomization_file
 from injectors.testapp import App
 from scenarios.recoveries import parse
@@ -96,7 +96,8 @@ def run(
             visible: dict[str, float] = {}
             failed_at: dict[str, float] = {}
             recovered: dict[str, float] = {}
-            while time.monotonic() - t0 < cap and len(recovered) < count:
+
+            def observe() -> int:
                 now = time.monotonic() - t0
                 for name, k in statuses(app, names).items():
                     if name not in visible and sig.SELECTOR_IMMUTABLE.matches(k):
@@ -106,7 +107,9 @@ def run(
                             failed_at[name] = wall_seconds(refusal.last_transition_time) - started
                     if name not in recovered and is_ready(k) and k["status"].get("lastAppliedRevision") == head:
                         recovered[name] = now
-                time.sleep(0.5)
+                return len(recovered)
+
+            poll(observe, cap - (time.monotonic() - t0), interval=0.5, done=lambda n: n >= count)
             acted: dict[str, float] = {}
             handled: dict[str, float] = {}
             if operator is not None:

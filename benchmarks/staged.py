@@ -33,6 +33,7 @@ from fluxmodel.annotations import reconcile_request
 from fluxmodel.conditions import artifact_revision, is_ready, last_applied_revision
 from fluxmodel.kinds import FLUX_NAMESPACE, GIT_REPOSITORY, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from fluxmodel.staged import head_name
+from foundation.waiting import poll, wait_until
 from injectors.apps import deployment, dump, kustomization_file
 from testsupport.operatorprocess import OperatorProcess
 
@@ -131,11 +132,7 @@ class Bench:
         return passed == [revision] * len(STAGES)
 
     def wait(self, done: Any, what: str, cap: float = 300.0) -> None:
-        deadline = time.monotonic() + cap
-        while not done():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out waiting for {what}")
-            time.sleep(0.2)
+        wait_until(done, cap, what, interval=0.2)
 
     def round(self, n: int, cap: float) -> dict[str, Any]:
         t0 = time.time()
@@ -148,8 +145,8 @@ class Bench:
             self.kube.merge_patch(kind.api_version, kind.kind, name, FLUX_NAMESPACE, reconcile_request())
         seen: dict[str, float] = {}
         commit = revision.rpartition(":")[2]
-        deadline = time.monotonic() + cap
-        while time.monotonic() < deadline and not ("flux" in seen and "passed" in seen):
+
+        def observe() -> bool:
             now = time.time()
             head = self.kube.get(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, head_name(self.name), FLUX_NAMESPACE)
             if "head" not in seen and artifact_revision(head or {}) == revision:
@@ -168,7 +165,9 @@ class Bench:
                     seen[stage] = now
             if "passed" not in seen and self.staged_ready(revision):
                 seen["passed"] = now
-            time.sleep(0.1)
+            return "flux" in seen and "passed" in seen
+
+        poll(observe, cap, interval=0.1)
         out: dict[str, Any] = {"flux": _after(seen.get("flux"), t0)}
         previous = seen.get("head")
         for stage in STAGES:

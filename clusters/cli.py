@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
 from clusters.pins import PURPOSES
 from clusters.providers import PROVIDERS, get_provider
-from foundation.cliargs import Subparsers, add_format_option, nonempty_path, print_json
+from foundation.cliargs import Subparsers, add_format_option, count, nonempty_path, print_json, seconds
 from foundation.errors import UserError
 
 
@@ -29,19 +28,27 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     provider = get_provider(args.provider)
-    if not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise UserError(f"--timeout {args.timeout}: expected a number of seconds > 0, e.g. --timeout 180")
+    timeout = seconds("--timeout", args.timeout, 0, low_ok=False)
+    nodes = count("--nodes", args.nodes, 1)
+    api_port, prometheus_port, alertmanager_port = (
+        None if value is None else count(flag, value, 1, 65535)
+        for flag, value in (
+            ("--api-port", args.api_port),
+            ("--prometheus-port", args.prometheus_port),
+            ("--alertmanager-port", args.alertmanager_port),
+        )
+    )
     options: dict[str, Any] = {}
-    monitoring_flags = args.monitoring or args.alert_rules or args.prometheus_port or args.alertmanager_port
+    monitoring_flags = args.monitoring or args.alert_rules or prometheus_port or alertmanager_port
     if args.provider == "local":
-        options = {"api_port": args.api_port, "nodes": args.nodes, "timeout": args.timeout}
+        options = {"api_port": api_port, "nodes": nodes, "timeout": timeout}
         options |= {
             "monitoring": args.monitoring,
             "alert_rules": args.alert_rules,
-            "prometheus_port": args.prometheus_port,
-            "alertmanager_port": args.alertmanager_port,
+            "prometheus_port": prometheus_port,
+            "alertmanager_port": alertmanager_port,
         }
-    elif args.api_port or args.nodes != 2:
+    elif api_port or nodes != 2:
         raise UserError(f"--api-port and --nodes apply to the local provider only, not {args.provider!r}")
     elif monitoring_flags:
         raise UserError(
@@ -140,9 +147,10 @@ def register(sub: Subparsers) -> None:
     up.add_argument("--provider", default="local", help=provider_help)
     up.add_argument("--name", default="resilience")
     add_format_option(up, json_holds="kubeconfig, versions, ports, logs, phase times")
-    up.add_argument("--api-port", type=int, default=None, help="local: kube-apiserver port (default: a free one)")
-    up.add_argument("--nodes", type=int, default=2, help="local: number of kwok nodes")
-    up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for Ready")
+    # Numbers arrive as text: cmd_up checks them (foundation.cliargs), one line for nan, -5 or a typo alike.
+    up.add_argument("--api-port", default=None, help="local: kube-apiserver port (default: a free one)")
+    up.add_argument("--nodes", default="2", help="local: number of kwok nodes")
+    up.add_argument("--timeout", default="180", help="seconds to wait for Ready")
     up.add_argument(
         "--monitoring",
         action="store_true",
@@ -156,10 +164,8 @@ def register(sub: Subparsers) -> None:
         metavar="FILE",
         help="local, with --monitoring: a PrometheusRule or rule file (default: the operator's shipped rules)",
     )
-    up.add_argument("--prometheus-port", type=int, default=None, help="local, with --monitoring (default: a free one)")
-    up.add_argument(
-        "--alertmanager-port", type=int, default=None, help="local, with --monitoring (default: a free one)"
-    )
+    up.add_argument("--prometheus-port", default=None, help="local, with --monitoring (default: a free one)")
+    up.add_argument("--alertmanager-port", default=None, help="local, with --monitoring (default: a free one)")
     up.add_argument("--kubeconfig", default=None, help="existing: kubeconfig file")
     up.add_argument("--context", default=None, help="existing: kubeconfig context")
     up.add_argument(

@@ -18,11 +18,11 @@ from clusters.gitops import GitOpsRepo
 from clusters.local import lifecycle
 from clusters.local.layout import ClusterLayout, all_layouts, check_name
 from clusters.local.ports import allocate, allocation_lock
-from clusters.local.procs import process_start_time
 from clusters.model import Cluster
 from clusters.paths import state_root
 from fluxmodel.kinds import KUSTOMIZATION
 from foundation.errors import UserError
+from foundation.processes import process_start_time
 from kubeapi import ApiError, Kube, NotFound, TemporaryApiError, connect
 
 FLUX_CRDS = (

@@ -41,6 +41,7 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
 def config_from(args: argparse.Namespace, config: type[C], *, max_workers: int, **fields: Any) -> C:
     """`config` from the flags every controller has (each checked, a UserError naming a bad one) and `fields`."""
     from ctlruntime import flags
+    from foundation import cliargs
 
     addr = flags.parse_addr(args.metrics_addr)
     return config(
@@ -49,9 +50,9 @@ def config_from(args: argparse.Namespace, config: type[C], *, max_workers: int, 
         state_namespace=flags.namespace("--state-namespace", args.state_namespace),
         metrics_host=addr[0] if addr else None,
         metrics_port=addr[1] if addr else 0,
-        workers=flags.count("--workers", args.workers, 1, max_workers),
-        lease_duration=flags.seconds("--lease-duration", args.lease_duration, 2, 3600),
-        startup_timeout=flags.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
+        workers=cliargs.count("--workers", args.workers, 1, max_workers),
+        lease_duration=cliargs.seconds("--lease-duration", args.lease_duration, 2, 3600),
+        startup_timeout=cliargs.seconds("--startup-timeout", args.startup_timeout, 0, 86400),
         **fields,
     )
 

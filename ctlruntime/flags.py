@@ -2,12 +2,12 @@
 
 argparse's own conversions print its usage and accept values that mean nothing here (`nan`, `inf`, `-5`, a
 namespace the API server refuses, a selector it refuses only when the first list runs), so numbers and names
-arrive as text and are checked here, each refusal a UserError (exit 2).
+arrive as text and are checked here (numbers by foundation.cliargs, as every command checks them), each refusal a
+UserError (exit 2).
 """
 
 from __future__ import annotations
 
-import math
 import re
 
 from ctlruntime.scope import Scope
@@ -27,29 +27,6 @@ def scope(selector: str | None) -> Scope:
         raise UserError(
             f"--selector {selector!r}: {e}; give a label selector like {SELECTOR_EXAMPLE} (kubectl -l syntax)"
         ) from None
-
-
-def seconds(flag: str, value: str | float, low: float, high: float, *, low_ok: bool = True) -> float:
-    """A finite number of seconds in [low, high] (or (low, high] when not `low_ok`)."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if math.isfinite(number) and (number >= low if low_ok else number > low) and number <= high:
-        return number
-    bound = f"at least {low:g}" if low_ok else f"more than {low:g}"
-    raise UserError(f"{flag} {value!r}: expected seconds, {bound} and at most {high:g} (a plain number like 30)")
-
-
-def count(flag: str, value: str | int, low: int, high: int) -> int:
-    """A whole number in [low, high]."""
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        number = low - 1
-    if low <= number <= high:
-        return number
-    raise UserError(f"{flag} {value!r}: expected a whole number from {low} to {high}")
 
 
 def namespace(flag: str, value: str) -> str:

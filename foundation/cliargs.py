@@ -1,5 +1,5 @@
-"""Conventions every command follows, kept in one place: `--format text|json`, and output paths that are checked
-before any work so a bad path is one UserError instead of a traceback after the work is done.
+"""Conventions every command follows, kept in one place: `--format text|json`, numeric flags, and output paths
+that are checked before any work so a bad value is one UserError instead of a traceback after the work is done.
 
 It lives at the bottom so the commands of every layer (the operator's and the validator's too) spell them alike.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +41,40 @@ def nonempty_path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("empty path; give a file or directory")
     return Path(text)
+
+
+def seconds(flag: str, value: str | float, low: float = 0.0, high: float = math.inf, *, low_ok: bool = True) -> float:
+    """A finite number of seconds in [low, high] (or (low, high] when not `low_ok`).
+
+    Numeric flags arrive as text (argparse's own conversions print its usage, in another format, and accept `nan`,
+    `inf` and `-5`), and are checked here, so every command refuses a bad number in one format."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if math.isfinite(number) and (number >= low if low_ok else number > low) and number <= high:
+        return number
+    bound = f"at least {low:g}" if low_ok else f"more than {low:g}"
+    most = f" and at most {high:g}" if math.isfinite(high) else ""
+    raise _refused(flag, value, f"seconds, {bound}{most} (a plain number like 30)")
+
+
+def count(flag: str, value: str | int, low: int = 1, high: int | None = None) -> int:
+    """A whole number in [low, high] (at least `low` without `high`)."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = low - 1
+    if low <= number and (high is None or number <= high):
+        return number
+    raise _refused(
+        flag, value, f"a whole number from {low} to {high}" if high is not None else f"a whole number, at least {low}"
+    )
+
+
+def _refused(flag: str, value: object, expected: str) -> UserError:
+    """The one format of a refused flag value: `--flag 'value': expected what`."""
+    return UserError(f"{flag} {value!r}: expected {expected}")
 
 
 def _exists(path: Path) -> bool:

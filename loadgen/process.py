@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clusters.local.ports import ephemeral_port
-from clusters.local.procs import kill_group, tied_to_parent
 from foundation.errors import HarnessError, UserError
+from foundation.ports import ephemeral_port
+from foundation.processes import Child, spawn, stop_all
 from foundation.waiting import poll, wait_until
 from loadgen.spec import CHECK_EXIT, CSV_PREFIX, HTML, PROCESS, STATE, LoadSpec
 
@@ -69,7 +69,7 @@ class LoadProcess:
 
     spec: LoadSpec
     workers: int = 0
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: list[Child] = field(default_factory=list)
 
     @property
     def out(self) -> Path:
@@ -92,18 +92,8 @@ class LoadProcess:
         return self
 
     def _spawn(self, argv: list[str], role: str) -> None:
-        env = dict(self.spec.env)
-        with (self.out / f"locust-{role}.log").open("ab") as log:
-            self.processes.append(
-                subprocess.Popen(
-                    tied_to_parent(argv),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, **env},
-                    start_new_session=True,
-                )
-            )
+        log = self.out / f"locust-{role}.log"
+        self.processes.append(spawn(argv, log=log, env=self.spec.env, what=f"the load process ({role})"))
 
     def state(self) -> str | None:
         try:
@@ -128,17 +118,14 @@ class LoadProcess:
         if not self.processes:
             return
         writer, workers = self.processes[0], self.processes[1:]
-        if writer.poll() is None:
-            kill_group(writer.pid, signal.SIGTERM)
-        poll(lambda: writer.poll() is not None, self.spec.deadline + STOP_GRACE, 0.25)
+        if writer.running():
+            writer.signal(signal.SIGTERM)
+        writer.wait(self.spec.deadline + STOP_GRACE)
         for worker in workers:
-            if worker.poll() is None:
-                kill_group(worker.pid, signal.SIGTERM)
-        poll(lambda: all(p.poll() is not None for p in self.processes), STOP_GRACE, 0.25)
-        for process in self.processes:
-            if process.poll() is None:
-                kill_group(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+            if worker.running():
+                worker.signal(signal.SIGTERM)
+        poll(lambda: not any(p.running() for p in self.processes), STOP_GRACE, 0.25)
+        stop_all(self.processes, grace=0.0)  # SIGKILL whatever is left
 
     def cpu_seconds(self) -> tuple[float, float]:
         """CPU seconds used so far by the load processes themselves, and by their helpers: the committer and the

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ctlruntime.cli import add_connection_flags, one_line_errors
 from fluxmodel.kinds import FLUX_NAMESPACE, RECONCILED_KINDS
+from foundation import cliargs
 from foundation.cliargs import Subparsers
 from recovery.health import FAILURE_CONDITIONS
 
@@ -54,7 +55,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--state-namespace", default=FLUX_NAMESPACE, metavar="NS", help="reconciliation-state and Lease")
     p.add_argument("--dry-run", action="store_true", help="decide and log, change nothing (no Lease, no Events)")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
-    # Numbers arrive as text: ctlruntime.flags refuses nan, inf and meaningless values in one line.
+    # Numbers arrive as text: foundation.cliargs refuses nan, inf and meaningless values in one line.
     p.add_argument("--workers", default="8", metavar="N", help="objects handled in parallel, 1-256 (default 8)")
     p.add_argument("--lease-duration", default="15", metavar="SECONDS", help="Lease duration, 2-3600 (default 15)")
     p.add_argument(
@@ -126,7 +127,7 @@ def run_recover(args: argparse.Namespace) -> int:
         max_workers=256,
         patterns_file=args.patterns,
         dry_run=args.dry_run,
-        settle=flags.seconds("--settle", args.settle, 0, 86400, low_ok=False),
+        settle=cliargs.seconds("--settle", args.settle, 0, 86400, low_ok=False),
     )
     if args.patterns is not None:
         PatternSource(None, config.state_namespace, args.patterns).load()  # PatternError names the file and pattern

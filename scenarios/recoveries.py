@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
+import signal
 import sys
 import time
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -36,13 +34,12 @@ from typing import Any
 import yaml
 
 from assertions.slo import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
-from clusters.local.ports import ephemeral_port
-from clusters.local.procs import kill_group, tied_to_parent
 from clusters.model import Cluster
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
-from foundation.waiting import wait_until
+from foundation.ports import ephemeral_port
+from foundation.processes import Child, http_ready, log_tail, spawn, stop_all
 from monitoring.stack.handle import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB
 
 BUILTIN = RECOVERY_MODES_BUILTIN
@@ -56,10 +53,10 @@ class RecoveryMode:
     """Base: no recovery (Flux alone), nothing started, objects unchanged."""
 
     name: str = "none"
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: Child | None = field(default=None, repr=False)
     log: Path | None = None
     # The read-only monitor exporting the mode's objects' metrics (monitoring only; the operator exports its own).
-    monitor: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    monitor: Child | None = field(default=None, repr=False)
     monitor_log: Path | None = None
     scraped: list[Path] = field(default_factory=list, repr=False)  # scrape target files, removed on stop
     session: str | None = None  # set by a mode that acts by label (operator, stage controller) when it starts
@@ -93,8 +90,8 @@ class RecoveryMode:
         port = ephemeral_port()
         argv = [*_resilience_argv(cluster, ("recover",), port, self.selector()), "--dry-run", "--log-format", "json"]
         self.monitor_log = run_dir / f"monitor-{self.label}.log"
-        self.monitor = _spawn(argv, cluster, self.monitor_log)
-        _await_ready(port, lambda: self.monitor, "the metrics monitor", self.monitor_log)
+        self.monitor = _spawn(argv, cluster, self.monitor_log, "the metrics monitor")
+        _await_ready(port, self.monitor)
         target = f"127.0.0.1:{port}"
         name = f"{self.label}-{self.monitor.pid}"
         self.scraped.append(cluster.monitoring.scrape(MONITOR_JOB, name, target, self._labels()))
@@ -103,14 +100,7 @@ class RecoveryMode:
         return {"recovery": self.label}
 
     def stop(self) -> None:
-        for process in (self.process, self.monitor):
-            if process is not None and process.poll() is None:
-                kill_group(process.pid, 15)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    kill_group(process.pid, 9)
-                    process.wait(timeout=5)
+        stop_all([p for p in (self.process, self.monitor) if p is not None], grace=10.0)
         self.process = self.monitor = None
         for path in self.scraped:
             path.unlink(missing_ok=True)
@@ -125,36 +115,21 @@ class RecoveryMode:
         if self.process is not None and self.process.poll() is not None:
             raise HarnessError(f"recovery {self.name!r} exited with {self.process.returncode}: {self.log_tail()}")
         if self.monitor is not None and self.monitor.poll() is not None:
-            tail = _tail(self.monitor_log)
+            tail = log_tail(self.monitor_log)
             raise HarnessError(f"the metrics monitor of {self.name!r} exited with {self.monitor.returncode}: {tail}")
 
     def log_tail(self, lines: int = 5) -> str:
-        return _tail(self.log, lines)
+        return log_tail(self.log, lines)
 
-    def _spawn(self, argv: list[str], cluster: Cluster, run_dir: Path) -> None:
+    def _spawn(self, argv: list[str], cluster: Cluster, run_dir: Path, what: str = "") -> Child:
         self.log = run_dir / f"recovery-{self.name.split(':')[0]}.log"
-        self.process = _spawn(argv, cluster, self.log)
+        self.process = _spawn(argv, cluster, self.log, what or f"recovery {self.name!r}")
+        return self.process
 
 
-def _tail(log: Path | None, lines: int = 5) -> str:
-    if log is None or not log.exists():
-        return "(no log)"
-    return " | ".join(log.read_text(errors="replace").strip().splitlines()[-lines:])
-
-
-def _spawn(argv: list[str], cluster: Cluster, log: Path) -> subprocess.Popen[bytes]:
+def _spawn(argv: list[str], cluster: Cluster, log: Path, what: str) -> Child:
     """A process beside the cluster (KUBECONFIG set), killed with this one, its output in `log`."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            tied_to_parent(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+    return spawn(argv, log=log, env={"KUBECONFIG": str(cluster.kubeconfig)}, what=what)
 
 
 def _resilience_argv(cluster: Cluster, command: tuple[str, ...], port: int, selector: str) -> list[str]:
@@ -166,21 +141,11 @@ def _resilience_argv(cluster: Cluster, command: tuple[str, ...], port: int, sele
     return [*argv, "--selector", selector]
 
 
-def _await_ready(port: int, process: Callable[[], subprocess.Popen[bytes] | None], what: str, log: Path | None) -> None:
+def _await_ready(port: int, process: Child) -> None:
     """Wait until `port` answers /readyz (connected, patterns and states read, /metrics served: runs may start);
     HarnessError with the log tail if the process exits first, WaitTimeout with it if time runs out."""
-
-    def ready() -> bool:
-        proc = process()
-        if proc is not None and proc.poll() is not None:
-            raise HarnessError(f"{what} exited with {proc.returncode}: {_tail(log)}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
-                return True
-        except OSError:
-            return False
-
-    wait_until(ready, READY_TIMEOUT, f"{what} to be ready (/readyz)", detail=lambda: _tail(log))
+    ready = http_ready(f"http://127.0.0.1:{port}/readyz")
+    process.wait_ready(ready, READY_TIMEOUT, f"{process.what} to be ready (/readyz)", interval=0.2)
 
 
 class FluxNative(RecoveryMode):
@@ -217,13 +182,14 @@ class _Process(RecoveryMode):
     def _launch(self, cluster: Cluster, run_dir: Path) -> int:
         """Spawn the process and wait until it is ready; the port it serves its probes and metrics on."""
         port = ephemeral_port()
-        self._spawn([*_resilience_argv(cluster, self.command, port, self.selector()), *self.extra], cluster, run_dir)
-        _await_ready(port, lambda: self.process, f"the {self.what}", self.log)
-        if cluster.monitoring is not None and self.process is not None:
+        argv = [*_resilience_argv(cluster, self.command, port, self.selector()), *self.extra]
+        process = self._spawn(argv, cluster, run_dir, f"the {self.what}")
+        _await_ready(port, process)
+        if cluster.monitoring is not None:
             if self.target is not None:
                 self.target.unlink(missing_ok=True)
                 self.scraped[:] = [p for p in self.scraped if p != self.target]
-            name = f"{self.label}-{self.process.pid}"
+            name = f"{self.label}-{process.pid}"
             self.target = cluster.monitoring.scrape(self.job, name, f"127.0.0.1:{port}", self._labels())
             self.scraped.append(self.target)
         return port
@@ -233,8 +199,8 @@ class _Process(RecoveryMode):
         if self.process is None:
             raise HarnessError(f"recovery {self.name!r} runs no process to crash")
         pid = self.process.pid
-        kill_group(pid, 9)
-        self.process.wait(timeout=10)
+        self.process.signal(signal.SIGKILL)
+        self.process.wait(10)
         self._launch(self._cluster, self._run_dir)
         return pid
 

@@ -1,37 +1,21 @@
 """`resilience recover` (or `stage`) as a process of its own, exactly as users run it: for integration tests and
-benchmarks, never shipped."""
+benchmarks, never shipped. Spawned, awaited and stopped by foundation.processes, the one supervisor."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
 import signal
-import socket
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
-from foundation.waiting import poll
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG), so no operator outlives its
-    test or benchmark even when that is killed."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from foundation.ports import ephemeral_port
+from foundation.processes import Child, http_ready, spawn
 
 
 class OperatorProcess:
-    """`resilience recover` (or `command`, e.g. `stage`: the stage controller) in a process of its own (new
-    session), its log in a file, stopped with SIGTERM."""
+    """`resilience recover` (or `command`, e.g. `stage`: the stage controller) in a process group of its own, its
+    log in a file, SIGTERMed when this process dies (no operator outlives its test or benchmark), stopped with
+    SIGTERM."""
 
     def __init__(
         self,
@@ -41,7 +25,7 @@ class OperatorProcess:
         env: dict[str, str] | None = None,
         command: str = "recover",
     ):
-        self.port = free_port()
+        self.port = ephemeral_port()
         self.command = command
         self.argv = [
             sys.executable,
@@ -55,33 +39,15 @@ class OperatorProcess:
             *args,
         ]
         self.log_path = log
-        self.env = {**os.environ, **(env or {})}
-        self.process: subprocess.Popen[bytes] | None = None
+        self.env = dict(env or {})
+        self.child: Child | None = None
 
     def start(self, timeout: float = 30.0) -> OperatorProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as out:
-            process = self.process = subprocess.Popen(
-                self.argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, which is async-signal-safe
-            )
-
-        def serving() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"resilience {self.command} exited with {process.returncode}: {self.log()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2):
-                    return True  # 200: connected, patterns and states read
-            except OSError:  # not listening yet, or 503 while it waits for the API server
-                return False
-
-        if not poll(serving, timeout, interval=0.1):
-            raise RuntimeError(f"resilience {self.command} was not ready within {timeout}s: {self.log()[-2000:]}")
+        """Spawn it and wait for /readyz (200: connected, patterns and states read; 503 while it waits for the API
+        server); ProcessExited or WaitTimeout, with the log tail, otherwise."""
+        what = f"resilience {self.command}"
+        self.child = spawn(self.argv, log=self.log_path, env=self.env, what=what, die_with_parent=signal.SIGTERM)
+        self.child.wait_ready(http_ready(f"http://127.0.0.1:{self.port}/readyz", timeout=2), timeout)
         return self
 
     def metrics(self) -> str:
@@ -103,27 +69,21 @@ class OperatorProcess:
 
     @property
     def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+        assert self.child is not None
+        return self.child.pid
 
     def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM, wait; SIGKILL if it does not stop. Returns the exit code."""
-        if self.process is None:
+        """SIGTERM, wait up to `timeout` seconds; SIGKILL if it does not stop. Returns the exit code."""
+        if self.child is None:
             return 0
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        return int(self.process.returncode)
+        code = self.child.stop(grace=timeout)
+        return 0 if code is None else code
 
     def kill(self) -> None:
         """SIGKILL: no clean stop, the Lease is left to expire."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        if self.child is not None and self.child.running():
+            self.child.signal(signal.SIGKILL)
+            self.child.wait(5.0)
 
     def __enter__(self) -> OperatorProcess:
         return self.start()

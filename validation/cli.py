@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from foundation.cliargs import Subparsers
+from foundation.cliargs import Subparsers, count
 from foundation.errors import UserError
 from validation.findings import has_errors, render_json, render_text
 from validation.run import NothingToValidate, Options, validate
@@ -116,20 +116,10 @@ def _options(args: argparse.Namespace) -> Options:
         staged=args.staged,
         no_diff=args.no_diff,
         kubectl=args.kubectl,
-        jobs=None if args.jobs is None else _jobs(args.jobs),
+        jobs=None if args.jobs is None else count("--jobs", args.jobs, 1),
         server_dry_run=args.server_dry_run,
         kubeconfig=args.kubeconfig,
     )
-
-
-def _jobs(value: str) -> int:
-    try:
-        jobs = int(value)
-    except ValueError:
-        jobs = 0
-    if jobs < 1:
-        raise UserError(f"--jobs {value}: not a whole number >= 1; pass --jobs 1 or more, or omit it for one per core")
-    return jobs
 
 
 def run(args: argparse.Namespace) -> int:

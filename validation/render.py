@@ -12,7 +12,6 @@ network. Each kubectl runs in its own process group, so cancel() (on a signal) k
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ from typing import Any
 import yaml
 
 from foundation.errors import UserError
+from foundation.processes import kill_group
 from validation.tree import KUSTOMIZATION_FILES, Loader
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
@@ -113,7 +113,7 @@ class Kustomize:
         with self._lock:
             self._cancelled = True
             for proc in self._children:
-                _kill_group(proc)
+                kill_group(proc.pid, signal.SIGKILL)
 
     def _build_group(self, roots: list[Path], tmp: Path) -> dict[Path, RootResult]:
         built = self._build_batch(roots, tmp)
@@ -200,7 +200,7 @@ class Kustomize:
         try:
             stdout, stderr = proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc.pid, signal.SIGKILL)
             proc.communicate()
             return False, f"kustomize did not finish within {self.timeout:.0f} s"
         finally:
@@ -233,11 +233,6 @@ class Kustomize:
             self._children.add(proc)
             self.processes += 1
             return proc
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(OSError):  # already gone
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def kustomization_file(directory: Path) -> Path:

@@ -21,9 +21,9 @@ from typing import Any
 from clusters.local.components import component_specs
 from clusters.local.control import ControlServer
 from clusters.local.layout import ClusterLayout
-from clusters.local.procs import ProcessRecord, alive, process_start_time
 from clusters.local.startup import Phases, start_cluster, start_servers
 from clusters.local.supervisor import Backoff, Supervisor
+from foundation.processes import ProcessRecord, alive, process_start_time
 
 log = logging.getLogger("supervisor")
 

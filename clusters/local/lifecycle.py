@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -18,10 +17,11 @@ from typing import Any
 import clusters
 from clusters.local import control
 from clusters.local.layout import ClusterLayout
-from clusters.local.procs import ProcessRecord, alive, process_start_time, terminate
 from clusters.local.supervisor import read_restarts
 from clusters.paths import state_root
 from foundation.errors import HarnessError
+from foundation.processes import Child, ProcessRecord, alive, process_start_time, terminate
+from foundation.processes import spawn as spawn_process
 from foundation.waiting import poll
 
 
@@ -110,24 +110,22 @@ def keep_failed_logs(layout: ClusterLayout) -> Path:
     return target
 
 
-def spawn(layout: ClusterLayout) -> subprocess.Popen[bytes]:
-    """Start the supervisor daemon for a prepared cluster directory, detached from this process."""
-    layout.logs_dir.mkdir(exist_ok=True)
+def spawn(layout: ClusterLayout) -> Child:
+    """Start the supervisor daemon for a prepared cluster directory, detached from this process (the cluster
+    outlives `cluster up`)."""
     here = str(Path(clusters.__file__).resolve().parent.parent)
     path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-    with layout.log("supervisor").open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "clusters.local.daemon", str(layout.root)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=layout.root,
-            env={**os.environ, "PYTHONPATH": path},
-        )
+    return spawn_process(
+        [sys.executable, "-m", "clusters.local.daemon", str(layout.root)],
+        log=layout.log("supervisor"),
+        env={"PYTHONPATH": path},
+        cwd=layout.root,
+        what=f"the supervisor of cluster {layout.name}",
+        die_with_parent=None,
+    )
 
 
-def wait_ready(layout: ClusterLayout, daemon: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+def wait_ready(layout: ClusterLayout, daemon: Child, timeout: float) -> dict[str, Any]:
     """Wait for the daemon to report `ready`; HarnessError (with kept logs) when it fails or times out."""
 
     def ready(status: dict[str, Any]) -> bool:
@@ -136,7 +134,7 @@ def wait_ready(layout: ClusterLayout, daemon: subprocess.Popen[bytes], timeout: 
     def reported() -> dict[str, Any]:
         status = layout.read_status()
         if not ready(status) and (status.get("phase") == "failed" or daemon.poll() is not None):
-            daemon.wait(timeout=15)
+            daemon.wait(15)
             logs = keep_failed_logs(layout)
             error = status.get("error") or f"supervisor exited with {daemon.returncode}"
             raise HarnessError(f"cluster {layout.name} failed to start: {error} (logs kept in {logs})")

@@ -1,19 +1,18 @@
 """Loopback ports for a local cluster, chosen so that clusters started side by side never collide.
 
-Free ports are found by binding port 0; a lock over the state directory and the ports recorded by every
+Free ports come from foundation.ports (binding port 0); a lock over the state directory and the ports recorded by every
 other live cluster keep two concurrent `cluster up` runs from picking the same one before either binds it.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
-import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from clusters.paths import state_root
 from foundation.errors import UserError
+from foundation.ports import ephemeral_port, port_is_free
 
 # Every listening endpoint of a local cluster, in start order.
 PORT_NAMES: tuple[str, ...] = (
@@ -49,24 +48,6 @@ def allocation_lock() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError as e:
-            if e.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
-    return True
-
-
-def ephemeral_port(host: str = "127.0.0.1") -> int:
-    """A port the kernel considers free right now (another process may still take it before we bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def allocate(fixed: dict[str, int], reserved: Iterable[int]) -> dict[str, int]:

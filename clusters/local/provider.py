@@ -23,11 +23,11 @@ from clusters.local.components import component_specs, monitoring_site
 from clusters.local.layout import ClusterLayout, all_layouts
 from clusters.local.pki import Identity, write_kubeconfig, write_pki
 from clusters.local.ports import allocate, allocation_lock
-from clusters.local.procs import process_start_time
 from clusters.local.supervisor import read_restarts
 from clusters.model import Cluster
 from clusters.pins import COMPONENTS
 from foundation.errors import HarnessError, UserError
+from foundation.processes import process_start_time
 from monitoring.facts.rules import rule_groups
 from monitoring.stack import local as local_monitoring
 

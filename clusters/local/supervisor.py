@@ -1,33 +1,28 @@
 """Run a cluster's processes the way a kubelet runs static pods: start, probe, restart with backoff, reap.
 
-Each child gets its own process group (so a whole tree can be signalled), a pid file (so a sweeper can find
-it after any crash) and, through `setpriv --pdeathsig`, a SIGKILL from the kernel if the supervisor itself
-dies. A crash is recorded in restarts.jsonl before the restart, which the controller-crash fault checks.
+Each child is spawned through foundation.processes: its own process group (so a whole tree can be signalled),
+a SIGKILL from the kernel if the supervisor itself dies, and here a pid file (so a sweeper can find it after any
+crash). A crash is recorded in restarts.jsonl before the restart, which the controller-crash fault checks.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import ssl
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from clusters.local.components import ComponentSpec, Probe
 from clusters.local.layout import ClusterLayout
-from clusters.local.procs import ProcessRecord, kill_group, process_start_time, tied_to_parent
 from foundation import waiting
 from foundation.errors import HarnessError
+from foundation.processes import Child, ProcessRecord, http_ready, port_open, process_start_time, spawn, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +48,7 @@ class Backoff:
 @dataclass
 class _Child:
     spec: ComponentSpec
-    popen: subprocess.Popen[bytes] | None = None
-    log_fh: IO[bytes] | None = None
+    proc: Child | None = None
     started: float = 0.0
     restarts: int = 0
     consecutive_crashes: int = 0
@@ -65,7 +59,7 @@ class _Child:
 
     @property
     def pid(self) -> int | None:
-        return self.popen.pid if self.popen and self.popen.poll() is None else None
+        return self.proc.pid if self.proc and self.proc.running() else None
 
 
 class ComponentExited(HarnessError):
@@ -92,24 +86,13 @@ class Supervisor:
             child = self.children.setdefault(name, _Child(spec))
             if child.pid is not None:
                 return
-            if child.log_fh is None:
-                child.log_fh = self.layout.log(name).open("ab")
-            argv = tied_to_parent(spec.argv)
-            env = {**os.environ, **spec.env}
-            child.log_fh.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}\n".encode())
-            child.log_fh.flush()
-            child.popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=child.log_fh,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=spec.cwd or self.layout.root,
-                start_new_session=True,
-            )
+            log_path = self.layout.log(name)
+            with log_path.open("a") as log_file:
+                log_file.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}\n")
+            child.proc = spawn(spec.argv, log=log_path, env=spec.env, cwd=spec.cwd or self.layout.root, what=name)
             child.started = time.monotonic()
             child.restart_at = None
-            ProcessRecord(child.popen.pid, process_start_time(child.popen.pid), spec.argv[0]).write(
+            ProcessRecord(child.proc.pid, process_start_time(child.proc.pid), spec.argv[0]).write(
                 self.layout.pid_file(name)
             )
 
@@ -123,29 +106,15 @@ class Supervisor:
     def stop_many(self, names: Iterable[str], grace: float = 2.0) -> None:
         """SIGTERM every named process group at once, SIGKILL what is left after `grace` seconds."""
         with self.lock:
-            live = [(n, self.children[n]) for n in names if n in self.children and self.children[n].pid]
-            for _, child in live:
-                assert child.popen is not None
-                kill_group(child.popen.pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            for name, child in live:
-                assert child.popen is not None
-                try:
-                    child.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    kill_group(child.popen.pid, signal.SIGKILL)
-                    child.popen.wait(timeout=5)
-                kill_group(child.popen.pid, signal.SIGKILL)  # stragglers in the group
+            live = {n: self.children[n].proc for n in names if n in self.children and self.children[n].pid}
+            stop_all([proc for proc in live.values() if proc is not None], grace)
+            for name in live:
                 self.layout.pid_file(name).unlink(missing_ok=True)
 
     def stop_all(self) -> None:
         with self.lock:
             names = list(self.children)
             self.stop_many(reversed(names))
-            for child in self.children.values():
-                if child.log_fh:
-                    child.log_fh.close()
-                    child.log_fh = None
 
     # -- faults and control ------------------------------------------------------------------------------
     def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
@@ -154,9 +123,9 @@ class Supervisor:
             child = self.children.get(name)
             if child is None or child.pid is None:
                 raise HarnessError(f"{name} is not running")
-            pid = child.pid
-            kill_group(pid, sig)
-            return pid
+            assert child.proc is not None
+            child.proc.signal(sig)
+            return child.proc.pid
 
     def hold(self, name: str, seconds: float | None) -> None:
         """Stop a component and keep it down (for `seconds`, or until release): an outage, not a crash."""
@@ -186,14 +155,14 @@ class Supervisor:
                         child.held_until = None
                         self.start(name)
                     continue
-                if child.popen is not None and child.restart_at is None:
-                    code = child.popen.poll()
+                if child.proc is not None and child.restart_at is None:
+                    code = child.proc.poll()
                     if code is None:
                         if now - child.started >= self.backoff.reset_after:
                             child.consecutive_crashes = 0
                         continue
                     exited.append(name)
-                    kill_group(child.popen.pid, signal.SIGKILL)
+                    child.proc.signal(signal.SIGKILL)
                     child.last_exit = code
                     self.layout.pid_file(name).unlink(missing_ok=True)
                     if name in self.restartable:
@@ -202,7 +171,7 @@ class Supervisor:
                         child.restart_at = now + delay
                         self._record_restart(name, child, code, delay)
                     else:
-                        child.popen = None  # reported once; its pid may belong to someone else soon
+                        child.proc = None  # reported once; its pid may belong to someone else soon
                 if child.restart_at is not None and now >= child.restart_at:
                     child.restarts += 1
                     self.start(name)
@@ -216,7 +185,7 @@ class Supervisor:
             "signal": signal.Signals(-code).name if code < 0 else None,
             "restart_number": child.restarts + 1,
             "delay_seconds": delay,
-            "pid": child.popen.pid if child.popen else None,
+            "pid": child.proc.pid if child.proc else None,
         }
         with self.layout.restarts_file.open("a") as fh:
             fh.write(json.dumps(event) + "\n")
@@ -263,27 +232,20 @@ class Supervisor:
 def probe(p: Probe, timeout: float = 1.0) -> bool:
     """One readiness check; never raises."""
     if p.tcp is not None:
-        try:
-            with socket.create_connection(p.tcp, timeout=timeout):
-                return True
-        except OSError:
-            return False
+        return port_open(*p.tcp, timeout=timeout)()
     if p.url is None:
         return True
     context: ssl.SSLContext | None = None
+    statuses: tuple[int, ...] = (200,)
     if p.url.startswith("https"):
         # kube-controller-manager and kube-scheduler serve self-signed loopback certificates.
         context = ssl.create_default_context(cafile=str(p.ca)) if p.ca else ssl._create_unverified_context()  # noqa: S323
         if p.client_cert is not None:
             context.load_cert_chain(str(p.client_cert[0]), str(p.client_cert[1]))
-    try:
-        with urllib.request.urlopen(p.url, timeout=timeout, context=context) as resp:  # noqa: S310
-            return bool(resp.status == 200)
-    except urllib.error.HTTPError as e:
-        # kube-controller-manager and kube-scheduler answer 401/403 to anonymous probes once they serve.
-        return p.client_cert is None and p.url.startswith("https") and e.code in (401, 403)
-    except (OSError, ValueError):
-        return False
+        else:
+            # kube-controller-manager and kube-scheduler answer 401/403 to anonymous probes once they serve.
+            statuses = (200, 401, 403)
+    return http_ready(p.url, timeout, context, statuses)()
 
 
 def read_restarts(path: Path) -> list[dict[str, Any]]:

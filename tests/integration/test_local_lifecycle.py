@@ -16,9 +16,9 @@ import terminal
 
 from clusters.local.layout import ClusterLayout, all_layouts
 from clusters.local.lifecycle import reap
-from clusters.local.procs import ProcessRecord
 from clusters.local.provider import LocalProvider
 from clusters.model import Cluster
+from foundation.processes import ProcessRecord
 from foundation.waiting import wait_until
 
 

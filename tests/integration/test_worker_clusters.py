@@ -30,7 +30,7 @@ import pytest
 
 from assertions.slo import Budget, Limit
 from clusters.local.layout import ClusterLayout
-from clusters.local.procs import ProcessRecord
+from foundation.processes import ProcessRecord
 from foundation.waiting import wait_until
 from injectors.registry import fault
 from kubeapi import TemporaryApiError

@@ -244,15 +244,26 @@ def test_down_refuses_name_and_all_together_and_stops_nothing(env: dict[str, str
 
 
 @pytest.mark.process
-@pytest.mark.parametrize("timeout", ["nan", "inf", "-1", "0"])
-def test_cluster_up_timeout_must_be_a_positive_number(
-    capsys: pytest.CaptureFixture[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch, timeout: str
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        *(("--timeout", t, "seconds, more than 0 (a plain number like 30)") for t in ("nan", "inf", "-1", "0", "3m")),
+        *(("--nodes", n, "a whole number, at least 1") for n in ("0", "1.5", "two")),
+        *((f, p, "a whole number from 1 to 65535") for f in ("--api-port", "--prometheus-port") for p in ("0", "x")),
+        ("--alertmanager-port", "65536", "a whole number from 1 to 65535"),
+    ],
+)
+def test_cluster_up_numbers_are_checked_before_anything_starts(
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    flag: str,
+    value: str,
+    expected: str,
 ) -> None:
     monkeypatch.setenv("RESILIENCE_STATE", env["RESILIENCE_STATE"])
-    assert main(["cluster", "up", "--name", "x", "--timeout", timeout]) == 2
-    assert capsys.readouterr().err == (
-        f"resilience: error: --timeout {float(timeout)}: expected a number of seconds > 0, e.g. --timeout 180\n"
-    )
+    assert main(["cluster", "up", "--name", "x", flag, value]) == 2
+    assert capsys.readouterr().err == f"resilience: error: {flag} {value!r}: expected {expected}\n"
     assert_nothing_left(env)
 
 

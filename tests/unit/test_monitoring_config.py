@@ -14,9 +14,10 @@ import yaml
 
 from clusters.local.components import component_specs, monitoring_site
 from clusters.local.layout import ClusterLayout
-from clusters.local.ports import PORT_NAMES, ephemeral_port
+from clusters.local.ports import PORT_NAMES
 from clusters.local.provider import BINARIES
 from foundation.errors import HarnessError, UserError
+from foundation.ports import ephemeral_port
 from foundation.waiting import wait_until
 from monitoring.facts.rules import rule_groups, shipped_rules
 from monitoring.stack import local as monitoring

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusters.local import ports as ports_mod
-from clusters.local.ports import PORT_NAMES, allocate, allocation_lock, port_is_free
+from clusters.local.ports import PORT_NAMES, allocate, allocation_lock
 from foundation.errors import UserError
+from foundation.ports import ephemeral_port, port_is_free
 
 
 @pytest.fixture
@@ -24,12 +25,6 @@ def listener() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         yield int(sock.getsockname()[1])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_every_endpoint_gets_a_distinct_port() -> None:
@@ -44,14 +39,14 @@ def test_port_names_are_unique() -> None:
 
 
 def test_a_free_fixed_port_is_used_as_given() -> None:
-    port = free_port()
+    port = ephemeral_port()
     ports = allocate({"kube-apiserver": port}, [])
     assert ports["kube-apiserver"] == port
     assert list(ports.values()).count(port) == 1
 
 
 def test_allocation_avoids_reserved_ports(monkeypatch: pytest.MonkeyPatch) -> None:
-    reserved = [free_port() for _ in range(3)]
+    reserved = [ephemeral_port() for _ in range(3)]
     spare = iter(range(40000, 40100))
     handed_out: list[int] = []
 
@@ -86,13 +81,13 @@ def test_a_busy_fixed_port_names_port_and_component(listener: int) -> None:
 
 
 def test_a_fixed_port_reserved_by_another_cluster_is_refused() -> None:
-    port = free_port()
+    port = ephemeral_port()
     with pytest.raises(UserError, match=f"port {port} for kube-apiserver is already in use"):
         allocate({"kube-apiserver": port}, [port])
 
 
 def test_two_names_fixed_to_the_same_port_are_refused() -> None:
-    port = free_port()
+    port = ephemeral_port()
     with pytest.raises(UserError, match=f"port {port} for (kwok|gitserver) is already in use"):
         allocate({"kwok": port, "gitserver": port}, [])
 
@@ -115,7 +110,7 @@ def test_unknown_port_names_are_refused_listing_the_known_ones() -> None:
 @pytest.mark.process
 def test_port_is_free_tells_a_listening_port_from_a_free_one(listener: int) -> None:
     assert not port_is_free(listener)
-    assert port_is_free(free_port())
+    assert port_is_free(ephemeral_port())
 
 
 def test_allocation_lock_is_exclusive_and_lives_in_the_state_directory(

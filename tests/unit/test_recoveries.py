@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from clusters.local.procs import alive
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from foundation.errors import HarnessError, UserError
+from foundation.processes import alive
 from injectors.apps import helm_release
 from injectors.helm import HelmRetriesExhausted
 from kubeapi import LabelSelector
@@ -248,8 +248,8 @@ def test_a_killed_command_is_noticed(tmp_path: Path) -> None:
     mode = parse("command:sleep 100")
     mode.start(fake_cluster(tmp_path), tmp_path / "run")
     assert mode.process is not None
-    mode.process.send_signal(signal.SIGKILL)
-    mode.process.wait(timeout=10)
+    mode.process.signal(signal.SIGKILL)
+    mode.process.wait(10)
     with pytest.raises(HarnessError, match=r"^recovery 'command:sleep 100' exited with -9: "):
         mode.check_alive()
     mode.stop()

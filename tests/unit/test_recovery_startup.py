@@ -16,6 +16,7 @@ import pytest
 from ctlruntime import startup
 from ctlruntime.errors import ApiUnreachable
 from foundation.errors import UserError
+from foundation.ports import ephemeral_port
 from kubeapi import ApiError, Forbidden, TemporaryApiError
 from recovery.operator import Config, Operator
 from testsupport.fakekube import FakeKube
@@ -100,16 +101,10 @@ def test_what_waiting_cannot_fix_is_not_waited_for() -> None:
         operator.run()
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.process
 def test_recover_against_a_server_that_is_not_up_exits_3_without_a_traceback(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
-    port = closed_port()
+    port = ephemeral_port()
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
         f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"

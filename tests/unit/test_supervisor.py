@@ -4,11 +4,8 @@ restarts with backoff recorded in restarts.jsonl, kills, holds, group stops, sta
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,12 +17,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusters.local import procs
 from clusters.local.components import ComponentSpec, Probe
 from clusters.local.layout import ClusterLayout
-from clusters.local.procs import ProcessRecord, alive, kill_group, process_start_time, terminate, tied_to_parent
 from clusters.local.supervisor import Backoff, ComponentExited, Supervisor, probe, read_restarts
 from foundation.errors import HarnessError
+from foundation.processes import ProcessRecord, alive
 
 FAST = Backoff(first=0.0, base=0.05, cap=0.1, reset_after=600.0)
 PATIENCE = 15.0  # a guard against hanging, not a timing assertion
@@ -343,121 +339,3 @@ def test_probes(http_port: int) -> None:
     assert not probe(Probe(tcp=("127.0.0.1", closed)), timeout=0.5)
     assert not probe(Probe(url=f"http://127.0.0.1:{closed}/healthz"), timeout=0.5)
     assert not probe(Probe(url="not a url"))
-
-
-# -- procs -----------------------------------------------------------------------------------------------
-
-
-def test_process_record_round_trip(tmp_path: Path) -> None:
-    me = ProcessRecord(os.getpid(), process_start_time(os.getpid()), "/usr/bin/python3")
-    me.write(tmp_path / "me.pid")
-    assert ProcessRecord.read(tmp_path / "me.pid") == me
-    assert me.alive()
-    unknown_start = ProcessRecord(os.getpid(), None, "")
-    unknown_start.write(tmp_path / "u.pid")
-    assert ProcessRecord.read(tmp_path / "u.pid") == unknown_start
-    assert unknown_start.alive()
-
-
-@pytest.mark.parametrize("content", ["", "abc\n1\nx\n", "12\n", "12\nnot-a-number\nx\n"])
-def test_unreadable_pid_files_read_as_none(tmp_path: Path, content: str) -> None:
-    (tmp_path / "bad.pid").write_text(content)
-    assert ProcessRecord.read(tmp_path / "bad.pid") is None
-    assert ProcessRecord.read(tmp_path / "missing.pid") is None
-
-
-def test_a_pid_with_another_start_time_is_not_alive() -> None:
-    start = process_start_time(os.getpid())
-    assert start is not None
-    assert not ProcessRecord(os.getpid(), start + 1, "python").alive()
-    assert not alive(os.getpid(), start - 1)
-
-
-@pytest.mark.process
-def test_a_finished_process_is_not_alive_even_as_a_zombie() -> None:
-    proc = subprocess.Popen(["true"])
-    until(lambda: not alive(proc.pid), what="the exit")
-    assert process_start_time(proc.pid) is not None  # not reaped yet: a zombie
-    proc.wait()
-    assert not alive(proc.pid) and process_start_time(proc.pid) is None
-
-
-@pytest.mark.process
-def test_process_start_time_survives_parentheses_and_spaces_in_the_command_name(tmp_path: Path) -> None:
-    odd = tmp_path / "sl) e (p"
-    shutil.copy(shutil.which("sleep") or "/bin/sleep", odd)
-    proc = subprocess.Popen([str(odd), "100"])
-    try:
-        start = until(lambda: process_start_time(proc.pid), what="the start time")
-        assert isinstance(start, int) and alive(proc.pid, start)
-        mine = process_start_time(os.getpid())
-        assert mine is not None and start >= mine  # field 22, not a field shifted by the odd name
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-def test_tied_to_parent_wraps_with_setpriv_when_present(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    setpriv = tmp_path / "setpriv"
-    setpriv.write_text("#!/bin/sh\n")
-    setpriv.chmod(0o755)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    argv = ["sleep", "1"]
-    assert tied_to_parent(argv) == [str(setpriv), "--pdeathsig", "KILL", "--", "sleep", "1"]
-    setpriv.unlink()
-    wrapped = tied_to_parent(argv)
-    assert wrapped == argv and wrapped is not argv
-
-
-@pytest.mark.process
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("setpriv") is None, reason="util-linux setpriv is not installed")
-def test_a_tied_process_dies_with_its_parent(tmp_path: Path) -> None:
-    pid_file = tmp_path / "child.pid"
-    # The middle shell starts the tied child, records its pid, then exits: the kernel kills the child.
-    argv = " ".join(tied_to_parent(["sleep", "100"]))
-    parent = subprocess.Popen(sh(f"{argv} & echo $! > {pid_file}; sleep 0.3"), start_new_session=True)
-    try:
-        child = int(until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="the child"))
-        parent.wait(timeout=PATIENCE)
-        until(lambda: not alive(child), what="the tied child's death")
-    finally:
-        kill_group(parent.pid, signal.SIGKILL)
-
-
-@pytest.mark.process
-def test_kill_group_of_a_gone_process_is_quiet() -> None:
-    proc = subprocess.Popen(["true"], start_new_session=True)
-    proc.wait()
-    kill_group(proc.pid, signal.SIGKILL)
-
-
-@pytest.mark.process
-@pytest.mark.slow
-def test_terminate_escalates_to_sigkill_for_a_group_that_ignores_sigterm(tmp_path: Path) -> None:
-    marker = tmp_path / "ready"
-    proc = subprocess.Popen(sh(f"trap '' TERM; touch {marker}; sleep 100"), start_new_session=True)
-    try:
-        until(marker.exists, what="the trap")
-        record = ProcessRecord(proc.pid, process_start_time(proc.pid), "sh")
-        terminate(record, grace=0.2)
-        assert not record.alive()
-        assert proc.wait(timeout=PATIENCE) == -signal.SIGKILL
-    finally:
-        kill_group(proc.pid, signal.SIGKILL)
-
-
-@pytest.mark.process
-@pytest.mark.slow
-def test_terminate_never_signals_a_stranger_with_a_reused_pid() -> None:
-    proc = subprocess.Popen(["sleep", "100"], start_new_session=True)
-    try:
-        start = process_start_time(proc.pid)
-        assert start is not None
-        terminate(ProcessRecord(proc.pid, start + 1, "sleep"), grace=0.1)
-        with pytest.raises(subprocess.TimeoutExpired):
-            proc.wait(timeout=0.3)
-        assert procs.alive(proc.pid, start)
-    finally:
-        proc.kill()
-        proc.wait()

@@ -107,9 +107,9 @@ def test_json_is_an_empty_list_when_clean(repo: Repo) -> None:
         (lambda r: _symlink(r, "apps/web/kustomization.yaml", "nowhere"), [], "apps/web/kustomization.yaml"),
         (lambda r: _symlink(r, "plain/loop.yaml", "loop.yaml"), [], "plain/loop.yaml"),
         (lambda r: _fifo(r, "plain/pipe.yaml"), [], "plain/pipe.yaml"),  # reading it would block forever
-        (lambda r: None, ["--jobs", "0"], "--jobs 0"),
-        (lambda r: None, ["--jobs", "-3"], "--jobs -3"),
-        (lambda r: None, ["--jobs", "many"], "--jobs many"),
+        (lambda r: None, ["--jobs", "0"], "--jobs '0': expected a whole number, at least 1"),
+        (lambda r: None, ["--jobs", "-3"], "--jobs '-3': expected a whole number"),
+        (lambda r: None, ["--jobs", "many"], "--jobs 'many': expected a whole number"),
         (lambda r: None, ["--format", "bogus"], "--format bogus"),
         (lambda r: None, ["--base", ""], "--base ''"),
         (lambda r: None, ["--base", "HEAD^{tree}"], "--base HEAD^{tree}"),
