@@ -17,13 +17,17 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from assertions import criteria
-from assertions.slo import MAX_REPEAT, MAX_SECONDS
 from foundation import strictread
 from foundation.errors import UserError
 
 MAX_TEXT = 100_000
 VERDICTS: tuple[str, ...] = ("pass", "breach", "not-recovered", "invalid")
 MEASURED_FROM = "injected"
+
+# Bounds of what any file the gate reads may say: a week of seconds, a thousand repeats (a larger number is a
+# typo, and `repeat: 1000000000` would plan a matrix that never ends).
+MAX_SECONDS = 7 * 24 * 3600.0
+MAX_REPEAT = 1000
 
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
@@ -154,7 +158,9 @@ REQUIRED: tuple[str, ...] = tuple(n for n, f in SummaryEntry.model_fields.items(
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
-    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    # pydantic marks an error in a mapping's key with a "[key]" step: the key itself is the path.
+    parts = [p for p in loc if p != "[key]"]
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).lstrip(".")
 
 
 def _join(prefix: str, path: str) -> str:
@@ -180,8 +186,12 @@ def problem(error: ValidationError, prefix: str = "") -> str:
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"{where or 'top level'}: expected an object, got {type(first['input']).__name__}"
     if kind == "value_error":
+        # A validator may name a key below where it stands ("verdict: expected one of ..."): a relative path.
         message = message.removeprefix("Value error, ")
-        return f"{where}.{message}" if where and ":" in message.split(" ")[0] else f"{where or 'top level'}: {message}"
+        head, sep, rest = message.partition(": ")
+        if sep and " " not in head:
+            return f"{_join(where, head)}: {rest}"
+        return f"{where or 'top level'}: {message}"
     return f"{where or 'top level'}: {message[0].lower() + message[1:]}, got {_shown(first['input'])}"
 
 

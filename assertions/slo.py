@@ -22,7 +22,6 @@ the key path and the problem. Budget lookup: scenarios.FAULT.recoveries.RECOVERY
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,27 +29,11 @@ from typing import Any
 
 import yaml
 
-from assertions import criteria, load_profiles
+from assertions import criteria, load_profiles, slo_schema
 from assertions.load_profiles import LoadProfile
+from assertions.modes import RECOVERY_MODES_BUILTIN
 from foundation import strictread
 from foundation.errors import UserError
-
-# Bounds of what an SLO file may say: a week of seconds, a thousand repeats (a larger number is a typo, and
-# `repeat: 1000000000` would plan a matrix that never ends).
-MAX_SECONDS = 7 * 24 * 3600.0
-MAX_REPEAT = 1000
-
-RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator", "staged")
-# A user's own recovery: a command beside the cluster, or a manifest applied into it (scenarios.recoveries).
-RECOVERY_MODES_EXTERNAL = {"command:": "command:<cmd>", "manifest:": "manifest:<path>"}
-RECOVERY_MODES_HELP = ", ".join([*RECOVERY_MODES_BUILTIN, *RECOVERY_MODES_EXTERNAL.values()])
-
-
-def is_recovery_name(name: str) -> bool:
-    """A built-in mode, or an external one with its command or path (`command:` alone names nothing)."""
-    return name in RECOVERY_MODES_BUILTIN or any(
-        name.startswith(prefix) and name != prefix for prefix in RECOVERY_MODES_EXTERNAL
-    )
 
 
 @dataclass(frozen=True)
@@ -176,135 +159,21 @@ def _overlay(budget: Budget, raw: Mapping[str, Any]) -> Budget:
     )
 
 
-class _Checker:
-    """Walks the raw YAML and raises one UserError naming the file and key path of the first problem."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def fail(self, where: str, problem: str) -> UserError:
-        return UserError(f"{self.path}: {where}: {problem}")
-
-    def mapping(self, value: Any, where: str, allowed: Iterable[str] | None = None) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(where or "top level", f"expected a mapping, got {type(value).__name__}")
-        if allowed is not None:
-            allowed = tuple(allowed)
-            for key in value:
-                if key not in allowed:
-                    raise self.fail(
-                        f"{where}.{key}" if where else str(key), f"unknown key (expected {', '.join(allowed)})"
-                    )
-        return value
-
-    def seconds(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_SECONDS:
-            raise self.fail(
-                where, f"expected a finite positive number of seconds, got {value!r} (at most {MAX_SECONDS:.0f})"
-            )
-        return float(value)
-
-    def limit(self, value: Any, where: str) -> None:
-        raw = self.mapping(value, where, ("max", "p95"))
-        for key, number in raw.items():
-            self.seconds(number, f"{where}.{key}")
-        if "max" in raw and "p95" in raw and raw["p95"] > raw["max"]:
-            raise self.fail(where, f"p95 ({raw['p95']}) is larger than max ({raw['max']})")
-
-    def budget(self, value: Any, where: str, extra: tuple[str, ...] = ()) -> None:
-        measured = criteria.by_key()
-        raw = self.mapping(value, where, ("ttr", "detect", "wait", *measured, *extra))
-        for key in ("ttr", "detect"):
-            if key in raw:
-                self.limit(raw[key], f"{where}.{key}")
-        if "wait" in raw:
-            self.seconds(raw["wait"], f"{where}.wait")
-        for key, criterion in measured.items():
-            problem = criterion.budget_problem(raw[key]) if key in raw else None
-            if problem:
-                raise self.fail(f"{where}.{key}", problem)
-
-    def name(self, item: str, where: str, known: tuple[str, ...], what: str) -> None:
-        """A fault or recovery name; recoveries may also be command:<cmd> or manifest:<path>."""
-        if item not in known and not (what == "recovery" and is_recovery_name(item)):
-            raise self.fail(where, f"unknown {what} {item!r} (known: {', '.join(known)})")
-
-    def names(self, value: Any, where: str, known: Iterable[str], what: str) -> tuple[str, ...]:
-        known = tuple(known)
-        if value == "all":
-            return tuple(known)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(where, f"expected a list of {what} names or 'all', got {value!r}")
-        for item in value:
-            self.name(item, where, known, what)
-        return tuple(value)
-
-
-def _baselines(check: _Checker, value: Any, where: str, recoveries: tuple[str, ...]) -> tuple[str, ...]:
-    """A profile's baseline modes: a non-empty list that leaves at least one of its modes gated."""
-    where = f"{where}.baselines"
-    if not isinstance(value, list) or not value:
-        raise check.fail(where, f"expected a non-empty list of recovery names, got {value!r}")
-    baselines = check.names(value, where, RECOVERY_MODES_BUILTIN, "recovery")
-    if set(recoveries) <= set(baselines):
-        raise check.fail(
-            where,
-            f"names every recovery mode of the profile ({', '.join(recoveries)}): nothing would be gated; "
-            "leave the modes under test out",
-        )
-    return baselines
-
-
 def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
-    """Validate and build an SloFile from parsed YAML."""
-    known_faults = tuple(known_faults)
-    check = _Checker(path)
-    top = check.mapping(raw, "", ("version", "defaults", "profiles", "scenarios", "load_profiles", "noise"))
-    if top.get("version", 1) != 1:
-        raise check.fail("version", f"unsupported version {top['version']!r} (this harness reads version 1)")
-    check.budget(top.get("defaults"), "defaults")
-    defaults = _overlay(Budget(), top.get("defaults") or {})  # Budget() holds no number: all come from the file
-    loads = load_profiles.parse(top.get("load_profiles"), check.fail)
-    profiles: dict[str, Profile] = {}
-    for name, raw_profile in check.mapping(top.get("profiles"), "profiles").items():
-        where = f"profiles.{name}"
-        body = check.mapping(raw_profile, where, ("repeat", "recoveries", "faults", "monitoring", "load", "baselines"))
-        repeat = body.get("repeat", 1)
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
-            raise check.fail(f"{where}.repeat", f"expected a whole number >= 1, got {repeat!r} (at most {MAX_REPEAT})")
-        recoveries = check.names(
-            body.get("recoveries", ["operator"]), f"{where}.recoveries", RECOVERY_MODES_BUILTIN, "recovery"
-        )
-        faults = body.get("faults", "all")
-        fault_names = None if faults == "all" else check.names(faults, f"{where}.faults", known_faults, "fault")
-        monitoring = body.get("monitoring", False)
-        if not isinstance(monitoring, bool):
-            raise check.fail(f"{where}.monitoring", f"expected true or false, got {monitoring!r}")
-        load = body.get("load", load_profiles.NONE)
-        if load != load_profiles.NONE and load not in loads:
-            known = ", ".join([load_profiles.NONE, *loads])
-            raise check.fail(f"{where}.load", f"unknown load profile {load!r} (load_profiles: {known})")
-        baselines = _baselines(check, body["baselines"], where, recoveries) if "baselines" in body else None
-        profiles[name] = Profile(str(name), repeat, recoveries, fault_names, monitoring, str(load), baselines)
-    scenarios = check.mapping(top.get("scenarios"), "scenarios")
-    for fault, body in scenarios.items():
-        where = f"scenarios.{fault}"
-        if fault not in known_faults:
-            raise check.fail(where, f"unknown fault (known: {', '.join(known_faults)})")
-        check.budget(body, where, ("recoveries",))
-        for recovery, override in check.mapping((body or {}).get("recoveries"), f"{where}.recoveries").items():
-            check.name(str(recovery), f"{where}.recoveries.{recovery}", RECOVERY_MODES_BUILTIN, "recovery")
-            check.budget(override, f"{where}.recoveries.{recovery}")
+    """Validate (assertions.slo_schema) and build an SloFile from parsed YAML."""
+    checked = slo_schema.validate(raw, path, known_faults)
+    top: dict[str, Any] = raw or {}
+    scenarios: dict[str, Any] = top.get("scenarios") or {}
     if not (top.get("defaults") or scenarios):
         # Budgets nobody wrote would be invented ones: say so rather than judge against them.
-        raise check.fail("top level", "no budgets (neither defaults nor scenarios); write the budgets to judge by")
-    noise = check.mapping(top.get("noise"), "noise", ("seconds", "fraction"))
-    for key, value in noise.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-            raise check.fail(f"noise.{key}", f"expected a finite positive number, got {value!r}")
-    margin = NoiseMargin(**{k: float(v) for k, v in noise.items()})
+        raise UserError(
+            f"{path}: top level: no budgets (neither defaults nor scenarios); write the budgets to judge by"
+        )
+    defaults = _overlay(Budget(), top.get("defaults") or {})  # Budget() holds no number: all come from the file
+    loads = {str(n): load_profiles.build(str(n), body) for n, body in (top.get("load_profiles") or {}).items()}
+    profiles = {str(name): _profile(str(name), profile) for name, profile in checked.profiles.items()}
+    noise = checked.noise or slo_schema.NoiseIn()
+    margin = NoiseMargin(float(noise.seconds), float(noise.fraction))
     slo = SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()}, loads, margin)
     # Merged budgets can cross where no single mapping does (defaults p95 80, a fault's max 60).
     for fault, body in slo.scenarios.items():
@@ -313,10 +182,18 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
             for name, limit in (("ttr", budget.ttr), ("detect", budget.detect)):
                 if limit.max is not None and limit.p95 is not None and limit.p95 > limit.max:
                     where = f"scenarios.{fault}" + (f".recoveries.{recovery}" if recovery else "")
-                    raise check.fail(
-                        where, f"{name} p95 ({limit.p95}) exceeds max ({limit.max}) once merged with the defaults"
+                    raise UserError(
+                        f"{path}: {where}: {name} p95 ({limit.p95}) exceeds max ({limit.max}) once merged with the "
+                        "defaults"
                     )
     return slo
+
+
+def _profile(name: str, raw: slo_schema.ProfileIn) -> Profile:
+    recoveries = tuple(raw.recoveries) if raw.recoveries != "all" else RECOVERY_MODES_BUILTIN
+    faults = None if raw.faults == "all" else tuple(raw.faults)
+    baselines = tuple(raw.baselines) if raw.baselines is not None else None
+    return Profile(name, int(raw.repeat), recoveries, faults, bool(raw.monitoring), raw.load, baselines)
 
 
 def load(path: Path | str, known_faults: Iterable[str]) -> SloFile:

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from assertions.slo import RECOVERY_MODES_HELP, is_recovery_name
+from assertions.modes import RECOVERY_MODES_HELP, is_recovery_name
 from foundation.cliargs import Subparsers, check_output_file, nonempty_path
 from foundation.errors import UserError
 from reports import gate, htmlreport, manifest, results_merge

@@ -33,7 +33,7 @@ from typing import Any
 
 from assertions.schema import entry_problem, validate_entries
 from assertions.schema import read_summary as read
-from assertions.slo import RECOVERY_MODES_BUILTIN
+from assertions.modes import RECOVERY_MODES_BUILTIN
 from assertions.verdict import Verdict
 
 # The one reader and its checks live with the schema (assertions.schema), below every reader of summaries.

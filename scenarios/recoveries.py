@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from assertions.slo import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
+from assertions.modes import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
 from clusters.model import Cluster
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
