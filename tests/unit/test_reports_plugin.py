@@ -328,7 +328,7 @@ from assertions.verdict import RunResult
 
 
 def test_bad(request):
-    result = RunResult("", "w", "none", Budget())
+    result = RunResult("", "w", "none", Budget(), test=request.node.nodeid)
     result.judge()
     request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
 """
