@@ -43,6 +43,10 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object it stands for, optional keys left out when unknown."""
+        return self.model_dump(mode="json", exclude_none=True)
+
 
 class Limit(Strict):
     max: PositiveSeconds | None = None
@@ -100,7 +104,7 @@ class ClusterLock(Strict):
 
 
 class SummaryEntry(Strict):
-    """One entry of summary.json (assertions.verdict.RunResult.summary_entry plus what the reports plugin adds)."""
+    """One entry of summary.json, as assertions.verdict.RunResult.summary_entry builds it."""
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 

@@ -16,10 +16,11 @@ from enum import StrEnum
 from typing import Any
 
 from assertions import criteria
+from assertions.diagnostics import Diagnostics, LoadDiagnostics
+from assertions.schema import MEASURED_FROM, ClusterLock, Host, entry_problem
 from assertions.slo import Budget
 from assertions.timeline import Timeline
-
-MEASURED_FROM = "injected"
+from foundation.errors import HarnessError
 
 
 class Verdict(StrEnum):
@@ -146,7 +147,8 @@ def _judge_time(evidence: Evidence, budget: Budget) -> Judgement:
 
 @dataclass
 class RunResult:
-    """One scenario run: which fault, under which recovery, the evidence it gathered, and the verdict."""
+    """One scenario run, recorded once: which fault, under which recovery, the evidence it gathered, the verdict
+    (judged once, after every note is in), and what only the report shows (`diagnostics`, `load_diagnostics`)."""
 
     fault: str
     family: str
@@ -157,6 +159,8 @@ class RunResult:
     provider: str = "local"
     signature: str | None = None
     baselines: tuple[str, ...] = ()
+    test: str = ""  # the test's node id
+    plan: str = ""  # the digest of the session's plan (scenarios.sharding), when it has one
     proven: bool = False
     invalid: list[str] = field(default_factory=list)
     harness_errors: list[str] = field(default_factory=list)
@@ -165,7 +169,15 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     not_recovered_detail: str = ""
     measurements: dict[str, Any] = field(default_factory=dict)
-    attachments: dict[str, Any] = field(default_factory=dict)
+    # Where and how long it ran: wall seconds (shards are balanced by them), the harness's share of them (all but
+    # injection to recovered), the host it shared, the cluster's fault lock it held.
+    run_seconds: float | None = None
+    harness_seconds: float | None = None
+    host: Host | None = None
+    cluster_lock: ClusterLock | None = None
+    revert_problems: list[str] = field(default_factory=list)
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    load_diagnostics: LoadDiagnostics | None = None
     judgement: Judgement | None = None
 
     @property
@@ -195,15 +207,25 @@ class RunResult:
         )
 
     def judge(self) -> Judgement:
-        """Judge the evidence gathered so far (again, if more came in) against the run's budget."""
+        """Judge the evidence against the run's budget, once: every note must be in before (a second verdict
+        would disagree with what was already reported)."""
+        if self.judgement is not None:
+            raise HarnessError(f"run of {self.fault} under {self.recovery} judged twice")
         self.judgement = judge(self.evidence(), self.budget)
         return self.judgement
 
+    def judged(self) -> Judgement:
+        """The run's judgement; reading it before the run was judged is a harness error."""
+        if self.judgement is None:
+            raise HarnessError(f"run of {self.fault} under {self.recovery} read before it was judged")
+        return self.judgement
+
     def summary_entry(self) -> dict[str, Any]:
-        """One entry of reports/summary.json: the evidence, the budget, and the verdict they gave."""
-        judgement = self.judgement or self.judge()
+        """The run's one entry of summary.json (its per-run file holds the same), valid by the strict schema: the
+        evidence, the budget and the verdict they gave, the test and plan it belongs to, where and how long it ran."""
+        judgement = self.judged()
         evidence = self.evidence()
-        return {
+        entry: dict[str, Any] = {
             "fault": self.fault,
             "family": self.family,
             "recovery": self.recovery,
@@ -226,7 +248,19 @@ class RunResult:
             "provider": self.provider,
             "signature": self.signature,
             **evidence.measurements,
+            "test": self.test,
         }
+        if self.run_seconds is not None:
+            entry["run_seconds"] = self.run_seconds
+        for key, section in (("host", self.host), ("cluster_lock", self.cluster_lock)):
+            if section is not None:
+                entry[key] = section.to_json()
+        if self.plan:
+            entry["plan"] = self.plan
+        problem = entry_problem(entry, self.test or self.fault)
+        if problem:
+            raise HarnessError(f"run result makes a bad summary entry: {problem}")
+        return entry
 
 
 EVIDENCE_LISTS: tuple[str, ...] = ("invalid", "harness_errors", "foreign_activity", "data_violations", "notes")

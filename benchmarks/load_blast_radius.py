@@ -245,7 +245,7 @@ def cpu(cluster: Cluster, plan: Plan) -> None:
     mode = next((m for m in plan.modes if m.name == "operator"), plan.modes[-1])
     results = measure(cluster, Plan([plan.faults[-1]], [mode], plan.slo, heavy, plan.run_dir), heavy, [mode])
     (result,) = results.values()
-    used = (result.attachments.get("load_cpu") or {}).get("baseline") or {}
+    used = result.load_diagnostics.baseline_cpu if result.load_diagnostics else {}
     wall = float(used.get("wall_seconds") or 0)
     if not wall:
         print(f"\ngenerator CPU: not measured ({result.reason})")

@@ -17,7 +17,6 @@ shards hold the same cells with the same verdicts as the unsharded run. Figures 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from assertions import slo as slo_model  # noqa: E402 - after the path is set
 from injectors.registry import FAULTS  # noqa: E402
+from reports import summary  # noqa: E402
 
 
 class CpuSampler(threading.Thread):
@@ -84,7 +84,7 @@ def chaos(out: Path, args: list[str]) -> dict[str, Any]:
         sampler.stop.set()
         sampler.join()
     wall = time.monotonic() - started
-    entries = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else []
+    entries = summary.read(out / "summary.json") if (out / "summary.json").exists() else []
     return {"wall": wall, "cpu": sampler.seconds, "code": code, "entries": entries, "load": f"{before} -> {load()}"}
 
 

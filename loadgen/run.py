@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assertions.diagnostics import LoadDiagnostics
 from assertions.load_criterion import GROUPS, LoadBudget
 from assertions.load_profiles import LoadProfile
 from assertions.verdict import RunResult
@@ -157,14 +158,14 @@ class LoadRun:
         result.measurements["load"] = deliveries.summary(
             self.plan.label, requests, windows, factors, downtime, expected
         )
-        result.attachments["load"] = self._series(requests, windows, injected, fault_end)
-        result.attachments["load_files"] = {label: str(path) for label, path in self.process.files().items()}
-        result.attachments["load_cpu"] = {"baseline": self.baseline_cpu, "whole_life": self.process.usage()}
-        record = {
-            "load": result.measurements["load"],
-            "cpu": result.attachments["load_cpu"],
-            "series": result.attachments["load"],
-        }
+        diagnostics = LoadDiagnostics(
+            series=self._series(requests, windows, injected, fault_end),
+            files={label: str(path) for label, path in self.process.files().items()},
+            baseline_cpu=self.baseline_cpu,
+            whole_life_cpu=self.process.usage(),
+        )
+        result.load_diagnostics = diagnostics
+        record = {"load": result.measurements["load"], "cpu": diagnostics.cpu, "series": diagnostics.series}
         (self.out / "load.json").write_text(json.dumps(record, indent=2) + "\n")
 
     def _series(

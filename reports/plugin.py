@@ -39,16 +39,12 @@ import pytest
 from assertions import criteria
 from assertions.verdict import RunResult
 from fluxmodel.conditions import condition
-from foundation.errors import HarnessError
 from reports import alert_coverage, allure_files, allure_teardowns, charts, manifest, summary
 from reports.matrix import build_cells, measurement_text, render_table, verdict_line
 
 WORKER_OUTPUT_KEY = "resilience_reports"
 PLUGIN_NAME = "resilience-reports-recorder"
 DEFAULT_SUMMARY = "out/summary.json"
-# What the scenario runner measured beside the evidence, copied from the result's attachments into its entry:
-# the run's wall time (shards are balanced by it), the host it shared, the cluster's fault lock it held.
-ENTRY_EXTRAS = ("run_seconds", "host", "cluster_lock")
 OUTCOME_LIMIT = 200
 # allure-python's Dynamic methods carry no annotations; reached through Any, strict mypy accepts the calls.
 dynamic: Any = allure.dynamic
@@ -155,16 +151,7 @@ class Recorder:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_resilience_run_result(self, result: RunResult, item: pytest.Item) -> None:
-        if result.verdict is None:
-            result.judge()
         entry = result.summary_entry()
-        entry["test"] = item.nodeid
-        entry.update({key: result.attachments[key] for key in ENTRY_EXTRAS if key in result.attachments})
-        if self.plan.get("digest"):
-            entry["plan"] = self.plan["digest"]
-        problem = summary.entry_problem(entry, item.nodeid)
-        if problem:
-            raise HarnessError(f"run result makes a bad summary entry: {problem}")
         self.entries.append(entry)
         nth = self.runs_per_item.get(item.nodeid, 0) + 1
         self.runs_per_item[item.nodeid] = nth
@@ -235,27 +222,29 @@ class Recorder:
             chart = charts.timeline_chart(timeline, entry.get("alerts") or (), title)
             allure.attach(chart, f"{prefix}timeline chart", allure.attachment_type.PNG)
             allure.attach(charts.run_chart(entry), f"{prefix}TTR chart", allure.attachment_type.PNG)
-            attachments = dict(result.attachments)
-            self._attach_load(result, entry, attachments, prefix)
-            for key, label in (("flux_before", "Flux status before"), ("flux_after", "Flux status after")):
-                if key in attachments:
-                    attach_json(flux_status(attachments.pop(key)), f"{prefix}{label}")
-            if "events" in attachments:
-                events = attachments.pop("events")
-                allure.attach(events_text(events), f"{prefix}events", allure.attachment_type.TEXT)
-            logs = attachments.pop("logs", None) or {}
-            if isinstance(logs, Mapping):
-                for component, text in sorted(logs.items()):
-                    allure.attach(str(text), f"{prefix}log: {component}", allure.attachment_type.TEXT)
-            for key, value in sorted(attachments.items()):
+            self._attach_load(result, entry, prefix)
+            diagnostics = result.diagnostics
+            for objects, label in (
+                (diagnostics.flux_before, "Flux status before"),
+                (diagnostics.flux_after, "Flux status after"),
+            ):
+                if objects is not None:
+                    attach_json(flux_status(objects), f"{prefix}{label}")
+            if diagnostics.events is not None:
+                allure.attach(events_text(diagnostics.events), f"{prefix}events", allure.attachment_type.TEXT)
+            for component, text in sorted((diagnostics.logs or {}).items()):
+                allure.attach(str(text), f"{prefix}log: {component}", allure.attachment_type.TEXT)
+            for key, value in sorted(run_records(result).items()):
                 attach_json(value, f"{prefix}{key}")
 
     @staticmethod
-    def _attach_load(result: RunResult, entry: dict[str, Any], attachments: dict[str, Any], prefix: str) -> None:
+    def _attach_load(result: RunResult, entry: dict[str, Any], prefix: str) -> None:
         """Under load: the load object, a chart of delivery latency and serving capacity, locust's CSV and HTML."""
-        series = attachments.pop("load", None)
+        if result.load_diagnostics is None:
+            return
+        series = result.load_diagnostics.series
         measured = entry.get("load")
-        if isinstance(series, Mapping) and isinstance(measured, Mapping):
+        if isinstance(measured, Mapping):
             marks = {phase: result.timeline.since_injected(phase) for phase in ("visible", "recovered")}
             title = (
                 f"{result.fault} under {result.recovery}, load {measured.get('profile')}: delivery latency per "
@@ -264,8 +253,7 @@ class Recorder:
             allure.attach(charts.load_chart(series, marks, title), f"{prefix}load chart", allure.attachment_type.PNG)
             attach_json(measured, f"{prefix}load")
             attach_json(series, f"{prefix}load series")
-        files = attachments.pop("load_files", None)
-        for label, path in sorted((files or {}).items()):
+        for label, path in sorted(result.load_diagnostics.files.items()):
             kind = allure.attachment_type.HTML if str(path).endswith(".html") else allure.attachment_type.CSV
             if Path(path).is_file():
                 attach.file(str(path), name=f"{prefix}{label}", attachment_type=kind)
@@ -316,6 +304,21 @@ class Recorder:
             terminalreporter.write_line(alert_coverage.render_text(cells))
         terminalreporter.write_line(verdict_line(cells).replace("gate: ", "SLO: ", 1))
         terminalreporter.write_line(f"summary: {summary_path(self.config)} ({len(self.entries)} runs)")
+
+
+def run_records(result: RunResult) -> dict[str, Any]:
+    """The run's records the report attaches as JSON, by name: what the runner measured beside the evidence."""
+    records = {
+        "cluster_lock": result.cluster_lock.to_json() if result.cluster_lock else None,
+        "harness_seconds": result.harness_seconds,
+        "host": result.host.to_json() if result.host else None,
+        "load_cpu": result.load_diagnostics.cpu if result.load_diagnostics else None,
+        "proof": result.diagnostics.proof,
+        "reached": result.diagnostics.reached,
+        "revert_problems": result.revert_problems or None,
+        "run_seconds": result.run_seconds,
+    }
+    return {key: value for key, value in records.items() if value is not None}
 
 
 def attach_json(value: Any, name: str) -> None:

@@ -1,7 +1,8 @@
 """reports/summary.json: one entry per scenario run, the gate's input and CI's machine-readable result.
 
-The file is a JSON list. Each entry is RunResult.summary_entry() plus the test's node id: the evidence the
-judge needs (assertions.verdict.evidence_from_entry), the budget, and the verdict they gave:
+The file is a JSON list. Each entry is RunResult.summary_entry(), the one builder (the run's file under
+runs/<run>/results/ holds the same entry): the evidence the judge needs (assertions.verdict.evidence_from_entry),
+the budget, the verdict they gave, the test and plan it belongs to, where and how long it ran:
 
     {"fault": "selector-change", "family": "workload", "recovery": "operator", "verdict": "pass",
      "reason": "TTR 12.4s within 60s", "ttr_seconds": 12.4, "detect_seconds": 1.2, "measured_from": "injected",

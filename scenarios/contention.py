@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from assertions.schema import Host
 from assertions.slo import NoiseMargin
 
 
@@ -41,24 +41,23 @@ def workers() -> int:
     return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
 
 
-def host_record(before: CpuTimes | None, after: CpuTimes | None) -> dict[str, Any]:
+def host_record(before: CpuTimes | None, after: CpuTimes | None) -> Host:
     """What a run's summary entry says about the host it shared."""
-    record: dict[str, Any] = {"workers": workers(), "cpus": os.cpu_count() or 1}
+    busy = None
     if before is not None and after is not None and after.total > before.total:
-        record["cpu_busy"] = round((after.busy - before.busy) / (after.total - before.total), 3)
-    return record
+        busy = round((after.busy - before.busy) / (after.total - before.total), 3)
+    return Host(workers=workers(), cpus=os.cpu_count() or 1, cpu_busy=busy)
 
 
-def neighbour_note(ttr: float | None, host: dict[str, Any], reference: float | None, noise: NoiseMargin) -> str | None:
+def neighbour_note(ttr: float | None, host: Host | None, reference: float | None, noise: NoiseMargin) -> str | None:
     """The note for a run with neighbours whose TTR moved from the cell's solo reference by more than noise."""
-    if ttr is None or reference is None or int(host.get("workers", 1)) <= 1:
+    if ttr is None or reference is None or host is None or host.workers <= 1:
         return None
     margin = noise.margin(reference)
     if abs(ttr - reference) <= margin:
         return None
-    busy = f", CPUs {host['cpu_busy']:.0%} busy" if "cpu_busy" in host else ""
+    busy = f", CPUs {host.cpu_busy:.0%} busy" if host.cpu_busy is not None else ""
     return (
         f"TTR {ttr:.1f}s moved {ttr - reference:+.1f}s from {reference:.1f}s measured alone (noise margin "
-        f"{margin:.1f}s) while {host['workers']} workers shared {host.get('cpus', '?')} CPUs{busy}: neighbours "
-        "may have slowed it"
+        f"{margin:.1f}s) while {host.workers} workers shared {host.cpus} CPUs{busy}: neighbours may have slowed it"
     )

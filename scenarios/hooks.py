@@ -14,8 +14,15 @@ if TYPE_CHECKING:
 
 
 @pytest.hookspec
+def pytest_resilience_annotate(result: RunResult) -> None:
+    """Called once per scenario run right before the runner judges it, on the process that ran it: add the notes
+    the verdict's reason must carry (`result.notes`); never judge (a run is judged once)."""
+
+
+@pytest.hookspec
 def pytest_resilience_run_result(result: RunResult, item: pytest.Item) -> None:
-    """Called once per finished scenario run (every verdict, invalid included), on the process that ran it."""
+    """Called once per finished scenario run (every verdict, invalid included), on the process that ran it; the
+    run is judged: read `result.judgement`, never judge again."""
 
 
 @pytest.hookspec

@@ -27,6 +27,7 @@ from loadgen.run import LoadPlan
 from scenarios import hooks
 from scenarios.recoveries import RecoveryMode, parse
 from scenarios.runner import ScenarioRun
+from scenarios.sharding import PLAN_DIGEST
 
 DEFAULT_SLO = Path(__file__).with_name("slo.yaml")
 DEFAULT_BASELINES = ("none",)
@@ -278,10 +279,11 @@ def run_fault(
             baselines=suite.baselines,
             load=suite.load,
             hook=request.config.hook,
+            plan=request.config.stash.get(PLAN_DIGEST, ""),
         )
         result = scenario.execute()
         request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
-        judgement = result.judgement or result.judge()
+        judgement = result.judged()
         if judgement.verdict is Verdict.INVALID:
             pytest.fail(f"invalid run: {judgement.reason}", pytrace=False)
         excused = judgement.excusable and recovery_name in suite.baselines

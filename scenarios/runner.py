@@ -1,11 +1,12 @@
 """One scenario run, start to finish: steady state, inject, prove, time the recovery, check data, revert, judge.
 
 The run gathers evidence (proof, timeline, user data, other recoveries acting, harness errors, and with monitoring
-the alerts that paged for it) and the one judge (assertions.verdict) decides, after the revert, so nothing that
-goes wrong late can leave a pass behind. Phases are announced as steps through the `pytest_resilience_step` hook
-(scenarios.hooks: the reports plugin makes them Allure steps; without it they are nothing). The revert never
-raises, so an interrupted run still puts Git and the cluster back; what it could not do stays in the run's revert
-record for `resilience revert RUN` (and makes the run invalid).
+the alerts that paged for it) and the one judge (assertions.verdict) decides, once, after the revert, so nothing
+that goes wrong late can leave a pass behind; plugins add their notes before (`pytest_resilience_annotate`).
+Phases are announced as steps through the `pytest_resilience_step` hook (scenarios.hooks: the reports plugin
+makes them Allure steps; without it they are nothing). The revert never raises, so an interrupted run still puts
+Git and the cluster back; what it could not do stays in the run's revert record for `resilience revert RUN` (and
+makes the run invalid).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from assertions import invariants
 from assertions.isolation import ForeignActivity, owned_by_run
 from assertions.recorder import PhaseRecorder
+from assertions.schema import ClusterLock
 from assertions.slo import Budget
 from assertions.verdict import RunResult
 from assertions.watch import WatchCache
@@ -65,8 +67,11 @@ class ScenarioRun:
     baselines: tuple[str, ...] = ()
     # Teams delivering beside the faulted app from before the injection until after recovery (loadgen).
     load: LoadPlan | None = None
-    # pytest's hooks (config.hook): each phase of the run is a pytest_resilience_step; None: phases are not announced.
+    # pytest's hooks (config.hook): each phase of the run is a pytest_resilience_step, and plugins annotate the run
+    # before it is judged (pytest_resilience_annotate); None: neither.
     hook: HookRelay | None = None
+    # The digest of the session's plan (scenarios.sharding), recorded in the run's summary entry.
+    plan: str = ""
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -93,6 +98,8 @@ class ScenarioRun:
             provider=self.cluster.provider,
             signature=self.fault.signature.name if self.fault.signature else None,
             baselines=self.baselines,
+            test=self.node_id,
+            plan=self.plan,
         )
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.node_id or f"{self.fault.name}-{self.recovery.name}")[-150:]
         record = RevertRecord(self.run_dir / "revert" / f"{slug}.json", self.fault.name, cluster_locator(self.cluster))
@@ -100,7 +107,7 @@ class ScenarioRun:
         ctx = FaultContext.new(
             self.cluster, record, prefix, self.recovery.decorate, mode=self.recovery.name, recovery=self.recovery
         )
-        result.attachments["cluster_lock"] = held.to_json()
+        result.cluster_lock = ClusterLock.model_validate(held.to_json())
         if held.note:
             result.notes.append(held.note)
         started, cpu = time.monotonic(), CpuTimes.now()
@@ -114,7 +121,7 @@ class ScenarioRun:
             with self.step("revert"):
                 problems = Reverter(record, kube=self.cluster.kube, git=self.cluster.git).run()
                 if problems:
-                    result.attachments["revert_problems"] = problems
+                    result.revert_problems = problems
                     result.harness_errors.append(f"revert left {len(problems)} step(s) undone: {problems[0]}")
             if self.cluster.monitoring is not None and not self.prove_only:
                 with self.step("alerts: what paged for the run, and what was due"):
@@ -123,12 +130,14 @@ class ScenarioRun:
                     except Exception as e:
                         result.harness_errors.append(f"alerts not collected: {type(e).__name__}: {e}")
                         log.exception("collecting the alerts of %s failed", self.fault.name)
-            with self.step("judge"):
-                result.judge()
             # The harness's own share of the run: everything but injection to recovered (or to giving up).
-            result.attachments["harness_seconds"] = round(time.monotonic() - started - measured, 3)
-            result.attachments["run_seconds"] = round(time.monotonic() - started, 3)
-            result.attachments["host"] = host_record(cpu, CpuTimes.now())
+            result.harness_seconds = round(time.monotonic() - started - measured, 3)
+            result.run_seconds = round(time.monotonic() - started, 3)
+            result.host = host_record(cpu, CpuTimes.now())
+            with self.step("judge"):  # once, with every note in: plugins annotate first (neighbours, ...)
+                if self.hook is not None:
+                    self.hook.pytest_resilience_annotate(result=result)
+                result.judge()
             self._save(result, slug)
         return result
 
@@ -159,15 +168,11 @@ class ScenarioRun:
             result.notes.append(f"alerts from the rules of {monitoring.rules_source}, not the operator's shipped rules")
 
     def _save(self, result: RunResult, slug: str) -> None:
-        """The run's summary entry and timeline beside its revert record, for post-mortems without Allure."""
+        """The run's summary entry (the one summary.json gets) and its timeline beside its revert record, for
+        post-mortems without Allure."""
         path = self.run_dir / "results" / f"{slug}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        body = {
-            **result.summary_entry(),
-            "timeline": result.timeline.to_json(),
-            "proof": result.attachments.get("proof"),
-            "harness_seconds": result.attachments.get("harness_seconds"),
-        }
+        body = {**result.summary_entry(), "timeline": result.timeline.to_json()}
         path.write_text(json.dumps(body, indent=2, default=str) + "\n")
 
     def _run(self, ctx: FaultContext, result: RunResult, slug: str) -> float:
@@ -182,7 +187,7 @@ class ScenarioRun:
                 result.invalid.append(f"not in steady state before injection: {detail}")
                 return 0.0
             before = invariants.snapshot(kube, [ctx.namespace])
-            result.attachments["flux_before"] = self._flux_objects(ctx)
+            result.diagnostics.flux_before = self._flux_objects(ctx)
         if self.load is None:
             return self._inject_and_recover(ctx, result, before, None)
         load = LoadRun(self.load, ctx, fault, self.run_dir / "load" / slug)
@@ -231,7 +236,7 @@ class ScenarioRun:
                 _await(recorder, ("visible", "recovered"), fault.prove_within)
                 evidence = ctx.state.get("proof")
                 if evidence:
-                    result.attachments["proof"] = evidence
+                    result.diagnostics.proof = evidence
                 # Without the signature, only independent evidence (taken before the fault landed) proves it:
                 # the recovery under test may keep Flux from ever showing it.
                 if not timeline.has("visible") and evidence is None:
@@ -258,9 +263,9 @@ class ScenarioRun:
                 load.after()
         with self.step("check user data"):
             result.data_violations += invariants.violations(before, invariants.snapshot(kube, [ctx.namespace]))
-        result.attachments["flux_after"] = self._flux_objects(ctx)
-        result.attachments["logs"] = self._log_excerpts(ctx)
-        result.attachments["events"] = timeline.events
+        result.diagnostics.flux_after = self._flux_objects(ctx)
+        result.diagnostics.logs = self._log_excerpts(ctx)
+        result.diagnostics.events = timeline.events
         return measured
 
     def _flux_objects(self, ctx: FaultContext) -> list[dict[str, Any]]:
@@ -301,7 +306,7 @@ def _gather(result: RunResult, recorder: PhaseRecorder, foreign: ForeignActivity
     result.notes += recorder.notes
     if reached is not None:  # how far the bad revision got, judged by the `reached` criterion
         result.measurements["reached"] = reached.figure()
-        result.attachments["reached"] = reached.where()
+        result.diagnostics.reached = reached.where()
 
 
 def _await(recorder: PhaseRecorder, phases: tuple[str, ...], timeout: float) -> bool:

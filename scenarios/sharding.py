@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from assertions import schema
+from assertions.slo import NoiseMargin
 from assertions.verdict import RunResult
 from foundation.errors import UserError
 from scenarios.contention import neighbour_note
@@ -35,6 +36,9 @@ from scenarios.contention import neighbour_note
 # The earlier runs' summaries feed the shard plan and the TTR reference (scenarios.contention).
 EARLIER_RUNS = pytest.StashKey["EarlierRuns"]()
 SHARD = pytest.StashKey["Shard"]()
+# The plan's digest, which every run of the session records (scenarios.plugin hands it to the runner).
+PLAN_DIGEST = pytest.StashKey[str]()
+NEIGHBOUR_NOTES = "resilience-neighbour-notes"
 
 
 @dataclass(frozen=True, order=True)
@@ -200,6 +204,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[EARLIER_RUNS] = read_earlier_runs(paths, earlier_source)
     run_id, _ = _option(config, "--run-id", "RESILIENCE_RUN_ID")
     suite = config.stash[SUITE]
+    config.pluginmanager.register(NeighbourNotes(config.stash[EARLIER_RUNS], suite.slo.noise), NEIGHBOUR_NOTES)
     config.hook.pytest_resilience_plan(
         plan={
             "run": run_id,
@@ -228,9 +233,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
     items[:] = keep
+    config.stash[PLAN_DIGEST] = planned = digest(shards, shard.count, durations)
     config.hook.pytest_resilience_plan(
         plan={
-            "digest": digest(shards, shard.count, durations),
+            "digest": planned,
             "matrix": [
                 [cell.fault, cell.recovery, cell.repeat, shards[cell], nodeid] for nodeid, cell in sorted(cells.items())
             ],
@@ -238,15 +244,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     )
 
 
-@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before the reports plugin records the entry
-def pytest_resilience_run_result(result: RunResult, item: pytest.Item) -> None:
-    """Note a TTR that neighbours moved beyond the SLO's noise margin, against the earlier runs' solo reference."""
-    from scenarios.plugin import SUITE
+class NeighbourNotes:
+    """Notes a TTR that neighbours moved beyond the SLO's noise margin, against the earlier runs' solo reference,
+    before the run is judged (a plugin object: it holds the session's earlier runs and noise margin)."""
 
-    config = item.config
-    reference = config.stash[EARLIER_RUNS].solo_ttr(result.fault, result.recovery)
-    host = result.attachments.get("host") or {}
-    note = neighbour_note(result.ttr_seconds, host, reference, config.stash[SUITE].slo.noise)
-    if note is not None:
-        result.notes.append(note)
-        result.judge()
+    def __init__(self, earlier: EarlierRuns, noise: NoiseMargin) -> None:
+        self.earlier, self.noise = earlier, noise
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_resilience_annotate(self, result: RunResult) -> None:
+        reference = self.earlier.solo_ttr(result.fault, result.recovery)
+        note = neighbour_note(result.ttr_seconds, result.host, reference, self.noise)
+        if note is not None:
+            result.notes.append(note)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    plugin = config.pluginmanager.get_plugin(NEIGHBOUR_NOTES)
+    if plugin is not None:
+        config.pluginmanager.unregister(plugin)

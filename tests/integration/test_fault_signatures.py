@@ -38,7 +38,7 @@ def test_fault_shows_its_real_signature(fault: Fault, cluster: Cluster, tmp_path
     if fault.signature is not None:
         assert result.signature == fault.signature.name
     # The revert left nothing of the run behind (deletions finish asynchronously, behind finalizers).
-    assert not result.attachments.get("revert_problems")
+    assert not result.revert_problems
     app_prefix = fault.name[:24].rstrip("-")
 
     def leftovers() -> list[str]:

@@ -69,7 +69,8 @@ def test_a_selector_fault_under_the_operator_with_distributed_load(cluster: Clus
         assert windows["after"]["done"] > 0, (group, windows)
     # Blue-green: a serving copy before the original goes, so the Service never lost its last Ready endpoint.
     assert measured["downtime_seconds"] == 0.0
-    series = result.attachments["load"]
+    assert result.load_diagnostics is not None
+    series = result.load_diagnostics.series
     assert series["serving"] and all(count > 0 for at, count in series["serving"] if at >= 0)
     out = tmp_path / "load" / "selector-change"
     records = [json.loads(line) for line in (out / REQUESTS).read_text().splitlines()]
@@ -78,8 +79,8 @@ def test_a_selector_fault_under_the_operator_with_distributed_load(cluster: Clus
     assert len(list(out.glob("process-worker-*.json"))) == 2
     assert (out / f"{CSV_PREFIX}_stats.csv").read_text().count("delivery") >= 2
     assert "locust" in (out / HTML).read_text().lower()
-    assert set(result.attachments["load_files"]) >= {"locust stats (CSV)", "locust report (HTML)"}
-    assert result.attachments["load_cpu"]["baseline"]["cpu_seconds"] >= 0
+    assert set(result.load_diagnostics.files) >= {"locust stats (CSV)", "locust report (HTML)"}
+    assert result.load_diagnostics.baseline_cpu["cpu_seconds"] >= 0
     assert leftovers(cluster, result) == []
 
 

@@ -51,9 +51,9 @@ NOT_RECOVERED = {"injected": 0.0, "visible": 2.0}
 
 
 def entry(fault: str, recovery: str, marks: dict[str, float], **kw: Any) -> dict[str, Any]:
-    out = make_result(fault, recovery, marks, **kw).summary_entry()
-    out["test"] = f"scenarios/test_{fault}.py::test_{fault}[{recovery}]"
-    return out
+    return make_result(
+        fault, recovery, marks, test=f"scenarios/test_{fault}.py::test_{fault}[{recovery}]", **kw
+    ).summary_entry()
 
 
 def stats(done: int = 3, failed: int = 0, p95: float | None = 1.0) -> dict[str, Any]:
@@ -114,6 +114,7 @@ from contextlib import ExitStack
 import pytest
 
 from assertions.slo import Budget, Limit
+from assertions.diagnostics import Diagnostics
 from assertions.timeline import Timeline
 from assertions.verdict import RunResult, Verdict
 from foundation.errors import HarnessError
@@ -128,7 +129,7 @@ def flux(cond):
              "spec": {"path": "./apps"}, "status": {"observedGeneration": 3, "conditions": [cond]}}]
 
 
-ATTACHMENTS = {
+DIAGNOSTICS = {
     "flux_before": flux(READY),
     "flux_after": flux(FAILED),
     "events": [{"type": "Warning", "reason": "ReconciliationFailed", "count": 3, "message": "dry-run failed",
@@ -157,7 +158,8 @@ def run(request, case, repeat=1):
     for phase, at in marks.items():
         timeline.mark(phase, at)
     result = RunResult(fault, family, recovery, Budget(ttr=Limit(ttr)), timeline, repeat=repeat, provider="local",
-                       signature="immutable-field", attachments=dict(ATTACHMENTS), proven=True)
+                       signature="immutable-field", test=request.node.nodeid, diagnostics=Diagnostics(**DIAGNOSTICS),
+                       proven=True)
     if invalid:
         result.invalid.append(invalid)
     result.judge()

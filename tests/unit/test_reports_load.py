@@ -20,6 +20,7 @@ SCENARIOS = """
 import json
 import pathlib
 
+from assertions.diagnostics import LoadDiagnostics
 from assertions.slo import Budget, Limit
 from assertions.timeline import Timeline
 from assertions.verdict import RunResult
@@ -46,12 +47,13 @@ def test_under_load(request, tmp_path):
         "deadline": 60.0,
     }
     result = RunResult("selector-change", "selector", "flux-native", Budget(ttr=Limit(60)), timeline, proven=True,
-                       measurements={"load": LOAD}, attachments={
-                           "load": series,
-                           "load_files": {"locust stats (CSV)": str(tmp_path / "locust_stats.csv"),
-                                          "locust report (HTML)": str(tmp_path / "locust-report.html")},
-                           "load_cpu": {"baseline": {"cpu_seconds": 1.0, "wall_seconds": 30.0}},
-                       })
+                       test=request.node.nodeid, measurements={"load": LOAD}, load_diagnostics=LoadDiagnostics(
+                           series=series,
+                           files={"locust stats (CSV)": str(tmp_path / "locust_stats.csv"),
+                                  "locust report (HTML)": str(tmp_path / "locust-report.html")},
+                           baseline_cpu={"cpu_seconds": 1.0, "wall_seconds": 30.0},
+                           whole_life_cpu={"cpu_seconds": 2.0, "wall_seconds": 40.0},
+                       ))
     result.judge()
     request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
 """

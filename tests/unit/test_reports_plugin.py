@@ -328,7 +328,9 @@ from assertions.verdict import RunResult
 
 
 def test_bad(request):
-    request.config.hook.pytest_resilience_run_result(result=RunResult("", "w", "none", Budget()), item=request.node)
+    result = RunResult("", "w", "none", Budget(), test=request.node.nodeid)
+    result.judge()
+    request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
 """
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 from scripted_runs import (
     BUDGET,
@@ -30,7 +32,7 @@ from scripted_runs import (
     recover_after,
 )
 
-from assertions import invariants
+from assertions import invariants, verdict
 from assertions.slo import Budget
 from assertions.verdict import RunResult, Verdict
 from clusters.model import Cluster
@@ -38,7 +40,7 @@ from fluxmodel.kinds import KUSTOMIZATION
 from foundation.errors import HarnessError
 from injectors.base import FaultContext
 from reports.matrix import build_cells
-from scenarios import runner
+from scenarios import hooks, runner
 from scenarios.recoveries import RecoveryMode, parse
 
 
@@ -223,6 +225,9 @@ class StepRecorder:
     def pytest_resilience_step(self, run: runner.ScenarioRun, name: str) -> list[Any]:
         return [self.record(name)]
 
+    def pytest_resilience_annotate(self, result: RunResult) -> list[None]:
+        return []
+
     @contextlib.contextmanager
     def record(self, name: str) -> Iterator[None]:
         try:
@@ -254,3 +259,45 @@ def test_the_runner_announces_its_phases_through_the_step_hook(cluster: Cluster,
     ]
     assert dict(steps.steps)["prove the fault: its effect"] == "HarnessError"  # a phase that raised ends so
     assert dict(steps.steps)["revert"] == "ok"
+
+
+class Neighbour:
+    """A plugin that notes something about every run before it is judged, as scenarios.sharding's does."""
+
+    @pytest.hookimpl
+    def pytest_resilience_annotate(self, result: RunResult) -> None:
+        result.notes.append("a neighbour was busy")
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_a_run_is_judged_once_with_its_notes_and_saved_as_its_summary_entry(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    judged: list[verdict.Evidence] = []
+    judge = verdict.judge
+
+    def counted(evidence: verdict.Evidence, budget: Budget) -> verdict.Judgement:
+        judged.append(evidence)
+        return judge(evidence, budget)
+
+    monkeypatch.setattr(verdict, "judge", counted)
+    plugins = pluggy.PluginManager("pytest")
+    plugins.add_hookspecs(hooks)
+    plugins.register(Neighbour())
+    fault = FakeFault(fake_kube(cluster), recover_after(0.1))
+    node = "scenarios/test_fake.py::test_fake[none]"
+    run = runner.ScenarioRun(
+        cluster, fault, parse("none"), BUDGET, tmp_path, node_id=node, hook=plugins.hook, plan="d1"
+    )
+    result = run.execute()
+    assert len(judged) == 1 and judged[0].notes == ("a neighbour was busy",)
+    assert result.judgement is not None and result.reason.endswith("; note: a neighbour was busy")
+    entry = result.summary_entry()  # what the reports plugin records in summary.json
+    assert (entry["test"], entry["plan"]) == (node, "d1") and entry["host"]["workers"] >= 1
+    assert entry["run_seconds"] >= 0 and entry["cluster_lock"]["mode"] == "shared"
+    (saved,) = (tmp_path / "results").glob("*.json")
+    body = json.loads(saved.read_text())
+    assert body.pop("timeline") == json.loads(json.dumps(result.timeline.to_json()))
+    assert body == json.loads(json.dumps(entry))  # the same entry, not a second format
+    assert len(judged) == 1

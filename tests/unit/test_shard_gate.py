@@ -30,9 +30,11 @@ import os
 
 import pytest
 
+from assertions.schema import Host
 from assertions.timeline import Timeline
 from assertions.verdict import RunResult
 from injectors.registry import fault
+from scenarios.sharding import PLAN_DIGEST
 
 pytest_plugins = ["clusters.pytest_plugin", "scenarios.plugin", "reports.plugin"]
 
@@ -44,12 +46,14 @@ def run_fault(request, suite, recovery_name, repeat_index):
         for phase, at in {"injected": 0.0, "visible": 1.0, "recovered": 5.0}.items():
             timeline.mark(phase, at)
         budget = suite.slo.budget(name, recovery_name)
-        result = RunResult(name, fault(name).family, recovery_name, budget, timeline, repeat=repeat_index, proven=True)
+        result = RunResult(name, fault(name).family, recovery_name, budget, timeline, repeat=repeat_index,
+                           test=request.node.nodeid, plan=request.config.stash[PLAN_DIGEST], proven=True)
         records = suite.run_dir / "revert"
         records.mkdir(parents=True, exist_ok=True)
         (records / os.environ.get("PYTEST_XDIST_WORKER", "main")).touch()
-        result.attachments["run_seconds"] = 42.0
-        result.attachments["host"] = {"workers": int(os.environ.get("NEIGHBOURS", "1")), "cpus": 2}
+        result.run_seconds = 42.0
+        result.host = Host(workers=int(os.environ.get("NEIGHBOURS", "1")), cpus=2)
+        request.config.hook.pytest_resilience_annotate(result=result)  # what the runner does before judging
         result.judge()
         request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
         return result

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from assertions.schema import Host
 from assertions.slo import NoiseMargin
 from clusters.faultlock import EXCLUSIVE, LEASE_API, MODE_LABEL, NAMESPACE, SHARED, FaultLock
 from clusters.local import lifecycle
@@ -165,9 +166,10 @@ def test_the_control_plane_faults_are_the_cluster_wide_ones() -> None:
 def test_the_host_record_measures_how_busy_the_cpus_were(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "3")
     record = host_record(CpuTimes(busy=100, total=400), CpuTimes(busy=250, total=600))
-    assert record["workers"] == 3 and record["cpu_busy"] == 0.75 and record["cpus"] == os.cpu_count()
+    assert record == Host(workers=3, cpus=os.cpu_count() or 1, cpu_busy=0.75)
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT")
-    assert host_record(None, None)["workers"] == 1 and "cpu_busy" not in host_record(None, None)
+    alone = host_record(None, None)
+    assert alone.workers == 1 and "cpu_busy" not in alone.to_json()
     now = CpuTimes.now()
     assert now is not None and 0 < now.busy <= now.total
 
@@ -191,7 +193,7 @@ NOISE = NoiseMargin(seconds=5, fraction=0.25)
 def test_a_ttr_moved_beyond_noise_with_neighbours_is_noted(
     ttr: float | None, workers: int, reference: float | None, noted: bool
 ) -> None:
-    note = neighbour_note(ttr, {"workers": workers, "cpus": 2, "cpu_busy": 0.97}, reference, NOISE)
+    note = neighbour_note(ttr, Host(workers=workers, cpus=2, cpu_busy=0.97), reference, NOISE)
     assert (note is not None) == noted
     if note:
         assert f"while {workers} workers shared 2 CPUs, CPUs 97% busy: neighbours may have slowed it" in note

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from assertions.schema import ClusterLock, Host, SummaryEntry
 from assertions.slo import Budget, Limit
 from assertions.timeline import Timeline
 from assertions.verdict import Evidence, RunResult, Verdict, evidence_from_entry, judge
+from foundation.errors import HarnessError
 from reports.matrix import build_cells, judge_entry
 from reports.summary import entry_problem
 
@@ -84,10 +86,13 @@ def test_notes_are_reported_and_change_nothing() -> None:
 
 
 def result(**fields: Any) -> RunResult:
+    """A judged run."""
     t = Timeline()
     for phase, at in {"injected": 10.0, "visible": 12.0, "recovered": 40.25}.items():
         t.mark(phase, at)
-    return RunResult("selector-change", "selector", "operator", BUDGET, t, proven=True, **fields)
+    run = RunResult("selector-change", "selector", "operator", BUDGET, t, proven=True, **fields)
+    run.judge()
+    return run
 
 
 def test_a_summary_entry_holds_the_whole_evidence_and_its_verdict() -> None:
@@ -101,11 +106,35 @@ def test_a_summary_entry_holds_the_whole_evidence_and_its_verdict() -> None:
     assert judge_entry(entry).judgement == run.judgement
 
 
-def test_an_unjudged_result_is_judged_when_it_becomes_an_entry() -> None:
+def test_a_run_is_judged_once_and_only_a_judged_run_makes_an_entry() -> None:
     t = Timeline()
     t.mark("injected", 10.0)
-    entry = RunResult("selector-change", "selector", "operator", BUDGET, t).summary_entry()
+    run = RunResult("selector-change", "selector", "operator", BUDGET, t)
+    with pytest.raises(HarnessError, match="read before it was judged"):
+        run.summary_entry()
+    run.judge()
+    entry = run.summary_entry()
     assert entry["verdict"] == "invalid" and entry["proven"] is False and entry["ttr_seconds"] is None
+    with pytest.raises(HarnessError, match="judged twice"):
+        run.judge()
+
+
+def test_where_and_how_long_a_run_ran_is_in_its_entry_as_the_schema_reads_it() -> None:
+    run = result(test="scenarios/test_x.py::test_x[operator]", plan="c42d7584a28541c3", run_seconds=41.2)
+    run.host = Host(workers=2, cpus=2)
+    run.cluster_lock = ClusterLock(mode="shared", waited_seconds=0.0, others=0)
+    entry = run.summary_entry()
+    assert entry["host"] == {"workers": 2, "cpus": 2}  # an unknown CPU load is left out, not null
+    assert entry["cluster_lock"] == {"mode": "shared", "waited_seconds": 0.0, "others": 0}
+    assert (entry["test"], entry["plan"], entry["run_seconds"]) == (run.test, run.plan, 41.2)
+    assert SummaryEntry.model_validate(entry).host == run.host
+    assert "plan" not in result().summary_entry()  # a session without a plan records none
+
+
+def test_a_run_that_makes_a_bad_entry_is_a_harness_error() -> None:
+    run = result(run_seconds=-1.0)
+    with pytest.raises(HarnessError, match=r"bad summary entry: selector-change\.run_seconds"):
+        run.summary_entry()
 
 
 @pytest.mark.parametrize(
