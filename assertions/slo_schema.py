@@ -27,7 +27,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _positive_seconds(value: Any) -> float:
+def _positive_seconds(value: Any) -> Any:
     if not _is_number(value) or not 0 < value <= MAX_SECONDS:
         raise ValueError(f"expected a finite positive number of seconds, got {value!r} (at most {MAX_SECONDS:.0f})")
     return value  # as written: a message shows what the file says

@@ -32,9 +32,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from assertions.modes import RECOVERY_MODES_BUILTIN
 from assertions.schema import entry_problem, validate_entries
 from assertions.schema import read_summary as read
-from assertions.modes import RECOVERY_MODES_BUILTIN
 from assertions.verdict import Verdict
 
 # The one reader and its checks live with the schema (assertions.schema), below every reader of summaries.
