@@ -60,14 +60,17 @@ class TtrLimit(Strict):
     p95: PositiveSeconds | None = None
 
 
-def _criterion_problem(section: str, values: Mapping[str, Any], budget: bool) -> str | None:
-    for key, criterion in criteria.by_key().items():
-        if key in values:
-            value = values[key]
-            problem = criterion.budget_problem(value) if budget else criterion.measurement_problem(value)
-            if problem:
-                return f"{key}: {problem}" if not section else f"{section}.{key}: {problem}"
-    return None
+def _criteria_sections(extra: Mapping[str, Any] | None, fields: tuple[str, ...], budget: bool) -> None:
+    """The keys beyond a model's fields are the criteria's sections (assertions.criteria), each checked by its
+    criterion (a budget or a measurement); any other key is unknown."""
+    sections = criteria.by_key()
+    for key, value in (extra or {}).items():
+        if key not in sections:
+            raise ValueError(f"{key}: unknown key (known: {', '.join(sorted((*fields, *sections)))})")
+        criterion = sections[key]
+        found = criterion.budget_problem(value) if budget else criterion.measurement_problem(value)
+        if found:
+            raise ValueError(f"{key}: {found}")
 
 
 class RecordedBudget(Strict):
@@ -81,13 +84,7 @@ class RecordedBudget(Strict):
 
     @model_validator(mode="after")
     def _criteria(self) -> RecordedBudget:
-        extra = dict(self.model_extra or {})
-        unknown = sorted(set(extra) - set(criteria.by_key()))
-        if unknown:
-            raise ValueError(f"unknown key {unknown[0]!r} (known: ttr, detect, wait, {', '.join(criteria.by_key())})")
-        problem = _criterion_problem("", extra, budget=True)
-        if problem:
-            raise ValueError(problem)
+        _criteria_sections(self.model_extra, ("ttr", "detect", "wait"), budget=True)
         return self
 
 
@@ -147,17 +144,10 @@ class SummaryEntry(Strict):
             raise ValueError(
                 f"verdict {self.verdict} needs a ttr_seconds number (only not-recovered/invalid have null)"
             )
-        extra = dict(self.model_extra or {})
-        unknown = sorted(set(extra) - set(criteria.by_key()))
-        if unknown:
-            raise ValueError(f"{unknown[0]}: unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
-        problem = _criterion_problem("", extra, budget=False)
-        if problem:
-            raise ValueError(problem)
+        _criteria_sections(self.model_extra, tuple(type(self).model_fields), budget=False)
         return self
 
 
-KNOWN_KEYS: frozenset[str] = frozenset(SummaryEntry.model_fields) | frozenset(criteria.by_key())
 REQUIRED: tuple[str, ...] = tuple(n for n, f in SummaryEntry.model_fields.items() if f.is_required())
 
 
@@ -222,22 +212,9 @@ def validate_entries(data: Any, source: str) -> list[dict[str, Any]]:
 def read_summary(path: Path | str) -> list[dict[str, Any]]:
     """Read and validate a summary file."""
     path = Path(path)
-    try:
-        text = strictread.read_text(path)
-    except FileNotFoundError:
-        raise UserError(
-            f"{path}: no such summary file; run the chaos suite first (make chaos) or pass --summary FILE"
-        ) from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read the summary ({e.strerror})") from e
-    except ValueError as e:
-        raise UserError(f"{path}: {e}; a summary is UTF-8 JSON") from None
-    try:
-        data = strictread.loads_json(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
-    except ValueError as e:
-        raise UserError(f"{path}: {e}; a summary holds one value per key and finite numbers only") from e
+    data = strictread.load(
+        path, "summary file", missing="run the chaos suite first (make chaos) or pass --summary FILE"
+    )
     try:
         json.dumps(data, ensure_ascii=False).encode()
     except UnicodeEncodeError:

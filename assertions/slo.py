@@ -27,8 +27,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from assertions import criteria, load_profiles, slo_schema
 from assertions.load_profiles import LoadProfile
 from assertions.modes import RECOVERY_MODES_BUILTIN
@@ -199,18 +197,5 @@ def _profile(name: str, raw: slo_schema.ProfileIn) -> Profile:
 def load(path: Path | str, known_faults: Iterable[str]) -> SloFile:
     """Read and validate an SLO file; UserError naming the file for anything wrong with it."""
     path = Path(path)
-    try:
-        text = strictread.read_text(path)
-    except OSError as e:
-        raise UserError(f"{path}: cannot read the SLO file ({e.strerror}); pass --slo FILE") from e
-    except ValueError as e:
-        raise UserError(f"{path}: {e}; an SLO file is UTF-8 YAML") from None
-    try:
-        raw = strictread.loads_yaml(text)
-    except ValueError as e:
-        raise UserError(f"{path}: {e}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
-        raise UserError(f"{path}: not valid YAML at {where}: {getattr(e, 'problem', e)}") from e
+    raw = strictread.load(path, "SLO file", yaml_text=True, hint="pass --slo FILE")
     return parse(raw, str(path), known_faults)

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from foundation.errors import UserError
+
 MAX_DIGITS = 15
 
 
@@ -110,3 +112,30 @@ def read_text(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(f"not UTF-8 text (byte {e.start}: {data[e.start : e.start + 1]!r})") from None
+
+
+def load(path: Path, what: str, *, yaml_text: bool = False, missing: str | None = None, hint: str = "") -> Any:
+    """Read and parse one file a verdict depends on (JSON, or YAML with `yaml_text`); every problem is one UserError
+    naming the file: unreadable (`hint` says what to pass instead; `missing`, what to do when there is no such
+    file), not UTF-8, not valid, ambiguous."""
+    kind = "YAML" if yaml_text else "JSON"
+    try:
+        text = read_text(path)
+    except FileNotFoundError as e:
+        if missing is not None:
+            raise UserError(f"{path}: no such {what}; {missing}") from None
+        raise UserError(f"{path}: cannot read the {what} ({e.strerror}){'; ' + hint if hint else ''}") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the {what} ({e.strerror}){'; ' + hint if hint else ''}") from e
+    except ValueError as e:
+        raise UserError(f"{path}: {e}; a {what} is UTF-8 {kind}") from None
+    try:
+        return loads_yaml(text) if yaml_text else loads_json(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise UserError(f"{path}: not valid YAML at {where}: {getattr(e, 'problem', e)}") from None
+    except ValueError as e:
+        raise UserError(f"{path}: {e}; a {what} holds one value per key and finite numbers only") from None

@@ -183,18 +183,12 @@ def _tuples(data: dict[str, Any]) -> dict[str, Any]:
 
 def read(path: Path) -> Manifest | None:
     """The manifest at `path`, None when there is none; UserError when it is unreadable or malformed."""
-    try:
-        text = strictread.read_text(path)
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read the manifest ({e.strerror})") from e
-    except ValueError as e:
-        raise _fail(path, str(e)) from None
     try:
-        data = strictread.loads_json(text)
-    except ValueError as e:
-        raise _fail(path, f"not valid JSON ({e})") from None
+        data = strictread.load(path, "manifest")
+    except UserError as e:
+        raise _fail(path, str(e).removeprefix(f"{path}: ")) from None
     return parse(data, path)
 
 
