@@ -184,6 +184,7 @@ def test_bad_kubeconfig_exits_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.process
 @needs_kubectl
 @needs_git
 def test_server_dry_run_against_a_cluster(tmp_path: Path, cluster: Cluster) -> None:
