@@ -27,7 +27,6 @@ from loadgen.run import LoadPlan
 from scenarios import hooks
 from scenarios.recoveries import RecoveryMode, parse
 from scenarios.runner import ScenarioRun
-from scenarios.sharding import PLAN_DIGEST
 
 DEFAULT_SLO = Path(__file__).with_name("slo.yaml")
 DEFAULT_BASELINES = ("none",)
@@ -268,6 +267,10 @@ def run_fault(
             mode = next(r for r in suite.recoveries if r.name == recovery_name)
             mode.start(announced, suite.run_dir)
             suite.started[recovery_name] = mode
+        # Imported here: scenarios.sharding is a plugin of its own (pytest_plugins), loaded after this module, and a
+        # plugin module imported earlier is not assert-rewritten (pytest warns).
+        from scenarios.sharding import PLAN_DIGEST
+
         scenario = ScenarioRun(
             announced,
             chosen,
