@@ -1,4 +1,4 @@
-"""`resilience gate`: judge reports/summary.json per fault x recovery and fail on anything over budget.
+"""`resilience gate`: judge out/summary.json per fault x recovery and fail on anything over budget.
 
 Several summaries (the shards of one run) are merged first. The gate fails as incomplete when the runs do not
 cover the planned matrix exactly once: a shard missing or given twice, a cell without a run or with too many

@@ -1,7 +1,7 @@
 """The manifest beside a summary: what a chaos session was meant to cover, so that a lost or doubled shard can
 never read as PASS.
 
-summary.json says what ran; `<summary stem>.manifest.json` (reports/summary.manifest.json) says what should have:
+summary.json says what ran; `<summary stem>.manifest.json` (out/summary.manifest.json) says what should have:
 the run id, the profile, the shard (I of N) and the whole planned matrix of every shard, one row per cell
 (fault, recovery, repeat, shard, test node id), with the plan's digest (scenarios.sharding) and, for planned
 tests that left no run, their pytest outcome (skipped, error). The chaos suite writes it at the end of every

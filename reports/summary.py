@@ -1,4 +1,4 @@
-"""reports/summary.json: one entry per scenario run, the gate's input and CI's machine-readable result.
+"""out/summary.json: one entry per scenario run, the gate's input and CI's machine-readable result.
 
 The file is a JSON list. Each entry is RunResult.summary_entry(), the one builder (the run's file under
 runs/<run>/results/ holds the same entry): the evidence the judge needs (assertions.verdict.evidence_from_entry),
