@@ -170,8 +170,7 @@ def parse(raw: Any, path: str, known_faults: Iterable[str]) -> SloFile:
     defaults = _overlay(Budget(), top.get("defaults") or {})  # Budget() holds no number: all come from the file
     loads = {str(n): load_profiles.build(str(n), body) for n, body in (top.get("load_profiles") or {}).items()}
     profiles = {str(name): _profile(str(name), profile) for name, profile in checked.profiles.items()}
-    noise = checked.noise or slo_schema.NoiseIn()
-    margin = NoiseMargin(float(noise.seconds), float(noise.fraction))
+    margin = NoiseMargin(**{str(k): float(v) for k, v in (top.get("noise") or {}).items()})  # defaults: NoiseMargin
     slo = SloFile(path, defaults, profiles, {str(k): v or {} for k, v in scenarios.items()}, loads, margin)
     # Merged budgets can cross where no single mapping does (defaults p95 80, a fault's max 60).
     for fault, body in slo.scenarios.items():

@@ -240,21 +240,22 @@ class ApiIn(Closed):
     required: ClassVar[dict[str, str]] = {"users": "how many users press on the API server"}
 
     users: Annotated[Any, AfterValidator(_whole(1, MAX_TEAMS))]
-    every: Annotated[Any, AfterValidator(_seconds(zero=False))] = 1.0
+    every: Annotated[Any, AfterValidator(_seconds(zero=False))] = None
 
 
 class LoadProfileIn(Closed):
-    """One of `load_profiles` (assertions.load_profiles builds the LoadProfile)."""
+    """One of `load_profiles` (assertions.load_profiles builds the LoadProfile, with its defaults for what is left
+    out: the numbers live there only)."""
 
     required: ClassVar[dict[str, str]] = {"teams": f"a mapping of {', '.join(GROUPS)} to a number of teams"}
 
     teams: TeamsIn
-    every: Annotated[Any, AfterValidator(_seconds(zero=False))] = 10.0
-    deadline: Annotated[Any, AfterValidator(_seconds(zero=False))] = 60.0
-    baseline: Annotated[Any, AfterValidator(_seconds(zero=False))] = 30.0
-    after: Annotated[Any, AfterValidator(_seconds(zero=True))] = 15.0
+    every: Annotated[Any, AfterValidator(_seconds(zero=False))] = None
+    deadline: Annotated[Any, AfterValidator(_seconds(zero=False))] = None
+    baseline: Annotated[Any, AfterValidator(_seconds(zero=False))] = None
+    after: Annotated[Any, AfterValidator(_seconds(zero=True))] = None
     api: ApiIn | None = None
-    workers: Annotated[Any, AfterValidator(_whole(0, MAX_WORKERS))] = 0
+    workers: Annotated[Any, AfterValidator(_whole(0, MAX_WORKERS))] = None
 
 
 def _noise_value(value: Any) -> float:
@@ -264,8 +265,8 @@ def _noise_value(value: Any) -> float:
 
 
 class NoiseIn(Closed):
-    seconds: Annotated[Any, AfterValidator(_noise_value)] = 5.0
-    fraction: Annotated[Any, AfterValidator(_noise_value)] = 0.25
+    seconds: Annotated[Any, AfterValidator(_noise_value)] = None
+    fraction: Annotated[Any, AfterValidator(_noise_value)] = None
 
 
 class SloFileIn(Closed):
