@@ -1,7 +1,8 @@
 """Every upstream version the project builds and runs, in one place.
 
 The local provider runs these exact releases; the build cache is keyed by them, so changing a pin here is
-the whole upgrade. Pins were chosen as the newest releases that build with Go 1.26 from the module proxy.
+the whole upgrade. Pins were chosen as the newest releases that build with Go 1.26 from the module proxy; the
+Flux controllers as one flux2 release (FLUX_RELEASE).
 """
 
 from __future__ import annotations
@@ -91,21 +92,21 @@ COMPONENTS: tuple[GoComponent, ...] = (
     GoComponent(
         name="source-controller",
         module="github.com/fluxcd/source-controller",
-        version="v1.9.1",
+        version="v1.9.3",
         packages={"source-controller": "github.com/fluxcd/source-controller"},
         crd_dir="config/crd/bases",
     ),
     GoComponent(
         name="kustomize-controller",
         module="github.com/fluxcd/kustomize-controller",
-        version="v1.9.4",
+        version="v1.9.3",
         packages={"kustomize-controller": "github.com/fluxcd/kustomize-controller"},
         crd_dir="config/crd/bases",
     ),
     GoComponent(
         name="helm-controller",
         module="github.com/fluxcd/helm-controller",
-        version="v1.6.4",
+        version="v1.6.2",
         packages={"helm-controller": "github.com/fluxcd/helm-controller"},
         crd_dir="config/crd/bases",
     ),
@@ -152,8 +153,13 @@ COMPONENTS: tuple[GoComponent, ...] = (
     ),
 )
 
-# The Flux distribution these controllers ship in, for reports.
-FLUX_DISTRIBUTION = "v2.9 (source-controller v1.9.1, kustomize-controller v1.9.4, helm-controller v1.6.4)"
+# The Flux release these controllers ship in, for reports: the three pins above are exactly the controllers of
+# fluxcd/flux2 v2.9.2's manifests (manifests/bases/*/kustomization.yaml). It is the newest flux2 release whose
+# controllers all build from the Go module proxy here: v2.9.3 to v2.9.5 need source-controller v1.9.4+ (which requires
+# github.com/fluxcd/pkg/artifact v0.18.2+, not served) or helm-controller v1.6.3 (which replaces Helm with the
+# github.com/fluxcd/helm/v4 fork, not served); v2.10 is not served. Bump them together, from one flux2 release.
+FLUX_RELEASE = "v2.9.2"
+FLUX_DISTRIBUTION = f"{FLUX_RELEASE} (source-controller v1.9.3, kustomize-controller v1.9.3, helm-controller v1.6.2)"
 
 
 # Why a component is built; `make test` builds for "test", `make chaos` for "chaos" (both include "cluster").

@@ -2,8 +2,8 @@
 
 Injectors use them as proof that a fault took effect, the recovery engine's default patterns match them, and
 the assertions classify failures with them: one table, checked against the real controllers by the
-integration tests. Sources (pinned): kustomize-controller v1.9.4 with fluxcd/pkg/ssa (DryRunErr:
-"<Kind>/<ns>/<name> dry-run failed (<Reason>): <api error>"), helm-controller v1.6.4 (fmtUpgradeFailure,
+integration tests. Sources (pinned): kustomize-controller v1.9.3 with fluxcd/pkg/ssa (DryRunErr:
+"<Kind>/<ns>/<name> dry-run failed (<Reason>): <api error>"), helm-controller v1.6.2 (fmtUpgradeFailure,
 MarkStalled "RetriesExceeded"), fluxcd/pkg/runtime dependency sort ("circular dependency detected").
 Older message forms that users still run are listed too, so patterns written for them keep matching.
 """
