@@ -18,6 +18,7 @@ class Diagnostics:
     logs: dict[str, str] | None = None  # controller log lines that mention the run's app, per component
     events: list[dict[str, Any]] | None = None  # the timeline's events
     reached: dict[str, list[str]] | None = None  # which objects carried the bad revision, per stage
+    controllers: dict[str, list[str]] | None = None  # command lines of the Flux controllers the run depends on
 
 
 @dataclass(frozen=True)

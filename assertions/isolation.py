@@ -11,12 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from assertions.schema import Reconcilers
+from fluxmodel import tuned
 from fluxmodel.annotations import OPERATOR_COMPONENT, PINNED_BY, STAGES_COMPONENT
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION
 
 OPERATOR = "operator"
 FLUX_NATIVE = "flux-native"
+FLUX_TUNED = tuned.MODE
 STAGED = "staged"
+# Modes whose runs nothing of this project may touch.
+FLUX_ONLY = ("none", FLUX_NATIVE, FLUX_TUNED)
 RETRY_ON_FAILURE = "RetryOnFailure"
 Owns = Callable[[str, str | None, str | None], bool]
 
@@ -49,6 +54,9 @@ class ForeignActivity:
             self._event(obj)
         elif not self.owns(kind, meta.get("namespace"), meta.get("name")):
             return
+        elif tuned.marks(obj):
+            if self.mode != FLUX_TUNED:
+                self._found(f"{' and '.join(tuned.marks(obj))} on {_ref(kind, meta)} (flux-tuned's knobs)")
         elif kind == KUSTOMIZATION.kind and (obj.get("spec") or {}).get("force") is True:
             self._flux_native(f"spec.force on {_ref(kind, meta)}")
         elif kind == HELM_RELEASE.kind and _retries_on_failure(obj):
@@ -74,11 +82,11 @@ class ForeignActivity:
 
     def _operator(self, what: str) -> None:
         # External modes (command:, manifest:) may well run this operator themselves.
-        if self.mode in ("none", FLUX_NATIVE, STAGED):
+        if self.mode in (*FLUX_ONLY, STAGED):
             self._found(what)
 
     def _stages(self, what: str) -> None:
-        if self.mode in ("none", FLUX_NATIVE, OPERATOR):
+        if self.mode in (*FLUX_ONLY, OPERATOR):
             self._found(what)
 
     def _flux_native(self, what: str) -> None:
@@ -96,3 +104,26 @@ def _retries_on_failure(obj: dict[str, Any]) -> bool:
     return any(
         ((spec.get(k) or {}).get("strategy") or {}).get("name") == RETRY_ON_FAILURE for k in ("install", "upgrade")
     )
+
+
+def shard_findings(record: Reconcilers | None) -> tuple[list[str], list[str]]:
+    """What a run's reconcilers record says against it: (why it proves nothing, which other controllers acted).
+
+    A run of a sharded mode proves nothing unless its shard's controllers were seen reconciling it, or if any
+    controller it depends on stopped during it; a run reconciled by the other side's controllers (the shard for a
+    default run, a default controller for a shard's run) was not measured under its own mode alone."""
+    if record is None:
+        return [], []
+    unproven = list(record.stops)
+    sharded = record.shard is not None
+    others = [
+        f"{count} reconcile(s) by {name} ({'the default controller' if sharded else 'the flux-tuned shard'})"
+        for name, count in record.controllers.items()
+        if tuned.is_shard(name) != sharded
+    ]
+    if sharded and not any(tuned.is_shard(name) for name in record.controllers):
+        unproven.append(
+            f"no reconcile by the {record.shard} shard's controllers in their logs: the run cannot prove it was "
+            f"measured under {record.shard}"
+        )
+    return unproven, others

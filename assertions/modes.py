@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-RECOVERY_MODES_BUILTIN = ("none", "flux-native", "operator", "staged")
+RECOVERY_MODES_BUILTIN = ("none", "flux-native", "flux-tuned", "operator", "staged")
 # A user's own recovery: a command beside the cluster, or a manifest applied into it (scenarios.recoveries).
 RECOVERY_MODES_EXTERNAL = {"command:": "command:<cmd>", "manifest:": "manifest:<path>"}
 RECOVERY_MODES_HELP = ", ".join([*RECOVERY_MODES_BUILTIN, *RECOVERY_MODES_EXTERNAL.values()])

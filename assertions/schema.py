@@ -100,6 +100,16 @@ class ClusterLock(Strict):
     others: Annotated[int, Field(ge=0, le=100_000)]
 
 
+class Reconcilers(Strict):
+    """Which Flux controller processes reconciled a run's objects, and which of them stopped during it
+    (clusters.reconcilers): the proof the isolation check of a sharded mode needs (assertions.isolation)."""
+
+    # The mode whose own controllers must reconcile the run (flux-tuned), or None: the default controllers.
+    shard: Name | None
+    controllers: dict[Name, Annotated[int, Field(ge=0, le=1_000_000_000)]]
+    stops: list[Text] = []
+
+
 class SummaryEntry(Strict):
     """One entry of summary.json, as assertions.verdict.RunResult.summary_entry builds it."""
 
@@ -131,6 +141,7 @@ class SummaryEntry(Strict):
     run_seconds: Seconds | None = None
     host: Host | None = None
     cluster_lock: ClusterLock | None = None
+    reconcilers: Reconcilers | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SummaryEntry:

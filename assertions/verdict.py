@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from assertions import criteria
+from assertions import criteria, isolation
 from assertions.diagnostics import Diagnostics, LoadDiagnostics
-from assertions.schema import MEASURED_FROM, ClusterLock, Host, entry_problem
+from assertions.schema import MEASURED_FROM, ClusterLock, Host, Reconcilers, entry_problem
 from assertions.slo import Budget
 from assertions.timeline import Timeline
 from foundation.errors import HarnessError
@@ -53,6 +53,8 @@ class Evidence:
     notes: tuple[str, ...] = ()
     not_recovered_detail: str = ""
     measurements: Mapping[str, Any] = field(default_factory=dict)
+    # Which controller processes reconciled the run (None: the provider cannot tell, and no shard was asked for).
+    reconcilers: Reconcilers | None = None
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,13 @@ def judge(evidence: Evidence, budget: Budget) -> Judgement:
     notes = "".join(f"; note: {n}" for n in (*evidence.notes, *_measurement_notes(evidence)))
     if evidence.harness_errors:
         return Judgement(Verdict.INVALID, "harness error: " + "; ".join(evidence.harness_errors) + notes)
-    if evidence.invalid:
-        return Judgement(Verdict.INVALID, "; ".join(evidence.invalid) + notes)
+    unproven, other_controllers = isolation.shard_findings(evidence.reconcilers)
+    if evidence.invalid or unproven:
+        return Judgement(Verdict.INVALID, "; ".join((*evidence.invalid, *unproven)) + notes)
     if not evidence.proven:
         return Judgement(Verdict.INVALID, "fault not proven: no evidence that it happened" + notes)
-    if evidence.foreign_activity:
-        acted = "; ".join(evidence.foreign_activity)
+    if evidence.foreign_activity or other_controllers:
+        acted = "; ".join((*evidence.foreign_activity, *other_controllers))
         return Judgement(Verdict.INVALID, f"not measured under its own recovery alone: {acted}" + notes)
     if not (_finite(evidence.ttr) and _finite(evidence.detect)):
         return Judgement(Verdict.INVALID, f"not a finite measurement (TTR {evidence.ttr}, detect {evidence.detect})")
@@ -175,6 +178,7 @@ class RunResult:
     harness_seconds: float | None = None
     host: Host | None = None
     cluster_lock: ClusterLock | None = None
+    reconcilers: Reconcilers | None = None
     revert_problems: list[str] = field(default_factory=list)
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     load_diagnostics: LoadDiagnostics | None = None
@@ -204,6 +208,7 @@ class RunResult:
             notes=tuple(dict.fromkeys(self.notes)),
             not_recovered_detail=self.not_recovered_detail,
             measurements=dict(self.measurements),
+            reconcilers=self.reconcilers,
         )
 
     def judge(self) -> Judgement:
@@ -252,7 +257,8 @@ class RunResult:
         }
         if self.run_seconds is not None:
             entry["run_seconds"] = self.run_seconds
-        for key, section in (("host", self.host), ("cluster_lock", self.cluster_lock)):
+        sections = (("host", self.host), ("cluster_lock", self.cluster_lock), ("reconcilers", self.reconcilers))
+        for key, section in sections:
             if section is not None:
                 entry[key] = section.to_json()
         if self.plan:
@@ -283,6 +289,7 @@ def evidence_from_entry(entry: Mapping[str, Any]) -> Evidence:
         notes=strings("notes"),
         not_recovered_detail=str(entry.get("not_recovered_detail") or ""),
         measurements={c.key: entry[c.key] for c in criteria.CRITERIA if c.key in entry},
+        reconcilers=Reconcilers.model_validate(entry["reconcilers"]) if entry.get("reconcilers") else None,
     )
 
 

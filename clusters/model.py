@@ -33,6 +33,8 @@ class ComponentControl(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
+    def command_line(self, component: str) -> list[str] | None: ...
+
 
 @dataclass
 class Cluster:
@@ -48,6 +50,8 @@ class Cluster:
     logs: dict[str, Path] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     control: ComponentControl | None = None
+    # The recovery modes with a Flux shard of their own on this cluster (clusters.providers.SHARDED_MODES).
+    flux_shards: tuple[str, ...] = ()
     # Prometheus, Alertmanager and the alert receiver, when the cluster was started with them.
     monitoring: Monitoring | None = None
     # How `kube` is made from the kubeconfig and context (unit tests hand in an in-memory API).
@@ -71,4 +75,5 @@ class Cluster:
             "namespaces": {"flux": self.bootstrap.flux_namespace, "demo": self.bootstrap.demo_namespace},
             "charts": {"url": self.charts.url, "directory": str(self.charts.directory)} if self.charts else None,
             "monitoring": self.monitoring.to_json() if self.monitoring else None,
+            "flux_shards": list(self.flux_shards),
         }

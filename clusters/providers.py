@@ -47,6 +47,21 @@ def _existing() -> Provider:
 
 
 PROVIDERS: dict[str, Callable[[], Provider]] = {"local": _local, "kind": _kind, "existing": _existing}
+# The recovery modes that need a Flux shard of their own (fluxmodel.tuned), and the providers that start one. A kind
+# cluster gets Flux from `flux install` (one instance of each controller, no selector on them), and an existing
+# cluster's Flux belongs to its owner: the harness never reconfigures it, so neither can run `flux-tuned`.
+SHARDED_MODES: dict[str, tuple[str, ...]] = {"flux-tuned": ("local",)}
+
+
+def shard_refusal(mode: str, provider: str) -> str | None:
+    """Why `mode` cannot run on `provider` (one line), or None when it can."""
+    able = SHARDED_MODES.get(mode)
+    if able is None or provider in able:
+        return None
+    return (
+        f"--recovery {mode} needs its own Flux shard (a second kustomize- and helm-controller with Flux's recovery "
+        f"gates), which only the {', '.join(able)} provider starts: run it with --provider {able[0]}, or drop {mode}"
+    )
 
 
 def get_provider(name: str) -> Provider:

@@ -37,6 +37,14 @@ class RecoveryProcess(Protocol):
         """kill -9 its process and start it again, as a Deployment would; returns the killed pid."""
         ...
 
+    def controller(self, component: str) -> str:
+        """The process of Flux controller `component` that reconciles this mode's runs (its shard's, if it has one)."""
+        ...
+
+    def after_push(self, ctx: FaultContext) -> None:
+        """Called after each commit of the run (a mode's push webhook)."""
+        ...
+
 
 # The pods of the common workload (web_app), which the app's Service would select.
 WEB_PODS: Mapping[str, str] = {"app": "web"}
@@ -96,6 +104,8 @@ class FaultContext:
         self.record.add("git-restore", files=previous, message=f"Revert: {message}")
         revision = self.cluster.git.commit(message, write=write, delete=delete)
         self.state["head"] = revision
+        if self.recovery is not None:
+            self.recovery.after_push(self)
         return revision
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +123,7 @@ class FaultContext:
         """The run's own GitRepository (same repository URL): pinning or breaking it touches no other run."""
         obj = self.cluster.bootstrap.git_repository(self.cluster.git.url)
         obj["metadata"]["name"] = self.app
-        return obj
+        return self.decorate(obj)
 
     def kustomization(self, name: str, path: str, **spec: Any) -> dict[str, Any]:
         """A Flux Kustomization of the run's source, decorated by the recovery mode (not applied)."""
@@ -151,6 +161,10 @@ class FaultContext:
         if evidence is None:
             raise HarnessError(f"the API server accepted what should be {what}: the fault would not be real")
         self.state["proof"] = evidence
+
+    def controller(self, component: str) -> str:
+        """The process of Flux controller `component` that reconciles this run (the recovery mode's shard, if any)."""
+        return self.recovery.controller(component) if self.recovery is not None else component
 
     def kustomization_ref(self, name: str | None = None) -> ObjectRef:
         return ObjectRef(KUSTOMIZATION.kind, self.flux_namespace, name or self.app)

@@ -32,7 +32,9 @@ def _control(ctx: FaultContext) -> Any:
 
 
 def restarted(ctx: FaultContext, component: str) -> Check:
-    """Proof of a crash: the supervisor recorded the restart of the process the fault killed."""
+    """Proof of a crash: the supervisor recorded the restart of the process the fault killed (the run's own
+    controller: the shard's under a sharded recovery mode)."""
+    component = ctx.controller(component)
     label = f"{component} killed (SIGKILL) and restarted"
 
     def check(_reader: Any) -> tuple[bool, str]:
@@ -68,8 +70,9 @@ class KustomizeControllerCrash(Fault):
             return bool(busy and busy.true) and last_applied_revision(ks) != head
 
         wait_until(reconciling, 30, f"kustomize-controller to start reconciling {head}", interval=0.02)
-        ctx.state["killed_pid"] = control.kill(self.component, CRASH_SIGNAL)
-        ctx.state["proof"] = f"killed {self.component} pid {ctx.state['killed_pid']} while Reconciling {head}"
+        killed = ctx.state["killed"] = ctx.controller(self.component)
+        ctx.state["killed_pid"] = control.kill(killed, CRASH_SIGNAL)
+        ctx.state["proof"] = f"killed {killed} pid {ctx.state['killed_pid']} while Reconciling {head}"
 
     def visible(self, ctx: FaultContext) -> Check:
         return restarted(ctx, self.component)
@@ -104,10 +107,9 @@ class HelmControllerCrash(HelmUpgradeBroken):
 
         wait_until(upgrading, 60, f"helm-controller to start upgrading to {self.version}", interval=0.02)
         time.sleep(1.0)  # into the upgrade's wait for Ready pods
-        ctx.state["killed_pid"] = control.kill(self.component, CRASH_SIGNAL)
-        ctx.state["proof"] = (
-            f"killed {self.component} pid {ctx.state['killed_pid']} during the upgrade to {self.version}"
-        )
+        killed = ctx.state["killed"] = ctx.controller(self.component)
+        ctx.state["killed_pid"] = control.kill(killed, CRASH_SIGNAL)
+        ctx.state["proof"] = f"killed {killed} pid {ctx.state['killed_pid']} during the upgrade to {self.version}"
 
     def visible(self, ctx: FaultContext) -> Check:
         return restarted(ctx, self.component)

@@ -310,11 +310,13 @@ def run_records(result: RunResult) -> dict[str, Any]:
     """The run's records the report attaches as JSON, by name: what the runner measured beside the evidence."""
     records = {
         "cluster_lock": result.cluster_lock.to_json() if result.cluster_lock else None,
+        "controllers": result.diagnostics.controllers,
         "harness_seconds": result.harness_seconds,
         "host": result.host.to_json() if result.host else None,
         "load_cpu": result.load_diagnostics.cpu if result.load_diagnostics else None,
         "proof": result.diagnostics.proof,
         "reached": result.diagnostics.reached,
+        "reconcilers": result.reconcilers.to_json() if result.reconcilers else None,
         "revert_problems": result.revert_problems or None,
         "run_seconds": result.run_seconds,
     }

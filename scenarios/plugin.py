@@ -19,6 +19,7 @@ import pytest
 from assertions import slo as slo_model
 from assertions.verdict import RunResult, Verdict
 from clusters.model import Cluster
+from clusters.providers import shard_refusal
 from clusters.pytest_plugin import MONITORING_DEFAULT, monitoring_option, provider_name
 from foundation.errors import UserError
 from injectors.registry import FAULTS, families, fault
@@ -66,7 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--recovery",
         action="append",
         help="recovery under test (repeatable, or comma-separated): "
-        "none | flux-native | operator | staged | command:<cmd> | manifest:<path>  [env RESILIENCE_RECOVERY]",
+        "none | flux-native | flux-tuned | operator | staged | command:<cmd> | manifest:<path>  "
+        "[env RESILIENCE_RECOVERY]",
     )
     group.addoption("--slo", help=f"SLO file (default {DEFAULT_SLO.name} shipped with the suite) [env RESILIENCE_SLO]")
     group.addoption(
@@ -191,9 +193,14 @@ def pytest_configure(config: pytest.Config) -> None:
     for family in families():
         config.addinivalue_line("markers", f"{family}: the {family} fault family")
     suite = _resolve(config)
+    provider = provider_name(config)
+    for mode in suite.recoveries:
+        refusal = shard_refusal(mode.name, provider)
+        if refusal:  # bad input, before any cluster work: one line, exit 2 (as the CLIs do)
+            pytest.exit(refusal, returncode=2)
     config.stash[SUITE] = suite
     # The profile's monitoring comes after --monitoring and RESILIENCE_MONITORING; it runs beside local clusters.
-    if suite.monitoring and monitoring_option(config)[0] is None and provider_name(config) == "local":
+    if suite.monitoring and monitoring_option(config)[0] is None and provider == "local":
         config.stash[MONITORING_DEFAULT] = True
 
 

@@ -1,8 +1,12 @@
-"""The recovery under test, one of: none | flux-native | operator | staged | command:<cmd> | manifest:<path>.
+"""The recovery under test: none | flux-native | flux-tuned | operator | staged | command:<cmd> | manifest:<path>.
 
 The same scenario runs under each, so a report can put their TTRs side by side. A mode may decorate the Flux
 objects a fault sets up (flux-native turns on Flux's own knobs) and may run something beside the cluster for
 the whole session (the operator, a user's command) or inside it (a manifest).
+
+`flux-tuned` is Flux at its best (fluxmodel.tuned): every recovery knob on the run's objects, and its runs reconciled
+by the cluster's tuned shard of kustomize- and helm-controller (Flux's recovery gates, a 5 s dependency requeue),
+which the default controllers leave alone; the judge checks from the controllers' logs that they did.
 
 Each run is measured under its own mode alone: every Flux object a run creates carries its mode in the label
 resilience.gitops.io/recovery, and the operator is started scoped to `...=operator`, so in a session (or on a
@@ -29,18 +33,22 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
 from assertions.modes import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
 from clusters.model import Cluster
-from fluxmodel.annotations import RECOVERY_MODE_LABEL
-from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
+from fluxmodel import tuned
+from fluxmodel.annotations import RECOVERY_MODE_LABEL, reconcile_request
+from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
 from foundation.ports import ephemeral_port
 from foundation.processes import Child, http_ready, log_tail, spawn, stop_all
 from monitoring.stack.handle import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB
+
+if TYPE_CHECKING:
+    from injectors.base import FaultContext
 
 BUILTIN = RECOVERY_MODES_BUILTIN
 READY_TIMEOUT = 30.0
@@ -60,6 +68,8 @@ class RecoveryMode:
     monitor_log: Path | None = None
     scraped: list[Path] = field(default_factory=list, repr=False)  # scrape target files, removed on stop
     session: str | None = None  # set by a mode that acts by label (operator, stage controller) when it starts
+    # The Flux shard that reconciles this mode's runs (fluxmodel.tuned), None: the cluster's default controllers.
+    shard: ClassVar[str | None] = None
 
     @property
     def label(self) -> str:
@@ -82,6 +92,13 @@ class RecoveryMode:
     def start(self, cluster: Cluster, run_dir: Path) -> None:
         """Start whatever runs beside the cluster for the session (and, with monitoring, the mode's monitor)."""
         self.start_monitor(cluster, run_dir)
+
+    def controller(self, component: str) -> str:
+        """The process of Flux controller `component` that reconciles this mode's runs (what a crash must kill)."""
+        return component
+
+    def after_push(self, ctx: FaultContext) -> None:
+        """Called after each commit a run pushes (nothing, unless the mode has a push webhook)."""
 
     def start_monitor(self, cluster: Cluster, run_dir: Path) -> None:
         """With monitoring: the operator in --dry-run over this mode's objects, scraped as the mode's exporter."""
@@ -161,6 +178,36 @@ class FluxNative(RecoveryMode):
             spec.setdefault("install", {})["strategy"] = dict(retry)
             spec.setdefault("upgrade", {})["strategy"] = dict(retry)
         return obj
+
+
+class FluxTuned(RecoveryMode):
+    """Flux at its best (fluxmodel.tuned): Flux's recovery knobs on the run's objects, its runs reconciled by the
+    cluster's tuned shard, and each push announced to the run's sources as notification-controller's Receiver would
+    (it does nothing but set requestedAt on them)."""
+
+    shard: ClassVar[str | None] = tuned.MODE
+
+    def decorate(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return tuned.decorate(super().decorate(obj))
+
+    def controller(self, component: str) -> str:
+        return tuned.shard(component)
+
+    def start(self, cluster: Cluster, run_dir: Path) -> None:
+        if tuned.MODE not in cluster.flux_shards:
+            raise UserError(
+                f"cluster {cluster.name!r} runs no {tuned.MODE} shard (started before it existed, or by a provider "
+                f"that starts none): start a new local cluster for --recovery {tuned.MODE}"
+            )
+        super().start(cluster, run_dir)
+
+    def after_push(self, ctx: FaultContext) -> None:
+        selector = f"{RECOVERY_MODE_LABEL}={self.label}"
+        for repo in ctx.kube.list(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, ctx.flux_namespace, selector):
+            name = str(repo["metadata"]["name"])
+            if name.startswith(ctx.app):
+                patch = reconcile_request()
+                ctx.kube.merge_patch(GIT_REPOSITORY.api_version, GIT_REPOSITORY.kind, name, ctx.flux_namespace, patch)
 
 
 class _Process(RecoveryMode):
@@ -277,6 +324,8 @@ def parse(spec: str, source: str = "--recovery") -> RecoveryMode:
         return RecoveryMode("none")
     if spec == "flux-native":
         return FluxNative("flux-native")
+    if spec == tuned.MODE:
+        return FluxTuned(tuned.MODE)
     if spec == "operator":
         return Operator("operator")
     if spec == "staged":

@@ -24,12 +24,14 @@ from typing import TYPE_CHECKING, Any
 from assertions import invariants
 from assertions.isolation import ForeignActivity, owned_by_run
 from assertions.recorder import PhaseRecorder
-from assertions.schema import ClusterLock
+from assertions.schema import ClusterLock, Reconcilers
 from assertions.slo import Budget
 from assertions.verdict import RunResult
 from assertions.watch import WatchCache
 from clusters.faultlock import FaultLock, Held
 from clusters.model import Cluster
+from clusters.reconcilers import ControllerLogs
+from fluxmodel import tuned
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
 from foundation.waiting import poll
 from injectors.base import Fault, FaultContext
@@ -48,7 +50,7 @@ STEADY_TIMEOUT = 120.0
 # After the revert: how long pages that fired may take to be reported resolved (a scrape, an evaluation and
 # Alertmanager's group interval, with room for Flux to put the objects back first).
 ALERT_SETTLE = 120.0
-LOG_COMPONENTS = ("kustomize-controller", "helm-controller", "source-controller")
+LOG_COMPONENTS = tuned.CONTROLLER_PROCESSES
 
 
 @dataclass
@@ -111,6 +113,7 @@ class ScenarioRun:
         if held.note:
             result.notes.append(held.note)
         started, cpu = time.monotonic(), CpuTimes.now()
+        began, logs = time.time(), ControllerLogs.mark(self.cluster.logs, tuned.CONTROLLER_PROCESSES)
         measured = 0.0
         try:
             measured = self._run(ctx, result, slug)
@@ -130,6 +133,7 @@ class ScenarioRun:
                     except Exception as e:
                         result.harness_errors.append(f"alerts not collected: {type(e).__name__}: {e}")
                         log.exception("collecting the alerts of %s failed", self.fault.name)
+            result.reconcilers = self._reconcilers(ctx, result, logs, began)
             # The harness's own share of the run: everything but injection to recovered (or to giving up).
             result.harness_seconds = round(time.monotonic() - started - measured, 3)
             result.run_seconds = round(time.monotonic() - started, 3)
@@ -140,6 +144,30 @@ class ScenarioRun:
                 result.judge()
             self._save(result, slug)
         return result
+
+    def _reconcilers(
+        self, ctx: FaultContext, result: RunResult, logs: ControllerLogs, began: float
+    ) -> Reconcilers | None:
+        """Which Flux controller processes reconciled the run's objects, and which of those it depends on stopped
+        during it (a restart other than the fault's own kill, or one not running at the end): the isolation proof
+        the judge reads. None when the provider keeps no controller logs and the mode needs no proof."""
+        shard = self.recovery.shard
+        if not logs.paths and shard is None:
+            return None
+        stops, control = [], self.cluster.control
+        status = control.status() if control is not None else {}
+        if control is not None:
+            lines = {name: control.command_line(name) for name in tuned.reconciling(shard)}
+            result.diagnostics.controllers = {name: line for name, line in lines.items() if line}
+        for name in tuned.reconciling(shard):
+            starts = logs.starts(name) if name in logs.paths else []
+            if name == ctx.state.get("killed"):
+                starts = starts[1:]  # the restart after the fault's own kill
+            stops += [f"{name} stopped mid-run (started again {at - began:.1f}s into the run)" for at in starts]
+            state = status.get(name) or {}
+            if state and (state.get("held") or not state.get("running")):
+                stops.append(f"{name} stopped mid-run (not running at the end of the run)")
+        return Reconcilers(shard=shard, controllers=logs.reconciles(owned_by_run(ctx.app, ctx.namespace)), stops=stops)
 
     def _alerts(self, ctx: FaultContext, result: RunResult, watch_end: float) -> None:
         """The run's pages and the alerts its faults made due (monitoring.facts.phases), once every alert Prometheus has

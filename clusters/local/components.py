@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusters.local.layout import ClusterLayout
+from fluxmodel import tuned
 from monitoring.stack import local as monitoring
 
-# Flux controllers are what the chaos faults crash; they are also the ones a kubelet would restart.
-FLUX_CONTROLLERS: tuple[str, ...] = ("source-controller", "kustomize-controller", "helm-controller")
+# Flux controllers are what the chaos faults crash; they are also the ones a kubelet would restart. The last two
+# are the `flux-tuned` shard (fluxmodel.tuned): the same binaries with Flux's recovery gates, watching only the
+# objects of flux-tuned runs, which the default ones leave alone.
+FLUX_CONTROLLERS: tuple[str, ...] = tuned.CONTROLLER_PROCESSES
 SERVICE_CIDR = "10.96.0.0/16"
 
 
@@ -210,24 +213,36 @@ def component_specs(
             env={"KUBECONFIG": kubeconfig("flux")},
             cwd=layout.root,
         ),
-        ComponentSpec(
-            "kustomize-controller",
-            [
-                str(binaries["kustomize-controller"]),
-                *_flux_common("kustomize-controller", ports, log_level),
-                "--no-remote-bases=true",
-            ],
-            health("kustomize-controller-health", "/readyz"),
-            env={"KUBECONFIG": kubeconfig("flux")},
-            cwd=layout.root,
-        ),
-        ComponentSpec(
-            "helm-controller",
-            [str(binaries["helm-controller"]), *_flux_common("helm-controller", ports, log_level)],
-            health("helm-controller-health", "/readyz"),
-            env={"KUBECONFIG": kubeconfig("flux"), "HOME": str(layout.root)},
-            cwd=layout.root,
+        *(_sharded(component, binaries, ports, log_level, layout) for component in tuned.SHARDED),
+        *(
+            _sharded(component, binaries, ports, log_level, layout, shard=True)
+            for component in tuned.SHARDED
+            if f"{tuned.shard(component)}-health" in ports  # not on a cluster started before the shard existed
         ),
         *servers,
     ]
     return {spec.name: spec for spec in specs}
+
+
+def _sharded(
+    component: str,
+    binaries: dict[str, Path],
+    ports: dict[str, int],
+    log_level: str,
+    layout: ClusterLayout,
+    shard: bool = False,
+) -> ComponentSpec:
+    """kustomize- or helm-controller: the default instance (every object but the flux-tuned shard's), or the shard."""
+    name = tuned.shard(component) if shard else component
+    flags = tuned.controller_flags(component) if shard else [f"--watch-label-selector={tuned.default_selector()}"]
+    extra = ["--no-remote-bases=true"] if component == "kustomize-controller" else []
+    env = {"KUBECONFIG": str(layout.component_kubeconfig("flux"))}
+    if component == "helm-controller":
+        env["HOME"] = str(layout.root)
+    return ComponentSpec(
+        name,
+        [str(binaries[component]), *_flux_common(name, ports, log_level), *extra, *flags],
+        Probe(url=f"http://127.0.0.1:{ports[name + '-health']}/readyz"),
+        env=env,
+        cwd=layout.root,
+    )

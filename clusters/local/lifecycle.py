@@ -47,6 +47,15 @@ class LocalControl:
         result: dict[str, Any] = control.request(self.layout.control_socket, "status")
         return result
 
+    def command_line(self, component: str) -> list[str] | None:
+        """The running process's own command line (from /proc: what runs, not what was meant to), or None."""
+        pid = (self.status().get(component) or {}).get("pid")
+        try:
+            raw = Path(f"/proc/{int(pid)}/cmdline").read_bytes() if pid else b""
+        except OSError:
+            return None
+        return [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg] or None
+
 
 def supervisor(layout: ClusterLayout) -> ProcessRecord | None:
     """The cluster's live supervisor process, or None."""

@@ -29,6 +29,11 @@ PORT_NAMES: tuple[str, ...] = (
     "kustomize-controller-health",
     "helm-controller-metrics",
     "helm-controller-health",
+    # The flux-tuned shard (fluxmodel.tuned).
+    "kustomize-controller-tuned-metrics",
+    "kustomize-controller-tuned-health",
+    "helm-controller-tuned-metrics",
+    "helm-controller-tuned-health",
     "gitserver",
     "chartserver",
     # Monitoring (cluster up --monitoring); allocated for every cluster, so a later option needs no new scheme.

@@ -26,6 +26,7 @@ from clusters.local.ports import allocate, allocation_lock
 from clusters.local.supervisor import read_restarts
 from clusters.model import Cluster
 from clusters.pins import COMPONENTS
+from fluxmodel import tuned
 from foundation.errors import HarnessError, UserError
 from foundation.processes import process_start_time
 from monitoring.facts.rules import rule_groups
@@ -199,6 +200,8 @@ class LocalProvider:
             logs={n: layout.log(n) for n in ["supervisor", *names]},
             phases=phases,
             control=lifecycle.LocalControl(layout),
+            # A cluster started before the shard existed has none (its spec allocated no port for it).
+            flux_shards=(tuned.MODE,) if f"{tuned.shard(tuned.SHARDED[0])}-health" in spec["ports"] else (),
             monitoring=local_monitoring.handle(monitoring_site(layout, spec["ports"]), spec.get("monitoring")),
         )
 

@@ -7,6 +7,7 @@ crash). A crash is recorded in restarts.jsonl before the restart, which the cont
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import signal
@@ -20,6 +21,7 @@ from typing import Any
 
 from clusters.local.components import ComponentSpec, Probe
 from clusters.local.layout import ClusterLayout
+from ctlruntime.timeparse import parse_time
 from foundation import waiting
 from foundation.errors import HarnessError
 from foundation.processes import Child, ProcessRecord, http_ready, port_open, process_start_time, spawn, stop_all
@@ -88,7 +90,7 @@ class Supervisor:
                 return
             log_path = self.layout.log(name)
             with log_path.open("a") as log_file:
-                log_file.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}\n")
+                log_file.write(start_mark(name))
             child.proc = spawn(spec.argv, log=log_path, env=spec.env, cwd=spec.cwd or self.layout.root, what=name)
             child.started = time.monotonic()
             child.restart_at = None
@@ -227,6 +229,19 @@ class Supervisor:
                 }
                 for name, child in self.children.items()
             }
+
+
+def start_mark(name: str, at: float | None = None) -> str:
+    """The line the supervisor writes into a component's log before each start (RFC 3339, UTC, milliseconds)."""
+    stamp = datetime.datetime.fromtimestamp(time.time() if at is None else at, datetime.UTC)
+    return f"--- {stamp.strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z starting {name}\n"
+
+
+def started_at(line: str) -> float | None:
+    """When a start mark says its process started (None: not a start mark)."""
+    if not line.startswith("--- ") or " starting " not in line:
+        return None
+    return parse_time(line[4:].split(" ", 1)[0])
 
 
 def probe(p: Probe, timeout: float = 1.0) -> bool:

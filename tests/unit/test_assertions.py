@@ -144,7 +144,7 @@ def test_profiles_with_their_defaults() -> None:
     smoke, ci, every = slo.profile("smoke"), slo.profile("ci"), slo.profile("all")
     assert (smoke.repeat, smoke.recoveries, smoke.faults) == (1, ("operator",), None)
     assert (ci.repeat, ci.recoveries, ci.faults) == (3, ("none", "command:./recover.sh --fast"), ("source-outage",))
-    assert every.recoveries == ("none", "flux-native", "operator", "staged") and every.faults is None
+    assert every.recoveries == ("none", "flux-native", "flux-tuned", "operator", "staged") and every.faults is None
 
 
 def test_an_unknown_profile_names_the_file_and_the_profiles() -> None:
@@ -256,7 +256,7 @@ def test_an_unknown_top_level_key_path_is_the_key() -> None:
         ("none", "profiles.ci.baselines: expected a non-empty list of recovery names, got 'none'"),
         ("all", "profiles.ci.baselines: expected a non-empty list of recovery names, got 'all'"),
         (["operator"], "profiles.ci.baselines: names every recovery mode of the profile (operator): nothing would"),
-        (["flux-nativ"], "profiles.ci.baselines: unknown recovery 'flux-nativ' (known: none, flux-native, operator,"),
+        (["flux-nativ"], "profiles.ci.baselines: unknown recovery 'flux-nativ' (known: none, flux-native, flux-tuned, operator,"),
         ([], "profiles.ci.baselines: expected a non-empty list of recovery names, got []"),
     ],
 )
@@ -274,7 +274,7 @@ def test_a_profile_names_its_baselines() -> None:
 
 def test_an_unknown_recovery_in_a_profile_is_refused() -> None:
     assert refused({"profiles": {"ci": {"recoveries": ["operator", "operatr"]}}}) == (
-        "profiles.ci.recoveries: unknown recovery 'operatr' (known: none, flux-native, operator, staged)"
+        "profiles.ci.recoveries: unknown recovery 'operatr' (known: none, flux-native, flux-tuned, operator, staged)"
     )
 
 
@@ -287,7 +287,7 @@ def test_command_and_manifest_recoveries_are_not_fault_names() -> None:
 def test_an_unknown_recovery_under_a_scenario_is_refused() -> None:
     assert refused({"scenarios": {"selector-change": {"recoveries": {"operatr": {"ttr": {"max": 5}}}}}}) == (
         "scenarios.selector-change.recoveries.operatr: unknown recovery 'operatr' "
-        "(known: none, flux-native, operator, staged)"
+        "(known: none, flux-native, flux-tuned, operator, staged)"
     )
     raw = {"scenarios": {"selector-change": {"recoveries": {"command:./heal.sh": {"ttr": {"max": 5}}}}}}
     assert parse(raw, "slo.yaml", KNOWN).budget("selector-change", "command:./heal.sh").ttr.max == 5

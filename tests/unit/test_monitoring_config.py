@@ -16,6 +16,7 @@ from clusters.local.components import component_specs, monitoring_site
 from clusters.local.layout import ClusterLayout
 from clusters.local.ports import PORT_NAMES
 from clusters.local.provider import BINARIES
+from fluxmodel import tuned
 from foundation.errors import HarnessError, UserError
 from foundation.ports import ephemeral_port
 from foundation.waiting import wait_until
@@ -80,7 +81,7 @@ def test_prepare_writes_the_rules_and_both_configurations(tmp_path: Path) -> Non
     jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
     assert set(jobs) == {"flux-controllers", "kube-apiserver", *SCRAPE_JOBS}
     flux = [t["targets"][0] for t in jobs["flux-controllers"]["static_configs"]]
-    controllers = ("source-controller", "kustomize-controller", "helm-controller")
+    controllers = tuned.CONTROLLER_PROCESSES  # the default controllers and the flux-tuned shard
     assert flux == [f"127.0.0.1:{PORTS[c + '-metrics']}" for c in controllers]
     api = jobs["kube-apiserver"]
     assert api["static_configs"][0]["targets"] == [f"127.0.0.1:{PORTS['kube-apiserver']}"]

@@ -21,9 +21,19 @@ from injectors.helm import HelmRetriesExhausted
 from kubeapi import LabelSelector
 from monitoring.stack.handle import MONITOR_JOB, OPERATOR_JOB, STAGES_JOB, Monitoring
 from scenarios import recoveries
-from scenarios.recoveries import BUILTIN, Command, FluxNative, Manifest, Operator, RecoveryMode, Staged, parse
+from scenarios.recoveries import (
+    BUILTIN,
+    Command,
+    FluxNative,
+    FluxTuned,
+    Manifest,
+    Operator,
+    RecoveryMode,
+    Staged,
+    parse,
+)
 
-BAD_CHOICE = "use one of none, flux-native, operator, staged, command:<cmd>, manifest:<path>"
+BAD_CHOICE = "use one of none, flux-native, flux-tuned, operator, staged, command:<cmd>, manifest:<path>"
 
 
 # -- parse -----------------------------------------------------------------------------------------------
@@ -34,7 +44,8 @@ def test_builtins() -> None:
     assert type(parse("flux-native")) is FluxNative and parse("flux-native").name == "flux-native"
     assert type(parse("operator")) is Operator and parse("operator").name == "operator"
     assert type(parse("staged")) is Staged and parse("staged").name == "staged"
-    assert BUILTIN == ("none", "flux-native", "operator", "staged")
+    assert type(parse("flux-tuned")) is FluxTuned and parse("flux-tuned").name == "flux-tuned"
+    assert BUILTIN == ("none", "flux-native", "flux-tuned", "operator", "staged")
 
 
 def test_a_command_keeps_its_spec_as_name_and_splits_its_command_line() -> None:

@@ -79,7 +79,7 @@ def no_cluster_touched(tmp_path: Path) -> None:
     [
         (
             ("--recovery", "operatr"),
-            "Invalid recovery 'operatr' from --recovery: use one of none, flux-native, operator, staged, "
+            "Invalid recovery 'operatr' from --recovery: use one of none, flux-native, flux-tuned, operator, staged, "
             "command:<cmd>, manifest:<path>",
         ),
         (("--recovery", "operator,command:"), "Invalid recovery 'command:' from --recovery: command: needs a command"),
@@ -91,7 +91,7 @@ def no_cluster_touched(tmp_path: Path) -> None:
         (("--recovery", " , ,"), "Invalid recovery ' , ,' from --recovery: name at least one recovery"),
         (
             ("--baseline", "nonne"),
-            "Invalid baseline 'nonne' from --baseline: use one of none, flux-native, operator, staged",
+            "Invalid baseline 'nonne' from --baseline: use one of none, flux-native, flux-tuned, operator, staged",
         ),
         (("--baseline", ","), "Invalid baseline ',' from --baseline: name at least one baseline"),
         (("--provider", "nope"), "Invalid provider 'nope' from --provider: choose one of local, kind, existing"),
