@@ -18,7 +18,8 @@ from clusters.local.supervisor import started_at
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
 
 Owns = Callable[[str, str | None, str | None], bool]
-RECONCILED_KINDS = (KUSTOMIZATION.kind, HELM_RELEASE.kind)
+# The controller-runtime controller name each reconcile line carries (its first lines also name the kind).
+RECONCILED_KINDS = {"kustomization": KUSTOMIZATION.kind, "helmrelease": HELM_RELEASE.kind}
 
 
 @dataclass
@@ -66,9 +67,8 @@ def _reconcile_of(line: str, owns: Owns) -> str | None:
         entry = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(entry, dict) or entry.get("controllerKind") not in RECONCILED_KINDS:
-        return None
-    if not owns(str(entry["controllerKind"]), entry.get("namespace"), entry.get("name")):
+    kind = RECONCILED_KINDS.get(str(entry.get("controller"))) if isinstance(entry, dict) else None
+    if kind is None or not owns(kind, entry.get("namespace"), entry.get("name")):
         return None
     return str(entry.get("reconcileID") or "") or None
 
