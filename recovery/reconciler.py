@@ -58,7 +58,7 @@ class Reconciler:
         self.kube, self.monitor, self.store, self.recorder, self.metrics = kube, monitor, store, recorder, metrics
         self.requeue, self.patterns, self.leader, self.options, self.clock = requeue, patterns, leader, options, clock
         self._lock = threading.Lock()
-        self._said: dict[ObjectRef, str] = {}
+        self._said: dict[tuple[ObjectRef, str], str] = {}
         self.chains = ChainResolver(kube, monitor, store, recorder, metrics, requeue, options.dry_run, clock)
 
     # -- entry point ---------------------------------------------------------------------------------------
@@ -177,7 +177,9 @@ class Reconciler:
         )
         if decision.match is not None:
             self._detected(ref, obj, decision, state)
-        if self._say(ref, decision) and decision.verdict == engine.DEFER and not self.options.dry_run:
+        self._say(ref, decision)
+        if decision.verdict == engine.DEFER and self._once(ref, decision.why, "deferred") and not self.options.dry_run:
+            # Once per deferral, not per look: Flux's retries flip the object between failing and progressing.
             self.recorder.emit(obj, events.DEFERRED, f"{decision.action} (pattern {decision.pattern}) {decision.why}")
         if decision.verdict in (engine.WAIT, engine.DEFER) and decision.retry_at is not None:
             self.requeue(ref, max(0.05, decision.retry_at - now))
@@ -352,12 +354,10 @@ class Reconciler:
         except ApiError as e:
             decisions.log.warning("could not annotate %s: %s", ref, e)
 
-    def _say(self, ref: ObjectRef, decision: engine.Decision) -> bool:
-        """Log non-acting decisions once per change (acting ones are logged where they happen); True when logged."""
+    def _say(self, ref: ObjectRef, decision: engine.Decision) -> None:
+        """Log non-acting decisions once per change (acting ones are logged where they happen)."""
         if decision.verdict != engine.ACT and self._once(ref, f"{decision.verdict}|{decision.pattern}|{decision.why}"):
             decisions.record(ref, decision.pattern, decision.action, decision.verdict, decision.why)
-            return True
-        return False
 
     def _live(self, obj: dict[str, Any], target: NamedObject) -> dict[str, Any] | None:
         """The refused object a failure names, as the cluster has it (None when it cannot be read)."""
@@ -369,9 +369,9 @@ class Reconciler:
         except ApiError:
             return None
 
-    def _once(self, ref: ObjectRef, line: str) -> bool:
+    def _once(self, ref: ObjectRef, line: str, channel: str = "log") -> bool:
         with self._lock:
-            if self._said.get(ref) == line:
+            if self._said.get((ref, channel)) == line:
                 return False
-            self._said[ref] = line
+            self._said[(ref, channel)] = line
             return True

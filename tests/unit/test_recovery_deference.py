@@ -130,9 +130,13 @@ def test_an_immutable_field_under_force_is_left_to_flux_within_the_grace_then_ac
     )
     assert w.requeued[-1] == pytest.approx(60.0)  # looked at again when the grace ends
 
+    w.now = T0 + 20  # Flux retries: Ready=Unknown while it reconciles, then False again
+    retrying = kustomization(spec)
+    retrying["status"]["conditions"][0].update(status="Unknown", reason="Progressing", message="Reconciliation")
+    w.process(retrying)
     w.now = T0 + 30
-    w.process()
-    assert w.workload_writes() == [] and len(w.events(events.DEFERRED)) == 1  # said once
+    w.process(kustomization(spec))
+    assert w.workload_writes() == [] and len(w.events(events.DEFERRED)) == 1  # said once per deferral
 
     w.now = T0 + 61  # Flux had its chance and the failure persists: act as without knobs
     w.process()
