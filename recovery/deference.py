@@ -17,6 +17,7 @@ from typing import Any
 
 from fluxmodel import signatures as sig
 from fluxmodel.annotations import KUSTOMIZE_FORCE
+from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
 from fluxmodel.staged import parse_duration
 from recovery.health import Failure, Health, format_time
 from recovery.patterns import Match
@@ -112,9 +113,9 @@ def family(kind: str, match: Match, failures: Sequence[Failure]) -> str | None:
     action = match.pattern.recovery_action
     if action in NO_OBJECT_KNOB:
         return None
-    if kind == "Kustomization" and action in RECREATE_ACTIONS:
+    if kind == KUSTOMIZATION.kind and action in RECREATE_ACTIONS:
         return IMMUTABLE
-    if kind == "HelmRelease":
+    if kind == HELM_RELEASE.kind:
         helm = next((a for f in (match.failure, *failures) if (a := helm_action(kind, f))), None)
         return {"upgrade": HELM_UPGRADE, "install": HELM_INSTALL}.get(helm or "")
     return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fluxmodel import signatures as sig
+from fluxmodel.kinds import HELM_RELEASE
 from recovery import deference, runbooks
 from recovery.actions import ACTIONS
 from recovery.backoff import wait_exponential
@@ -56,7 +57,7 @@ def explain(kind: str, message: str, patterns: PatternSet, reason: str = "", con
 
 def _later(kind: str, failure: Failure, patterns: PatternSet) -> dict[str, Any] | None:
     """The pattern that acts once helm-controller stalls on this failure, as the operator would match it."""
-    action = deference.helm_action(kind, failure) if kind == "HelmRelease" else None
+    action = deference.helm_action(kind, failure) if kind == HELM_RELEASE.kind else None
     if action is None or sig.HELM_RETRIES_EXHAUSTED.message.search(failure.message):
         return None
     stalled = sig.HELM_RETRIES_EXHAUSTED
