@@ -65,6 +65,14 @@ def register(subparsers: Subparsers) -> None:
         help="longest wait for Flux to react to an action before judging it, >0 (default 300)",
     )
     p.add_argument(
+        "--flux-grace",
+        default="60",
+        metavar="SECONDS",
+        help="when a Flux knob on the object answers its failure (Kustomization spec.force, HelmRelease "
+        "remediation retries or RetryOnFailure), leave it to Flux for at least this long, or for the knob's own "
+        "period when longer, before acting (Helm: until RetriesExceeded), 0-86400 (default 60)",
+    )
+    p.add_argument(
         "--startup-timeout",
         default="120",
         metavar="SECONDS",
@@ -128,6 +136,7 @@ def run_recover(args: argparse.Namespace) -> int:
         patterns_file=args.patterns,
         dry_run=args.dry_run,
         settle=cliargs.seconds("--settle", args.settle, 0, 86400, low_ok=False),
+        flux_grace=cliargs.seconds("--flux-grace", args.flux_grace, 0, 86400),
     )
     if args.patterns is not None:
         PatternSource(None, config.state_namespace, args.patterns).load()  # PatternError names the file and pattern

@@ -1,8 +1,8 @@
 """Decisions: given an object's health, the matching pattern and its recovery record, what to do now.
 
-Pure and clock-injected, so every rule (policy, retries per object and action, backoff, waiting for Flux to
-handle the previous request, escalation once) is unit-tested without a cluster. The operator executes the
-decision; actions never decide.
+Pure and clock-injected, so every rule (policy, deference to Flux's own knobs, retries per object and action,
+backoff, waiting for Flux to handle the previous request, escalation once) is unit-tested without a cluster.
+The operator executes the decision; actions never decide.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fluxmodel.annotations import RECOVERY_POLICY, annotation
+from recovery import deference
 from recovery.backoff import Wait, wait_exponential
 from recovery.health import Health
 from recovery.patterns import Match, PatternSet
@@ -19,6 +20,7 @@ from recovery.state import ObjectState
 # Verdicts
 NONE = "none"  # nothing to do (healthy, unmatched, suspended, already escalated)
 WAIT = "wait"  # something to do later: look again at retry_at
+DEFER = "defer"  # a Flux knob on the object is recovering it: look again at retry_at (recovery.deference)
 ACT = "act"  # run the pattern's action now (attempt n)
 ESCALATE = "escalate"  # retries spent: tell a human, stop
 MANUAL = "manual"  # the object asks for manual recovery: report, do not act
@@ -34,6 +36,7 @@ class Decision:
     key: str = ""
     attempt: int = 0
     retry_at: float | None = None
+    deferred: str = ""  # how the object's Flux knob bore on this decision ("" when it has none)
 
     @property
     def action(self) -> str:
@@ -79,8 +82,11 @@ def decide(
     dependencies_ready: bool = True,
     settle: float = SETTLE_SECONDS,
     backoff: Wait | None = None,
+    knob: deference.Knob | None = None,
+    flux_grace: float = deference.FLUX_GRACE_SECONDS,
 ) -> Decision:
-    """The decision for a failing object; `state` is its reconciliation-state (attempts, awaiting, escalation)."""
+    """The decision for a failing object; `state` is its reconciliation-state (attempts, awaiting, escalation),
+    `knob` the Flux knob on the object that answers the failure (deference.knob)."""
     if health.suspended:
         return Decision(NONE, "suspended (spec.suspend)")
     if health.ready or health.status != "failing":
@@ -96,6 +102,14 @@ def decide(
         return Decision(
             WAIT, f"failing for less than {pattern.stuck_for:g}s", match, key, retry_at=health.since + pattern.stuck_for
         )
+    deferred = ""
+    if knob is not None:
+        flux = deference.judge(knob, match, health, now, flux_grace)
+        if flux.verdict == deference.DEFER:
+            return Decision(DEFER, flux.why, match, key, retry_at=flux.until, deferred=flux.why)
+        if flux.verdict == deference.RESOLVED:
+            return Decision(NONE, flux.why, match, key, deferred=flux.why)
+        deferred = flux.why
     awaiting = state.awaiting
     if awaiting and not awaiting_satisfied(awaiting, health):
         until = float(awaiting.get("since", now)) + settle
@@ -114,4 +128,6 @@ def decide(
         retry_at = last + wait(done)
         if now < retry_at:
             return Decision(WAIT, f"backing off after attempt {done}", match, key, attempt=done, retry_at=retry_at)
-    return Decision(ACT, f"attempt {done + 1} of {pattern.max_retries}", match, key, attempt=done + 1)
+    return Decision(
+        ACT, f"attempt {done + 1} of {pattern.max_retries}", match, key, attempt=done + 1, deferred=deferred
+    )

@@ -1,6 +1,6 @@
 """Kubernetes Events on the Flux objects: how users (and the harness's timeline) see what the operator did.
 
-Reasons are fixed (RecoveryDetected, RecoveryAction, RecoveryEscalated, DependencyCycle, and the stage
+Reasons are fixed (RecoveryDetected, RecoveryDeferred, RecoveryAction, RecoveryEscalated, DependencyCycle, and the stage
 controller's Stage*) and every Event carries the reporting component (gitops-resilience-operator, or
 gitops-resilience-stages for the stage controller), so a watch on Events can time detection and action.
 Failing to record an Event never fails a recovery.
@@ -21,6 +21,7 @@ from recovery import runbooks
 
 COMPONENT = OPERATOR_COMPONENT
 DETECTED = "RecoveryDetected"
+DEFERRED = "RecoveryDeferred"  # a Flux knob on the object answers the failure: the operator waits for it
 ACTION = "RecoveryAction"
 ESCALATED = "RecoveryEscalated"
 CYCLE = "DependencyCycle"
@@ -29,10 +30,11 @@ STAGE_PROMOTING = "StagePromoting"
 STAGE_PASSED = "StagePassed"
 STAGE_FAILED = "StageFailed"
 STAGE_ROLLED_BACK = "StageRolledBack"
-REASONS = (DETECTED, ACTION, ESCALATED, CYCLE, STAGE_PROMOTING, STAGE_PASSED, STAGE_FAILED, STAGE_ROLLED_BACK)
+REASONS = (DETECTED, DEFERRED, ACTION, ESCALATED, CYCLE, STAGE_PROMOTING, STAGE_PASSED, STAGE_FAILED, STAGE_ROLLED_BACK)
 # eventTime (microseconds) needs an action, so watchers can time detection and action precisely.
 ACTIONS = {
     DETECTED: "Detect",
+    DEFERRED: "Defer",
     ACTION: "Recover",
     ESCALATED: "Escalate",
     CYCLE: "Report",

@@ -6,6 +6,7 @@ the operator runs, on a message pasted from `kubectl describe` or `flux get`. A 
 spent its own remediation retries and says so on the Stalled condition, and the operator matches every
 failing condition of an object. So an unmatched Helm failure is matched again together with the Stalled
 failure helm-controller writes next; the verdict is `acts-now`, `acts-later` or `no-match` (exit 3 only then).
+`flux_knobs` says which Flux knob on the object answers the failure and how the operator defers to it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from fluxmodel import signatures as sig
-from recovery import runbooks
+from fluxmodel.kinds import HELM_RELEASE
+from recovery import deference, runbooks
 from recovery.actions import ACTIONS
 from recovery.backoff import wait_exponential
 from recovery.health import Failure
@@ -21,16 +23,8 @@ from recovery.patterns import Match, PatternSet
 
 ACTS_NOW, ACTS_LATER, NO_MATCH = "acts-now", "acts-later", "no-match"
 
-# The Helm action whose remediation a failure belongs to. helm-controller gives up on that action once
-# spec.<action>.remediation.retries are spent and marks the release Stalled (RetriesExceeded, "Failed to
-# <action> after <n> attempt(s)": helm-controller atomic_release.go, fluxmodel HELM_RETRIES_EXHAUSTED).
-_GIVES_UP = {
-    sig.HELM_UPGRADE_FAILED.name: "upgrade",
-    sig.HELM_UPGRADE_TIMEOUT.name: "upgrade",
-    sig.HELM_IMMUTABLE_FIELD.name: "upgrade",
-    sig.HELM_ROLLED_BACK.name: "upgrade",
-    sig.HELM_INSTALL_FAILED.name: "install",
-}
+# helm-controller gives up on a Helm action (deference.helm_action) once spec.<action>.remediation.retries are
+# spent and marks the release Stalled (RetriesExceeded, "Failed to <action> after <n> attempt(s)").
 _REMEDIATION = {"upgrade": "rolls back (spec.upgrade.remediation.strategy, default rollback)", "install": "uninstalls"}
 
 
@@ -51,7 +45,7 @@ def explain(kind: str, message: str, patterns: PatternSet, reason: str = "", con
         out["note"] = "no --reason given: the patterns' reason filters were not checked"
     match = patterns.match(kind, [failure])
     if match is not None:
-        out.update(verdict=ACTS_NOW, matched=True, **_plan(match, patterns), when=_when_now(match))
+        out.update(verdict=ACTS_NOW, matched=True, **_plan(kind, match, patterns, [failure]), when=_when_now(match))
         return out
     out.update(matched=False, checked=len(patterns.patterns))
     later = _later(kind, failure, patterns)
@@ -63,17 +57,8 @@ def explain(kind: str, message: str, patterns: PatternSet, reason: str = "", con
 
 def _later(kind: str, failure: Failure, patterns: PatternSet) -> dict[str, Any] | None:
     """The pattern that acts once helm-controller stalls on this failure, as the operator would match it."""
-    action = next(
-        (
-            _GIVES_UP[s.name]
-            for s in sig.ALL
-            if s.name in _GIVES_UP
-            and kind in s.kinds
-            and (s.message.search(failure.message) or (failure.reason and failure.reason in s.reasons))
-        ),
-        None,
-    )
-    if action is None:
+    action = deference.helm_action(kind, failure) if kind == HELM_RELEASE.kind else None
+    if action is None or sig.HELM_RETRIES_EXHAUSTED.message.search(failure.message):
         return None
     stalled = sig.HELM_RETRIES_EXHAUSTED
     then = Failure(stalled.condition_type, stalled.reasons[0], f"Failed to {action} after 1 attempt(s)")
@@ -94,7 +79,7 @@ def _later(kind: str, failure: Failure, patterns: PatternSet) -> dict[str, Any] 
             "value retries forever and the operator never acts); the operator only records the failure "
             "(stuck_seconds, failure_count metrics)"
         ),
-        **_plan(match, patterns),
+        **_plan(kind, match, patterns, [failure, then]),
     }
 
 
@@ -108,7 +93,7 @@ def _when_now(match: Match) -> str:
     return when
 
 
-def _plan(match: Match, patterns: PatternSet) -> dict[str, Any]:
+def _plan(kind: str, match: Match, patterns: PatternSet, failures: list[Failure]) -> dict[str, Any]:
     pattern = match.pattern
     action = ACTIONS[pattern.recovery_action]
     wait = wait_exponential(multiplier=pattern.retry_interval)
@@ -117,6 +102,7 @@ def _plan(match: Match, patterns: PatternSet) -> dict[str, Any]:
         "matched_text": match.matched_text[:300],
         "span": list(match.span),
         "targets": [_named(t) for t in match.targets],
+        "flux_knobs": deference.describe(kind, match, failures),
         "action": {
             "name": action.name,
             "steps": action.plan(match),
@@ -172,6 +158,9 @@ def _text_plan(plan: dict[str, Any]) -> list[str]:
     lines += [f"  - {step}" for step in action["steps"]]
     if plan["targets"]:
         lines.append("Targets: " + ", ".join(f"{t['kind']}/{t['namespace']}/{t['name']}" for t in plan["targets"]))
+    knobs = plan["flux_knobs"]
+    flux = f" ({knobs['flux']})" if knobs.get("flux") else ""
+    lines.append(f"Flux knobs: {knobs['knobs']}{flux}; the operator {knobs['operator']}.")
     lines.append(f"Then: {action['then']}.")
     lines.append(f"Skipped when: {'; '.join(action['skipped_when'])}.")
     return lines

@@ -19,7 +19,7 @@ from ctlruntime.controller import Controller, RuntimeConfig
 from fluxmodel.kinds import ObjectRef
 from foundation.errors import UserError
 from kubeapi import ApiError, Forbidden, Kube
-from recovery import decisions, events
+from recovery import decisions, deference, events
 from recovery.config import PatternSource
 from recovery.errors import PatternError
 from recovery.metrics import Metrics, View
@@ -37,6 +37,7 @@ class Config(RuntimeConfig):
     patterns_file: Path | None = None
     dry_run: bool = False
     settle: float = 300.0
+    flux_grace: float = deference.FLUX_GRACE_SECONDS
     config_poll: float = 2.0
 
 
@@ -60,7 +61,7 @@ class Operator(Controller):
             self.queue.add,
             self.current_patterns,
             lambda: self.leader,
-            Options(dry_run=config.dry_run, settle=config.settle, scope=config.scope),
+            Options(dry_run=config.dry_run, settle=config.settle, scope=config.scope, flux_grace=config.flux_grace),
         )
         self.takes_lease = not config.dry_run  # dry-run writes nothing, so it needs (and takes) no Lease
 

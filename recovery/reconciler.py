@@ -15,9 +15,11 @@ from typing import Any
 from ctlruntime.scope import EVERYTHING, Scope
 from fluxmodel.annotations import RECOVERY_ESCALATED, owner
 from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, ObjectRef
+from fluxmodel.signatures import NamedObject
 from kubeapi import ApiError, Conflict, Kube
-from recovery import decisions, engine, events
+from recovery import decisions, deference, engine, events
 from recovery.actions import ACTIONS, Context, Done, Requeue
+from recovery.actions.workloads import locate
 from recovery.chains import ChainResolver
 from recovery.dependencies import dependencies_ready, dependents_to_reconcile
 from recovery.errors import PermanentError, TemporaryError
@@ -36,6 +38,7 @@ class Options:
     dry_run: bool = False
     settle: float = engine.SETTLE_SECONDS
     scope: Scope = EVERYTHING
+    flux_grace: float = deference.FLUX_GRACE_SECONDS
 
 
 class Reconciler:
@@ -55,7 +58,7 @@ class Reconciler:
         self.kube, self.monitor, self.store, self.recorder, self.metrics = kube, monitor, store, recorder, metrics
         self.requeue, self.patterns, self.leader, self.options, self.clock = requeue, patterns, leader, options, clock
         self._lock = threading.Lock()
-        self._said: dict[ObjectRef, str] = {}
+        self._said: dict[tuple[ObjectRef, str], str] = {}
         self.chains = ChainResolver(kube, monitor, store, recorder, metrics, requeue, options.dry_run, clock)
 
     # -- entry point ---------------------------------------------------------------------------------------
@@ -158,6 +161,9 @@ class Reconciler:
         deps_ok = True
         if match is not None and match.pattern.recovery_action == "reconcile_dependents":
             deps_ok = dependencies_ready(ref, self.monitor.graph(), *self.monitor.snapshot())[0]
+        knob = None
+        if match is not None:
+            knob = deference.knob(ref.kind, obj, match, health.failures, lambda target: self._live(obj, target))
         decision = engine.decide(
             health,
             patterns,
@@ -166,11 +172,16 @@ class Reconciler:
             manual=engine.policy_is_manual(obj),
             dependencies_ready=deps_ok,
             settle=self.options.settle,
+            knob=knob,
+            flux_grace=self.options.flux_grace,
         )
         if decision.match is not None:
             self._detected(ref, obj, decision, state)
         self._say(ref, decision)
-        if decision.verdict == engine.WAIT and decision.retry_at is not None:
+        if decision.verdict == engine.DEFER and self._once(ref, decision.why, "deferred") and not self.options.dry_run:
+            # Once per deferral, not per look: Flux's retries flip the object between failing and progressing.
+            self.recorder.emit(obj, events.DEFERRED, f"{decision.action} (pattern {decision.pattern}) {decision.why}")
+        if decision.verdict in (engine.WAIT, engine.DEFER) and decision.retry_at is not None:
             self.requeue(ref, max(0.05, decision.retry_at - now))
         elif decision.verdict == engine.MANUAL and decision.match is not None:
             self._escalate(ref, obj, decision.match, f"manual|{decision.key}", "recovery-policy is manual", state)
@@ -236,7 +247,7 @@ class Reconciler:
             f"{action.name} attempt {decision.attempt}/{match.pattern.max_retries} (pattern {match.pattern.name}): "
             + "; ".join(action.plan(match))[:600],
         )
-        decisions.record(ref, match.pattern.name, action.name, "started", attempt=decision.attempt)
+        decisions.record(ref, match.pattern.name, action.name, "started", decision.deferred, attempt=decision.attempt)
         self._run(ref, obj, match, state)
 
     def _resume(self, ref: ObjectRef, obj: dict[str, Any], state: ObjectState) -> None:
@@ -348,9 +359,19 @@ class Reconciler:
         if decision.verdict != engine.ACT and self._once(ref, f"{decision.verdict}|{decision.pattern}|{decision.why}"):
             decisions.record(ref, decision.pattern, decision.action, decision.verdict, decision.why)
 
-    def _once(self, ref: ObjectRef, line: str) -> bool:
+    def _live(self, obj: dict[str, Any], target: NamedObject) -> dict[str, Any] | None:
+        """The refused object a failure names, as the cluster has it (None when it cannot be read)."""
+        api_version, namespace = locate(obj, target)
+        if not api_version:
+            return None
+        try:
+            return self.kube.get(api_version, target.kind, target.name, namespace)
+        except ApiError:
+            return None
+
+    def _once(self, ref: ObjectRef, line: str, channel: str = "log") -> bool:
         with self._lock:
-            if self._said.get(ref) == line:
+            if self._said.get((ref, channel)) == line:
                 return False
-            self._said[ref] = line
+            self._said[(ref, channel)] = line
             return True

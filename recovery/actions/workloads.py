@@ -74,15 +74,10 @@ def _resolve(ctx: Context) -> dict[str, dict[str, Any]]:
     named = ctx.match.targets
     if not named:
         raise PermanentError("the message names no refused object to re-create")
-    default_ns = str((ctx.obj.get("spec") or {}).get("targetNamespace") or ctx.ref.namespace)
     found: list[tuple[str, dict[str, Any] | None]] = []
     described: dict[str, dict[str, Any]] = {}
     for target in named:
-        namespace = target.namespace or default_ns
-        entry = find(ctx.obj, ObjectRef(target.kind, namespace, target.name))
-        api_version = (
-            entry.api_version if entry else target.api_version or lifecycle.DEFAULT_API_VERSIONS.get(target.kind)
-        )
+        api_version, namespace = locate(ctx.obj, target)
         if not api_version:
             raise PermanentError(f"unknown apiVersion for {target.kind}: not in the inventory of {ctx.ref}")
         key = f"{target.kind}/{namespace}/{target.name}"
@@ -99,6 +94,15 @@ def _resolve(ctx: Context) -> dict[str, dict[str, Any]]:
         described[key] = {"apiVersion": api_version, "kind": target.kind, "namespace": namespace, "name": target.name}
         found.append((key, live))
     return {key: described[key] for key in lifecycle.replacement_order(found)}
+
+
+def locate(flux_obj: dict[str, Any], target: NamedObject) -> tuple[str | None, str]:
+    """(apiVersion, namespace) of an object a failure message names: from the inventory, else the usual ones."""
+    ref = ObjectRef.of(flux_obj)
+    namespace = target.namespace or str((flux_obj.get("spec") or {}).get("targetNamespace") or ref.namespace)
+    entry = find(flux_obj, ObjectRef(target.kind, namespace, target.name))
+    api_version = entry.api_version if entry else target.api_version or lifecycle.DEFAULT_API_VERSIONS.get(target.kind)
+    return api_version, namespace
 
 
 def _advance(ctx: Context, target: dict[str, Any], progress: dict[str, Any], default: str) -> Outcome | None:

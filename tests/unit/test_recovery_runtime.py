@@ -219,6 +219,8 @@ def recover_args(tmp_path: Path, **overrides: Any) -> argparse.Namespace:
         ({"settle": "nan"}, "--settle 'nan': expected seconds, more than 0"),
         ({"settle": "0"}, "--settle '0'"),
         ({"settle": "-5"}, "--settle '-5'"),
+        ({"flux_grace": "-1"}, "--flux-grace '-1'"),
+        ({"flux_grace": "inf"}, "--flux-grace 'inf'"),
         ({"startup_timeout": "inf"}, "--startup-timeout 'inf'"),
         ({"startup_timeout": "-1"}, "--startup-timeout '-1'"),
         ({"namespace": ["shop", "Shop_2"]}, "--namespace 'Shop_2': not a namespace name"),
