@@ -36,7 +36,8 @@ LEGEND = (
     "TTR: median / max over the valid repeats, seconds from injection; never (k/n): k of the n repeats never "
     "recovered, counted as never in the median and max",
     "detect, serving, next commit, downtime: medians in seconds; (k/n): over the k of n repeats that recorded it; "
-    "next commit: from its push to taken where measured, else its phase (from injection)",
+    "serving, next commit: the entry's phase as its timeline records it; next commit: from its push to taken where "
+    "that is measured",
     "data kept: repeats without data violations; verdicts: of the valid repeats; invalid: runs that prove "
     "nothing, left out of every figure",
     f"operator vs best Flux: best Flux = the Flux-only mode with the lowest median TTR of those that recovered in "
