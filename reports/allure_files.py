@@ -3,7 +3,8 @@
 - environment.properties: what the runs ran on (Kubernetes, Flux, provider, ...);
 - categories.json: the failure categories (Allure 2 format; see reports.categories);
 - the summary page: one result "TTR per fault x recovery" holding the side-by-side matrix (its description),
-  the TTR chart and the text table (attachments); the same matrix and chart as global attachments; and one
+  the TTR chart and the text table (attachments), and, when more than one recovery mode ran, the modes compared
+  (reports.compare); the same page and chart as global attachments; and one
   performance metric per recovered run (`ttr.<fault>.<recovery>`, seconds), which Allure 3 shows on its
   Metrics page with the trend over earlier reports.
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from assertions.verdict import Verdict
-from reports import alert_coverage, charts
+from reports import alert_coverage, charts, compare
 from reports.categories import allure2_categories
 from reports.matrix import Cell, render_html, render_table, verdict_line
 from reports.summary import write_text_atomic
@@ -81,6 +82,22 @@ def _coverage(cells: list[Cell]) -> str:
     return "<h3>Alert coverage per fault x recovery (seconds from injection)</h3>" + alert_coverage.render_html(cells)
 
 
+def _entries(cells: list[Cell]) -> list[Mapping[str, Any]]:
+    return [run.entry for cell in cells for run in cell.runs]
+
+
+def _compared(cells: list[Cell]) -> compare.Comparison | None:
+    """The recovery modes side by side, when more than one ran."""
+    return compare.compare(_entries(cells)) if len({c.recovery for c in cells}) > 1 else None
+
+
+def _comparison(cells: list[Cell]) -> str:
+    table = _compared(cells)
+    if table is None:
+        return ""
+    return "<h3>Recovery modes side by side (medians over repeats)</h3>" + compare.render_html(table)
+
+
 def _page(cells: list[Cell], chart_png: bytes) -> str:
     chart = base64.b64encode(chart_png).decode()
     return (
@@ -88,7 +105,7 @@ def _page(cells: list[Cell], chart_png: bytes) -> str:
         "<body style='font-family:sans-serif'>"
         f"<h2>TTR per fault x recovery</h2><p>{verdict_line(cells)}</p>{render_html(cells)}"
         f"<p><img alt='TTR chart' style='max-width:100%' src='data:image/png;base64,{chart}'></p>"
-        f"{_coverage(cells)}</body></html>"
+        f"{_comparison(cells)}{_coverage(cells)}</body></html>"
     )
 
 
@@ -121,6 +138,14 @@ def _coverage_attachment(results_dir: Path, cells: list[Cell]) -> list[dict[str,
     return [{"name": "Alert coverage", "source": source, "type": "text/plain"}]
 
 
+def _comparison_attachment(results_dir: Path, cells: list[Cell]) -> list[dict[str, str]]:
+    table = _compared(cells)
+    if table is None:
+        return []
+    source = attachment(results_dir, (compare.render_text(table) + "\n").encode(), "txt")
+    return [{"name": "Recovery modes compared", "source": source, "type": "text/plain"}]
+
+
 def write_summary(results_dir: Path, cells: list[Cell], start_ms: int, stop_ms: int) -> str:
     """The summary result, its attachments, global attachments and metrics; returns the result's uuid."""
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +173,7 @@ def write_summary(results_dir: Path, cells: list[Cell], start_ms: int, stop_ms: 
         "descriptionHtml": (
             f"<p><b>{line}</b></p>{render_html(cells)}"
             f"<p><img alt='TTR chart' style='max-width:100%' src='data:image/png;base64,{chart_inline}'></p>"
-            f"{_coverage(cells)}"
+            f"{_comparison(cells)}{_coverage(cells)}"
         ),
         "labels": [
             {"name": "parentSuite", "value": SUMMARY_SUITE},
@@ -161,6 +186,7 @@ def write_summary(results_dir: Path, cells: list[Cell], start_ms: int, stop_ms: 
             {"name": "TTR chart", "source": chart_src, "type": "image/png"},
             {"name": "TTR matrix", "source": page_src, "type": "text/html"},
             {"name": "TTR table", "source": table_src, "type": "text/plain"},
+            *_comparison_attachment(results_dir, cells),
             *_coverage_attachment(results_dir, cells),
         ],
         "parameters": [],

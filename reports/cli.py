@@ -1,4 +1,5 @@
-"""`resilience gate` and `resilience report`: the release gate on out/summary.json, and the HTML report.
+"""`resilience gate`, `resilience report` and `resilience compare`: the release gate on out/summary.json, the
+HTML report, and the recovery modes side by side.
 
 Paths default to out/ under the current directory (outputs kept apart from the code) and can be set by flag or
 environment variable: RESILIENCE_SUMMARY (summary.json), RESILIENCE_ALLURE_RESULTS (Allure results),
@@ -12,13 +13,15 @@ import argparse
 import os
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from assertions.modes import RECOVERY_MODES_HELP, is_recovery_name
 from foundation.cliargs import Subparsers, check_output_file, nonempty_path
 from foundation.errors import UserError
-from reports import gate, htmlreport, manifest, results_merge
+from reports import compare, gate, htmlreport, manifest, results_merge, summary
+from reports.matrix import printable
 
 BASELINE_ENV = "RESILIENCE_BASELINE"
 # Recoveries named by what they run, as the chaos suite and SLO files accept them: prefix -> how it is spelled.
@@ -54,7 +57,7 @@ def _paths(args: argparse.Namespace, name: str) -> list[Path]:
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add the `gate` and `report` commands."""
+    """Add the `gate`, `report` and `compare` commands."""
     g = subparsers.add_parser(
         "gate",
         help="judge out/summary.json: TTR per fault x recovery vs budget; exit 1 on any breach or invalid run",
@@ -116,6 +119,29 @@ def register(subparsers: Subparsers) -> None:
     r.add_argument("--single-file", action="store_true", help="one self-contained index.html (opens from file://)")
     r.set_defaults(func=run_report)
 
+    c = subparsers.add_parser(
+        "compare",
+        help="the recovery modes side by side per fault (TTR, detection, serving, next commit, data kept), and "
+        "the operator against the best Flux-only mode",
+        description=compare.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("summaries", type=nonempty_path, nargs="+", metavar="SUMMARY", help="summary.json file(s)")
+    c.add_argument("--markdown", type=nonempty_path, metavar="FILE", help="also write the table as Markdown")
+    c.add_argument(
+        "--modes",
+        metavar="MODE[,MODE]",
+        help="the recovery modes to show, in this order (default: those in the summaries, "
+        f"{', '.join(compare.MODE_ORDER)} first)",
+    )
+    c.add_argument(
+        "--flux-modes",
+        metavar="MODE[,MODE]",
+        default=",".join(compare.FLUX_MODES),
+        help="the Flux-only modes the operator is set against (default: %(default)s; those not shown are skipped)",
+    )
+    c.set_defaults(func=run_compare)
+
 
 def run_gate(args: argparse.Namespace) -> int:
     baselines = baseline_modes(args.baseline)
@@ -140,6 +166,41 @@ def baseline_modes(values: Sequence[str] | None, environ: Mapping[str, str] = os
         if not is_recovery_name(mode):
             raise UserError(f"{source} {mode!r}: unknown recovery mode; use one of {RECOVERY_MODES_HELP}")
     return tuple(dict.fromkeys(modes))
+
+
+def _mode_list(flag: str, value: str) -> list[str]:
+    modes = [mode.strip() for mode in value.split(",") if mode.strip()]
+    if not modes:
+        raise UserError(f"{flag} {value!r}: expected recovery modes, comma-separated (e.g. flux-native,operator)")
+    return modes
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    if args.markdown is not None:
+        check_output_file(args.markdown, "--markdown")
+        if any(args.markdown.resolve() == p.resolve() for p in args.summaries):
+            raise UserError(f"--markdown {args.markdown}: is a summary given; write the Markdown elsewhere")
+    modes = None if args.modes is None else _mode_list("--modes", args.modes)
+    flux_modes = _mode_list("--flux-modes", args.flux_modes)
+    entries, _ = manifest.load_runs(args.summaries)
+    if not entries:
+        raise UserError(f"{args.summaries[0]}: no runs to compare (an empty list); did the chaos suite run any?")
+    table = compare.compare(entries, modes, flux_modes)
+    print(printable(f"{len(entries)} run(s) from {', '.join(str(p) for p in args.summaries)}"))
+    print(compare.render_text(table))
+    doubled = [key for key, n in Counter(map(manifest.entry_key, entries)).items() if n > 1]
+    if doubled:
+        print(printable(f"note: more than one run of {manifest.key_text(doubled[0])} (a summary given twice?)"))
+    if args.markdown is not None:
+        try:
+            args.markdown.parent.mkdir(parents=True, exist_ok=True)
+            summary.write_text_atomic(args.markdown, compare.render_markdown(table))
+        except OSError as e:
+            raise UserError(
+                f"--markdown {args.markdown}: cannot write it ({e.strerror or e}); choose a writable path"
+            ) from e
+        print(f"markdown: {args.markdown}")
+    return 0
 
 
 def run_report(args: argparse.Namespace) -> int:
