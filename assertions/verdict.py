@@ -156,15 +156,15 @@ def _phase_problem(evidence: Evidence, key: str, limit: float) -> str | None:
     if phase == NEXT_COMMIT:
         measured = evidence.measurements.get(NEXT_COMMIT_KEY)
         if not measured:
-            return f"{phase} never measured (budget max {limit:.0f}s)"
+            return f"{phase} never measured (budget max {limit:g}s)"
         seconds = measured.get("taken_after")
         if seconds is None:
-            return f"{phase}: the commit pushed after recovery was not taken (budget max {limit:.0f}s)"
-        return f"{phase} taken {seconds:.1f}s after its push > max {limit:.0f}s" if seconds > limit else None
+            return f"{phase}: the commit pushed after recovery was not taken (budget max {limit:g}s)"
+        return f"{phase} taken {seconds:.1f}s after its push > max {limit:g}s" if seconds > limit else None
     seconds = evidence.phases.get(phase)
     if seconds is None:
-        return f"{phase} never reached (budget max {limit:.0f}s)"
-    return f"{phase} {seconds:.1f}s > max {limit:.0f}s" if seconds > limit else None
+        return f"{phase} never reached (budget max {limit:g}s)"
+    return f"{phase} {seconds:.1f}s > max {limit:g}s" if seconds > limit else None
 
 
 @dataclass
