@@ -36,6 +36,7 @@ FaultName = Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?
 # Recovery modes include `command:<cmd>` and `manifest:<path>`: any printable text.
 Name = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
+PhaseName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,253}$")]
 
 
 class Strict(BaseModel):
@@ -73,19 +74,36 @@ def _criteria_sections(extra: Mapping[str, Any] | None, fields: tuple[str, ...],
             raise ValueError(f"{key}: {found}")
 
 
+class PhaseLimit(Strict):
+    """A phase's budget (assertions.timeline.BUDGETED_PHASES): its max."""
+
+    max: PositiveSeconds
+
+
 class RecordedBudget(Strict):
-    """The budget a run recorded (assertions.slo.Budget.to_json), with the criteria's budgets beside it."""
+    """The budget a run recorded (assertions.slo.Budget.to_json), with the phases' and the criteria's beside it."""
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 
     ttr: TtrLimit
     detect: Limit = Limit()
     wait: PositiveSeconds
+    serving: PhaseLimit | None = None
+    reporting: PhaseLimit | None = None
+    next_commit: PhaseLimit | None = None
 
     @model_validator(mode="after")
     def _criteria(self) -> RecordedBudget:
-        _criteria_sections(self.model_extra, ("ttr", "detect", "wait"), budget=True)
+        _criteria_sections(self.model_extra, tuple(type(self).model_fields), budget=True)
         return self
+
+
+class NextCommit(Strict):
+    """The `next_commit` measurement: when the good commit after recovery was pushed (seconds from the injection),
+    and how long Flux took to apply it and report Ready (null: not within the wait)."""
+
+    pushed_at: Seconds
+    taken_after: Seconds | None
 
 
 class Host(Strict):
@@ -119,12 +137,15 @@ class SummaryEntry(Strict):
     recovery: Name
     verdict: str
     ttr_seconds: Seconds | None
-    phases: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,253}$")], Seconds]
+    phases: dict[PhaseName, Seconds]
     proven: bool
     data_violations: list[Text]
     family: Text = ""
     reason: Text = ""
     detect_seconds: Seconds | None = None
+    # Seconds from the injection to each phase reached (serving, reporting, next-commit are judged from here).
+    since_injected: dict[PhaseName, Seconds] = {}
+    next_commit: NextCommit | None = None
     measured_from: str = MEASURED_FROM
     budget: RecordedBudget | None = None
     invalid: list[Text] = []

@@ -6,6 +6,9 @@ the key path and the problem. Budget lookup: scenarios.FAULT.recoveries.RECOVERY
     defaults:
       ttr: {max: 180, p95: 120}      # seconds from injection to steady state (any run / 95th percentile)
       detect: {max: 30}              # seconds from injection until the fault was detected
+      serving: {max: 30}             # optional: seconds from injection until the app serves a good revision
+      reporting: {max: 60}           # optional: ... until Flux's status tells the truth about what runs
+      next_commit: {max: 60}         # optional: seconds from the push of a good commit after recovery to taken
       wait: 360                      # give up (verdict not-recovered) after this many seconds
       alerts: {FluxKustomizationStuck: {max: 480}}   # seconds from injection to the page (with monitoring)
     profiles:
@@ -30,6 +33,7 @@ from typing import Any
 from assertions import criteria, load_profiles, slo_schema
 from assertions.load_profiles import LoadProfile
 from assertions.modes import RECOVERY_MODES_BUILTIN
+from assertions.timeline import BUDGETED_PHASES
 from foundation import strictread
 from foundation.errors import UserError
 
@@ -51,6 +55,9 @@ class Budget:
     wait: float | None = None
     # Budgets of the other criteria (assertions.criteria), by key, as written in the SLO file.
     measures: Mapping[str, Any] = field(default_factory=dict)
+    # The max seconds of the phases the file budgets (assertions.timeline.BUDGETED_PHASES), by their key there; a
+    # phase left out is recorded, not judged.
+    phases: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def give_up_after(self) -> float:
@@ -71,6 +78,7 @@ class Budget:
             detect=Limit(detect.get("max"), detect.get("p95")),
             wait=raw.get("wait"),
             measures={key: raw[key] for key in criteria.by_key() if key in raw},
+            phases={key: raw[key]["max"] for key in BUDGETED_PHASES if raw.get(key)},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -79,6 +87,7 @@ class Budget:
             "detect": {"max": self.detect.max, "p95": self.detect.p95},
             "wait": None if self.wait is None and self.ttr.max is None else self.give_up_after,
             **self.measures,
+            **{key: {"max": limit} for key, limit in self.phases.items()},
         }
 
 
@@ -148,12 +157,14 @@ def _overlay(budget: Budget, raw: Mapping[str, Any]) -> Budget:
     for key, criterion in criteria.by_key().items():
         if key in raw:
             measures[key] = criterion.merge(measures.get(key), raw[key]) if key in measures else raw[key]
+    phases = {**budget.phases, **{key: raw[key]["max"] for key in BUDGETED_PHASES if key in raw}}
     return replace(
         budget,
         ttr=Limit(ttr.get("max", budget.ttr.max), ttr.get("p95", budget.ttr.p95)),
         detect=Limit(detect.get("max", budget.detect.max), detect.get("p95", budget.detect.p95)),
         wait=raw.get("wait", budget.wait),
         measures=measures,
+        phases=phases,
     )
 
 

@@ -20,6 +20,7 @@ from assertions.load_profiles import MAX_TEAMS, MAX_WORKERS
 from assertions.load_profiles import NONE as NO_LOAD
 from assertions.modes import RECOVERY_MODES_BUILTIN, is_recovery_name
 from assertions.schema import MAX_REPEAT, MAX_SECONDS, Strict, problem
+from assertions.timeline import BUDGETED_PHASES
 from foundation.errors import UserError
 
 
@@ -101,18 +102,30 @@ class LimitIn(Closed):
         return self
 
 
+class PhaseLimitIn(Closed):
+    """A phase's budget: its max only (one run's phase; nothing judges a phase's p95)."""
+
+    required: ClassVar[dict[str, str]] = {"max": "seconds the phase may take at most"}
+
+    max: Seconds
+
+
 class BudgetIn(Closed):
-    """Budgets: TTR, detection, the wait, and each criterion's under its key (its own checks, assertions.criteria)."""
+    """Budgets: TTR, detection, the wait, the phases that have one (assertions.timeline.BUDGETED_PHASES), and each
+    criterion's under its key (its own checks, assertions.criteria)."""
 
     model_config = Strict.model_config | {"extra": "allow"}
 
     ttr: LimitIn | None = None
     detect: LimitIn | None = None
     wait: Seconds = None
+    serving: PhaseLimitIn | None = None
+    reporting: PhaseLimitIn | None = None
+    next_commit: PhaseLimitIn | None = None
 
     @classmethod
     def allowed(cls) -> tuple[str, ...]:
-        return ("ttr", "detect", "wait", *criteria.by_key())
+        return ("ttr", "detect", "wait", *BUDGETED_PHASES, *criteria.by_key())
 
     @model_validator(mode="after")
     def _criteria(self) -> BudgetIn:

@@ -18,11 +18,13 @@ from fluxmodel.conditions import (
     is_ready,
     is_stalled,
     last_applied_revision,
+    observed_current,
 )
 from fluxmodel.conditions import (
     deployment_available as _deployment_available,
 )
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION
+from fluxmodel.signatures import rolled_back
 
 
 class Reader(Protocol):
@@ -108,6 +110,47 @@ def kustomization_ready(namespace: str, name: str, revision: Revision = None) ->
 def helmrelease_ready(namespace: str, name: str, chart_version: Revision = None) -> Check:
     """Ready=True, not Stalled (and the latest release at `chart_version`, if given)."""
     return _flux_ready(HELM_RELEASE.kind, HELM_RELEASE.api_version, namespace, name, chart_version)
+
+
+def helmrelease_reporting(
+    namespace: str, name: str, chart_version: Revision = None, last_good: str | None = None
+) -> Check:
+    """Flux tells the truth about the release: Ready=True (at `chart_version`, if given), or its remediation rolled a
+    failed upgrade back to `last_good` and says so (Ready=False or Remediated=True, reason RollbackSucceeded, for the
+    current spec). Without `last_good`, only Ready=True counts."""
+    ready = helmrelease_ready(namespace, name, chart_version)
+    who = f"HelmRelease {namespace}/{name}"
+    label = ready.name + (f", or rolled back to {last_good} and saying so" if last_good else "")
+
+    def check(reader: Reader) -> Outcome:
+        ok, detail = ready(reader)
+        if ok or last_good is None:
+            return ok, detail
+        obj = reader.get(HELM_RELEASE.api_version, HELM_RELEASE.kind, name, namespace)
+        if obj is None or not observed_current(obj) or not rolled_back(obj):
+            return False, detail
+        deployed = last_applied_revision(obj)
+        if deployed != last_good:
+            return False, f"{who} rolled back to {deployed}, want {last_good}"
+        return True, f"{who} rolled back to {last_good} and says so"
+
+    return Check(label, check)
+
+
+def spec_matches(
+    api_version: str, kind: str, namespace: str, name: str, what: str, good: Callable[[Any], bool]
+) -> Check:
+    """The object exists and `good` holds for it: a workload at the spec of a good revision (`what` says which, as
+    "at ...")."""
+    label = f"{kind} {namespace}/{name} {what}"
+
+    def check(reader: Reader) -> Outcome:
+        obj = reader.get(api_version, kind, name, namespace)
+        if obj is None:
+            return False, f"{kind} {namespace}/{name} missing"
+        return (True, label) if good(obj) else (False, f"{kind} {namespace}/{name} not {what}")
+
+    return Check(label, check)
 
 
 def deployment_available(namespace: str, name: str) -> Check:

@@ -1,10 +1,11 @@
 """The one judge: a run's verdict from the evidence it recorded, against a budget.
 
 The runner, the summary, `resilience gate` (with or without another SLO file) and the benchmarks all call
-`judge`, on the same `Evidence` (a summary entry holds all of it, see `evidence_from_entry`). Only the TTR part
-of a verdict depends on the budget: a run that lost user data, proves nothing (not steady, fault not proven,
-another recovery acting on its objects) or hit a harness error never passes, under any SLO file. Times are
-measured from one moment, the injection (`MEASURED_FROM`), for the TTR and for the wait alike.
+`judge`, on the same `Evidence` (a summary entry holds all of it, see `evidence_from_entry`). Only the time part
+of a verdict (TTR, detection, the phases the budget names) depends on the budget: a run that lost user data,
+proves nothing (not steady, fault not proven, another recovery acting on its objects) or hit a harness error never
+passes, under any SLO file. Times are measured from one moment, the injection (`MEASURED_FROM`), for the TTR and for
+the wait alike (the next commit's, from its own push).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from assertions import criteria, isolation
 from assertions.diagnostics import Diagnostics, LoadDiagnostics
 from assertions.schema import MEASURED_FROM, ClusterLock, Host, Reconcilers, entry_problem
 from assertions.slo import Budget
-from assertions.timeline import Timeline
+from assertions.timeline import BUDGETED_PHASES, NEXT_COMMIT, NEXT_COMMIT_KEY, Timeline
 from foundation.errors import HarnessError
 
 
@@ -55,6 +56,8 @@ class Evidence:
     measurements: Mapping[str, Any] = field(default_factory=dict)
     # Which controller processes reconciled the run (None: the provider cannot tell, and no shard was asked for).
     reconcilers: Reconcilers | None = None
+    # Seconds from the injection to each phase reached (Timeline.since_injected).
+    phases: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ def judge(evidence: Evidence, budget: Budget) -> Judgement:
     if evidence.foreign_activity or other_controllers:
         acted = "; ".join((*evidence.foreign_activity, *other_controllers))
         return Judgement(Verdict.INVALID, f"not measured under its own recovery alone: {acted}" + notes)
-    if not (_finite(evidence.ttr) and _finite(evidence.detect)):
+    if not (_finite(evidence.ttr) and _finite(evidence.detect) and all(map(_finite, evidence.phases.values()))):
         return Judgement(Verdict.INVALID, f"not a finite measurement (TTR {evidence.ttr}, detect {evidence.detect})")
     lost = "user data not preserved: " + "; ".join(evidence.data_violations) if evidence.data_violations else ""
     timing = _judge_time(evidence, budget)
@@ -142,10 +145,29 @@ def _judge_time(evidence: Evidence, budget: Budget) -> Judgement:
         problems.append(f"TTR {ttr:.1f}s > max {budget.ttr.max:.0f}s")
     if detect is not None and budget.detect.max is not None and detect > budget.detect.max:
         problems.append(f"time to detect {detect:.1f}s > max {budget.detect.max:.0f}s")
+    problems += [p for key, limit in budget.phases.items() if (p := _phase_problem(evidence, key, limit))]
     if problems:
         return Judgement(Verdict.BREACH, "; ".join(problems), excusable=True)
     limit = f"{budget.ttr.max:.0f}s" if budget.ttr.max is not None else "no max"
     return Judgement(Verdict.PASS, f"TTR {ttr:.1f}s within {limit}")
+
+
+def _phase_problem(evidence: Evidence, key: str, limit: float) -> str | None:
+    """What is wrong with a budgeted phase: over its max, or never reached. `next_commit` counts from its push (the
+    runner's measurement), the others from the injection."""
+    phase = BUDGETED_PHASES[key]
+    if phase == NEXT_COMMIT:
+        measured = evidence.measurements.get(NEXT_COMMIT_KEY)
+        if not measured:
+            return f"{phase} never measured (budget max {limit:g}s)"
+        seconds = measured.get("taken_after")
+        if seconds is None:
+            return f"{phase}: the commit pushed after recovery was not taken (budget max {limit:g}s)"
+        return f"{phase} taken {seconds:.1f}s after its push > max {limit:g}s" if seconds > limit else None
+    seconds = evidence.phases.get(phase)
+    if seconds is None:
+        return f"{phase} never reached (budget max {limit:g}s)"
+    return f"{phase} {seconds:.1f}s > max {limit:g}s" if seconds > limit else None
 
 
 @dataclass
@@ -209,6 +231,7 @@ class RunResult:
             not_recovered_detail=self.not_recovered_detail,
             measurements=dict(self.measurements),
             reconcilers=self.reconcilers,
+            phases=self.timeline.since_injected_all(),
         )
 
     def judge(self) -> Judgement:
@@ -238,6 +261,7 @@ class RunResult:
             "reason": judgement.reason,
             "ttr_seconds": evidence.ttr,
             "detect_seconds": evidence.detect,
+            "since_injected": dict(evidence.phases),
             "measured_from": MEASURED_FROM,
             "phases": self.timeline.phase_seconds(),
             "budget": self.budget.to_json(),
@@ -278,6 +302,10 @@ def evidence_from_entry(entry: Mapping[str, Any]) -> Evidence:
     def strings(key: str) -> tuple[str, ...]:
         return tuple(str(v) for v in entry.get(key) or ())
 
+    measurements = {c.key: entry[c.key] for c in criteria.CRITERIA if c.key in entry}
+    if entry.get(NEXT_COMMIT_KEY) is not None:
+        measurements[NEXT_COMMIT_KEY] = entry[NEXT_COMMIT_KEY]
+
     return Evidence(
         ttr=entry.get("ttr_seconds"),
         detect=entry.get("detect_seconds"),
@@ -288,8 +316,9 @@ def evidence_from_entry(entry: Mapping[str, Any]) -> Evidence:
         data_violations=strings("data_violations"),
         notes=strings("notes"),
         not_recovered_detail=str(entry.get("not_recovered_detail") or ""),
-        measurements={c.key: entry[c.key] for c in criteria.CRITERIA if c.key in entry},
+        measurements=measurements,
         reconcilers=Reconcilers.model_validate(entry["reconcilers"]) if entry.get("reconcilers") else None,
+        phases=dict(entry.get("since_injected") or {}),
     )
 
 

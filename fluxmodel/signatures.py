@@ -132,6 +132,16 @@ HELM_ROLLED_BACK = Signature(
     "helm-controller remediated a failed upgrade by rolling back (the release is not at the desired chart)",
     status="True",
 )
+# The same rollback as helm-controller's Ready says it: False, with the rollback's message, until the next change of
+# the spec. Not in ALL: classify reports the rollback once, as helm-rolled-back.
+HELM_ROLLBACK_REPORTED = Signature(
+    "helm-rollback-reported",
+    HR,
+    "Ready",
+    HELM_ROLLED_BACK.reasons,
+    HELM_ROLLED_BACK.message,
+    "helm-controller's Ready after a remediation rolled a failed upgrade back to the previous release",
+)
 HELM_RETRIES_EXHAUSTED = Signature(
     "helm-retries-exhausted",
     HR,
@@ -187,6 +197,11 @@ BY_NAME = {s.name: s for s in ALL}
 # Not on any object: kustomize-controller only logs it, and a cycle silently stops event-driven reconciles
 # of its source (fluxcd/kustomize-controller issue 1712).
 CIRCULAR_DEPENDENCY_LOG = re.compile(r"circular dependency detected: (?P<cycle>[^\"]+)")
+
+
+def rolled_back(obj: dict[str, Any]) -> bool:
+    """helm-controller says its remediation rolled a failed upgrade back (on Ready or on Remediated)."""
+    return HELM_ROLLBACK_REPORTED.matches(obj) or HELM_ROLLED_BACK.matches(obj)
 
 
 def classify(obj: dict[str, Any]) -> list[Signature]:

@@ -12,6 +12,11 @@ import yaml
 
 POD_BEHAVIOR = "resilience.gitops.io/pod-behavior"
 READY_DELAY = "pod-ready.stage.kwok.x-k8s.io/delay"
+# Releases of the app: the good one a fault's commit rolls out, the one whose pods never become Ready (with
+# POD_BEHAVIOR never-ready), and the good one a team rolls forward to after it.
+NEW_IMAGE = "registry.local/app:2.0.0"
+NEVER_READY_IMAGE = "registry.local/app:2.0.0-rc1"
+FIXED_IMAGE = "registry.local/app:2.0.1"
 
 
 def dump(*docs: dict[str, Any]) -> str:
@@ -50,6 +55,21 @@ def deployment(
             "template": {"metadata": template_meta, "spec": {"containers": [{"name": "app", "image": image}]}},
         },
     }
+
+
+def pod_template(obj: dict[str, Any]) -> dict[str, Any]:
+    """A workload's pod template (empty when it has none)."""
+    return dict((obj.get("spec") or {}).get("template") or {})
+
+
+def images(obj: dict[str, Any]) -> list[str]:
+    """The images of a workload's containers, in order."""
+    return [str(c.get("image")) for c in (pod_template(obj).get("spec") or {}).get("containers") or []]
+
+
+def match_labels(obj: dict[str, Any]) -> dict[str, str]:
+    """A workload's spec.selector.matchLabels."""
+    return dict(((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
 
 
 def service(name: str, namespace: str, cluster_ip: str | None = None) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """What a fault is: set up a workload, inject, prove it took effect, know when it is recovered, undo it.
 
+Recovered means the same under every recovery mode: the app serves a good revision (`serving`, its workload only)
+and Flux's status tells the truth about what runs (`reporting`), at once; after that the pipeline must take one
+more good commit (`next_commit`).
+
 Each scenario run gets its own app (name, namespace, path in Git, Flux objects), so runs never see each
 other's objects. Every change goes through FaultContext, which writes the undo step to the revert record
 before making the change.
@@ -13,7 +17,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from assertions.steady import AtLeast, Check, Revision, always, deployment_available, kustomization_ready
+from assertions.steady import (
+    AtLeast,
+    Check,
+    Revision,
+    always,
+    deployment_available,
+    kustomization_ready,
+    spec_matches,
+)
 from assertions.watch import Target
 from clusters.model import Cluster
 from fluxmodel.annotations import reconcile_request
@@ -174,6 +186,25 @@ class FaultContext:
         return str(self.state.get("head") or self.cluster.git.revision())
 
 
+@dataclass(frozen=True)
+class NextCommit:
+    """One more good commit once recovered (files to write), and the check that says the pipeline took it."""
+
+    message: str
+    write: Mapping[str, str]
+    taken: Check
+
+
+def serves_spec(namespace: str, name: str, what: str, good: Callable[[dict[str, Any]], bool]) -> Check:
+    """The Deployment `name` available with the spec of a good revision (`good`; `what` says which, as "at ...")."""
+    return deployment_available(namespace, name) & spec_matches("apps/v1", "Deployment", namespace, name, what, good)
+
+
+def serves_image(namespace: str, image: str, name: str = "web") -> Check:
+    """The Deployment `name` available, running `image` (the revision Git holds)."""
+    return serves_spec(namespace, name, f"at image {image}", lambda obj: apps.images(obj) == [image])
+
+
 class Fault(ABC):
     """A fault of the catalog. Subclasses set the class attributes and implement setup/steady/inject."""
 
@@ -235,10 +266,39 @@ class Fault(ABC):
 
         return Check(label, check)
 
+    def recovery_revision(self, ctx: FaultContext) -> Revision:
+        """What Flux must report once recovered: the run's Git head (read at each check) or a later revision holding
+        it (other teams commit on top under load); any revision when Git holds a bad desired state."""
+        return AtLeast(ctx.head, ctx.cluster.git.includes) if self.desired_state_valid else None
+
+    def serving(self, ctx: FaultContext) -> Check:
+        """The app serves a good revision, its workload only: by default the Deployment `web` available. Faults whose
+        change shows in a workload's spec check that spec: the one Git holds, or the last good one (any good one)
+        when Git holds a bad desired state."""
+        return deployment_available(ctx.namespace, "web")
+
+    def reporting(self, ctx: FaultContext) -> Check:
+        """Flux's status tells the truth about what runs: the run's Kustomization Ready=True at the recovery
+        revision (a Kustomization has no remediation that could say otherwise honestly)."""
+        return kustomization_ready(ctx.flux_namespace, ctx.app, self.recovery_revision(ctx))
+
     def recovered(self, ctx: FaultContext) -> Check:
-        """Steady state again: at the run's Git head (read at each check) or a later revision holding it (other
-        teams commit on top under load), unless Git holds a bad desired state."""
-        return self.steady(ctx, AtLeast(ctx.head, ctx.cluster.git.includes) if self.desired_state_valid else None)
+        """Recovered (the TTR): serving and reporting at once; not overridden, so it means the same for every fault
+        and every recovery mode."""
+        return self.serving(ctx) & self.reporting(ctx)
+
+    def next_commit(self, ctx: FaultContext) -> NextCommit:
+        """One more good commit once recovered: a file no kustomization lists (nothing in the cluster changes), taken
+        when the run's Kustomization is Ready at it or at a later revision holding it."""
+        return NextCommit(
+            f"Next commit after recovering {ctx.app}",
+            {f"{ctx.path}/NEXT_COMMIT": f"{ctx.app}: the commit after recovery\n"},
+            kustomization_ready(ctx.flux_namespace, ctx.app, AtLeast(ctx.head, ctx.cluster.git.includes)),
+        )
+
+    def announce(self, ctx: FaultContext) -> None:
+        """Tell Flux a commit waits, as a webhook receiver would: the run's source only (Flux does the rest)."""
+        ctx.reconcile()
 
     def after_proof(self, ctx: FaultContext) -> None:  # noqa: B027 - an optional hook
         """Called once the fault is proven: faults whose cause goes away (or is fixed in Git) do it here."""

@@ -3,6 +3,7 @@ server unreachable for a while with a commit waiting behind it.
 
 These need the local provider's supervisor (process control); on other providers they are skipped. Each hits
 the whole cluster (every run's reconciliations, every run's source), so each runs alone on a shared cluster.
+Each waits on a good commit, so the app serves once that commit's workload is live.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from assertions.steady import Check, helmrelease_ready
+from assertions.steady import Check
 from fluxmodel.conditions import condition, last_applied_revision
 from fluxmodel.kinds import GIT_REPOSITORY, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import SOURCE_FETCH_FAILED
 from foundation.errors import HarnessError
 from foundation.waiting import wait_until
 from injectors import apps
-from injectors.base import WEB_PODS, Fault, FaultContext, standard_setup, web_app
+from injectors.base import WEB_PODS, Fault, FaultContext, serves_image, standard_setup, web_app
 from injectors.helm import RELEASE, HelmUpgradeBroken
 
 CRASH_SIGNAL = 9
@@ -60,7 +61,7 @@ class KustomizeControllerCrash(Fault):
 
     def inject(self, ctx: FaultContext) -> None:
         control = _control(ctx)
-        dep = apps.deployment("web", ctx.namespace, image="registry.local/app:2.0.0")
+        dep = apps.deployment("web", ctx.namespace, image=apps.NEW_IMAGE)
         head = ctx.commit("Roll out app 2.0.0", write={f"{ctx.path}/deployment.yaml": apps.dump(dep)})
         ctx.reconcile(ctx.kustomization_ref())
 
@@ -73,6 +74,9 @@ class KustomizeControllerCrash(Fault):
         killed = ctx.state["killed"] = ctx.controller(self.component)
         ctx.state["killed_pid"] = control.kill(killed, CRASH_SIGNAL)
         ctx.state["proof"] = f"killed {killed} pid {ctx.state['killed_pid']} while Reconciling {head}"
+
+    def serving(self, ctx: FaultContext) -> Check:
+        return serves_image(ctx.namespace, apps.NEW_IMAGE)
 
     def visible(self, ctx: FaultContext) -> Check:
         return restarted(ctx, self.component)
@@ -114,9 +118,6 @@ class HelmControllerCrash(HelmUpgradeBroken):
     def visible(self, ctx: FaultContext) -> Check:
         return restarted(ctx, self.component)
 
-    def recovered(self, ctx: FaultContext) -> Check:
-        return super().recovered(ctx) & helmrelease_ready(ctx.namespace, RELEASE, self.version)
-
 
 class SourceOutage(Fault):
     name = "source-outage"
@@ -134,10 +135,13 @@ class SourceOutage(Fault):
     def target(self, ctx: FaultContext) -> ObjectRef:
         return ObjectRef(GIT_REPOSITORY.kind, ctx.flux_namespace, ctx.app)
 
+    def serving(self, ctx: FaultContext) -> Check:
+        return serves_image(ctx.namespace, apps.NEW_IMAGE)
+
     def inject(self, ctx: FaultContext) -> None:
         control = _control(ctx)
         ctx.record.add("release", component="gitserver")
         control.hold("gitserver", self.outage)
-        dep = apps.deployment("web", ctx.namespace, image="registry.local/app:2.0.0")
+        dep = apps.deployment("web", ctx.namespace, image=apps.NEW_IMAGE)
         ctx.commit("Roll out app 2.0.0 (behind the outage)", write={f"{ctx.path}/deployment.yaml": apps.dump(dep)})
         ctx.reconcile(ctx.kustomization_ref())

@@ -3,22 +3,27 @@
 The dependent Flux objects live in Git, applied by the run's parent Kustomization, so a cycle is "fixed in
 Git" like a person would fix it: a commit, and nothing but the source being told a new commit exists (what
 a webhook receiver does). Flux reports no cycle on any object, and kustomize-controller stops event-driven
-reconciles of every Kustomization of that source while one exists.
+reconciles of every Kustomization of that source while one exists. The fix is the good revision: the app serves
+once its objects hold the fix's content (ConfigMaps, or the releases' Deployments at the fix's replicas).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, ClassVar
 
-from assertions.steady import Check, Revision, helmrelease_ready, kustomization_ready
+from assertions.steady import AtLeast, Check, Revision, helmrelease_ready, kustomization_ready, spec_matches
 from fluxmodel.graph import DependencyGraph, format_cycle
 from fluxmodel.kinds import HELM_RELEASE, KUSTOMIZATION, ObjectRef
 from fluxmodel.signatures import DEPENDENCY_NOT_READY
 from foundation.waiting import wait_until
 from injectors import apps
-from injectors.base import Fault, FaultContext, standard_setup
+from injectors.base import Fault, FaultContext, NextCommit, serves_spec, standard_setup
 from injectors.helm import BASE_VERSION, publish
+
+FIXED = "v3"  # the content the fix in Git rolls out (v1 before the fault, v2 the commit it locks up)
+FIXED_REPLICAS, NEXT_REPLICAS = 3, 2  # the releases' replicas after the fix, and in the next commit after it
 
 
 def _configmap(ctx: FaultContext, name: str, value: str) -> dict[str, Any]:
@@ -74,6 +79,26 @@ class _Chain(Fault):
     def watched_refs(self, ctx: FaultContext) -> set[str]:
         return {str(ctx.kustomization_ref(f"{ctx.app}-{n}")) for n in self.children} | {str(ctx.kustomization_ref())}
 
+    def serving(self, ctx: FaultContext) -> Check:
+        """Every child's ConfigMap holds the fix's content."""
+
+        def fixed(obj: dict[str, Any]) -> bool:
+            return (obj.get("data") or {}).get("value") == FIXED
+
+        checks = [spec_matches("v1", "ConfigMap", ctx.namespace, name, f"at {FIXED}", fixed) for name in self.children]
+        out = checks[0]
+        for check in checks[1:]:
+            out = out & check
+        return out
+
+    def reporting(self, ctx: FaultContext) -> Check:
+        return self.steady(ctx, self.recovery_revision(ctx))
+
+    def next_commit(self, ctx: FaultContext) -> NextCommit:
+        """Taken when the parent and every child are Ready at it: no Kustomization of the source is left behind."""
+        taken = self.steady(ctx, AtLeast(ctx.head, ctx.cluster.git.includes))
+        return dataclasses.replace(super().next_commit(ctx), taken=taken)
+
     def fix(self, ctx: FaultContext, files: dict[str, str], message: str) -> None:
         time.sleep(self.fix_after)
         ctx.commit(message, write=files)
@@ -115,7 +140,7 @@ class DependencyCycle(_Chain):
             ctx.reconcile(ctx.kustomization_ref(f"{ctx.app}-{name}"))
 
     def after_proof(self, ctx: FaultContext) -> None:
-        self.fix(ctx, self.files(ctx, self.initial(), "v3"), "Break the a <-> b cycle")
+        self.fix(ctx, self.files(ctx, self.initial(), FIXED), "Break the a <-> b cycle")
 
 
 class DependencyChainBlocked(_Chain):
@@ -136,7 +161,7 @@ class DependencyChainBlocked(_Chain):
         ctx.reconcile(ctx.kustomization_ref())
 
     def after_proof(self, ctx: FaultContext) -> None:
-        self.fix(ctx, self.files(ctx, self.initial(), "v3"), "Fix the chain's root")
+        self.fix(ctx, self.files(ctx, self.initial(), FIXED), "Fix the chain's root")
 
 
 class HelmDependencyCycle(Fault):
@@ -173,7 +198,21 @@ class HelmDependencyCycle(Fault):
             & helmrelease_ready(ctx.namespace, "b")
         )
 
-    def recovered(self, ctx: FaultContext) -> Check:
+    def serving(self, ctx: FaultContext) -> Check:
+        return self._releases_at(ctx, FIXED_REPLICAS)
+
+    def _releases_at(self, ctx: FaultContext, replicas: int) -> Check:
+        """Both releases' Deployments available at `replicas` (the values of the commit that set them)."""
+
+        def scaled(obj: dict[str, Any]) -> bool:
+            return (obj.get("spec") or {}).get("replicas") == replicas
+
+        def at(name: str) -> Check:
+            return serves_spec(ctx.namespace, name, f"at {replicas} replicas", scaled)
+
+        return at("a") & at("b")
+
+    def reporting(self, ctx: FaultContext) -> Check:
         # Both releases must have acted on the fix, not merely still be Ready from before the cycle.
         def reconciled(reader: Any) -> tuple[bool, str]:
             for name in ("a", "b"):
@@ -183,7 +222,13 @@ class HelmDependencyCycle(Fault):
                     return False, f"HelmRelease {name} has not reconciled its latest spec"
             return True, "both releases reconciled their latest spec"
 
-        return super().recovered(ctx) & Check("releases reconciled", reconciled)
+        return self.steady(ctx, self.recovery_revision(ctx)) & Check("releases reconciled", reconciled)
+
+    def next_commit(self, ctx: FaultContext) -> NextCommit:
+        """A values change of both releases (their replicas), so helm-controller upgrades each again."""
+        taken = self.steady(ctx, AtLeast(ctx.head, ctx.cluster.git.includes)) & self._releases_at(ctx, NEXT_REPLICAS)
+        files = self.files(ctx, {"a": [], "b": ["a"]}, NEXT_REPLICAS)
+        return NextCommit(f"Scale releases a and b to {NEXT_REPLICAS}", files, taken)
 
     def target(self, ctx: FaultContext) -> ObjectRef:
         return ObjectRef(HELM_RELEASE.kind, ctx.namespace, "b")
@@ -200,5 +245,5 @@ class HelmDependencyCycle(Fault):
 
     def after_proof(self, ctx: FaultContext) -> None:
         time.sleep(self.fix_after)
-        ctx.commit("Break the a <-> b release cycle", write=self.files(ctx, {"a": [], "b": ["a"]}, 3))
+        ctx.commit("Break the a <-> b release cycle", write=self.files(ctx, {"a": [], "b": ["a"]}, FIXED_REPLICAS))
         ctx.reconcile()

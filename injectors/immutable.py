@@ -2,7 +2,8 @@
 
 Each is proven real before it lands (the API server refuses the change in a server-side dry-run), shows up
 on the Kustomization as kustomize-controller's dry-run failure, and is recovered once the new desired state
-is live. The StatefulSet's PersistentVolumeClaims hold data: they must survive whatever recovery does.
+is live: the app serves once the changed object carries the new value of its immutable field. The StatefulSet's
+PersistentVolumeClaims hold data: they must survive whatever recovery does.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ import ipaddress
 import secrets
 from typing import Any
 
-from assertions.steady import Check, Revision, exists, kustomization_ready, statefulset_ready
+from assertions.steady import (
+    Check,
+    Revision,
+    deployment_available,
+    exists,
+    kustomization_ready,
+    spec_matches,
+    statefulset_ready,
+)
 from assertions.watch import Target
 from fluxmodel.signatures import IMMUTABLE_FIELD
 from injectors import apps
@@ -33,6 +42,31 @@ class _ImmutableObject(Fault):
         """File name -> object, before (changed=False) and after the fault."""
         raise NotImplementedError
 
+    def field(self, obj: dict[str, Any]) -> Any:
+        """The immutable field the fault changes, as an object holds it."""
+        raise NotImplementedError
+
+    def changed_object(self, ctx: FaultContext) -> dict[str, Any]:
+        """The object whose immutable field the fault changes, as Git holds it after the fault."""
+        return next(obj for name, obj in self.objects(ctx, changed=True).items() if name != "deployment.yaml")
+
+    def workload(self, ctx: FaultContext) -> Check:
+        return deployment_available(ctx.namespace, "web")
+
+    def serving(self, ctx: FaultContext) -> Check:
+        """The workload available and the changed object at the new value Git holds."""
+        target = self.changed_object(ctx)
+        want, meta = self.field(target), target["metadata"]
+        live = spec_matches(
+            target["apiVersion"],
+            target["kind"],
+            meta["namespace"],
+            meta["name"],
+            f"at {want}",
+            lambda obj: self.field(obj) == want,
+        )
+        return self.workload(ctx) & live
+
     def files(self, ctx: FaultContext, changed: bool) -> dict[str, str]:
         objs = self.objects(ctx, changed)
         out = {f"{ctx.path}/{name}": apps.dump(obj) for name, obj in objs.items()}
@@ -43,8 +77,7 @@ class _ImmutableObject(Fault):
         standard_setup(ctx, self.files(ctx, changed=False))
 
     def inject(self, ctx: FaultContext) -> None:
-        changed = self.objects(ctx, changed=True)
-        target = next(obj for name, obj in changed.items() if name != "deployment.yaml")
+        target = self.changed_object(ctx)
         ctx.prove(ctx.refused(target, *self.refusal), f"a change to an immutable field of {target['kind']}")
         ctx.commit(f"{self.summary}", write=self.files(ctx, changed=True))
         ctx.reconcile(ctx.kustomization_ref())
@@ -63,6 +96,9 @@ class ServiceClusterIP(_ImmutableObject):
             "service.yaml": apps.service("web", ctx.namespace, cluster_ip=ip),
         }
 
+    def field(self, obj: dict[str, Any]) -> Any:
+        return f"clusterIP {(obj.get('spec') or {}).get('clusterIP')}"
+
     def steady(self, ctx: FaultContext, revision: Revision) -> Check:
         return super().steady(ctx, revision) & exists("v1", "Service", ctx.namespace, "web")
 
@@ -71,6 +107,9 @@ class JobTemplate(_ImmutableObject):
     name = "immutable-job-template"
     summary = "a Job's pod template (its image) changes in Git"
     refusal = ("spec.template", "field is immutable")
+
+    def field(self, obj: dict[str, Any]) -> Any:
+        return f"images {', '.join(apps.images(obj))}"
 
     def objects(self, ctx: FaultContext, changed: bool) -> dict[str, dict[str, Any]]:
         image = "registry.local/migrate:2" if changed else "registry.local/migrate:1"
@@ -95,8 +134,16 @@ class StatefulSetClaims(_ImmutableObject):
     def objects(self, ctx: FaultContext, changed: bool) -> dict[str, dict[str, Any]]:
         return {"statefulset.yaml": apps.statefulset("db", ctx.namespace, storage="2Gi" if changed else "1Gi")}
 
+    def field(self, obj: dict[str, Any]) -> Any:
+        claims = (obj.get("spec") or {}).get("volumeClaimTemplates") or []
+        sizes = [((c.get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage") for c in claims]
+        return f"claim storage {', '.join(map(str, sizes))}"
+
+    def workload(self, ctx: FaultContext) -> Check:
+        return statefulset_ready(ctx.namespace, "db")
+
     def steady(self, ctx: FaultContext, revision: Revision) -> Check:
-        return kustomization_ready(ctx.flux_namespace, ctx.app, revision) & statefulset_ready(ctx.namespace, "db")
+        return kustomization_ready(ctx.flux_namespace, ctx.app, revision) & self.workload(ctx)
 
     def targets(self, ctx: FaultContext) -> list[Target]:
         return [*super().targets(ctx), Target("apps/v1", "StatefulSet", ctx.namespace)]

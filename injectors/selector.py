@@ -1,16 +1,18 @@
 """Selector faults: a Deployment's selector changes under a live workload, directly or through kustomize labels.
 
 All three end in kustomize-controller's dry-run failing with `spec.selector ... field is immutable`; the
-desired state in Git is valid, so recovery means the new selector is live (the Deployment was replaced).
+desired state in Git is valid, so recovery means the new selector is live (the Deployment was replaced): the app
+serves once `web` is available with it.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from assertions.steady import Check
 from fluxmodel.signatures import SELECTOR_IMMUTABLE
 from injectors import apps
-from injectors.base import WEB_PODS, Fault, FaultContext, standard_setup, web_app
+from injectors.base import WEB_PODS, Fault, FaultContext, serves_spec, standard_setup, web_app
 
 
 class _WebSelectorFault(Fault):
@@ -19,6 +21,8 @@ class _WebSelectorFault(Fault):
     family = "selector"
     signature = SELECTOR_IMMUTABLE
     serves = WEB_PODS
+    # The selector Git holds after the fault (as kustomize renders it).
+    selector: ClassVar[dict[str, str]]
 
     def web(self, ctx: FaultContext, labels: dict[str, str]) -> dict[str, Any]:
         """The `web` Deployment with `labels` as its selector and pod template labels."""
@@ -27,13 +31,19 @@ class _WebSelectorFault(Fault):
     def setup(self, ctx: FaultContext) -> None:
         standard_setup(ctx, web_app(ctx, self.web(ctx, {"app": "web"})))
 
+    def serving(self, ctx: FaultContext) -> Check:
+        shown = ",".join(f"{k}={v}" for k, v in sorted(self.selector.items()))
+        selector = self.selector
+        return serves_spec(ctx.namespace, "web", f"at selector {shown}", lambda obj: apps.match_labels(obj) == selector)
+
 
 class SelectorChange(_WebSelectorFault):
     name = "selector-change"
     summary = "a Deployment's spec.selector and template labels change in Git"
+    selector: ClassVar[dict[str, str]] = {"app": "web", "track": "stable"}
 
     def inject(self, ctx: FaultContext) -> None:
-        changed = self.web(ctx, {"app": "web", "track": "stable"})
+        changed = self.web(ctx, self.selector)
         ctx.prove(ctx.refused(changed, "spec.selector", "field is immutable"), "an immutable selector change")
         ctx.commit("Select only stable pods", write={f"{ctx.path}/deployment.yaml": apps.dump(changed)})
         ctx.reconcile(ctx.kustomization_ref())
@@ -41,10 +51,11 @@ class SelectorChange(_WebSelectorFault):
 
 class _KustomizeLabels(_WebSelectorFault):
     labels_field: ClassVar[dict[str, Any]]
+    selector: ClassVar[dict[str, str]] = {"app": "web", "team": "payments"}
 
     def inject(self, ctx: FaultContext) -> None:
         # What kustomize renders: the label lands in metadata, the selector and the pod template.
-        rendered = self.web(ctx, {"app": "web", "team": "payments"})
+        rendered = self.web(ctx, self.selector)
         rendered["metadata"]["labels"] = {"team": "payments"}
         ctx.prove(ctx.refused(rendered, "spec.selector", "field is immutable"), "a selector rewrite")
         files = web_app(ctx, **self.labels_field)

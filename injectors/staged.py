@@ -5,11 +5,14 @@ Every run sets up the same objects: per stage a namespace, a GitRepository and a
 (targetNamespace per stage; production is the run's own namespace, with its user data). Under `none` Flux alone
 applies each commit to every stage at once; under `staged` a StagedKustomization (the design's example, plus a
 canary stage) holds the stages and the stage controller moves revisions. The `reached` figure counts, per stage,
-the objects that ever carried the bad revision; the SLO file budgets production at 0 under `staged`.
+the objects that ever carried the bad revision; the SLO file budgets production at 0 under `staged`. The app serves
+once production's workload runs a good release; the stages' reporting is each fault's own (held at the last good
+revision under `staged`, at the head otherwise).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,11 +27,10 @@ from fluxmodel.staged import COMPATIBILITY_CHECK, POD_READY, head_name, short
 from foundation.errors import HarnessError
 from foundation.waiting import wait_until
 from injectors import apps
-from injectors.base import Fault, FaultContext
+from injectors.base import Fault, FaultContext, NextCommit, serves_image, serves_spec
 
 STAGED_MODE = "staged"
 CANARY_TIMEOUT = "30s"  # pod-ready in the canary; Flux's own health check (KS_DEFAULTS) times out after 20 s
-NEVER_READY_IMAGE = "registry.local/app:2.0.0-rc1"
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def web(**kwargs: Any) -> dict[str, Any]:
 
 def never_ready(obj: dict[str, Any]) -> bool:
     """A Deployment of the never-ready release (the bad change of the rollout faults)."""
-    return obj.get("kind") == "Deployment" and NEVER_READY_IMAGE in str((obj.get("spec") or {}).get("template"))
+    return obj.get("kind") == "Deployment" and apps.NEVER_READY_IMAGE in apps.images(obj)
 
 
 def staged_status(reader: Reader, ctx: FaultContext) -> dict[str, Any]:
@@ -102,6 +104,8 @@ def stage_phase(reader: Reader, ctx: FaultContext, stage: str) -> tuple[str, str
 class StagedFault(Fault):
     family = "staged"
     bad_change: ClassVar[dict[str, Any]] = {}
+    # The release production must run once recovered (None: any good one, the last good or a later).
+    good_image: ClassVar[str | None] = None
 
     def runs_under(self, mode: str) -> bool:
         """With stages and without: Flux alone (`none`), the stage controller, or a user's own."""
@@ -198,6 +202,28 @@ class StagedFault(Fault):
                 )
 
     # -- what the run measures -------------------------------------------------------------------------------
+    def serving(self, ctx: FaultContext) -> Check:
+        """Production's workload available at a good release."""
+        if self.good_image is not None:
+            return serves_image(ctx.namespace, self.good_image)
+        return serves_spec(ctx.namespace, "web", "at a good release", lambda obj: not never_ready(obj))
+
+    def announce(self, ctx: FaultContext) -> None:
+        self.fetch(ctx)
+
+    def next_commit_web(self, ctx: FaultContext) -> dict[str, Any] | None:
+        """The Deployment the next commit rolls forward to; None when Git's head is good (a harmless file will do)."""
+        return None
+
+    def next_commit(self, ctx: FaultContext) -> NextCommit:
+        """Taken once production's Kustomization is Ready at it."""
+        commit = super().next_commit(ctx)
+        dep = self.next_commit_web(ctx)
+        if dep is None:
+            return commit
+        write = {f"{ctx.path}/deployment.yaml": apps.dump(dep)}
+        return dataclasses.replace(commit, message="Roll forward to app 2.0.1", write=write)
+
     def target(self, ctx: FaultContext) -> ObjectRef:
         return ctx.kustomization_ref()
 
@@ -261,10 +287,15 @@ class StagedSelectorChange(StagedFault):
     def visible(self, ctx: FaultContext) -> Check:
         return self.failed_in(ctx, "validation", COMPATIBILITY_CHECK) if self.staged(ctx) else super().visible(ctx)
 
-    def recovered(self, ctx: FaultContext) -> Check:
+    def reporting(self, ctx: FaultContext) -> Check:
         if self.staged(ctx):
             return self.held_at_last_good(ctx, "validation", COMPATIBILITY_CHECK)
         return self._stages_at(ctx, ctx.head, ("production",))  # Flux alone: the new selector live
+
+    def next_commit_web(self, ctx: FaultContext) -> dict[str, Any] | None:
+        """Under stages Git's head holds the refused selector: the next good commit keeps the live one. Without them
+        recovered means the new selector is live, and the head is good."""
+        return web(image=apps.FIXED_IMAGE) if self.staged(ctx) else None
 
 
 class StagedUnhealthyRollout(StagedFault):
@@ -274,7 +305,7 @@ class StagedUnhealthyRollout(StagedFault):
     desired_state_valid = False
 
     def inject(self, ctx: FaultContext) -> None:
-        self.push(ctx, "Roll out app 2.0.0-rc1", web(image=NEVER_READY_IMAGE, behavior="never-ready"), bad=True)
+        self.push(ctx, "Roll out app 2.0.0-rc1", web(image=apps.NEVER_READY_IMAGE, behavior="never-ready"), bad=True)
 
     def bad_object(self, obj: dict[str, Any]) -> bool:
         return never_ready(obj)
@@ -282,22 +313,26 @@ class StagedUnhealthyRollout(StagedFault):
     def visible(self, ctx: FaultContext) -> Check:
         return self.failed_in(ctx, "canary", POD_READY) if self.staged(ctx) else super().visible(ctx)
 
-    def recovered(self, ctx: FaultContext) -> Check:
+    def reporting(self, ctx: FaultContext) -> Check:
         if self.staged(ctx):
             return self.held_at_last_good(ctx, "canary", POD_READY)
         return self._stages_at(ctx, None, ("production",))  # Flux alone: healthy at any revision
+
+    def next_commit_web(self, ctx: FaultContext) -> dict[str, Any] | None:
+        return web(image=apps.FIXED_IMAGE)  # a roll forward past the bad release
 
 
 class StagedGoodChange(StagedFault):
     name = "staged-good-change"
     summary = "a good change flows through every stage: commit to production Ready, with and without the gates"
     desired_state_valid = True
+    good_image = apps.NEW_IMAGE
 
     def inject(self, ctx: FaultContext) -> None:
-        revision = self.push(ctx, "Roll out app 2.0.0", web(image="registry.local/app:2.0.0"), bad=False)
+        revision = self.push(ctx, "Roll out app 2.0.0", web(image=apps.NEW_IMAGE), bad=False)
         ctx.state["proof"] = f"committed a good change at {revision}"
 
-    def recovered(self, ctx: FaultContext) -> Check:
+    def reporting(self, ctx: FaultContext) -> Check:
         check = self._stages_at(ctx, ctx.head, ("production",))
         return check & self._pipeline_holds(ctx) if self.staged(ctx) else check
 
@@ -309,6 +344,7 @@ class StagedControllerKill(StagedFault):
     name = "staged-controller-kill"
     summary = "the stage controller killed (-9) mid-promotion: it resumes, skips no stage, applies nothing twice"
     desired_state_valid = True
+    good_image = apps.NEW_IMAGE
 
     def runs_under(self, mode: str) -> bool:
         return mode == STAGED_MODE
@@ -325,7 +361,7 @@ class StagedControllerKill(StagedFault):
             )
             for s in stages(ctx)
         }
-        revision = self.push(ctx, "Roll out app 2.0.0", web(image="registry.local/app:2.0.0"), bad=False)
+        revision = self.push(ctx, "Roll out app 2.0.0", web(image=apps.NEW_IMAGE), bad=False)
         wait_until(
             lambda: stage_phase(kube, ctx, "canary") == ("Progressing", revision),
             90,
@@ -335,7 +371,7 @@ class StagedControllerKill(StagedFault):
         pid = ctx.recovery.crash()
         ctx.state["proof"] = f"killed the stage controller (pid {pid}) while the canary stage applied {revision}"
 
-    def recovered(self, ctx: FaultContext) -> Check:
+    def reporting(self, ctx: FaultContext) -> Check:
         label = "every stage passed the head once, each source pinned to it once"
 
         def once(reader: Reader) -> tuple[bool, str]:
@@ -368,9 +404,11 @@ class StagedQuickCommits(StagedFault):
     name = "staged-quick-commits"
     summary = "two commits in quick succession, the first bad: production ends on the second, never the first"
     desired_state_valid = True
+    good_image = apps.NEW_IMAGE
 
     def inject(self, ctx: FaultContext) -> None:
-        bad = self.push(ctx, "Roll out app 2.0.0-rc1", web(image=NEVER_READY_IMAGE, behavior="never-ready"), bad=True)
+        rc1 = web(image=apps.NEVER_READY_IMAGE, behavior="never-ready")
+        bad = self.push(ctx, "Roll out app 2.0.0-rc1", rc1, bad=True)
         kube = ctx.kube
 
         def entered() -> bool:
@@ -381,7 +419,7 @@ class StagedQuickCommits(StagedFault):
             return artifact_revision(src or {}) == bad
 
         wait_until(entered, 60, f"{short(bad)} to be fetched", interval=0.05)
-        good = self.push(ctx, "Roll out app 2.0.0 (fixes rc1)", web(image="registry.local/app:2.0.0"), bad=False)
+        good = self.push(ctx, "Roll out app 2.0.0 (fixes rc1)", web(image=apps.NEW_IMAGE), bad=False)
         ctx.state["proof"] = f"{short(bad)} (pods never Ready) was fetched, then {short(good)} pushed at once"
 
     def bad_object(self, obj: dict[str, Any]) -> bool:
@@ -392,6 +430,6 @@ class StagedQuickCommits(StagedFault):
         second commit may overtake the first), so the proof is that the first was fetched before the second."""
         return self.failed_in(ctx, "canary", POD_READY) if self.staged(ctx) else super().visible(ctx)
 
-    def recovered(self, ctx: FaultContext) -> Check:
+    def reporting(self, ctx: FaultContext) -> Check:
         check = self._stages_at(ctx, ctx.head, ("production",))
         return check & self._pipeline_holds(ctx) if self.staged(ctx) else check

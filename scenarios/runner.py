@@ -1,4 +1,5 @@
-"""One scenario run, start to finish: steady state, inject, prove, time the recovery, check data, revert, judge.
+"""One scenario run, start to finish: steady state, inject, prove, time the recovery, the next commit after it,
+check data, revert, judge.
 
 The run gathers evidence (proof, timeline, user data, other recoveries acting, harness errors, and with monitoring
 the alerts that paged for it) and the one judge (assertions.verdict) decides, once, after the revert, so nothing
@@ -26,6 +27,7 @@ from assertions.isolation import ForeignActivity, owned_by_run
 from assertions.recorder import PhaseRecorder
 from assertions.schema import ClusterLock, Reconcilers
 from assertions.slo import Budget
+from assertions.timeline import NEXT_COMMIT, NEXT_COMMIT_KEY
 from assertions.verdict import RunResult
 from assertions.watch import WatchCache
 from clusters.faultlock import FaultLock, Held
@@ -51,6 +53,9 @@ STEADY_TIMEOUT = 120.0
 # Alertmanager's group interval, with room for Flux to put the objects back first).
 ALERT_SETTLE = 120.0
 LOG_COMPONENTS = tuned.CONTROLLER_PROCESSES
+# How long the next commit after recovery may take to be applied and reported Ready, when the SLO file budgets
+# nothing for it (with a budget: twice the budget, as the recovery wait is twice the TTR budget).
+NEXT_COMMIT_WAIT = 120.0
 
 
 @dataclass
@@ -205,7 +210,8 @@ class ScenarioRun:
 
     def _run(self, ctx: FaultContext, result: RunResult, slug: str) -> float:
         """Gather the run's evidence into `result`; returns the seconds measured (injection to recovered or to
-        giving up, and the load's windows before and after), which are not the harness's overhead."""
+        giving up, the next commit after it, and the load's windows before and after), which are not the harness's
+        overhead."""
         fault, kube = self.fault, self.cluster.kube
         with self.step(f"set up {ctx.app}: steady state before injection"):
             fault.setup(ctx)
@@ -259,7 +265,7 @@ class ScenarioRun:
             with self.step(f"inject {fault.name}"):
                 injected = timeline.mark("injected")
                 fault.inject(ctx)
-                recorder.recovered = fault.recovered(ctx)
+                recorder.expect(fault.serving(ctx), fault.reporting(ctx))
             with self.step(f"prove the fault: {fault.signature.name if fault.signature else 'its effect'}"):
                 _await(recorder, ("visible", "recovered"), fault.prove_within)
                 evidence = ctx.state.get("proof")
@@ -275,6 +281,7 @@ class ScenarioRun:
                     return 0.0
                 result.proven = True
                 if self.prove_only:
+                    result.notes.append("next commit not pushed: the run only proved the fault")
                     return 0.0
                 fault.after_proof(ctx)
             # The wait counts from the injection, as the TTR does (the judge compares the two).
@@ -285,6 +292,7 @@ class ScenarioRun:
                 if load is not None:
                     load.fault_over()
                 self.recovery.check_alive()
+            measured += self._next_commit(ctx, result, recorder)
             _gather(result, recorder, foreign, reached)
         if load is not None and timeline.has("recovered"):
             with self.step(f"load: {load.plan.profile.after:g}s after recovery"):
@@ -295,6 +303,32 @@ class ScenarioRun:
         result.diagnostics.logs = self._log_excerpts(ctx)
         result.diagnostics.events = timeline.events
         return measured
+
+    def _next_commit(self, ctx: FaultContext, result: RunResult, recorder: PhaseRecorder) -> float:
+        """Once recovered, one more good commit (Fault.next_commit): the phase `next-commit` when Flux applied it
+        and reports Ready, and the `next_commit` measurement (pushed_at from the injection, taken_after from the
+        push); returns the seconds it took. Git is put back by the run's revert record like every commit."""
+        timeline = result.timeline
+        if not timeline.has("recovered"):
+            result.notes.append("next commit not pushed: the run did not recover")
+            return 0.0
+        limit = self.budget.phases.get(NEXT_COMMIT_KEY)
+        wait = 2 * limit if limit is not None else NEXT_COMMIT_WAIT
+        commit = self.fault.next_commit(ctx)
+        with self.step(f"next commit: Flux takes a good commit after recovery (wait {wait:.0f}s)"):
+            ctx.commit(commit.message, write=commit.write)
+            pushed = time.monotonic()
+            recorder.follow(NEXT_COMMIT, commit.taken)
+            self.fault.announce(ctx)
+            _await(recorder, (NEXT_COMMIT,), wait)
+            taken = timeline.marks.get(NEXT_COMMIT)
+            result.measurements[NEXT_COMMIT_KEY] = {
+                "pushed_at": round(pushed - timeline.marks["injected"], 3),
+                "taken_after": None if taken is None else round(taken - pushed, 3),
+            }
+            if taken is None:
+                result.notes.append(f"next commit not taken within {wait:.0f}s ({recorder.last[NEXT_COMMIT]})")
+        return time.monotonic() - pushed
 
     def _flux_objects(self, ctx: FaultContext) -> list[dict[str, Any]]:
         """The run's Flux objects with their status, for the report."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from assertions.slo import Budget, Limit
-from assertions.steady import Check, kustomization_ready
+from assertions.steady import Check, always, kustomization_ready
 from assertions.verdict import RunResult
 from clusters.gitops import GitOpsRepo
 from clusters.model import Cluster
@@ -25,10 +25,12 @@ BUDGET = Budget(ttr=Limit(max=1.0), detect=Limit(max=5.0), wait=2.0)
 Script = Callable[["FakeFault", FaultContext], None]
 
 
-def ready(kube: FakeKube, ctx: FaultContext, status: str, reason: str) -> None:
+def ready(kube: FakeKube, ctx: FaultContext, status: str, reason: str, revision: str | None = None) -> None:
     generation = kube.must(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, ctx.app, ctx.flux_namespace)["metadata"]
     condition = {"type": "Ready", "status": status, "reason": reason, "message": reason}
-    patch = {"status": {"observedGeneration": generation["generation"], "conditions": [condition]}}
+    patch: dict[str, Any] = {"status": {"observedGeneration": generation["generation"], "conditions": [condition]}}
+    if revision is not None:
+        patch["status"]["lastAppliedRevision"] = revision
     kube.merge_patch(KUSTOMIZATION.api_version, KUSTOMIZATION.kind, ctx.app, ctx.flux_namespace, patch)
 
 
@@ -56,9 +58,17 @@ class FakeFault(Fault):
     # Recovery counts only once the fault showed (its "Git" holds no new revision to wait for).
     desired_state_valid: ClassVar[bool] = False
 
-    def __init__(self, kube: FakeKube, script: Script) -> None:
-        self.kube, self.script = kube, script
+    def __init__(self, kube: FakeKube, script: Script, takes_next_commit: bool = True) -> None:
+        self.kube, self.script, self.takes_next_commit = kube, script, takes_next_commit
         self.thread: threading.Thread | None = None
+
+    def serving(self, ctx: FaultContext) -> Check:
+        return always()  # no workload: the Kustomization's Ready is the whole recovery
+
+    def announce(self, ctx: FaultContext) -> None:
+        """Flux, played: the next commit applied at once (unless this run's "Flux" never takes it)."""
+        if self.takes_next_commit:
+            ready(self.kube, ctx, "True", "ReconciliationSucceeded", revision=ctx.head())
 
     def setup(self, ctx: FaultContext) -> None:
         ctx.create_namespace()

@@ -177,7 +177,11 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         ({"version": 2}, "version: unsupported version 2 (this harness reads version 1)"),
         ({"defaults": [1]}, "defaults: expected a mapping, got list"),
         ({"defaults": {"ttr": 60}}, "defaults.ttr: expected a mapping, got int"),
-        ({"defaults": {"tt": {}}}, "defaults.tt: unknown key (expected ttr, detect, wait, reached, alerts, load)"),
+        (
+            {"defaults": {"tt": {}}},
+            "defaults.tt: unknown key (expected ttr, detect, wait, serving, reporting, next_commit, reached, alerts, "
+            "load)",
+        ),
         ({"defaults": {"ttr": {"mean": 5}}}, "defaults.ttr.mean: unknown key (expected max, p95)"),
         ({"defaults": {"ttr": {"max": 0}}}, "defaults.ttr.max: expected a finite positive number of seconds, got 0"),
         ({"defaults": {"ttr": {"max": -5}}}, "defaults.ttr.max: expected a finite positive number of seconds, got -5"),
@@ -210,7 +214,7 @@ def test_p95_above_max_is_refused_and_anything_else_kept(max_: float, p95: float
         (
             {"scenarios": {"selector-change": {"recoveries": {"none": {"recoveries": {}}}}}},
             "scenarios.selector-change.recoveries.none.recoveries: unknown key"
-            " (expected ttr, detect, wait, reached, alerts, load)",
+            " (expected ttr, detect, wait, serving, reporting, next_commit, reached, alerts, load)",
         ),
         (
             {"scenarios": {"selector-change": {"recoveries": ["none"]}}},

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from clusters.bootstrap import Bootstrap
+from injectors.apps import NEW_IMAGE
 from injectors.base import FaultContext
 from injectors.records import RevertRecord
 from injectors.registry import FAULTS, families
@@ -36,7 +37,9 @@ def context(tmp_path: Path, mode: str = "staged") -> FaultContext:
     return ctx
 
 
-def world(ctx: FaultContext, at: dict[str, str], status: dict[str, Any]) -> Reader:
+def world(
+    ctx: FaultContext, at: dict[str, str], status: dict[str, Any], image: str = "registry.local/app:1.0.0"
+) -> Reader:
     reader = Reader()
     for stage in stages(ctx):
         ready = {"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded"}
@@ -51,7 +54,7 @@ def world(ctx: FaultContext, at: dict[str, str], status: dict[str, Any]) -> Read
             {
                 "kind": "Deployment",
                 "metadata": {"name": "web", "namespace": stage.namespace, "generation": 1},
-                "spec": {"replicas": 1},
+                "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "app", "image": image}]}}},
                 "status": {
                     "observedGeneration": 1,
                     "replicas": 1,
@@ -113,10 +116,12 @@ def test_the_controller_kill_is_recovered_only_if_each_stage_moved_once(tmp_path
     ready = {"conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded"}], "history": history}
     at_head = dict.fromkeys(("validation", "canary", "production"), BAD)
     fault = StagedControllerKill()
-    assert fault.recovered(ctx)(world(ctx, at_head, ready))[0]
+    assert fault.recovered(ctx)(world(ctx, at_head, ready, NEW_IMAGE))[0]
+    ok, why = fault.recovered(ctx)(world(ctx, at_head, ready))
+    assert not ok and why == f"Deployment app/web not at image {NEW_IMAGE}"  # serving the old release
     twice = {**ready, "history": [*history, {"stage": "canary", "revision": BAD, "result": "Applying"}]}
-    ok, why = fault.recovered(ctx)(world(ctx, at_head, twice))
+    ok, why = fault.recovered(ctx)(world(ctx, at_head, twice, NEW_IMAGE))
     assert not ok and "stage canary history" in why
     ctx.state["generations"] = {s.kustomization: 0 for s in stages(ctx)}  # a source changed twice
-    ok, why = fault.recovered(ctx)(world(ctx, at_head, ready))
+    ok, why = fault.recovered(ctx)(world(ctx, at_head, ready, NEW_IMAGE))
     assert not ok and "changed 2 time(s), not once" in why

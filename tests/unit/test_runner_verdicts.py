@@ -39,7 +39,7 @@ from clusters.model import Cluster
 from fluxmodel.kinds import KUSTOMIZATION
 from foundation.errors import HarnessError
 from injectors.base import FaultContext
-from reports.matrix import build_cells
+from reports.matrix import build_cells, judge_entry
 from scenarios import hooks, runner
 from scenarios.recoveries import RecoveryMode, parse
 
@@ -301,3 +301,43 @@ def test_a_run_is_judged_once_with_its_notes_and_saved_as_its_summary_entry(
     assert body.pop("timeline") == json.loads(json.dumps(result.timeline.to_json()))
     assert body == json.loads(json.dumps(entry))  # the same entry, not a second format
     assert len(judged) == 1
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_once_recovered_the_next_commit_is_pushed_timed_and_reverted(cluster: Cluster, tmp_path: Path) -> None:
+    result = execute(cluster, tmp_path, recover_after(0.2))
+    assert result.verdict is Verdict.PASS, result.reason
+    marks = result.timeline.marks
+    assert marks["injected"] < marks["recovered"] < marks["next-commit"]
+    measured = result.measurements["next_commit"]
+    assert measured["pushed_at"] >= result.ttr_seconds and 0 <= measured["taken_after"] < 1.0
+    assert result.timeline.since_injected("next-commit") == pytest.approx(
+        measured["pushed_at"] + measured["taken_after"], abs=0.01
+    )
+    entry = result.summary_entry()
+    assert entry["next_commit"] == measured and "next-commit" in entry["since_injected"]
+    assert not any(p.name == "NEXT_COMMIT" for p in cluster.git.work.rglob("NEXT_COMMIT"))  # Git put back
+    agrees_with_the_gate(result)
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_a_next_commit_never_taken_breaches_its_budget(cluster: Cluster, tmp_path: Path) -> None:
+    budget = dataclasses.replace(BUDGET, phases={"next_commit": 0.5})
+    fault = FakeFault(fake_kube(cluster), recover_after(0.1), takes_next_commit=False)
+    result = runner.ScenarioRun(cluster, fault, parse("none"), budget, tmp_path / "run", node_id="t").execute()
+    assert result.verdict is Verdict.BREACH and result.timeline.has("recovered")
+    assert result.measurements["next_commit"]["taken_after"] is None and not result.timeline.has("next-commit")
+    assert result.reason.startswith("next-commit: the commit pushed after recovery was not taken (budget max 0.5s)")
+    assert "note: next commit not taken within 1s (Kustomization " in result.reason
+    entry = result.summary_entry()
+    assert judge_entry(entry).judgement == result.judgement and judge_entry(entry, budget).judgement == result.judgement
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_no_next_commit_without_recovery(cluster: Cluster, tmp_path: Path) -> None:
+    result = execute(cluster, tmp_path, never)
+    assert "next_commit" not in result.measurements and not result.timeline.has("next-commit")
+    assert result.reason.endswith("; note: next commit not pushed: the run did not recover")
