@@ -260,7 +260,10 @@ def test_an_unknown_top_level_key_path_is_the_key() -> None:
         ("none", "profiles.ci.baselines: expected a non-empty list of recovery names, got 'none'"),
         ("all", "profiles.ci.baselines: expected a non-empty list of recovery names, got 'all'"),
         (["operator"], "profiles.ci.baselines: names every recovery mode of the profile (operator): nothing would"),
-        (["flux-nativ"], "profiles.ci.baselines: unknown recovery 'flux-nativ' (known: none, flux-native, flux-tuned, operator,"),
+        (
+            ["flux-nativ"],
+            "profiles.ci.baselines: unknown recovery 'flux-nativ' (known: none, flux-native, flux-tuned, operator,",
+        ),
         ([], "profiles.ci.baselines: expected a non-empty list of recovery names, got []"),
     ],
 )

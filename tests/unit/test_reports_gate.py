@@ -394,7 +394,9 @@ def test_baseline_takes_one_value_and_leaves_the_next_word_alone(
 def test_unknown_baseline_mode(capsys: pytest.CaptureFixture[str], baseline_summary: Path, mode: str) -> None:
     code, out, err = gate(capsys, "--summary", str(baseline_summary), "--baseline", mode)
     bad = mode.rsplit(",", maxsplit=1)[-1]
-    assert_one_line(code, err, f"--baseline {bad!r}: unknown recovery mode", "none, flux-native, flux-tuned, operator, staged")
+    assert_one_line(
+        code, err, f"--baseline {bad!r}: unknown recovery mode", "none, flux-native, flux-tuned, operator, staged"
+    )
     assert "command:<cmd>, manifest:<path>" in err and out == ""
 
 
