@@ -36,7 +36,7 @@ Outcome = tuple[bool, str]
 
 @dataclass(frozen=True)
 class Check:
-    """A named predicate over a Reader; `&` combines checks (all must hold)."""
+    """A named predicate over a Reader; `&` combines checks (all must hold), `|` alternatives (one must)."""
 
     name: str
     fn: Callable[[Reader], Outcome]
@@ -53,6 +53,16 @@ class Check:
             return True, f"{self.name} & {other.name}"
 
         return Check(f"{self.name} & {other.name}", both)
+
+    def __or__(self, other: Check) -> Check:
+        def either(reader: Reader) -> Outcome:
+            ok, detail = self(reader)
+            if ok:
+                return True, detail
+            ok, other_detail = other(reader)
+            return (True, other_detail) if ok else (False, f"{detail}; nor {other_detail}")
+
+        return Check(f"({self.name}) | ({other.name})", either)
 
 
 def always() -> Check:
@@ -115,26 +125,27 @@ def helmrelease_ready(namespace: str, name: str, chart_version: Revision = None)
 def helmrelease_reporting(
     namespace: str, name: str, chart_version: Revision = None, last_good: str | None = None
 ) -> Check:
-    """Flux tells the truth about the release: Ready=True (at `chart_version`, if given), or its remediation rolled a
-    failed upgrade back to `last_good` and says so (Ready=False or Remediated=True, reason RollbackSucceeded, for the
-    current spec). Without `last_good`, only Ready=True counts."""
+    """Flux tells the truth about the release: Ready=True (at `chart_version`, if given), or (with `last_good`) its
+    remediation rolled a failed upgrade back to `last_good` and says so."""
     ready = helmrelease_ready(namespace, name, chart_version)
+    return ready if last_good is None else ready | helmrelease_rolled_back(namespace, name, last_good)
+
+
+def helmrelease_rolled_back(namespace: str, name: str, last_good: str) -> Check:
+    """The release's remediation rolled a failed upgrade back to `last_good` and says so: Ready=False or
+    Remediated=True with reason RollbackSucceeded, for the current spec."""
     who = f"HelmRelease {namespace}/{name}"
-    label = ready.name + (f", or rolled back to {last_good} and saying so" if last_good else "")
 
     def check(reader: Reader) -> Outcome:
-        ok, detail = ready(reader)
-        if ok or last_good is None:
-            return ok, detail
         obj = reader.get(HELM_RELEASE.api_version, HELM_RELEASE.kind, name, namespace)
         if obj is None or not observed_current(obj) or not rolled_back(obj):
-            return False, detail
+            return False, f"{who} not rolled back by its remediation"
         deployed = last_applied_revision(obj)
         if deployed != last_good:
             return False, f"{who} rolled back to {deployed}, want {last_good}"
         return True, f"{who} rolled back to {last_good} and says so"
 
-    return Check(label, check)
+    return Check(f"{who} rolled back to {last_good} and saying so", check)
 
 
 def spec_matches(

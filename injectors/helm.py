@@ -19,7 +19,7 @@ from assertions.steady import (
     Revision,
     deployment_available,
     helmrelease_ready,
-    helmrelease_reporting,
+    helmrelease_rolled_back,
     kustomization_ready,
 )
 from clusters.bootstrap import HELM_REPOSITORY_NAME
@@ -119,12 +119,14 @@ class _HelmFault(Fault):
         return serves_spec(ctx.namespace, RELEASE, f"at demo-app {version}", at_chart(version))
 
     def reporting(self, ctx: FaultContext) -> Check:
-        """The Kustomization Ready=True; the release Ready=True (at the fault's version when it is good), or
-        rolled back by its remediation to the last good release and saying so."""
+        """The Kustomization and the release Ready=True (the release at the fault's version when it is good); or the
+        release's remediation rolled the failed upgrade back to the last good release and says so (the Kustomization
+        health-checking it then reports the same failure, HealthCheckFailed: true as well)."""
         wanted = self.version if self.desired_state_valid else None
-        return kustomization_ready(ctx.flux_namespace, ctx.app, self.recovery_revision(ctx)) & helmrelease_reporting(
-            ctx.namespace, RELEASE, wanted, BASE_VERSION
+        ready = kustomization_ready(ctx.flux_namespace, ctx.app, self.recovery_revision(ctx)) & helmrelease_ready(
+            ctx.namespace, RELEASE, wanted
         )
+        return ready | helmrelease_rolled_back(ctx.namespace, RELEASE, BASE_VERSION)
 
     def next_commit(self, ctx: FaultContext) -> NextCommit:
         """A values change at the good chart version, so helm-controller upgrades again: taken once the Kustomization
