@@ -123,7 +123,7 @@ class Reconcilers(Strict):
     (clusters.reconcilers): the proof the isolation check of a sharded mode needs (assertions.isolation)."""
 
     # The mode whose own controllers must reconcile the run (flux-tuned), or None: the default controllers.
-    shard: Name | None
+    shard: Name | None = None
     controllers: dict[Name, Annotated[int, Field(ge=0, le=1_000_000_000)]]
     stops: list[Text] = []
 

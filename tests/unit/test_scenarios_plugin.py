@@ -446,3 +446,18 @@ def test_fault(fault_name, run_fault):
             "test_fault[staged-r1-staged-controller-kill]",
         ]
     )
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("provider", ["kind", "existing"])
+def test_flux_tuned_on_a_provider_without_a_shard_is_one_line_exit_2_before_any_cluster(
+    suite: pytest.Pytester, tmp_path: Path, provider: str
+) -> None:
+    # A subprocess: pytest.exit's status is what a user's shell sees only outside an in-process run.
+    args = ("--collect-only", "-q", "-p", "no:cacheprovider", "--recovery", "none,flux-tuned", "--provider", provider)
+    result = suite.runpytest_subprocess(*args)
+    assert result.ret == 2, result.outlines + result.errlines
+    said = [line for line in result.outlines + result.errlines if "flux-tuned" in line]
+    assert len(said) == 1 and "needs its own Flux shard" in said[0] and "--provider local" in said[0]
+    assert collected(result) == []
+    no_cluster_touched(tmp_path)
