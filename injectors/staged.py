@@ -108,8 +108,9 @@ class StagedFault(Fault):
     good_image: ClassVar[str | None] = None
 
     def runs_under(self, mode: str) -> bool:
-        """With stages and without: Flux alone (`none`), the stage controller, or a user's own."""
-        return mode not in ("operator", "flux-native")
+        """With stages and without: Flux alone (`none`), the stage controller, or a user's own (Flux's tuned modes
+        have no stage knob: `none` is their comparison)."""
+        return mode not in ("operator", "flux-native", "flux-tuned")
 
     def staged(self, ctx: FaultContext) -> bool:
         return ctx.mode == STAGED_MODE
