@@ -36,8 +36,8 @@ LEGEND = (
     "TTR: median / max over the valid repeats, seconds from injection; never (k/n): k of the n repeats never "
     "recovered, counted as never in the median and max",
     "detect, serving, next commit, downtime: medians in seconds; (k/n): over the k of n repeats that recorded it; "
-    "serving, next commit: the entry's phase as its timeline records it; next commit: from its push to taken where "
-    "that is measured",
+    "serving: from the injection; next commit: from its push to Flux taking it (never: pushed, not taken), pushed "
+    "only after recovery",
     "data kept: repeats without data violations; verdicts: of the valid repeats; invalid: runs that prove "
     "nothing, left out of every figure",
     f"operator vs best Flux: best Flux = the Flux-only mode with the lowest median TTR of those that recovered in "
@@ -110,15 +110,19 @@ def recovered_in(entry: Mapping[str, Any]) -> float:
     return NEVER if ttr is None or entry.get("verdict") == "not-recovered" else ttr
 
 
-def phase(entry: Mapping[str, Any], name: str) -> float | None:
-    return _number((entry.get("phases") or {}).get(name))
+def since_injection(entry: Mapping[str, Any], name: str) -> float | None:
+    """Seconds from the injection to the timeline phase `name` (None: not reached)."""
+    return _number((entry.get("since_injected") or {}).get(name))
 
 
 def next_commit(entry: Mapping[str, Any]) -> float | None:
-    """Seconds from the next commit's push to Flux taking it where measured, else its timeline phase."""
+    """Seconds from the next commit's push to Flux taking it; NEVER when it was pushed and not taken in its wait
+    (the pipeline did not take it: a finding, not a gap); None when none was pushed (the run did not recover)."""
     measured = entry.get("next_commit")
-    taken = _number(measured.get("taken_after")) if isinstance(measured, Mapping) else None
-    return taken if taken is not None else phase(entry, "next-commit")
+    if not isinstance(measured, Mapping):
+        return None
+    taken = _number(measured.get("taken_after"))
+    return NEVER if taken is None else taken
 
 
 def downtime(entry: Mapping[str, Any]) -> float | None:
@@ -137,7 +141,7 @@ def figures(entries: Sequence[Mapping[str, Any]]) -> Figures:
     return Figures(
         ttrs=tuple(recovered_in(e) for e in valid),
         detect=_present(_number(e.get("detect_seconds")) for e in valid),
-        serving=_present(phase(e, "serving") for e in valid),
+        serving=_present(since_injection(e, "serving") for e in valid),
         next_commit=_present(next_commit(e) for e in valid),
         downtime=_present(downtime(e) for e in valid),
         data_kept=sum(1 for e in valid if not e.get("data_violations")),

@@ -79,23 +79,24 @@ def test_data_kept_counts_repeats_without_violations() -> None:
     assert cells(compare.compare(entries), "selector-change", "operator")["data kept"] == "1/2"
 
 
-def test_new_phases_are_read_when_present_and_dashed_when_absent() -> None:
+def test_serving_counts_from_the_injection_and_the_next_commit_from_its_push() -> None:
     entries = runs("selector-change", "operator", [6.0, 7.0, 8.0])
-    entries[0]["phases"]["serving"] = 3.0
-    entries[1]["phases"]["serving"] = 5.0
+    entries[0]["since_injected"] = {"serving": 3.0}
+    entries[1]["since_injected"] = {"serving": 5.0}
+    entries[1]["phases"]["serving"] = 2.0  # a phase's own share of the timeline: not the figure
     for e in entries:
-        e["phases"]["next-commit"] = 9.0
+        e["next_commit"] = {"pushed_at": 9.0, "taken_after": 4.0}
     shown = cells(compare.compare(entries), "selector-change", "operator")
     assert shown["serving"] == "4.0 (2/3)"
-    assert shown["next commit"] == "9.0"
+    assert shown["next commit"] == "4.0"
     bare = cells(compare.compare(runs("selector-change", "operator", [6.0])), "selector-change", "operator")
     assert (bare["serving"], bare["next commit"]) == ("-", "-")
 
 
-def test_the_next_commit_measurement_wins_over_its_phase() -> None:
-    e = {"phases": {"next-commit": 30.0}, "next_commit": {"taken_after": 4.5}}
-    assert compare.next_commit(e) == 4.5
-    assert compare.next_commit({"phases": {"next-commit": 30.0}}) == 30.0
+def test_a_next_commit_pushed_and_not_taken_is_never_and_one_not_pushed_is_absent() -> None:
+    assert compare.next_commit({"next_commit": {"pushed_at": 9.0, "taken_after": 4.5}}) == 4.5
+    assert compare.next_commit({"next_commit": {"pushed_at": 9.0, "taken_after": None}}) == compare.NEVER
+    assert compare.next_commit({"phases": {"next-commit": 30.0}}) is None
 
 
 def test_downtime_under_load_only() -> None:
