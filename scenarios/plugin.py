@@ -138,6 +138,7 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
         recoveries = [parse(spec, recovery_source) for spec in dict.fromkeys(specs)]
     except UserError as e:
         raise pytest.UsageError(str(e)) from e
+    recoveries = _runnable(config, recoveries, asked=recovery_value is not None, source=recovery_source)
     repeat_value, repeat_source = _option(config, "--repeat", "RESILIENCE_REPEAT")
     repeat = profile.repeat if profile and repeat_value is None else 1
     if repeat_value is not None:
@@ -170,6 +171,24 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
     return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, faults, load, monitoring=monitoring, profile=named)
 
 
+def _runnable(config: pytest.Config, recoveries: list[RecoveryMode], asked: bool, source: str) -> list[RecoveryMode]:
+    """The recoveries the provider can run. One asked for by name that it cannot (flux-tuned needs a Flux shard) is
+    bad input: one line, exit 2, before any cluster work. One a profile brings is left out of the plan, and said."""
+    provider = provider_name(config)
+    refused = {mode.name: why for mode in recoveries if (why := shard_refusal(mode.name, provider))}
+    if refused and asked:
+        pytest.exit(next(iter(refused.values())), returncode=2)
+    if refused:
+        names = ", ".join(refused)
+        config.issue_config_time_warning(
+            pytest.PytestConfigWarning(f"{source}: {names} left out: the {provider} provider starts no Flux shard"), 2
+        )
+    kept = [mode for mode in recoveries if mode.name not in refused]
+    if not kept:
+        raise pytest.UsageError(f"{source}: no recovery the {provider} provider can run")
+    return kept
+
+
 def _resolve_load(config: pytest.Config, slo: slo_model.SloFile, profile: slo_model.Profile | None) -> LoadPlan | None:
     workers_value, workers_source = _option(config, "--load-workers", "RESILIENCE_LOAD_WORKERS")
     load_value, load_source = _option(config, "--load", "RESILIENCE_LOAD")
@@ -194,10 +213,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{family}: the {family} fault family")
     suite = _resolve(config)
     provider = provider_name(config)
-    for mode in suite.recoveries:
-        refusal = shard_refusal(mode.name, provider)
-        if refusal:  # bad input, before any cluster work: one line, exit 2 (as the CLIs do)
-            pytest.exit(refusal, returncode=2)
     config.stash[SUITE] = suite
     # The profile's monitoring comes after --monitoring and RESILIENCE_MONITORING; it runs beside local clusters.
     if suite.monitoring and monitoring_option(config)[0] is None and provider == "local":

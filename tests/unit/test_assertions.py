@@ -55,7 +55,7 @@ def refused(raw: Any) -> str:
 def test_the_shipped_slo_file_is_valid_for_the_catalog() -> None:
     slo = load(SHIPPED, FAULTS)
     assert set(slo.profiles) == {"quick", "nightly", "release", "staged"}
-    assert slo.profile("nightly").recoveries == ("none", "flux-native", "operator", "staged")
+    assert slo.profile("nightly").recoveries == ("none", "flux-native", "flux-tuned", "operator", "staged")
     assert slo.profile("staged").faults == tuple(f for f in FAULTS if f.startswith("staged-"))
     assert slo.budget("staged-unhealthy-rollout", "staged").measures["reached"] == {"production": 0}
     assert slo.profile("quick").faults is None  # all

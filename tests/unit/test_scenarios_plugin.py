@@ -198,9 +198,19 @@ def test_a_command_recovery_id_is_its_spec(suite: pytest.Pytester) -> None:
 
 def test_a_profile_sets_recoveries_and_repeat(suite: pytest.Pytester) -> None:
     ids = collected(collect(suite, "--profile", "nightly"))
-    # The nightly profile's fourth mode, staged, runs only the staged faults: none of these.
-    assert len(ids) == 3 * 3 * len(FAULT_NAMES)
+    # The nightly profile's fifth mode, staged, runs only the staged faults: none of these.
+    assert len(ids) == 3 * 4 * len(FAULT_NAMES)
+    assert {i.split("[")[1].split("-r")[0] for i in ids} == {"none", "flux-native", "flux-tuned", "operator"}
+
+
+def test_a_profiles_mode_the_provider_cannot_run_is_left_out_and_said(suite: pytest.Pytester) -> None:
+    result = collect(suite, "--profile", "nightly", "--provider", "kind")
+    ids = collected(result)
     assert {i.split("[")[1].split("-r")[0] for i in ids} == {"none", "flux-native", "operator"}
+    assert any(
+        "profile nightly: flux-tuned left out: the kind provider starts no Flux shard" in line
+        for line in result.outlines
+    )
 
 
 def test_the_command_line_overrides_the_environment_and_the_profile(
@@ -295,7 +305,7 @@ def test_baselines_resolve_cli_then_environment_then_profile(
 ) -> None:
     assert baselines(suite) == "none"
     assert baselines(suite, "--profile", "quick") == "none"
-    assert baselines(suite, "--profile", "nightly") == "none,flux-native"  # flux-native compared, not gated
+    assert baselines(suite, "--profile", "nightly") == "none,flux-native,flux-tuned"  # compared, not gated
     assert baselines(suite, "--profile", "nightly", "--baseline", "none") == "none"
     monkeypatch.setenv("RESILIENCE_BASELINE", "operator")
     assert baselines(suite, "--profile", "nightly") == "operator"
