@@ -11,6 +11,7 @@ import shutil
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from clusters.kind import KindProvider
 from clusters.model import Cluster
 from fluxmodel.conditions import deployment_available, is_ready
 from fluxmodel.kinds import KUSTOMIZATION
+from foundation.waiting import poll
 
 STUB = textwrap.dedent(
     """\
@@ -106,9 +108,16 @@ def test_existing_provider_uses_an_allowed_context_in_its_own_namespaces(cluster
     try:
         assert handle.context == context
         assert _bootstrap_ready(handle)
-        # The local cluster's own bootstrap is untouched.
-        ks = cluster.kube.get(KUSTOMIZATION.api_version, "Kustomization", "demo", cluster.bootstrap.flux_namespace)
-        assert ks is not None and is_ready(ks)
+
+        # The local cluster's own bootstrap is untouched. Its demo Kustomization reads the repository every test
+        # commits to, so at any one moment it may be reconciling a new revision: Ready again, not Ready at once.
+        def demo() -> dict[str, Any] | None:
+            return cluster.kube.get(
+                KUSTOMIZATION.api_version, "Kustomization", "demo", cluster.bootstrap.flux_namespace
+            )
+
+        ks = poll(demo, 60, 0.5, done=lambda obj: obj is not None and is_ready(obj))
+        assert ks is not None and is_ready(ks), ks
     finally:
         provider.down("reuse")
     assert _gone(handle, "Namespace", "resilience-reuse")
