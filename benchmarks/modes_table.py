@@ -21,6 +21,10 @@ from typing import Any
 
 import yaml
 
+from assertions.schema import MAX_REPEAT, MAX_SECONDS
+from foundation import cliargs
+from foundation.errors import UserError
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SLO = ROOT / "scenarios" / "slo.yaml"
 
@@ -43,12 +47,19 @@ def capped(slo: dict[str, Any], wait: float) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--modes", default="none,flux-native,flux-tuned,operator")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--wait", type=float, default=120.0, help="give-up time cap, seconds from injection")
+    parser.add_argument("--repeat", default="3")
+    parser.add_argument("--workers", default="2")
+    parser.add_argument("--wait", default="120", help="give-up time cap, seconds from injection")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "modes")
     parser.add_argument("--markdown", type=Path, help="also write the table here (default: --out/modes-table.md)")
     args, pytest_args = parser.parse_known_args()
+    try:  # one line and exit 2 for a bad number, as every command of the project
+        args.repeat = cliargs.count("--repeat", args.repeat, 1, MAX_REPEAT)
+        args.workers = cliargs.count("--workers", args.workers, 1, 64)
+        args.wait = cliargs.seconds("--wait", args.wait, 0.0, MAX_SECONDS, low_ok=False)
+    except UserError as e:
+        print(f"modes_table: {e}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     slo = args.out / "slo-capped.yaml"
     slo.write_text(yaml.safe_dump(capped(yaml.safe_load(SHIPPED_SLO.read_text()), args.wait), sort_keys=False))
