@@ -28,6 +28,7 @@ class ControllerLogs:
 
     paths: dict[str, Path]
     offsets: dict[str, int] = field(default_factory=dict)
+    read: dict[str, list[str]] = field(default_factory=dict)  # each log read once, when first asked
 
     @classmethod
     def mark(cls, logs: Mapping[str, Path], controllers: Iterable[str]) -> ControllerLogs:
@@ -36,6 +37,11 @@ class ControllerLogs:
 
     def lines(self, name: str) -> list[str]:
         """The lines `name` logged since the mark (all of them if its log was rotated away meanwhile)."""
+        if name not in self.read:
+            self.read[name] = self._since_mark(name)
+        return self.read[name]
+
+    def _since_mark(self, name: str) -> list[str]:
         path = self.paths[name]
         try:
             with path.open("rb") as fh:
