@@ -18,6 +18,7 @@ import pytest
 
 from clusters.model import Cluster
 from fluxmodel import signatures as sig
+from fluxmodel import tuned
 from fluxmodel.annotations import RECOVERY_MODE_LABEL
 from fluxmodel.kinds import FLUX_NAMESPACE, KUSTOMIZATION, ObjectRef
 from foundation.waiting import wait_until
@@ -61,13 +62,12 @@ def series(monitoring: Monitoring, promql: str, timeout: float = 60, count: int 
 def test_prometheus_scrapes_flux_and_the_api_server_and_evaluates_the_shipped_rules(
     cluster: Cluster, monitoring: Monitoring
 ) -> None:
-    up = series(monitoring, 'up{job=~"flux-controllers|kube-apiserver"} == 1', count=4)
-    assert sorted(s["metric"].get("controller", s["metric"]["job"]) for s in up) == [
-        "helm-controller",
-        "kube-apiserver",
-        "kustomize-controller",
-        "source-controller",
-    ]
+    controllers = tuned.DEFAULT_CONTROLLERS
+    if tuned.MODE in cluster.flux_shards:
+        controllers = tuned.CONTROLLER_PROCESSES
+    expected = sorted([*controllers, "kube-apiserver"])
+    up = series(monitoring, 'up{job=~"flux-controllers|kube-apiserver"} == 1', count=len(expected))
+    assert sorted(s["metric"].get("controller", s["metric"]["job"]) for s in up) == expected
     assert series(monitoring, "gotk_reconcile_duration_seconds_count")
     assert series(monitoring, "apiserver_request_total")
     names = wait_until(lambda: _rule_names(monitoring), 30, "the rules API")
