@@ -41,10 +41,13 @@ setup: venv build
 allure: venv
 	$(BIN)/python -c 'from reports.htmlreport import ensure_allure; ensure_allure(None, print)'
 
-# Unit tests on two xdist workers (they share no cluster), then the integration tests on one cluster, in turn.
+# Unit tests on two xdist workers (they share no cluster), then the integration tests on TEST_WORKERS workers,
+# one local cluster each, shared by every test the worker runs (they mostly wait on Flux, not on the CPUs).
+# Each prints its 20 slowest tests.
+TEST_WORKERS ?= 3
 test: build-test
-	$(PYTEST) tests -m "not integration" -n 2 $(NO_TESTS_OK)
-	$(PYTEST) tests -m integration $(NO_TESTS_OK)
+	$(PYTEST) tests -m "not integration" -n 2 --durations=20 $(NO_TESTS_OK)
+	$(PYTEST) tests -m integration -n $(TEST_WORKERS) --dist load --durations=20 $(NO_TESTS_OK)
 
 test-unit: venv
 	$(PYTEST) tests/unit -m "not integration" $(NO_TESTS_OK)
