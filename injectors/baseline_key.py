@@ -102,11 +102,11 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     out = []
     old_pins, new_pins = old.get("pins") or {}, new.get("pins") or {}
     for name in sorted(set(old_pins) | set(new_pins)):
-        before, after = old_pins.get(name), new_pins.get(name)
+        before, after = str(old_pins.get(name) or "none"), str(new_pins.get(name) or "none")
         if before != after:
-            same_module = before and after and before.split("@")[0] == after.split("@")[0]
-            shown = (before.split("@")[-1], after.split("@")[-1]) if same_module else (before, after)
-            out.append(f"pin {name} {shown[0] or 'none'} -> {shown[1] or 'none'}")
+            if before.split("@")[0] == after.split("@")[0]:  # the same module: its versions
+                before, after = before.split("@")[-1], after.split("@")[-1]
+            out.append(f"pin {name} {before} -> {after}")
     for part in ("fault", "mode"):
         before, after = old.get(part) or {}, new.get(part) or {}
         if before != after:
