@@ -102,11 +102,12 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     out = []
     old_pins, new_pins = old.get("pins") or {}, new.get("pins") or {}
     for name in sorted(set(old_pins) | set(new_pins)):
-        before, after = str(old_pins.get(name) or "none"), str(new_pins.get(name) or "none")
-        if before != after:
-            if before.split("@")[0] == after.split("@")[0]:  # the same module: its versions
-                before, after = before.split("@")[-1], after.split("@")[-1]
-            out.append(f"pin {name} {before} -> {after}")
+        was, now = str(old_pins.get(name) or "none"), str(new_pins.get(name) or "none")
+        if was != now:
+            (was_module, _, was_version), (now_module, _, now_version) = was.rpartition("@"), now.rpartition("@")
+            if was_module == now_module:  # the same module: its versions
+                was, now = was_version, now_version
+            out.append(f"pin {name} {was} -> {now}")
     for part in ("fault", "mode"):
         before, after = old.get(part) or {}, new.get(part) or {}
         if before != after:
