@@ -51,9 +51,9 @@ def pins() -> dict[str, str]:
 
 
 def fault_digest(fault: Fault) -> str:
-    """The fault's definition: the source of its class and of its bases in the catalog (class attributes are its
+    """The fault's definition: the source of its class and of its bases up to Fault (class attributes are its
     parameters), and its instance's own attributes. OSError when the source is not installed."""
-    sources = [inspect.getsource(cls) for cls in type(fault).__mro__ if cls.__module__.startswith("injectors.")]
+    sources = [inspect.getsource(cls) for cls in type(fault).__mro__ if issubclass(cls, Fault)]
     return digest([*sources, vars(fault)])
 
 

@@ -66,7 +66,7 @@ class BaselineStore:
         try:
             stored, raw = read(path)
         except UserError as e:
-            warnings.warn(BaselineStoreWarning(f"{e}; measuring the cell again"), stacklevel=2)
+            warnings.warn(BaselineStoreWarning(f"baseline store: {e}; measuring the cell again"), stacklevel=2)
             return Lookup(None, f"unreadable store file {path}")
         key = key_of(parts)
         if stored.key != key or key_of(raw["parts"]) != stored.key:
