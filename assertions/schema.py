@@ -128,6 +128,49 @@ class Reconcilers(Strict):
     stops: list[Text] = []
 
 
+# A baseline store's key (injectors.baseline_key): a sha256 in hex; its parts' digests are shorter.
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{16,64}$")]
+# When a baseline was measured: UTC, to the second.
+UtcTime = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")]
+
+
+class Definition(Strict):
+    """A fault or a recovery mode as a baseline's key names it: its name and a digest of its definition."""
+
+    name: Name
+    digest: Digest
+
+
+class Measure(Strict):
+    """What a run measured beside its time: alerts (monitoring), and the load it ran under."""
+
+    monitoring: bool
+    load: Name | None
+    load_settings: Digest | None
+
+
+class BaselineKeyParts(Strict):
+    """Everything a baseline run depends on (injectors.baseline_key); the key is their digest."""
+
+    pins: dict[Name, Name]
+    fault: Definition
+    mode: Definition
+    slo: RecordedBudget
+    provider: Name
+    measure: Measure
+
+
+class Reused(Strict):
+    """A summary entry carried over from the baseline store instead of being measured again: its key, when and on
+    which run it was measured, and the store it came from."""
+
+    key: Digest
+    parts: BaselineKeyParts
+    measured_at: UtcTime
+    run: Name
+    store: Text
+
+
 class SummaryEntry(Strict):
     """One entry of summary.json, as assertions.verdict.RunResult.summary_entry builds it."""
 
@@ -163,6 +206,7 @@ class SummaryEntry(Strict):
     host: Host | None = None
     cluster_lock: ClusterLock | None = None
     reconcilers: Reconcilers | None = None
+    reused: Reused | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SummaryEntry:
@@ -177,6 +221,23 @@ class SummaryEntry(Strict):
                 f"verdict {self.verdict} needs a ttr_seconds number (only not-recovered/invalid have null)"
             )
         _criteria_sections(self.model_extra, tuple(type(self).model_fields), budget=False)
+        return self
+
+
+class StoredBaseline(Strict):
+    """One file of the baseline store: a fresh baseline run's entry under its key (a reused entry is never stored)."""
+
+    version: Literal[1]
+    key: Digest
+    parts: BaselineKeyParts
+    measured_at: UtcTime
+    run: Name
+    entry: SummaryEntry
+
+    @model_validator(mode="after")
+    def _fresh(self) -> StoredBaseline:
+        if self.entry.reused is not None:
+            raise ValueError("entry.reused: a reused entry is never stored again")
         return self
 
 
@@ -255,3 +316,22 @@ def read_summary(path: Path | str) -> list[dict[str, Any]]:
             "cannot be printed or written); fix or regenerate the file"
         ) from None
     return validate_entries(data, str(path))
+
+
+def stored_problem(record: Any, where: str = "") -> str | None:
+    """What is wrong with one baseline store record (None when it is well-formed), by the strict schema."""
+    try:
+        StoredBaseline.model_validate(record)
+    except ValidationError as e:
+        return problem(e, where)
+    return None
+
+
+def read_stored_baseline(path: Path) -> tuple[StoredBaseline, dict[str, Any]]:
+    """A baseline store file, strictly read and validated, and its JSON as written; UserError naming the file and
+    the key of the first problem."""
+    data = strictread.load(path, "baseline store file")
+    try:
+        return StoredBaseline.model_validate(data), data
+    except ValidationError as e:
+        raise UserError(f"{path}: {problem(e)}") from None

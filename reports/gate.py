@@ -3,6 +3,7 @@
 Several summaries (the shards of one run) are merged first. The gate fails as incomplete when the runs do not
 cover the planned matrix exactly once: a shard missing or given twice, a cell without a run or with too many
 (the manifest beside each summary says what was planned; `--profile NAME` demands that profile's whole matrix).
+A baseline run reused from the store fails the gate when its key no longer matches (reports.reused).
 
 Exit codes: 0 every judged cell passed and the matrix is complete; 1 at least one breach, not-recovered or
 invalid cell (cells under a `--baseline` recovery mode are shown but never fail), or incomplete; 2 bad input
@@ -23,7 +24,7 @@ import yaml
 from assertions import slo as slo_model
 from foundation import strictread
 from foundation.errors import UserError
-from reports import alert_coverage, manifest, summary
+from reports import alert_coverage, manifest, reused, summary
 from reports.matrix import Cell, build_cells, judged, printable, render_table, seconds, ttr_text, verdict_line
 
 # What XML 1.0 does not allow (control characters other than tab, newline and carriage return; lone surrogates;
@@ -119,16 +120,24 @@ def run_gate(
         print("note: no manifest beside the summary: whether every planned cell ran is not checked", file=out)
     for problem in problems:
         print(printable(f"incomplete: {problem}"), file=out)
+    stale = reused.key_problems(entries, slo)
+    for problem in stale:
+        print(printable(f"invalid: {problem}"), file=out)
     line = verdict_line(cells)
     if problems:
         given = line.removeprefix("gate: ") if cells else "no runs"
         line = f"gate: FAIL - incomplete: the runs do not cover the matrix exactly once; of the runs given: {given}"
+    elif stale:
+        line = (
+            f"gate: FAIL - invalid: {len(stale)} reused baseline run(s) whose key no longer matches: measure them "
+            "again (--fresh-baselines)"
+        )
     print(line, file=out)
     if junit_path is not None:
         checked = planned is not None or expected is not None
         write_junit(junit_path, cells, problems if checked else None)
         print(f"junit: {junit_path}", file=out)
-    return 1 if problems or not judged(cells) or any(c.fails_gate for c in cells) else 0
+    return 1 if problems or stale or not judged(cells) or any(c.fails_gate for c in cells) else 0
 
 
 def _refuse_overwriting_inputs(junit: Path, inputs: Sequence[Path | None]) -> None:

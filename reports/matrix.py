@@ -22,6 +22,7 @@ from assertions import criteria
 from assertions.slo import Budget, SloFile
 from assertions.verdict import SEVERITY, Judgement, Verdict, evidence_from_entry, judge, percentile
 from foundation.errors import UserError
+from reports import reused
 from reports.summary import recovery_rank
 
 COLORS: dict[Verdict, str] = {
@@ -254,15 +255,29 @@ def blast_radius_text(cell: Cell) -> str:
 
 def render_table(cells: list[Cell]) -> str:
     """Fault x recovery as a text table: TTR (max, p95 over repeats) against the budget, and the verdict; under
-    load, the faulted app's downtime and the blast radius too."""
+    load, the faulted app's downtime and the blast radius too; with baselines reused from the store, from when."""
     loaded = any(cell.loads for cell in cells)
     load_header = ("DOWNTIME", "BLAST RADIUS") if loaded else ()
-    header = ("FAULT", "RECOVERY", "RUNS", "TTR MAX", "TTR P95", "BUDGET MAX / P95", *load_header, "VERDICT", "WHY")
+    any_reused = any(run.entry.get("reused") for cell in cells for run in cell.runs)
+    reused_header = ("REUSED",) if any_reused else ()
+    header = (
+        "FAULT",
+        "RECOVERY",
+        "RUNS",
+        "TTR MAX",
+        "TTR P95",
+        "BUDGET MAX / P95",
+        *load_header,
+        *reused_header,
+        "VERDICT",
+        "WHY",
+    )
     rows: list[tuple[str, ...]] = []
     previous = None
     for cell in cells:
         verdict = cell.verdict.value.upper() + (" (baseline)" if cell.excused else "")
         load = (downtime_text(cell), blast_radius_text(cell)) if loaded else ()
+        from_store = (reused.column(run.entry for run in cell.runs),) if any_reused else ()
         rows.append(
             (
                 cell.fault if cell.fault != previous else "",
@@ -272,6 +287,7 @@ def render_table(cells: list[Cell]) -> str:
                 seconds(cell.ttr_p95),
                 budget_text(cell.budget),
                 *load,
+                *from_store,
                 verdict,
                 "; ".join([*cell.reasons, *measurements(cell)]),
             )

@@ -41,6 +41,7 @@ from assertions.verdict import RunResult
 from fluxmodel.conditions import condition
 from reports import alert_coverage, allure_files, allure_teardowns, charts, manifest, summary
 from reports.matrix import build_cells, measurement_text, render_table, verdict_line
+from reports.reused import reused_text
 
 WORKER_OUTPUT_KEY = "resilience_reports"
 PLUGIN_NAME = "resilience-reports-recorder"
@@ -152,15 +153,35 @@ class Recorder:
     @pytest.hookimpl(optionalhook=True)
     def pytest_resilience_run_result(self, result: RunResult, item: pytest.Item) -> None:
         entry = result.summary_entry()
+        nth = self._record(entry, item)
+        if results_dir(self.config) is not None:
+            verdicts = self.verdicts_per_item.setdefault(item.nodeid, set())
+            self._allure(result, entry, first=nth == 1, new_verdict=entry["verdict"] not in verdicts, nth=nth)
+            verdicts.add(entry["verdict"])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_resilience_reused_run(self, entry: dict[str, Any], item: pytest.Item) -> None:
+        """A baseline run carried over from the store: recorded like a fresh one, its Allure test says so."""
+        self._record(entry, item)
+        reused = entry["reused"]
+        item.user_properties.append(("resilience.reused", f"{reused['measured_at']} run {reused['run']}"))
+        if results_dir(self.config) is None:
+            return
+        _labels(entry)
+        dynamic.tag("reused")
+        dynamic.label("reused", reused["measured_at"])
+        dynamic.parameter("verdict", entry["verdict"], excluded=True)
+        with allure.step(f"reused baseline: {reused_text(reused)}, verdict {entry['verdict']}"):
+            attach_json(entry, "reused summary entry")
+
+    def _record(self, entry: dict[str, Any], item: pytest.Item) -> int:
+        """Keep a run's entry and put it on its test; returns which run of the test it is."""
         self.entries.append(entry)
         nth = self.runs_per_item.get(item.nodeid, 0) + 1
         self.runs_per_item[item.nodeid] = nth
         for key in ("fault", "recovery", "verdict", "ttr_seconds", "reason"):
             item.user_properties.append((f"resilience.{key}", entry[key]))
-        if results_dir(self.config) is not None:
-            verdicts = self.verdicts_per_item.setdefault(item.nodeid, set())
-            self._allure(result, entry, first=nth == 1, new_verdict=entry["verdict"] not in verdicts, nth=nth)
-            verdicts.add(entry["verdict"])
+        return nth
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_resilience_step(self, run: object, name: str) -> AbstractContextManager[object] | None:
@@ -191,21 +212,9 @@ class Recorder:
     def _allure(self, result: RunResult, entry: dict[str, Any], first: bool, new_verdict: bool, nth: int) -> None:
         prefix = f"run {nth}: " if nth > 1 else ""
         if first:
-            dynamic.epic(result.family)
-            dynamic.feature(result.fault)
-            dynamic.story(result.recovery)
-            dynamic.parent_suite(result.family)
-            dynamic.suite(result.fault)
-            dynamic.sub_suite(result.recovery)
-            dynamic.label("fault_family", result.family)
-            dynamic.label("fault", result.fault)
-            dynamic.label("recovery", result.recovery)
-            dynamic.label("provider", result.provider)
-            dynamic.tag(result.recovery)
-        if new_verdict:
+            _labels(entry)
+        elif new_verdict:
             dynamic.label("verdict", entry["verdict"])
-        if result.signature and first:
-            dynamic.label("signature", result.signature)
         ttr = entry["ttr_seconds"]
         dynamic.parameter("TTR (s)", "not recovered" if ttr is None else ttr, excluded=True)
         dynamic.parameter("TTR budget (s)", result.budget.ttr.max, excluded=True)
@@ -304,6 +313,25 @@ class Recorder:
             terminalreporter.write_line(alert_coverage.render_text(cells))
         terminalreporter.write_line(verdict_line(cells).replace("gate: ", "SLO: ", 1))
         terminalreporter.write_line(f"summary: {summary_path(self.config)} ({len(self.entries)} runs)")
+
+
+def _labels(entry: Mapping[str, Any]) -> None:
+    """A run's Allure labels: family / fault / recovery as epic, feature, story and suites, provider, verdict."""
+    family, fault, recovery = str(entry.get("family") or ""), str(entry["fault"]), str(entry["recovery"])
+    dynamic.epic(family)
+    dynamic.feature(fault)
+    dynamic.story(recovery)
+    dynamic.parent_suite(family)
+    dynamic.suite(fault)
+    dynamic.sub_suite(recovery)
+    dynamic.label("fault_family", family)
+    dynamic.label("fault", fault)
+    dynamic.label("recovery", recovery)
+    dynamic.label("provider", str(entry.get("provider") or ""))
+    dynamic.tag(recovery)
+    dynamic.label("verdict", entry["verdict"])
+    if entry.get("signature"):
+        dynamic.label("signature", str(entry["signature"]))
 
 
 def run_records(result: RunResult) -> dict[str, Any]:

@@ -26,6 +26,12 @@ def pytest_resilience_run_result(result: RunResult, item: pytest.Item) -> None:
 
 
 @pytest.hookspec
+def pytest_resilience_reused_run(entry: dict[str, Any], item: pytest.Item) -> None:
+    """Called instead of pytest_resilience_run_result for a baseline run reused from the store
+    (scenarios.baseline_store): its summary entry, with `reused` saying when and on which run it was measured."""
+
+
+@pytest.hookspec
 def pytest_resilience_step(run: ScenarioRun, name: str) -> AbstractContextManager[object] | None:
     """A phase of a scenario run begins (`name` is what a reader sees: "inject selector-change", "revert"), on the
     process that runs it: each context manager returned is entered now and left when the phase ends, with the

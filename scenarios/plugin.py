@@ -9,23 +9,30 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from assertions import slo as slo_model
-from assertions.verdict import RunResult, Verdict
+from assertions.schema import entry_problem
+from assertions.verdict import Judgement, RunResult, Verdict, evidence_from_entry, judge
 from clusters.model import Cluster
+from clusters.paths import state_root
 from clusters.providers import shard_refusal
-from clusters.pytest_plugin import MONITORING_DEFAULT, monitoring_option, provider_name
+from clusters.pytest_plugin import MONITORING_DEFAULT, monitoring_option, monitoring_wanted, provider_name
 from foundation.errors import UserError
+from injectors import baseline_key
 from injectors.registry import FAULTS, families, fault
 from loadgen import choice
 from loadgen.run import LoadPlan
+from monitoring.facts.rules import duration
 from scenarios import hooks
+from scenarios.baseline_store import DEFAULT_MAX_AGE, BaselineStore, BaselineStoreWarning
 from scenarios.recoveries import RecoveryMode, parse
 from scenarios.runner import ScenarioRun
 
@@ -49,6 +56,7 @@ class SuiteConfig:
     started: dict[str, RecoveryMode] = field(default_factory=dict)
     monitoring: bool = False  # the profile's; --monitoring / RESILIENCE_MONITORING decide first
     profile: str | None = None
+    store: BaselineStore | None = None  # None: every baseline is measured (scenarios.baseline_store)
 
 
 SUITE = pytest.StashKey[SuiteConfig]()
@@ -94,6 +102,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "RESILIENCE_LOAD_WORKERS]",
     )
     group.addoption("--run-dir", help="where revert records and timelines go (default runs/<time>-<pid>)")
+    group.addoption(
+        "--baseline-store",
+        metavar="DIR",
+        help="where baseline runs (none, flux-native, flux-tuned) are kept and reused from while their key holds; "
+        "none: measure every one (default: baselines/ under the state directory) [env RESILIENCE_BASELINE_STORE]",
+    )
+    group.addoption(
+        "--baseline-max-age",
+        help=f"reuse a stored baseline run younger than this, e.g. 12h, 7d (default {DEFAULT_MAX_AGE}) "
+        "[env RESILIENCE_BASELINE_MAX_AGE]",
+    )
+    group.addoption(
+        "--fresh-baselines",
+        action="store_true",
+        default=None,
+        help="measure every baseline again (and store it) [env RESILIENCE_FRESH_BASELINES=1]",
+    )
 
 
 def _option(config: pytest.Config, name: str, env: str) -> tuple[str | list[str] | None, str]:
@@ -168,7 +193,35 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
     load = _resolve_load(config, slo, profile)
     monitoring = bool(profile and profile.monitoring)
     named = profile.name if profile else None
-    return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, faults, load, monitoring=monitoring, profile=named)
+    return SuiteConfig(
+        slo,
+        recoveries,
+        repeat,
+        baselines,
+        run_dir,
+        faults,
+        load,
+        monitoring=monitoring,
+        profile=named,
+        store=_resolve_store(config),
+    )
+
+
+def _resolve_store(config: pytest.Config) -> BaselineStore | None:
+    """The baseline store, unless turned off or the provider's Flux is not the pins (injectors.baseline_key)."""
+    root, _ = _option(config, "--baseline-store", "RESILIENCE_BASELINE_STORE")
+    age_value, age_source = _option(config, "--baseline-max-age", "RESILIENCE_BASELINE_MAX_AGE")
+    try:
+        max_age = duration(str(age_value or DEFAULT_MAX_AGE))
+    except ValueError:
+        raise pytest.UsageError(
+            f"Invalid baseline max age {age_value!r} from {age_source}: a duration such as 12h or 7d"
+        ) from None
+    fresh, _ = _option(config, "--fresh-baselines", "RESILIENCE_FRESH_BASELINES")
+    if root == "none" or provider_name(config) not in baseline_key.PINNED_PROVIDERS:
+        return None
+    path = Path(str(root)).expanduser() if root else state_root() / "baselines"
+    return BaselineStore(path, max_age, fresh=str(fresh).lower() in ("1", "true", "yes", "on"))
 
 
 def _runnable(config: pytest.Config, recoveries: list[RecoveryMode], asked: bool, source: str) -> list[RecoveryMode]:
@@ -276,14 +329,22 @@ def announced(request: pytest.FixtureRequest, cluster: Cluster) -> Cluster:
 
 @pytest.fixture
 def run_fault(
-    request: pytest.FixtureRequest, suite: SuiteConfig, announced: Cluster, recovery_name: str, repeat_index: int
-) -> Callable[[str], RunResult]:
-    """Run one fault under this test's recovery mode; fails the test unless the verdict is acceptable."""
+    request: pytest.FixtureRequest, suite: SuiteConfig, recovery_name: str, repeat_index: int
+) -> Callable[[str], RunResult | None]:
+    """Run one fault under this test's recovery mode; fails the test unless the verdict is acceptable. A baseline
+    the store holds under the key computed now is reused instead (None), and the cluster is only started to run."""
 
-    def run(name: str) -> RunResult:
+    def run(name: str) -> RunResult | None:
         chosen = fault(name)
         if not chosen.runs_under(recovery_name):  # deselected at collection when the test names its fault
             pytest.skip(f"{name} is not run under {recovery_name} (see its runs_under)")
+        parts = _baseline_parts(request.config, suite, name, recovery_name)
+        if parts is not None and suite.store is not None:
+            found = suite.store.lookup(name, recovery_name, repeat_index, parts, datetime.now(UTC))
+            if found.entry is not None and _reuse(request, suite, found.entry):
+                return None
+            request.node.user_properties.append(("resilience.baseline_store", found.why))
+        announced: Cluster = request.getfixturevalue("announced")
         mode = suite.started.get(recovery_name)
         if mode is None:
             mode = next(r for r in suite.recoveries if r.name == recovery_name)
@@ -309,14 +370,67 @@ def run_fault(
         result = scenario.execute()
         request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
         judgement = result.judged()
-        if judgement.verdict is Verdict.INVALID:
-            pytest.fail(f"invalid run: {judgement.reason}", pytrace=False)
-        excused = judgement.excusable and recovery_name in suite.baselines
-        if not judgement.passed and not excused:
-            pytest.fail(f"{judgement.verdict}: {judgement.reason}", pytrace=False)
+        if parts is not None and suite.store is not None and judgement.verdict is not Verdict.INVALID and result.proven:
+            suite.store.keep(result.summary_entry(), parts, _run_name(request.config, suite), datetime.now(UTC))
+        _outcome(judgement, recovery_name, suite)
         return result
 
     return run
+
+
+def _outcome(judgement: Judgement, recovery: str, suite: SuiteConfig) -> None:
+    """Fail the test unless the verdict is acceptable (a baseline mode may miss its time budget)."""
+    if judgement.verdict is Verdict.INVALID:
+        pytest.fail(f"invalid run: {judgement.reason}", pytrace=False)
+    excused = judgement.excusable and recovery in suite.baselines
+    if not judgement.passed and not excused:
+        pytest.fail(f"{judgement.verdict}: {judgement.reason}", pytrace=False)
+
+
+def _baseline_parts(config: pytest.Config, suite: SuiteConfig, name: str, recovery: str) -> dict[str, Any] | None:
+    """The key's parts of a cell the store may hold (injectors.baseline_key), None for a cell it never holds."""
+    if suite.store is None or recovery not in baseline_key.STORABLE_MODES:
+        return None
+    load = suite.load
+    try:
+        load_digest = baseline_key.load_settings(load.profile, load.locustfile) if load else None
+        return baseline_key.parts(
+            fault(name),
+            recovery,
+            suite.slo.budget(name, recovery).to_json(),
+            provider_name(config),
+            monitoring_wanted(config),
+            load.label if load else None,
+            load_digest,
+        )
+    except OSError as e:  # a fault's source or a locustfile not readable: no key, the cell is measured
+        warnings.warn(BaselineStoreWarning(f"no baseline key for {name} x {recovery}: {e}"), stacklevel=2)
+        return None
+
+
+def _reuse(request: pytest.FixtureRequest, suite: SuiteConfig, entry: dict[str, Any]) -> bool:
+    """Carry a stored baseline over as this test's run: recorded as this session's, marked `reused`, judged by the
+    one judge like a fresh run. False (the cell is measured) when it does not make a valid entry here."""
+    from scenarios.sharding import PLAN_DIGEST  # see run_fault
+
+    entry.update(test=request.node.nodeid, baselines=list(suite.baselines))
+    entry.pop("plan", None)
+    if plan := request.config.stash.get(PLAN_DIGEST, ""):
+        entry["plan"] = plan
+    problem = entry_problem(entry, request.node.nodeid)
+    if problem:
+        warnings.warn(BaselineStoreWarning(f"stored run not reused: {problem}"), stacklevel=2)
+        return False
+    request.config.hook.pytest_resilience_reused_run(entry=entry, item=request.node)
+    budget = suite.slo.budget(str(entry["fault"]), str(entry["recovery"]))
+    _outcome(judge(evidence_from_entry(entry), budget), str(entry["recovery"]), suite)
+    return True
+
+
+def _run_name(config: pytest.Config, suite: SuiteConfig) -> str:
+    """What names this run in the store: the run id shards share (CI's pipeline), else the run directory's name."""
+    run_id, _ = _option(config, "--run-id", "RESILIENCE_RUN_ID")
+    return str(run_id or suite.run_dir.name)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -39,9 +39,9 @@ import yaml
 
 from assertions.modes import RECOVERY_MODES_BUILTIN, RECOVERY_MODES_HELP
 from clusters.model import Cluster
-from fluxmodel import tuned
+from fluxmodel import native, tuned
 from fluxmodel.annotations import RECOVERY_MODE_LABEL, reconcile_request
-from fluxmodel.kinds import GIT_REPOSITORY, HELM_RELEASE, KUSTOMIZATION, STAGED_KUSTOMIZATION
+from fluxmodel.kinds import GIT_REPOSITORY, STAGED_KUSTOMIZATION
 from foundation.errors import HarnessError, UserError
 from foundation.ports import ephemeral_port
 from foundation.processes import Child, http_ready, log_tail, spawn, stop_all
@@ -169,15 +169,7 @@ class FluxNative(RecoveryMode):
     """Flux's own knobs: Kustomization force (re-create on immutable errors), HelmRelease RetryOnFailure."""
 
     def decorate(self, obj: dict[str, Any]) -> dict[str, Any]:
-        obj = super().decorate(obj)
-        if obj.get("kind") == KUSTOMIZATION.kind:
-            obj.setdefault("spec", {})["force"] = True
-        elif obj.get("kind") == HELM_RELEASE.kind:
-            spec = obj.setdefault("spec", {})
-            retry = {"name": "RetryOnFailure", "retryInterval": "30s"}
-            spec.setdefault("install", {})["strategy"] = dict(retry)
-            spec.setdefault("upgrade", {})["strategy"] = dict(retry)
-        return obj
+        return native.decorate(super().decorate(obj))
 
 
 class FluxTuned(RecoveryMode):
@@ -322,8 +314,8 @@ def parse(spec: str, source: str = "--recovery") -> RecoveryMode:
     """A RecoveryMode from its spec; UserError naming where a bad value came from."""
     if spec == "none":
         return RecoveryMode("none")
-    if spec == "flux-native":
-        return FluxNative("flux-native")
+    if spec == native.MODE:
+        return FluxNative(native.MODE)
     if spec == tuned.MODE:
         return FluxTuned(tuned.MODE)
     if spec == "operator":
