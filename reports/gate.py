@@ -135,7 +135,8 @@ def run_gate(
     print(line, file=out)
     if junit_path is not None:
         checked = planned is not None or expected is not None
-        write_junit(junit_path, cells, problems if checked else None)
+        any_reused = any(entry.get("reused") for entry in entries)
+        write_junit(junit_path, cells, problems if checked else None, stale if any_reused else None)
         print(f"junit: {junit_path}", file=out)
     return 1 if problems or stale or not judged(cells) or any(c.fails_gate for c in cells) else 0
 
@@ -169,16 +170,19 @@ def _profile_problems(
     return problems
 
 
-def write_junit(path: Path, cells: list[Cell], problems: Sequence[str] | None = None) -> None:
-    """One testcase per fault x recovery: failure when over budget, skipped when a baseline missed it; and, when
-    completeness was checked (`problems` not None), a `completeness` case that fails when it is incomplete."""
+def write_junit(
+    path: Path, cells: list[Cell], problems: Sequence[str] | None = None, stale: Sequence[str] | None = None
+) -> None:
+    """One testcase per fault x recovery: failure when over budget, skipped when a baseline missed it; when
+    completeness was checked (`problems` not None), a `completeness` case that fails when it is incomplete; and when
+    baselines were reused (`stale` not None), a `reused-baselines` case that fails when a key no longer matches."""
     failures = [c for c in cells if c.fails_gate]
     skipped = [c for c in cells if c.excused]
     suite = ET.Element(
         "testsuite",
         name="resilience-gate",
-        tests=str(len(cells) + (problems is not None)),
-        failures=str(len(failures) + bool(problems)),
+        tests=str(len(cells) + (problems is not None) + (stale is not None)),
+        failures=str(len(failures) + bool(problems) + bool(stale)),
         errors="0",
         skipped=str(len(skipped)),
     )
@@ -212,6 +216,10 @@ def write_junit(path: Path, cells: list[Cell], problems: Sequence[str] | None = 
         case = ET.SubElement(suite, "testcase", classname="resilience.matrix", name="completeness", time="0.000")
         if problems:
             ET.SubElement(case, "failure", message="incomplete", type="incomplete").text = "\n".join(problems)
+    if stale is not None:
+        case = ET.SubElement(suite, "testcase", classname="resilience.matrix", name="reused-baselines", time="0.000")
+        if stale:
+            ET.SubElement(case, "failure", message="stale key", type="invalid").text = "\n".join(stale)
     root = ET.Element("testsuites", name="resilience")
     root.append(suite)
     ET.indent(root)

@@ -62,7 +62,7 @@ def series(monitoring: Monitoring, promql: str, timeout: float = 60, count: int 
 def test_prometheus_scrapes_flux_and_the_api_server_and_evaluates_the_shipped_rules(
     cluster: Cluster, monitoring: Monitoring
 ) -> None:
-    controllers = tuned.DEFAULT_CONTROLLERS
+    controllers: tuple[str, ...] = tuned.DEFAULT_CONTROLLERS
     if tuned.MODE in cluster.flux_shards:
         controllers = tuned.CONTROLLER_PROCESSES
     expected = sorted([*controllers, "kube-apiserver"])

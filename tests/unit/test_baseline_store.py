@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from reports_support import entry, recovered, write_json
@@ -232,11 +233,15 @@ def test_the_gate_refuses_a_reused_cell_whose_key_no_longer_matches(
     recorded = reused_entry(parts_for())
     operator = entry(FAULT, "operator", recovered(10.0), baselines=("none",))
     bump_kustomize_controller(monkeypatch)
-    code, out = gate(capsys, tmp_path, [recorded, operator])
+    junit = tmp_path / "gate.xml"
+    code = run_gate(write_json(tmp_path / "summary.json", [recorded, operator]), junit_path=junit)
+    out = capsys.readouterr().out
     assert code == 1
     assert "invalid: reused selector-change x none r1" in out
     assert "pin kustomize-controller v1.9.3 -> v1.9.4" in out
-    assert out.splitlines()[-1].startswith("gate: FAIL - invalid: 1 reused baseline run(s) whose key no longer")
+    assert out.splitlines()[-2].startswith("gate: FAIL - invalid: 1 reused baseline run(s) whose key no longer")
+    case = ElementTree.parse(junit).find(".//testcase[@name='reused-baselines']")
+    assert case is not None and case.find("failure") is not None
 
 
 def test_the_gate_refuses_a_reused_key_that_is_not_its_parts_digest(
