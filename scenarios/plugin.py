@@ -49,6 +49,7 @@ class SuiteConfig:
     started: dict[str, RecoveryMode] = field(default_factory=dict)
     monitoring: bool = False  # the profile's; --monitoring / RESILIENCE_MONITORING decide first
     profile: str | None = None
+    wait_full: bool = False  # --wait-full: every recovery wait to its give-up time (assertions.decided)
 
 
 SUITE = pytest.StashKey[SuiteConfig]()
@@ -94,6 +95,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "RESILIENCE_LOAD_WORKERS]",
     )
     group.addoption("--run-dir", help="where revert records and timelines go (default runs/<time>-<pid>)")
+    group.addoption(
+        "--wait-full",
+        action="store_true",
+        default=None,
+        help="wait for recovery up to each budget's give-up time, even once the verdict can no longer change (a "
+        "run that has not recovered past its ttr.max, its alerts paged): a TTR measured beyond its budget, for "
+        "benchmarks [env RESILIENCE_WAIT_FULL]",
+    )
 
 
 def _option(config: pytest.Config, name: str, env: str) -> tuple[str | list[str] | None, str]:
@@ -168,7 +177,19 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
     load = _resolve_load(config, slo, profile)
     monitoring = bool(profile and profile.monitoring)
     named = profile.name if profile else None
-    return SuiteConfig(slo, recoveries, repeat, baselines, run_dir, faults, load, monitoring=monitoring, profile=named)
+    wait_full = _option(config, "--wait-full", "RESILIENCE_WAIT_FULL")[0] not in (None, "0", "false")
+    return SuiteConfig(
+        slo,
+        recoveries,
+        repeat,
+        baselines,
+        run_dir,
+        faults,
+        load,
+        monitoring=monitoring,
+        profile=named,
+        wait_full=wait_full,
+    )
 
 
 def _runnable(config: pytest.Config, recoveries: list[RecoveryMode], asked: bool, source: str) -> list[RecoveryMode]:
@@ -305,6 +326,7 @@ def run_fault(
             load=suite.load,
             hook=request.config.hook,
             plan=request.config.stash.get(PLAN_DIGEST, ""),
+            wait_full=suite.wait_full,
         )
         result = scenario.execute()
         request.config.hook.pytest_resilience_run_result(result=result, item=request.node)
