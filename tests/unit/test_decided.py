@@ -66,7 +66,8 @@ def test_an_owed_page_keeps_the_wait_until_it_pages() -> None:
 def test_an_owed_page_that_never_came_is_decided_once_its_time_to_page_passed() -> None:
     """A blind spot: the whole wait would find the same."""
     missing = Pages(owed={"FluxKustomizationStuck": 450.0})
-    assert why_decided(450.0, BUDGET, pages=lambda: missing) == (
+    assert why_decided(450.0, BUDGET, pages=lambda: missing) is None
+    assert why_decided(450.0 + decided.PAGE_SLACK, BUDGET, pages=lambda: missing) == (
         "ttr.max 60s passed, alert FluxKustomizationStuck not paged by 450s"
     )
 
