@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from reports_support import NOT_RECOVERED, entry, load, recovered, write_json
 
+from assertions.schema import WaitEnded
 from foundation.errors import UserError
 from reports import allure_files, compare
 from reports.matrix import build_cells
@@ -52,6 +53,18 @@ def test_a_repeat_that_never_recovered_counts_as_never() -> None:
     shown = cells(two, "selector-change", "operator")
     assert shown["TTR med / max"] == "never (2/3)"
     assert shown["verdicts"] == "1 pass, 2 not-recovered"
+
+
+def test_a_repeat_whose_wait_was_cut_short_is_not_within_its_wait_not_never() -> None:
+    """Cut short once its verdict was decided, a run's TTR is only known to exceed the wait: said so, not invented."""
+    cut = WaitEnded(by="decided", after=70.4, detail="ttr.max 60s passed")
+    short = [entry("selector-change", "none", NOT_RECOVERED, repeat=3, wait_ended=cut)]
+    full = runs("selector-change", "none", [65.0, None])
+    shown = cells(compare.compare(full + short), "selector-change", "none")
+    assert shown["TTR med / max"] == "not within 70 (2/3)"
+    one = cells(compare.compare(runs("selector-change", "none", [65.0, 66.0]) + short), "selector-change", "none")
+    assert one["TTR med / max"] == "66.0 / not within 70 (1/3)"
+    assert "| not within 70 (1/1) |" in compare.render_markdown(compare.compare(short))
 
 
 def test_invalid_runs_are_left_out_of_the_figures_and_counted() -> None:
