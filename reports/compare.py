@@ -24,7 +24,7 @@ from typing import Any
 
 from assertions.schema import VERDICTS
 from foundation.errors import UserError
-from reports.matrix import printable
+from reports.matrix import cut_short, printable
 
 OPERATOR = "operator"
 # The modes in their natural order (Flux alone, as shipped, tuned; then the operator); others follow by name.
@@ -112,15 +112,6 @@ def recovered_in(entry: Mapping[str, Any]) -> float:
     """Seconds from injection to recovered, NEVER when the run did not recover (in its wait)."""
     ttr = _number(entry.get("ttr_seconds"))
     return NEVER if ttr is None or entry.get("verdict") == "not-recovered" else ttr
-
-
-def cut_short(entry: Mapping[str, Any]) -> float | None:
-    """Seconds a run that did not recover waited, when its wait was cut short once its verdict was decided
-    (assertions.decided): its TTR is only known to exceed them. None for any other run."""
-    ended = entry.get("wait_ended")
-    if recovered_in(entry) != NEVER or not isinstance(ended, Mapping) or ended.get("by") != "decided":
-        return None
-    return _number(ended.get("after"))
 
 
 def since_injection(entry: Mapping[str, Any], name: str) -> float | None:
