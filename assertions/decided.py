@@ -121,4 +121,6 @@ def describe(budget: Budget, monitored: bool = False) -> str:
     if at >= budget.give_up_after:
         return f"the give-up wait, {budget.give_up_after:g}s"
     extra = ", or later: every page owed by then" if monitored else ""
+    if budget.measures.get(REACHED):
+        extra += ", once the bad revision is past every `reached` limit"
     return f"ttr.max + margin, {at:g}s{extra} (at most {budget.give_up_after:g}s)"
