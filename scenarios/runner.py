@@ -53,6 +53,8 @@ STEADY_TIMEOUT = 120.0
 # Alertmanager's group interval, with room for Flux to put the objects back first).
 ALERT_SETTLE = 120.0
 LOG_COMPONENTS = tuned.CONTROLLER_PROCESSES
+# How often a run past its TTR budget reads the pages it owes and got (the receiver's file), while it waits for them.
+PAGES_EVERY = 1.0
 # How long the next commit after recovery may take to be applied and reported Ready, when the SLO file budgets
 # nothing for it (with a budget: twice the budget, as the recovery wait is twice the TTR budget).
 NEXT_COMMIT_WAIT = 120.0
@@ -213,13 +215,17 @@ class ScenarioRun:
         if monitoring is None:
             return None
         names, delivery, horizon = self._names(ctx), monitoring.timings.delivery_seconds, self.budget.give_up_after
+        last: list[tuple[float, decided.Pages]] = []  # read again at most every PAGES_EVERY seconds
 
         def read() -> decided.Pages:
+            if last and time.monotonic() - last[0][0] < PAGES_EVERY:
+                return last[0][1]
             injected_at = timeline.wall_start or 0.0
             due = alert_phases.due(timeline, horizon, delivery)
             fired = alert_phases.fired(monitoring.notifications(injected_at), injected_at, names)
             owed = {name: d.at + delivery for name, d in due.items() if d.must_have_fired}
-            return decided.Pages(owed, {name: page["fired_after"] for name, page in fired.items()})
+            last[:] = [(time.monotonic(), decided.Pages(owed, {n: p["fired_after"] for n, p in fired.items()}))]
+            return last[0][1]
 
         return read
 
