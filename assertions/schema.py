@@ -171,6 +171,24 @@ class Reused(Strict):
     store: Text
 
 
+class WaitEnded(Strict):
+    """Why a run's recovery wait ended, seconds from the injection (assertions.decided): `recovered`; `decided`, cut
+    short once nothing still to come could change the verdict (a not-recovered TTR known only to exceed `after`);
+    `gave-up`, at the budget's give-up time."""
+
+    by: Literal["recovered", "decided", "gave-up"]
+    after: Seconds
+    detail: Text = ""
+
+    def text(self) -> str:
+        """`ended: recovered at 12.0s`, `ended: verdict decided at 65s (...)`, `ended: give-up wait 540s`."""
+        if self.by == "recovered":
+            return f"ended: recovered at {self.after:.1f}s"
+        if self.by == "decided":
+            return f"ended: verdict decided at {self.after:.0f}s ({self.detail})"
+        return f"ended: give-up wait {self.after:.0f}s"
+
+
 class SummaryEntry(Strict):
     """One entry of summary.json, as assertions.verdict.RunResult.summary_entry builds it."""
 
@@ -207,6 +225,7 @@ class SummaryEntry(Strict):
     cluster_lock: ClusterLock | None = None
     reconcilers: Reconcilers | None = None
     reused: Reused | None = None
+    wait_ended: WaitEnded | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SummaryEntry:

@@ -18,7 +18,7 @@ from typing import Any
 
 from assertions import criteria, isolation
 from assertions.diagnostics import Diagnostics, LoadDiagnostics
-from assertions.schema import MEASURED_FROM, ClusterLock, Host, Reconcilers, entry_problem
+from assertions.schema import MEASURED_FROM, ClusterLock, Host, Reconcilers, WaitEnded, entry_problem
 from assertions.slo import Budget
 from assertions.timeline import BUDGETED_PHASES, NEXT_COMMIT, NEXT_COMMIT_KEY, Timeline
 from foundation.errors import HarnessError
@@ -58,6 +58,8 @@ class Evidence:
     reconcilers: Reconcilers | None = None
     # Seconds from the injection to each phase reached (Timeline.since_injected).
     phases: Mapping[str, float] = field(default_factory=dict)
+    # Why the recovery wait ended (assertions.decided); None: the run never waited for recovery (or predates it).
+    wait_ended: WaitEnded | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ def _judge_time(evidence: Evidence, budget: Budget) -> Judgement:
     ttr, detect = evidence.ttr, evidence.detect
     if ttr is None:
         detail = f" ({evidence.not_recovered_detail})" if evidence.not_recovered_detail else ""
+        ended = evidence.wait_ended
+        if ended is not None and ended.by == "decided":  # cut short: the TTR is only known to exceed its end
+            wait, detail = ended.after, f"{detail}; the wait {ended.text()}"
         return Judgement(
             Verdict.NOT_RECOVERED, f"not recovered within {wait:.0f}s of injection{detail}", excusable=True
         )
@@ -201,6 +206,7 @@ class RunResult:
     host: Host | None = None
     cluster_lock: ClusterLock | None = None
     reconcilers: Reconcilers | None = None
+    wait_ended: WaitEnded | None = None
     revert_problems: list[str] = field(default_factory=list)
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     load_diagnostics: LoadDiagnostics | None = None
@@ -232,6 +238,7 @@ class RunResult:
             measurements=dict(self.measurements),
             reconcilers=self.reconcilers,
             phases=self.timeline.since_injected_all(),
+            wait_ended=self.wait_ended,
         )
 
     def judge(self) -> Judgement:
@@ -281,7 +288,12 @@ class RunResult:
         }
         if self.run_seconds is not None:
             entry["run_seconds"] = self.run_seconds
-        sections = (("host", self.host), ("cluster_lock", self.cluster_lock), ("reconcilers", self.reconcilers))
+        sections = (
+            ("host", self.host),
+            ("cluster_lock", self.cluster_lock),
+            ("reconcilers", self.reconcilers),
+            ("wait_ended", evidence.wait_ended),
+        )
         for key, section in sections:
             if section is not None:
                 entry[key] = section.to_json()
@@ -319,6 +331,7 @@ def evidence_from_entry(entry: Mapping[str, Any]) -> Evidence:
         measurements=measurements,
         reconcilers=Reconcilers.model_validate(entry["reconcilers"]) if entry.get("reconcilers") else None,
         phases=dict(entry.get("since_injected") or {}),
+        wait_ended=WaitEnded.model_validate(entry["wait_ended"]) if entry.get("wait_ended") else None,
     )
 
 

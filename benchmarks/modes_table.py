@@ -5,7 +5,8 @@
 
 Runs `pytest scenarios` (one session, every mode, `--repeat` repeats, `--workers` xdist workers with a local
 cluster each) under the shipped SLO file with every give-up time capped at `--wait` seconds from the injection
-(a fault that a mode never recovers costs that long; the table then reads `never` for it), and prints the
+(a fault that a mode never recovers costs that long, `--wait-full`: no run stops once its verdict is decided,
+so a TTR beyond its budget is measured; the table reads `never` for a fault not recovered in the wait), and prints the
 comparison (TTR median and max, detection, serving, next commit, data kept, and the operator against the best Flux
 mode per fault). The summary, its manifest and the Markdown table stay in `--out`.
 """
@@ -67,7 +68,7 @@ def main() -> int:
     command = [
         sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-p", "no:cacheprovider", "-q",
         "-n", str(args.workers), "--recovery", args.modes, "--repeat", str(args.repeat), "--slo", str(slo),
-        "--resilience-summary", str(summary), "--run-dir", str(args.out / "runs"),
+        "--wait-full", "--resilience-summary", str(summary), "--run-dir", str(args.out / "runs"),
         "--alluredir", str(args.out / "allure-results"),
         *[a for a in pytest_args if a != "--"],
     ]  # fmt: skip

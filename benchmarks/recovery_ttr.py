@@ -123,7 +123,8 @@ def measure(cluster: Cluster, plan: Plan) -> Results:
         mode.start(cluster, plan.run_dir)
         try:
             for chosen in plan.faults:
-                result = ScenarioRun(cluster, chosen, mode, plan.budget(chosen, mode), plan.run_dir).execute()
+                budget = plan.budget(chosen, mode)  # the whole wait: a TTR beyond its budget is measured
+                result = ScenarioRun(cluster, chosen, mode, budget, plan.run_dir, wait_full=True).execute()
                 results[chosen.name, mode.name] = result
                 progress(result)
         finally:

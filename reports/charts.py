@@ -22,7 +22,7 @@ from matplotlib.patches import Patch
 from assertions.slo import Budget
 from assertions.timeline import ALERT_PHASES, RECOVERY_PHASES
 from assertions.verdict import Verdict
-from reports.matrix import COLORS, Cell, seconds
+from reports.matrix import COLORS, Cell, cut_short, seconds
 
 PHASE_COLORS: dict[str, str] = {
     "visible": "#8fb8de",
@@ -89,8 +89,9 @@ def run_chart(entry: Mapping[str, Any]) -> bytes:
     ax = fig.add_subplot()
     end = _bar(ax, 0, phases)
     alerts_end = _alerts(ax, phases)
+    waited = cut_short(entry) or budget.give_up_after  # a wait stopped once the verdict was decided, or the whole
     if ttr is None and verdict is not Verdict.INVALID:
-        _not_recovered(ax, 0, end, budget.give_up_after)
+        _not_recovered(ax, 0, end, waited)
     if budget.ttr.max is not None:
         ax.axvline(budget.ttr.max, color=COLORS[Verdict.BREACH], linestyle="--", linewidth=1.5)
         ax.text(budget.ttr.max, 0.42, f" budget {budget.ttr.max:.0f}s", color=COLORS[Verdict.BREACH], fontsize=8)
@@ -107,7 +108,7 @@ def run_chart(entry: Mapping[str, Any]) -> bytes:
     elif verdict is Verdict.INVALID:
         what = "invalid run (no TTR)"
     else:
-        what = f"not recovered within {budget.give_up_after:.0f}s"
+        what = f"not recovered within {waited:.0f}s"
     ax.set_title(f"{entry['fault']} under {entry['recovery']}: {what}", color=COLORS[verdict], fontsize=10)
     _legend(fig, set(phases), ttr is None and verdict is not Verdict.INVALID)
     return _png(fig)

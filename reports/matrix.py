@@ -232,12 +232,24 @@ def budget_text(budget: Budget) -> str:
     return f"{seconds(budget.ttr.max)} / {seconds(budget.ttr.p95)}"
 
 
+def cut_short(entry: Mapping[str, Any]) -> float | None:
+    """Seconds a run that did not recover waited, when its wait was cut short once its verdict was decided
+    (assertions.decided): its TTR is only known to exceed them. None for any other run."""
+    ended = entry.get("wait_ended")
+    recovered = entry.get("ttr_seconds") is not None and entry.get("verdict") != "not-recovered"
+    if recovered or not isinstance(ended, Mapping) or ended.get("by") != "decided":
+        return None
+    after = ended.get("after")
+    return float(after) if isinstance(after, int | float) and not isinstance(after, bool) else None
+
+
 def ttr_text(cell: Cell) -> str:
-    """What a person reads first: the slowest TTR, or why there is none."""
+    """What a person reads first: the slowest TTR, or why there is none (within the shortest wait of its runs)."""
     if cell.verdict is Verdict.INVALID and cell.ttr_max is None:
         return "invalid"
     if cell.ttr_max is None:
-        return f"not recovered in {cell.budget.give_up_after:.0f}s"
+        cut = [at for run in cell.runs if (at := cut_short(run.entry)) is not None]
+        return f"not recovered in {min(cut, default=cell.budget.give_up_after):.0f}s"
     return seconds(cell.ttr_max)
 
 

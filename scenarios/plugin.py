@@ -57,6 +57,7 @@ class SuiteConfig:
     monitoring: bool = False  # the profile's; --monitoring / RESILIENCE_MONITORING decide first
     profile: str | None = None
     store: BaselineStore | None = None  # None: every baseline is measured (scenarios.baseline_store)
+    wait_full: bool = False  # --wait-full: every recovery wait to its give-up time (assertions.decided)
 
 
 SUITE = pytest.StashKey[SuiteConfig]()
@@ -119,6 +120,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="measure every baseline again (and store it) [env RESILIENCE_FRESH_BASELINES=1]",
     )
+    group.addoption(
+        "--wait-full",
+        action="store_true",
+        default=None,
+        help="wait for recovery up to each budget's give-up time, even once the verdict can no longer change (a "
+        "run that has not recovered past its ttr.max, its alerts paged): a TTR measured beyond its budget, for "
+        "benchmarks [env RESILIENCE_WAIT_FULL]",
+    )
+
+
+_ON, _OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _switch(config: pytest.Config, name: str, env: str) -> bool:
+    """An on/off option: the flag, or its variable as one of _ON / _OFF (anything else is a usage error)."""
+    value, source = _option(config, name, env)
+    if value is None:
+        return False
+    raw = str(value).strip().lower()  # the flag itself is True: "true"
+    if raw not in (*_ON, *_OFF):
+        raise pytest.UsageError(f"Invalid {raw!r} from {source}: use one of {', '.join(_ON + _OFF)}")
+    return raw in _ON
 
 
 def _option(config: pytest.Config, name: str, env: str) -> tuple[str | list[str] | None, str]:
@@ -193,6 +216,7 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
     load = _resolve_load(config, slo, profile)
     monitoring = bool(profile and profile.monitoring)
     named = profile.name if profile else None
+    wait_full = _switch(config, "--wait-full", "RESILIENCE_WAIT_FULL")
     return SuiteConfig(
         slo,
         recoveries,
@@ -204,6 +228,7 @@ def _resolve(config: pytest.Config) -> SuiteConfig:
         monitoring=monitoring,
         profile=named,
         store=_resolve_store(config),
+        wait_full=wait_full,
     )
 
 
@@ -217,11 +242,11 @@ def _resolve_store(config: pytest.Config) -> BaselineStore | None:
         raise pytest.UsageError(
             f"Invalid baseline max age {age_value!r} from {age_source}: a duration such as 12h or 7d"
         ) from None
-    fresh, _ = _option(config, "--fresh-baselines", "RESILIENCE_FRESH_BASELINES")
+    fresh = _switch(config, "--fresh-baselines", "RESILIENCE_FRESH_BASELINES")
     if root == "none" or provider_name(config) not in baseline_key.PINNED_PROVIDERS:
         return None
     path = Path(str(root)).expanduser() if root else state_root() / "baselines"
-    return BaselineStore(path, max_age, fresh=str(fresh).lower() in ("1", "true", "yes", "on"))
+    return BaselineStore(path, max_age, fresh=fresh)
 
 
 def _runnable(config: pytest.Config, recoveries: list[RecoveryMode], asked: bool, source: str) -> list[RecoveryMode]:
@@ -366,6 +391,7 @@ def run_fault(
             load=suite.load,
             hook=request.config.hook,
             plan=request.config.stash.get(PLAN_DIGEST, ""),
+            wait_full=suite.wait_full,
         )
         result = scenario.execute()
         request.config.hook.pytest_resilience_run_result(result=result, item=request.node)

@@ -16,16 +16,16 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assertions import invariants
+from assertions import decided, invariants
 from assertions.isolation import ForeignActivity, owned_by_run
 from assertions.recorder import PhaseRecorder
-from assertions.schema import ClusterLock, Reconcilers
+from assertions.schema import ClusterLock, Reconcilers, WaitEnded
 from assertions.slo import Budget
 from assertions.timeline import NEXT_COMMIT, NEXT_COMMIT_KEY
 from assertions.verdict import RunResult
@@ -53,6 +53,8 @@ STEADY_TIMEOUT = 120.0
 # Alertmanager's group interval, with room for Flux to put the objects back first).
 ALERT_SETTLE = 120.0
 LOG_COMPONENTS = tuned.CONTROLLER_PROCESSES
+# How often a run past its TTR budget reads the pages it owes and got (the receiver's file), while it waits for them.
+PAGES_EVERY = 1.0
 # How long the next commit after recovery may take to be applied and reported Ready, when the SLO file budgets
 # nothing for it (with a budget: twice the budget, as the recovery wait is twice the TTR budget).
 NEXT_COMMIT_WAIT = 120.0
@@ -79,6 +81,9 @@ class ScenarioRun:
     hook: HookRelay | None = None
     # The digest of the session's plan (scenarios.sharding), recorded in the run's summary entry.
     plan: str = ""
+    # Wait for recovery up to the give-up time even once the verdict is decided (assertions.decided): benchmarks
+    # that measure how long a mode takes beyond its budget.
+    wait_full: bool = False
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -182,7 +187,7 @@ class ScenarioRun:
         if monitoring is None or timeline.wall_start is None:
             return
         injected_at = timeline.wall_start
-        names = alert_phases.names_run(owned_by_run(ctx.app, ctx.namespace), self.recovery.label)
+        names = self._names(ctx)
         delivery = monitoring.timings.delivery_seconds
         due = alert_phases.due(timeline, watch_end, delivery) if result.proven else {}
         page_by = max((d.at + delivery for d in due.values() if d.must_have_fired), default=0.0)
@@ -199,6 +204,46 @@ class ScenarioRun:
         alert_phases.mark(timeline, items)
         if not monitoring.rules_shipped:
             result.notes.append(f"alerts from the rules of {monitoring.rules_source}, not the operator's shipped rules")
+
+    def _names(self, ctx: FaultContext) -> alert_phases.Names:
+        """Whether an alert names the run (its objects, or its recovery's exporter)."""
+        return alert_phases.names_run(owned_by_run(ctx.app, ctx.namespace), self.recovery.label)
+
+    def _pages(self, ctx: FaultContext, result: RunResult) -> Callable[[], decided.Pages] | None:
+        """With monitoring: the pages the whole recovery wait would owe the run so far, and those that came."""
+        monitoring, timeline = self.cluster.monitoring, result.timeline
+        if monitoring is None:
+            return None
+        names, delivery, horizon = self._names(ctx), monitoring.timings.delivery_seconds, self.budget.give_up_after
+        last: list[tuple[float, decided.Pages]] = []  # read again at most every PAGES_EVERY seconds
+
+        def read() -> decided.Pages:
+            if last and time.monotonic() - last[0][0] < PAGES_EVERY:
+                return last[0][1]
+            injected_at = timeline.wall_start or 0.0
+            due = alert_phases.due(timeline, horizon, delivery)
+            fired = alert_phases.fired(monitoring.notifications(injected_at), injected_at, names)
+            owed = {name: d.at + delivery for name, d in due.items() if d.must_have_fired}
+            last[:] = [(time.monotonic(), decided.Pages(owed, {n: p["fired_after"] for n, p in fired.items()}))]
+            return last[0][1]
+
+        return read
+
+    def _await_recovery(
+        self, ctx: FaultContext, result: RunResult, recorder: PhaseRecorder, injected: float, reached: Any | None
+    ) -> WaitEnded:
+        """Wait for recovery, counted from the injection as the TTR is, until the run recovered, its verdict can no
+        longer change (assertions.decided, unless `wait_full`) or the give-up time; returns why it ended."""
+        pages = self._pages(ctx, result)
+
+        def end() -> WaitEnded | None:
+            figure = reached.figure() if reached is not None else None
+            elapsed, ttr = time.monotonic() - injected, result.timeline.ttr
+            return decided.ended(elapsed, self.budget, ttr, whole=self.wait_full, pages=pages, reached=figure)
+
+        remaining = self.budget.give_up_after - (time.monotonic() - injected)
+        ended = poll(end, remaining, 0.25, done=lambda e: e is not None, before_sleep=recorder.evaluate)
+        return ended or decided.gave_up(self.budget)
 
     def _save(self, result: RunResult, slug: str) -> None:
         """The run's summary entry (the one summary.json gets) and its timeline beside its revert record, for
@@ -286,8 +331,7 @@ class ScenarioRun:
                 fault.after_proof(ctx)
             # The wait counts from the injection, as the TTR does (the judge compares the two).
             with self.step(f"recover under {self.recovery.name} (budget {self.budget.ttr.max}s)"):
-                remaining = self.budget.give_up_after - (time.monotonic() - injected)
-                _await(recorder, ("recovered",), remaining)
+                result.wait_ended = self._await_recovery(ctx, result, recorder, injected, reached)
                 measured = timeline.ttr if timeline.ttr is not None else time.monotonic() - injected
                 if load is not None:
                     load.fault_over()

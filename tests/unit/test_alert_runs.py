@@ -23,6 +23,8 @@ from scripted_runs import (
     show,
 )
 
+from assertions import decided
+from assertions.slo import Budget, Limit
 from assertions.verdict import RunResult, Verdict
 from clusters.model import Cluster
 from injectors.base import FaultContext
@@ -172,3 +174,48 @@ def test_rules_other_than_the_shipped_ones_are_said_on_the_result(monitored: Clu
     )
     result = execute(monitored, tmp_path, paging(monitored, 0.7, 1.0, then=show))
     assert "alerts from the rules of /tmp/scaled.yaml, not the operator's shipped rules" in result.notes
+
+
+def slow_delivery(cluster: Cluster, seconds: int) -> Cluster:
+    """Alertmanager's group wait of `seconds`: a page is owed that long after its alert became due."""
+    assert cluster.monitoring is not None
+    timings = AlertTimings(scrape_interval=0, evaluation_interval=0, group_wait=seconds, group_interval=0)
+    cluster.monitoring = Monitoring(**{**cluster.monitoring.__dict__, "timings": timings})
+    return cluster
+
+
+def execute_past_ttr_max(cluster: Cluster, tmp_path: Path, script: Script) -> RunResult:
+    """A run under a budget whose ttr.max (0.2 s) is long past when its alert is due, with a give-up time far away."""
+    budget = Budget(ttr=Limit(max=0.2), wait=30.0)
+    fault = FakeFault(fake_kube(cluster), script)
+    return runner.ScenarioRun(cluster, fault, parse("none"), budget, tmp_path / "run", node_id="t").execute()
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_a_run_past_its_ttr_max_waits_for_the_page_it_owes_then_stops(
+    monitored: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not recovered past ttr.max: the wait goes on until the alert its fault made due has paged, then ends."""
+    monkeypatch.setattr(decided, "margin", lambda budget: 0.1)
+    result = execute_past_ttr_max(slow_delivery(monitored, 3), tmp_path, paging(monitored, 1.5, 2.5))
+    ended = result.wait_ended
+    assert ended is not None and ended.by == "decided" and 1.4 < ended.after < 3.5, ended
+    assert ended.detail.startswith("ttr.max 0.2s passed, alert FluxKustomizationStuck paged at ")
+    (item,) = result.measurements["alerts"]
+    assert item["fired_after"] == pytest.approx(1.5, abs=0.3) and item["resolved_after"] is not None
+    assert result.verdict is Verdict.NOT_RECOVERED and "blind spot" not in result.reason
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_a_page_owed_and_never_sent_ends_the_wait_as_the_blind_spot_it_is(
+    monitored: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(decided, "margin", lambda budget: 0.1)
+    result = execute_past_ttr_max(slow_delivery(monitored, 1), tmp_path, never)
+    ended = result.wait_ended
+    assert ended is not None and ended.by == "decided" and 2.4 < ended.after < 5.0, ended
+    assert "alert FluxKustomizationStuck not paged by 2s" in ended.detail
+    assert "monitoring blind spot: FluxKustomizationStuck never paged" in result.reason
+    assert result.judgement is not None and not result.judgement.excusable

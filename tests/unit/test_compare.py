@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from reports_support import NOT_RECOVERED, entry, load, recovered, write_json
 
+from assertions.schema import WaitEnded
 from foundation.errors import UserError
-from reports import allure_files, compare
+from reports import allure_files, compare, matrix
 from reports.matrix import build_cells
 from resilience.cli import main
 
@@ -52,6 +53,28 @@ def test_a_repeat_that_never_recovered_counts_as_never() -> None:
     shown = cells(two, "selector-change", "operator")
     assert shown["TTR med / max"] == "never (2/3)"
     assert shown["verdicts"] == "1 pass, 2 not-recovered"
+
+
+def test_a_repeat_whose_wait_was_cut_short_is_not_within_its_wait_not_never() -> None:
+    """Cut short once its verdict was decided, a run's TTR is only known to exceed the wait: said so, not invented."""
+    cut = WaitEnded(by="decided", after=70.4, detail="ttr.max 60s passed")
+    short = [entry("selector-change", "none", NOT_RECOVERED, repeat=3, wait_ended=cut)]
+    full = runs("selector-change", "none", [65.0, None])
+    shown = cells(compare.compare(full + short), "selector-change", "none")
+    assert shown["TTR med / max"] == "not within 70 (2/3)"
+    one = cells(compare.compare(runs("selector-change", "none", [65.0, 66.0]) + short), "selector-change", "none")
+    assert one["TTR med / max"] == "66.0 / not within 70 (1/3)"
+    assert "| not within 70 (1/1) |" in compare.render_markdown(compare.compare(short))
+
+
+def test_the_matrix_and_the_run_chart_say_how_long_a_cut_wait_was() -> None:
+    cut = WaitEnded(by="decided", after=70.4, detail="ttr.max 60s passed")
+    short = entry("selector-change", "none", NOT_RECOVERED, wait=540.0, wait_ended=cut)
+    (cell,) = build_cells([short])
+    assert matrix.ttr_text(cell) == "not recovered in 70s"
+    (whole,) = build_cells([entry("selector-change", "none", NOT_RECOVERED, wait=540.0)])
+    assert matrix.ttr_text(whole) == "not recovered in 540s"
+    assert matrix.cut_short(short) == 70.4 and matrix.cut_short(entry("x", "none", recovered(5.0))) is None
 
 
 def test_invalid_runs_are_left_out_of_the_figures_and_counted() -> None:

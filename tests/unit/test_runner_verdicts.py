@@ -32,7 +32,7 @@ from scripted_runs import (
     recover_after,
 )
 
-from assertions import invariants, verdict
+from assertions import decided, invariants, verdict
 from assertions.slo import Budget
 from assertions.verdict import RunResult, Verdict
 from clusters.model import Cluster
@@ -341,3 +341,44 @@ def test_no_next_commit_without_recovery(cluster: Cluster, tmp_path: Path) -> No
     result = execute(cluster, tmp_path, never)
     assert "next_commit" not in result.measurements and not result.timeline.has("next-commit")
     assert result.reason.endswith("; note: next commit not pushed: the run did not recover")
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_a_run_not_recovered_past_its_ttr_max_stops_waiting_and_says_so(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its verdict can no longer be a pass: the wait ends there, not at the give-up time, and the record says why."""
+    monkeypatch.setattr(decided, "margin", lambda budget: 0.2)
+    budget = dataclasses.replace(BUDGET, ttr=dataclasses.replace(BUDGET.ttr, max=0.3), wait=30.0)
+    result = execute(cluster, tmp_path, never, budget=budget)
+    ended = result.wait_ended
+    assert ended is not None and ended.by == "decided" and 0.5 < ended.after < 3.0, ended
+    assert result.verdict is Verdict.NOT_RECOVERED and result.judgement and result.judgement.excusable
+    assert f"not recovered within {ended.after:.0f}s of injection (Kustomization " in result.reason
+    assert f"; the wait ended: verdict decided at {ended.after:.0f}s (ttr.max 0.3s passed); note: " in result.reason
+    entry = result.summary_entry()
+    assert entry["wait_ended"] == {"by": "decided", "after": ended.after, "detail": "ttr.max 0.3s passed"}
+    assert judge_entry(entry).judgement == result.judgement
+    assert judge_entry(entry, budget).judgement == result.judgement
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_the_whole_wait_asked_for_runs_to_the_give_up_time(cluster: Cluster, tmp_path: Path) -> None:
+    budget = dataclasses.replace(BUDGET, ttr=dataclasses.replace(BUDGET.ttr, max=0.3), wait=1.5)
+    fault = FakeFault(fake_kube(cluster), never)
+    run = runner.ScenarioRun(cluster, fault, parse("none"), budget, tmp_path / "run", node_id="t", wait_full=True)
+    result = run.execute()
+    assert result.wait_ended is not None and result.wait_ended.by == "gave-up" and result.wait_ended.after == 1.5
+    assert result.reason.startswith("not recovered within 2s of injection (Kustomization ")
+    assert "the wait ended" not in result.reason
+    agrees_with_the_gate(result)
+
+
+@pytest.mark.process
+@pytest.mark.slow
+def test_a_recovered_run_records_that_recovery_ended_its_wait(cluster: Cluster, tmp_path: Path) -> None:
+    result = execute(cluster, tmp_path, recover_after(0.2))
+    assert result.wait_ended is not None and result.wait_ended.by == "recovered"
+    assert result.wait_ended.after == result.ttr_seconds
