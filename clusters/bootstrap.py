@@ -1,9 +1,11 @@
 """What every provider puts in a fresh cluster: the GitOps repository's first commit and the Flux objects.
 
-Ready means Flux itself proved the path end to end: source-controller fetched the repository,
-kustomize-controller applied it at that revision, and the demo Deployment became Available. On clusters the
-harness does not own (kind, existing) its objects live in namespaces of their own, so nothing of the user's
-is touched.
+Ready means the path works end to end: source-controller fetched the repository, kustomize-controller
+applied it at that revision (its Kustomization Ready), and the demo Deployment it applied became Available. The
+demo Kustomization does not `wait`: kustomize-controller polls its health checks every 5 s (a constant in its
+code), which held Ready back 4 s after a Deployment Available a second after the apply; `Bootstrap.wait` checks
+the Deployment itself. On clusters the harness does not own (kind, existing) its objects live in namespaces of
+their own, so nothing of the user's is touched.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ class Bootstrap:
         objs = [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.flux_namespace}},
             self.git_repository(git_url),
-            self.kustomization(DEMO_KUSTOMIZATION, DEMO_PATH),
+            self.kustomization(DEMO_KUSTOMIZATION, DEMO_PATH, wait=False),
         ]
         if chart_url:
             objs.append(self.helm_repository(chart_url))

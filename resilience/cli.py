@@ -67,7 +67,9 @@ def package_version() -> str:
         return "(version unknown: the package is not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every module's commands; with `command`, only the modules up to the one that registers it (the rest would
+    only cost start-up time: the reports' charting library alone takes a second or more to import)."""
     parser = _Parser(prog="resilience", description=__doc__)
     parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -80,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         register: Callable[[Any], None] = module.register
         register(sub)
+        if command in sub.choices:
+            break
     return parser
 
 
@@ -91,7 +95,9 @@ def _ours(module: str | None) -> bool:
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The arguments; unknown ones exit 2 with the usage of the subcommand that got them."""
-    args, unknown = build_parser().parse_known_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = next((arg for arg in given if not arg.startswith("-")), None)
+    args, unknown = build_parser(command).parse_known_args(given)
     if unknown:
         owner: argparse.ArgumentParser = getattr(args, _PARSER)
         owner.error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -136,23 +137,16 @@ class LocalProvider:
         monitoring: dict[str, Any] | None = None,
     ) -> Cluster:
         started = time.monotonic()
-        pki = write_pki(layout.pki_dir, IDENTITIES)
-        server = f"https://127.0.0.1:{ports['kube-apiserver']}"
-        context = f"resilience-{layout.name}"
-        write_kubeconfig(layout.kubeconfig, pki, server, "admin", context)
-        for component, user in COMPONENT_USERS.items():
-            path = layout.component_kubeconfig(component)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_kubeconfig(path, pki, server, user, context)
-        layout.config_dir.mkdir()
-        layout.storage_dir.mkdir()
-        (layout.config_dir / "kwok.yaml").write_text((resources.files("clusters.local") / "kwok.yaml").read_text())
         git_url = f"http://127.0.0.1:{ports['gitserver']}/gitops.git"
         chart_url = f"http://127.0.0.1:{ports['chartserver']}"
-        repo = GitOpsRepo.create(layout.git_dir, git_url, Bootstrap().initial_content())
         charts = ChartRepo(layout.charts_dir, chart_url, binaries["helm"])
-        for chart in BASE_CHARTS:
-            charts.publish(chart, "1.0.0")
+        # git and helm run as subprocesses: the repository and the charts are made while the certificates are.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="prepare") as pool:
+            made = pool.submit(GitOpsRepo.create, layout.git_dir, git_url, Bootstrap().initial_content())
+            published = pool.submit(lambda: [charts.publish(chart, "1.0.0") for chart in BASE_CHARTS])
+            self._write_config(layout, ports)
+            repo = made.result()
+            published.result()
         spec: dict[str, Any] = {
             "name": layout.name,
             "ports": ports,
@@ -178,6 +172,21 @@ class LocalProvider:
         phases = {"prepare": prepare_seconds, **status.get("phases", {})}
         phases["total"] = round(time.monotonic() - started, 3)
         return self._handle(layout, spec, repo, charts, phases)
+
+    @staticmethod
+    def _write_config(layout: ClusterLayout, ports: dict[str, int]) -> None:
+        """Certificates, a kubeconfig per identity and the kwok configuration."""
+        pki = write_pki(layout.pki_dir, IDENTITIES)
+        server = f"https://127.0.0.1:{ports['kube-apiserver']}"
+        context = f"resilience-{layout.name}"
+        write_kubeconfig(layout.kubeconfig, pki, server, "admin", context)
+        for component, user in COMPONENT_USERS.items():
+            path = layout.component_kubeconfig(component)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_kubeconfig(path, pki, server, user, context)
+        layout.config_dir.mkdir()
+        layout.storage_dir.mkdir()
+        (layout.config_dir / "kwok.yaml").write_text((resources.files("clusters.local") / "kwok.yaml").read_text())
 
     def _handle(
         self,

@@ -430,3 +430,16 @@ def test_a_cache_key_is_only_for_a_purpose(capsys: pytest.CaptureFixture[str], e
     assert out == "" and err == (
         "resilience: error: --cache-key keys what `resilience build --for PURPOSE` builds: drop --component/--all\n"
     )
+
+
+def test_a_command_imports_only_the_modules_up_to_its_own() -> None:
+    """`cluster up` does not pay for importing the reports' charting library; no command means every module."""
+    from resilience.cli import build_parser
+
+    def commands(parser: object) -> set[str]:
+        return set(next(a for a in parser._actions if a.dest == "command").choices)  # type: ignore[attr-defined]
+
+    assert "cluster" in commands(build_parser("cluster")) and "gate" not in commands(build_parser("cluster"))
+    assert {"cluster", "gate", "recover"} <= commands(build_parser())
+    assert {"cluster", "gate"} <= commands(build_parser("no-such-command"))
+    assert parse(["cluster", "list"]).command == "cluster"
