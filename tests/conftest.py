@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,3 +34,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
         if not chosen and _TESTS in path.parents and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT if integration else UNIT_TIMEOUT))
+
+
+_MARKS = ("process", "slow")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line: how many of the unit tests run start processes or let real time pass (tests/unit/conftest.py checks
+    their marks), so their share stays visible. Here, not there: an xdist controller loads only this conftest."""
+    reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+    ran = [r for r in reports if r.when == "call" and "tests/unit/" in r.nodeid]
+    if not ran:
+        return
+    counts = {mark: sum(1 for r in ran if mark in r.keywords) for mark in _MARKS}
+    seconds = {mark: sum(r.duration for r in ran if mark in r.keywords) for mark in _MARKS}
+    parts = ", ".join(f"{counts[m]} marked {m} ({seconds[m]:.0f}s)" for m in _MARKS)
+    terminalreporter.write_line(f"unit tests: {len(ran)} run, {parts}")

@@ -1,8 +1,7 @@
 """The unit tests' check of their `process` and `slow` marks: `-m "not process and not slow"` is then a fast run
 in one process. A test that starts a process or listens on a real socket unmarked `process`, or sleeps more than
 SLEEP_ALLOWANCE seconds in all unmarked `slow`, fails at teardown naming what it did (what a module- or
-session-scoped fixture does is not seen). The run's summary counts the marked tests it ran, so their share
-stays visible."""
+session-scoped fixture does is not seen)."""
 
 from __future__ import annotations
 
@@ -48,18 +47,3 @@ def _marks_are_true(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
         )
     if unmarked:
         pytest.fail("; ".join(unmarked), pytrace=False)
-
-
-_MARKS = ("process", "slow")
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """One line: how many of the unit tests run here start processes or let real time pass."""
-    reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
-    ran = [r for r in reports if r.when == "call" and "tests/unit/" in r.nodeid]
-    if not ran:
-        return
-    counts = {mark: sum(1 for r in ran if mark in r.keywords) for mark in _MARKS}
-    seconds = {mark: sum(r.duration for r in ran if mark in r.keywords) for mark in _MARKS}
-    parts = ", ".join(f"{counts[m]} marked {m} ({seconds[m]:.0f}s)" for m in _MARKS)
-    terminalreporter.write_line(f"unit tests: {len(ran)} run, {parts}")
