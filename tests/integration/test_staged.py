@@ -185,14 +185,13 @@ def test_what_the_schema_cannot_catch_is_ready_false_naming_the_stage(
         assert process.stop() == 0
 
 
-@pytest.mark.parametrize("identity", ["admin", "shipped-rbac"])
 def test_a_stage_held_by_its_pin_survives_flux_reapplying_its_source_from_git(
-    cluster: Cluster, namespace: str, tmp_path: Path, identity: str
+    cluster: Cluster, namespace: str, tmp_path: Path
 ) -> None:
     """The stages' GitRepositories are themselves applied from Git by a parent Kustomization; a selector change is
-    held at validation while Flux re-applies them, production never attempts it, and a fix then flows through.
-    `shipped-rbac`: the controller authenticates as a ServiceAccount bound to exactly the shipped roles and
-    dry-runs as kustomize-controller."""
+    held at validation while Flux re-applies them, production never attempts it, and a fix then flows through. The
+    controller authenticates as a ServiceAccount bound to exactly the shipped roles and dry-runs as
+    kustomize-controller (what holds with those roles holds with cluster-admin: one run proves both)."""
     kube, git, flux_ns = cluster.kube, cluster.git, cluster.bootstrap.flux_namespace
     app = f"apps/{namespace}"
     stages = ("validation", "production")
@@ -254,13 +253,9 @@ def test_a_stage_held_by_its_pin_survives_flux_reapplying_its_source_from_git(
         },
     }
     kube.apply(staged)
-    created: list[tuple[str, str, str, str | None]] = []
-    if identity == "shipped-rbac":
-        kubeconfig, created = shipped_identity(cluster, namespace, tmp_path)
-        as_flux = f"system:serviceaccount:{namespace}:kustomize-controller"
-        process = controller(cluster, namespace, tmp_path, kubeconfig, "--dry-run-as", as_flux)
-    else:
-        process = controller(cluster, namespace, tmp_path)
+    kubeconfig, created = shipped_identity(cluster, namespace, tmp_path)
+    as_flux = f"system:serviceaccount:{namespace}:kustomize-controller"
+    process = controller(cluster, namespace, tmp_path, kubeconfig, "--dry-run-as", as_flux)
 
     def status() -> dict[str, Any]:
         obj = kube.get(STAGED_KUSTOMIZATION.api_version, STAGED_KUSTOMIZATION.kind, "app", namespace)
