@@ -204,7 +204,8 @@ def test_gitlab_keeps_the_baseline_store_per_branch_and_honours_fresh_baselines(
     assert [c["policy"] for c in shard_cache] == ["pull"]
     assert [(c["policy"], c["when"]) for c in gate_cache] == [("pull-push", "always")]
     script = "\n".join(pipeline[".chaos-shard"]["script"])
-    assert '--baseline-store baselines $([ "$FRESH_BASELINES" = true ] && echo --fresh-baselines)' in script
+    assert 'if [ "$FRESH_BASELINES" = true ]; then FRESH=--fresh-baselines; else FRESH=; fi' in script
+    assert '--baseline-store baselines ${FRESH:+"$FRESH"}' in script
     tag = next(rule for rule in pipeline[".chaos-when"]["rules"] if rule["if"] == "$CI_COMMIT_TAG")
     assert tag["variables"] == {"CHAOS_PROFILE": "release", "FRESH_BASELINES": "true"}
     assert pipeline["chaos-shard"]["rules"][0] == {
