@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,6 +62,8 @@ class SuiteConfig:
 
 
 SUITE = pytest.StashKey[SuiteConfig]()
+# The user property naming what the baseline store did for a test's cell (reused, or why it was measured).
+STORE_PROPERTY = "resilience.baseline_store"
 RUN_DIR_KEY = "resilience_run_dir"
 # Shards of the matrix (--shard I/N), what the session is meant to cover, and runs slowed by their neighbours.
 pytest_plugins = ["scenarios.sharding"]
@@ -366,9 +369,11 @@ def run_fault(
         parts = _baseline_parts(request.config, suite, name, recovery_name)
         if parts is not None and suite.store is not None:
             found = suite.store.lookup(name, recovery_name, repeat_index, parts, datetime.now(UTC))
-            if found.entry is not None and _reuse(request, suite, found.entry):
+            reused = found.entry is not None and _reuse(request, suite, found.entry)
+            why = found.why if reused or found.entry is None else "stored run not valid here"
+            request.node.user_properties.append((STORE_PROPERTY, why))
+            if reused:
                 return None
-            request.node.user_properties.append(("resilience.baseline_store", found.why))
         announced: Cluster = request.getfixturevalue("announced")
         mode = suite.started.get(recovery_name)
         if mode is None:
@@ -459,7 +464,31 @@ def _run_name(config: pytest.Config, suite: SuiteConfig) -> str:
     return str(run_id or suite.run_dir.name)
 
 
+def _store_line(terminalreporter: pytest.TerminalReporter) -> str | None:
+    """What the baseline store did this session, from the tests' `resilience.baseline_store` properties (the
+    controller sees the workers' reports): how many cells were reused, and why the others were measured."""
+    whys = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "teardown"
+        for key, value in getattr(report, "user_properties", ())
+        if key == STORE_PROPERTY
+    ]
+    if not whys:
+        return None
+    reused = sum(1 for why in whys if str(why).startswith("reused"))
+    measured = Counter(str(why) for why in whys if not str(why).startswith("reused"))
+    reasons = "; ".join(f"{count} {why}" for why, count in measured.most_common(5))
+    return f"baseline store: {reused} cell(s) reused, {sum(measured.values())} measured" + (
+        f" ({reasons})" if reasons else ""
+    )
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    line = _store_line(terminalreporter)
+    if line:
+        terminalreporter.write_line(line)
     suite = config.stash.get(SUITE, None)
     if suite is not None and (suite.run_dir / "revert").is_dir():
         terminalreporter.write_line(

@@ -190,12 +190,14 @@ def test_the_suite_reuses_a_baseline_and_always_runs_the_operator(suite: pytest.
     assert [e["recovery"] for e in entries] == ["none"]
     assert entries[0]["reused"]["run"] == "nightly-41" and entries[0]["test"].endswith("test_fault[none-r1]")
     assert "REUSED" in result.stdout.str() and "run nightly-41" in result.stdout.str()
+    assert "baseline store: 1 cell(s) reused, 0 measured" in result.stdout.str()
 
     result, entries = chaos(
         suite, tmp_path, "--recovery", "none", f"--baseline-store={store.root}", "--fresh-baselines"
     )
     result.assert_outcomes(skipped=1)  # measured again
     assert entries == []
+    assert "baseline store: 0 cell(s) reused, 1 measured (1 --fresh-baselines)" in result.stdout.str()
 
 
 def test_a_bad_max_age_is_a_usage_error_naming_the_option(suite: pytest.Pytester, tmp_path: Path) -> None:
