@@ -125,7 +125,8 @@ def register(sub: Subparsers) -> None:
         help="build the pinned upstream binaries into the cache (no-op when cached)",
         description="Build the pinned upstream binaries into the cache ($RESILIENCE_CACHE, else "
         "~/.cache/gitops-resilience): the binaries under upstream/ and, unless GOCACHE / GOMODCACHE are set, Go's "
-        "build and module caches under go/ (a few GB; docs/clusters.md). After building, it prints each part's size.",
+        "build and module caches under go/ (over 10 GB for --for test; docs/clusters.md). After building, it "
+        "prints each part's size.",
     )
     p.add_argument("--component", action="append", help="build only this component (repeatable)")
     p.add_argument("--all", action="store_true", help="every component, whatever needs it")
