@@ -4,7 +4,9 @@ No release binary or image can be downloaded on the machines this runs on, only 
 built from a generated wrapper module that requires the upstream module at its pin and mirrors the upstream
 go.mod's replace directives (local ones resolved to proxy versions), so `go build <package>` compiles exactly
 the upstream build list. A component lands in the cache by an atomic rename, so an interrupted or failed build
-never leaves a half-written binary; a stamp file makes the second run a no-op.
+never leaves a half-written binary; a stamp file makes the second run a no-op. Unless GOCACHE / GOMODCACHE are
+set, Go's build and module caches live in the same cache root (go/build, go/mod), so one component reuses the
+packages another compiled and one directory holds everything a CI cache needs to keep.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def recipe_key(component: GoComponent) -> str:
         "crd_dir": component.crd_dir,
         "recipe": 1,
     }
+    if component.tags:  # only when set, so adding the field kept the cached builds of untagged components
+        recipe["tags"] = component.tags
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -109,11 +113,19 @@ def go_executable() -> str:
     return go
 
 
+def go_caches() -> dict[str, Path]:
+    """Go's build and module caches: GOCACHE / GOMODCACHE when set, else beside the built components."""
+    defaults = {"GOCACHE": cache_root() / "go" / "build", "GOMODCACHE": cache_root() / "go" / "mod"}
+    return {name: Path(os.environ.get(name) or default) for name, default in defaults.items()}
+
+
 def _go_env(workdir: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("GOTOOLCHAIN", "local")
+    env.update({name: str(path) for name, path in go_caches().items()})
     env["CGO_ENABLED"] = "0"
-    env["GOFLAGS"] = "-mod=mod"
+    # -modcacherw: a module cache inside the cache root can be deleted with it (rm -r, a CI cache).
+    env["GOFLAGS"] = "-mod=mod -modcacherw"
     env.pop("GOWORK", None)
     if workdir is not None:
         env["PWD"] = str(workdir)
@@ -182,6 +194,12 @@ def wrapper_go_mod(component: GoComponent, upstream: dict[str, Any]) -> str:
     return "\n".join(lines + requires + [""] + replaces) + "\n"
 
 
+def build_args(component: GoComponent) -> list[str]:
+    """`go build` and its flags for a component, as upstream's release builds: no symbols, its tags."""
+    tags = ["-tags", ",".join(component.tags)] if component.tags else []
+    return ["build", "-trimpath", *tags, "-ldflags", " ".join(("-s", "-w", *component.ldflags))]
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """Serialise builds of one component across processes (parallel workers, CI)."""
@@ -225,14 +243,8 @@ def build_component(component: GoComponent, go: str, log_dir: Path) -> BuiltComp
             (work / "go.mod").write_text(wrapper_go_mod(component, upstream))
             (work / "go.sum").unlink(missing_ok=True)
             (staging / "bin").mkdir(parents=True)
-            ldflags = " ".join(("-s", "-w", *component.ldflags))
             for binary, package in component.packages.items():
-                _run_go(
-                    go,
-                    ["build", "-trimpath", "-ldflags", ldflags, "-o", str(staging / "bin" / binary), package],
-                    work,
-                    log,
-                )
+                _run_go(go, [*build_args(component), "-o", str(staging / "bin" / binary), package], work, log)
             if component.crd_dir:
                 crds = staging / "crds"
                 crds.mkdir()
@@ -294,7 +306,27 @@ def build(
         else:
             progress(f"{prefix}: cached")
         results.append(done)
+    if go:  # something was built: say what the cache now holds (a cached run stays instant)
+        progress(cache_size_line())
     return results
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for directory, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += (Path(directory) / name).lstat().st_size
+            except OSError:
+                continue
+    return total
+
+
+def cache_size_line() -> str:
+    """What the cache holds, in GB: the built components, and Go's build and module caches where they are."""
+    parts = {"components": cache_root() / "upstream", **go_caches()}
+    sizes = ", ".join(f"{name} {_tree_bytes(path) / 1e9:.1f} GB ({path})" for name, path in parts.items())
+    return f"cache {cache_root()}: {sizes}"
 
 
 def require(name: str, progress: Callable[[str], None] = _stderr) -> BuiltComponent:

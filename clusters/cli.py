@@ -120,7 +120,14 @@ def _flat_lines(data: Any, key: str = "") -> list[str]:
 
 
 def register(sub: Subparsers) -> None:
-    p = sub.add_parser("build", help="build the pinned upstream binaries into the cache (no-op when cached)")
+    p = sub.add_parser(
+        "build",
+        help="build the pinned upstream binaries into the cache (no-op when cached)",
+        description="Build the pinned upstream binaries into the cache ($RESILIENCE_CACHE, else "
+        "~/.cache/gitops-resilience): the binaries under upstream/ and, unless GOCACHE / GOMODCACHE are set, Go's "
+        "build and module caches under go/ (over 10 GB for --for test; docs/clusters.md). After building, it "
+        "prints each part's size.",
+    )
     p.add_argument("--component", action="append", help="build only this component (repeatable)")
     p.add_argument("--all", action="store_true", help="every component, whatever needs it")
     p.add_argument(

@@ -15,6 +15,12 @@ PROMETHEUS_VERSION = "v0.316.0"
 # The newest Alertmanager that builds from the module proxy: from v0.32 on, the module embeds a web UI (ui/app/dist)
 # that its zip does not contain, so `go build` fails with "pattern app/dist: no matching files found".
 ALERTMANAGER_VERSION = "v0.31.1"
+# Prometheus' README ("Service discovery plugins"): remove_all_sd leaves out every optional service discovery (and
+# its cloud SDK) but file, static and http, which are all our scrape configs use (monitoring/stack/local.py).
+# .promu.yml's release tags add nothing here: netgo is implied by CGO_ENABLED=0, builtinassets needs the web UI
+# assets the module zip does not contain. Alertmanager's (netgo) likewise; etcd, kwok, Flux, Helm and actionlint
+# release builds set no tags.
+_PROMETHEUS_TAGS = ("remove_all_sd",)
 # Where Prometheus' tools read their version from (shown by /api/v1/status/buildinfo and --version).
 _PROMETHEUS_VERSION_PKG = "github.com/prometheus/common/version"
 
@@ -29,7 +35,8 @@ class GoComponent:
 
     `packages` maps binary name -> Go package path. `local_replace_version` is the version used for modules
     the upstream go.mod replaces with a local directory and requires at v0.0.0 (Kubernetes' staging repos);
-    other local replaces are resolved at the version the upstream go.mod requires.
+    other local replaces are resolved at the version the upstream go.mod requires. `tags` are the Go build tags
+    upstream's own builds use to leave out what is not used (each pin says where upstream sets them).
     """
 
     name: str
@@ -37,6 +44,7 @@ class GoComponent:
     version: str
     packages: dict[str, str]
     ldflags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
     local_replace_version: str | None = None
     crd_dir: str | None = None
     # What needs it (see PURPOSES). Components a cluster needs are built up front by `resilience build`; the
@@ -74,6 +82,8 @@ COMPONENTS: tuple[GoComponent, ...] = (
             "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
         },
         ldflags=_k8s_ldflags(KUBERNETES_VERSION),
+        # What hack/lib/golang.sh builds release binaries with: grpcnotrace drops golang.org/x/net/trace.
+        tags=("selinux", "notest", "grpcnotrace"),
         local_replace_version="v0." + KUBERNETES_VERSION.split(".", 1)[1],
     ),
     GoComponent(
@@ -122,6 +132,7 @@ COMPONENTS: tuple[GoComponent, ...] = (
         module="github.com/prometheus/prometheus",
         version=PROMETHEUS_VERSION,
         packages={"promtool": "github.com/prometheus/prometheus/cmd/promtool"},
+        tags=_PROMETHEUS_TAGS,
         # The alert rules' checks in the tests, and `cluster up --monitoring` checking them before start-up.
         needed_for=("test", "chaos"),
     ),
@@ -133,6 +144,7 @@ COMPONENTS: tuple[GoComponent, ...] = (
         version=PROMETHEUS_VERSION,
         packages={"prometheus": "github.com/prometheus/prometheus/cmd/prometheus"},
         ldflags=_prometheus_ldflags("3.16.0"),
+        tags=_PROMETHEUS_TAGS,
         needed_for=("test", "chaos"),
     ),
     GoComponent(

@@ -4,6 +4,7 @@ half-built cache entries, and build failures explained (a fake `go` stands in fo
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import sys
@@ -18,10 +19,14 @@ from clusters import build as build_mod
 from clusters.build import (
     STAMP,
     _explain,
+    _go_env,
     build,
+    build_args,
     build_component,
+    cache_size_line,
     cached,
     component_dir,
+    go_caches,
     go_executable,
     recipe_key,
     require,
@@ -192,6 +197,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         {"ldflags": ("-X main.version=v1.2.3",)},
         {"local_replace_version": "v0.2.3"},
         {"crd_dir": "config/crd"},
+        {"tags": ("remove_all_sd",)},
     ],
     ids=lambda change: next(iter(change)),
 )
@@ -204,6 +210,74 @@ def test_recipe_key_changes_when_a_pin_changes(change: dict[str, Any]) -> None:
 def test_recipe_key_is_stable_and_ignores_what_does_not_change_the_build() -> None:
     assert recipe_key(DEMO) == recipe_key(dataclasses.replace(DEMO))
     assert recipe_key(dataclasses.replace(DEMO, needed_for=("test",))) == recipe_key(DEMO)
+
+
+def test_changing_the_tags_changes_the_cache_directory(cache: Path) -> None:
+    tagged = dataclasses.replace(DEMO, tags=("remove_all_sd",))
+    assert component_dir(tagged) != component_dir(DEMO)
+    assert component_dir(dataclasses.replace(tagged, tags=("remove_all_sd", "enable_dns_sd"))) != component_dir(tagged)
+
+
+def test_a_component_without_tags_keeps_the_key_it_had_before_tags_existed() -> None:
+    # The recipe as it was hashed before the field: the cached builds of untagged components stay valid.
+    before = {
+        "module": DEMO.module,
+        "version": DEMO.version,
+        "packages": DEMO.packages,
+        "ldflags": DEMO.ldflags,
+        "local_replace_version": DEMO.local_replace_version,
+        "crd_dir": DEMO.crd_dir,
+        "recipe": 1,
+    }
+    assert recipe_key(DEMO) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def test_build_args_pass_the_tags_and_the_release_ldflags() -> None:
+    tagged = dataclasses.replace(DEMO, tags=("remove_all_sd", "enable_dns_sd"), ldflags=("-X main.v=1",))
+    assert build_args(tagged) == [
+        "build", "-trimpath", "-tags", "remove_all_sd,enable_dns_sd", "-ldflags", "-s -w -X main.v=1"
+    ]  # fmt: skip
+    assert "-tags" not in build_args(DEMO)
+
+
+def test_prometheus_drops_the_optional_service_discoveries_and_kubernetes_uses_its_release_tags() -> None:
+    for name in ("prometheus", "prometheus-server"):
+        assert component(name).tags == ("remove_all_sd",)
+    assert component("kubernetes").tags == ("selinux", "notest", "grpcnotrace")
+
+
+# -- Go's caches -----------------------------------------------------------------------------------------
+
+
+def test_go_caches_default_to_the_cache_root(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOCACHE", raising=False)
+    monkeypatch.setenv("GOMODCACHE", "")  # empty is unset, as for go itself
+    assert go_caches() == {"GOCACHE": cache / "go" / "build", "GOMODCACHE": cache / "go" / "mod"}
+    env = _go_env()
+    assert env["GOCACHE"] == str(cache / "go" / "build") and env["GOMODCACHE"] == str(cache / "go" / "mod")
+    assert env["GOFLAGS"].split() == ["-mod=mod", "-modcacherw"]  # the cache root can be deleted with rm -r
+
+
+def test_go_caches_set_in_the_environment_are_honoured(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GOCACHE", str(tmp_path / "gocache"))
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "gomod"))
+    env = _go_env()
+    assert env["GOCACHE"] == str(tmp_path / "gocache") and env["GOMODCACHE"] == str(tmp_path / "gomod")
+
+
+def test_the_cache_size_line_names_each_part_and_its_size(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOCACHE", raising=False)
+    monkeypatch.delenv("GOMODCACHE", raising=False)
+    (cache / "upstream" / "demo" / "bin").mkdir(parents=True)
+    with (cache / "upstream" / "demo" / "bin" / "demo").open("wb") as binary:
+        binary.truncate(260_000_000)  # sparse: its size without writing it
+    (cache / "go" / "mod").mkdir(parents=True)
+    assert cache_size_line() == (
+        f"cache {cache}: components 0.3 GB ({cache / 'upstream'}), GOCACHE 0.0 GB ({cache / 'go' / 'build'}), "
+        f"GOMODCACHE 0.0 GB ({cache / 'go' / 'mod'})"
+    )
 
 
 def test_component_dir_is_under_the_cache_and_names_component_version_and_key(cache: Path) -> None:
@@ -375,6 +449,8 @@ from pathlib import Path
 args = sys.argv[1:]
 mode = os.environ["FAKE_GO_MODE"]
 Path(os.environ["FAKE_GO_CALLS"]).open("a").write(" ".join(args) + "\\n")
+caches = os.environ["GOCACHE"] + " " + os.environ["GOMODCACHE"]
+Path(os.environ["FAKE_GO_CALLS"] + ".env").open("a").write(caches + "\\n")
 upstream = Path(os.environ["FAKE_GO_UPSTREAM"])
 if args[:3] == ["mod", "download", "-json"]:
     if mode == "offline":
@@ -446,6 +522,26 @@ def test_build_shows_progress_and_a_second_run_is_a_no_op(fake_go: Path, cache: 
     assert lines == ["[1/1] demo v1.2.3: cached"]
     assert second[0].directory == first[0].directory
     assert (tmp_path / "calls").read_text() == calls
+
+
+@pytest.mark.process
+def test_a_build_passes_the_tags_and_shares_go_caches_in_the_cache_root(
+    fake_go: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOCACHE", raising=False)
+    monkeypatch.delenv("GOMODCACHE", raising=False)
+    tagged = dataclasses.replace(DEMO, tags=("remove_all_sd",))
+    monkeypatch.setattr(build_mod, "COMPONENTS", (tagged,))
+    lines: list[str] = []
+    build(["demo"], progress=lines.append)
+    builds = [line for line in (tmp_path / "calls").read_text().splitlines() if line.startswith("build ")]
+    assert len(builds) == 2 and all(
+        line.startswith("build -trimpath -tags remove_all_sd -ldflags -s -w -o ") for line in builds
+    )
+    assert set((tmp_path / "calls.env").read_text().splitlines()) == {
+        f"{cache / 'go' / 'build'} {cache / 'go' / 'mod'}"
+    }
+    assert lines[-1].startswith(f"cache {cache}: components ")
 
 
 @pytest.mark.process
