@@ -85,9 +85,10 @@ def test_a_selector_fault_under_the_operator_with_distributed_load(cluster: Clus
 
 
 def test_a_dependency_cycle_blocks_only_the_teams_on_its_source(cluster: Cluster, tmp_path: Path) -> None:
-    # Flux alone, and a short wait: the fault is not recovered, which is what the other teams live through.
-    profile = replace(SMALL, deadline=15.0)
-    budget = Budget(ttr=Limit(max=30), wait=40, measures={"load": LOAD_BUDGET})
+    # Flux alone, and a short wait: the fault is not recovered, which is what the other teams live through. The
+    # deadline leaves the other teams' deliveries room on a host busy with other workers' clusters (make test).
+    profile = replace(SMALL, deadline=25.0)
+    budget = Budget(ttr=Limit(max=45), wait=60, measures={"load": LOAD_BUDGET})
     result = run(cluster, tmp_path, "dependency-cycle", "none", LoadPlan(profile, "small"), budget)
     assert result.proven and not result.harness_errors, result.reason
     measured = result.measurements["load"]

@@ -43,6 +43,16 @@ def processes_mentioning(text: str) -> list[str]:
     return [line for line in out.splitlines() if "pgrep" not in line]
 
 
+def kept_logs(directory: Path, lines: int = 15) -> str:
+    """The tails of the logs a failed start kept (they go with the test's state directory)."""
+    tails = [
+        f"\n--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        for log in sorted(directory.glob("*"))
+        if log.is_file()
+    ]
+    return "".join(tails)
+
+
 def component_records(layout: ClusterLayout) -> list[ProcessRecord]:
     records = [ProcessRecord.read(p) for p in layout.pids_dir.glob("*.pid")]
     return [r for r in records if r is not None]
@@ -86,7 +96,8 @@ def test_second_cluster_side_by_side_and_owner_death_removes_it(cluster: Cluster
 def test_ctrl_c_during_up_leaves_nothing(state: Path) -> None:
     proc = cli("cluster", "up", "--name", "interrupted")
     status = state / "clusters" / "interrupted" / "status.json"
-    wait_until(lambda: status.exists() and "control-plane" in status.read_text(), 60, "start-up to be under way")
+    # Generous: on a host busy with other workers' clusters, the CLI's start and the preparation take a while.
+    wait_until(lambda: status.exists() and "control-plane" in status.read_text(), 180, "start-up to be under way")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -97,7 +108,7 @@ def test_ctrl_c_during_up_leaves_nothing(state: Path) -> None:
 def test_killed_supervisor_takes_its_children_and_is_swept(state: Path) -> None:
     up = cli("cluster", "up", "--name", "orphaned", "--json")
     out, err = up.communicate(timeout=180)
-    assert up.returncode == 0, err
+    assert up.returncode == 0, err + kept_logs(state / "failed-logs" / "orphaned")
     assert json.loads(out)["name"] == "orphaned"
     layout = ClusterLayout(state / "clusters" / "orphaned")
     records = component_records(layout)
