@@ -44,8 +44,12 @@ def key_of(parts: Mapping[str, Any]) -> str:
 
 
 def pins() -> dict[str, str]:
-    """Every upstream component a chaos run needs, as module@version, and the Flux release."""
-    out = {c.name: f"{c.module}@{c.version}" for c in components_for("chaos")}
+    """Every upstream component a chaos run needs, as module@version (and its build tags, which change what is
+    compiled in), and the Flux release."""
+    out = {
+        c.name: f"{c.module}@{c.version}" + (f" tags={','.join(c.tags)}" if c.tags else "")
+        for c in components_for("chaos")
+    }
     out["flux"] = FLUX_RELEASE
     return out
 
