@@ -6,6 +6,7 @@ stopping the processes its pid files name and deleting one tree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -117,8 +118,10 @@ class ClusterLayout:
 
     @property
     def control_socket(self) -> str:
-        """An abstract Unix socket (no file to go stale), unique per cluster directory."""
-        return "\0gitops-resilience:" + str(self.root.resolve())
+        """An abstract Unix socket (no file to go stale), unique per cluster directory: its name and a digest of its
+        path, as a socket address holds at most 107 bytes and a state directory can be deeper than that."""
+        path = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:24]
+        return f"\0gitops-resilience:{self.root.name[:48]}:{path}"
 
     def read_spec(self) -> dict[str, Any]:
         return _read_json(self.spec_file)

@@ -99,8 +99,12 @@ def test_layout_paths_are_all_under_the_cluster_directory(tmp_path: Path, monkey
     ]
     assert all(layout.root in p.parents for p in paths)
     assert len(set(paths)) == len(paths)
-    assert layout.control_socket.startswith("\0") and str(layout.root) in layout.control_socket
+    assert layout.control_socket.startswith("\0gitops-resilience:dev:")
     assert layout.control_socket != ClusterLayout.named("dev2").control_socket
+    # A state directory deeper than a socket address can hold (107 bytes) still gets one, unique per directory.
+    deep = [ClusterLayout(tmp_path / ("d" * 120) / str(i) / "dev") for i in range(2)]
+    assert all(len(d.control_socket.encode()) < 108 for d in deep)
+    assert deep[0].control_socket != deep[1].control_socket
     with pytest.raises(UserError, match="bad cluster name 'Dev'"):
         ClusterLayout.named("Dev")
 
