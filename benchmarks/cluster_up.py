@@ -144,7 +144,7 @@ def main() -> int:
         (f"cluster down, median of {args.runs}", f"{statistics.median(downs):.1f} s (max {max(downs):.1f})"),
         ("peak memory of the whole cluster (PSS)", f"{max(peaks):.0f} MiB (median {statistics.median(peaks):.0f})"),
         *((f"  up phase {phase}, median", f"{statistics.median(seconds):.2f} s") for phase, seconds in phases.items()),
-        ("targets", "up <= 20 s, down <= 5 s, memory <= 2048 MiB"),
+        ("targets", "up <= 8 s, down <= 5 s, memory <= 2048 MiB"),
     ]
     width = max(len(k) for k, _ in figures)
     print()
