@@ -62,6 +62,8 @@ class SuiteConfig:
 
 
 SUITE = pytest.StashKey[SuiteConfig]()
+# The longest a stored baseline may be reused (a longer age would keep a baseline no one measures again).
+MAX_AGE_LIMIT = 365 * 86400.0
 # The user property naming what the baseline store did for a test's cell (reused, or why it was measured).
 STORE_PROPERTY = "resilience.baseline_store"
 RUN_DIR_KEY = "resilience_run_dir"
@@ -240,10 +242,12 @@ def _resolve_store(config: pytest.Config) -> BaselineStore | None:
     root, _ = _option(config, "--baseline-store", "RESILIENCE_BASELINE_STORE")
     age_value, age_source = _option(config, "--baseline-max-age", "RESILIENCE_BASELINE_MAX_AGE")
     try:
-        max_age = duration(str(age_value or DEFAULT_MAX_AGE))
+        max_age = duration(DEFAULT_MAX_AGE if age_value is None else str(age_value))
+        if not 0 < max_age <= MAX_AGE_LIMIT:
+            raise ValueError(age_value)
     except ValueError:
         raise pytest.UsageError(
-            f"Invalid baseline max age {age_value!r} from {age_source}: a duration such as 12h or 7d"
+            f"Invalid baseline max age {age_value!r} from {age_source}: a duration such as 12h or 7d, at most 365d"
         ) from None
     fresh = _switch(config, "--fresh-baselines", "RESILIENCE_FRESH_BASELINES")
     if root == "none" or provider_name(config) not in baseline_key.PINNED_PROVIDERS:
